@@ -1,0 +1,62 @@
+/**
+ * Every failure DropSpot reports carries one of these codes, over HTTP (problem+json `code`)
+ * and in Socket.IO acks. The HTTP status belongs to the code, so both sides agree on it.
+ */
+export const ERROR_STATUS = {
+  VALIDATION_FAILED: 400,
+  INVALID_JSON: 400,
+  UNAUTHENTICATED: 401,
+  INVALID_CREDENTIALS: 401,
+  TOKEN_EXPIRED: 401,
+  TOKEN_INVALID: 401,
+  SESSION_REVOKED: 401,
+  REFRESH_TOKEN_INVALID: 401,
+  REFRESH_TOKEN_REUSED: 401,
+  FORBIDDEN: 403,
+  CSRF_REJECTED: 403,
+  NOT_FOUND: 404,
+  DROP_NOT_FOUND: 404,
+  CODE_NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  EMAIL_TAKEN: 409,
+  DROP_NOT_ACTIVE: 409,
+  WINDOW_NOT_OPEN: 409,
+  WINDOW_CLOSED: 409,
+  WINDOW_PAUSED: 409,
+  WAITLIST_CLOSED: 409,
+  NOT_ON_WAITLIST: 409,
+  SOLD_OUT: 409,
+  ALREADY_REDEEMED: 409,
+  SLOTS_BELOW_CLAIMED: 409,
+  IDEMPOTENCY_KEY_IN_USE: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  IDEMPOTENCY_KEY_MISMATCH: 422,
+  RATE_LIMITED: 429,
+  INTERNAL: 500,
+  SERVICE_UNAVAILABLE: 503,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+export const ERROR_CODES = Object.keys(ERROR_STATUS) as ErrorCode[];
+
+/** One zod issue as reported to clients: where (dotted path) and what. */
+export interface ErrorIssue {
+  path: string;
+  message: string;
+  code: string;
+}
+
+/** RFC 9457 problem details with DropSpot's stable `code`. */
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  code: ErrorCode;
+  detail: string;
+  instance?: string;
+  requestId?: string;
+  issues?: ErrorIssue[];
+  [extension: string]: unknown;
+}

@@ -1,0 +1,119 @@
+import { z } from 'zod';
+
+/** Passwords: long enough to matter, short enough that hashing cannot be used to burn CPU. */
+export const passwordSchema = z.string().min(10, 'at least 10 characters').max(256, 'at most 256 characters');
+
+export const emailSchema = z
+  .string()
+  .trim()
+  .max(254)
+  .pipe(z.email('not a valid email address'))
+  .transform((email) => email.toLowerCase());
+
+export const signupBodySchema = z.object({
+  email: emailSchema,
+  password: passwordSchema,
+});
+export type SignupBody = z.infer<typeof signupBodySchema>;
+
+export const loginBodySchema = z.object({
+  email: emailSchema,
+  password: z.string().min(1).max(256),
+});
+export type LoginBody = z.infer<typeof loginBodySchema>;
+
+/** Browsers send the refresh token as a cookie; API clients may send it in the body. */
+export const refreshBodySchema = z.object({
+  refreshToken: z.string().min(16).max(200).optional(),
+});
+
+export const uuidSchema = z.uuid();
+
+const isoDate = z.iso
+  .datetime({ offset: true })
+  .transform((value) => new Date(value))
+  .refine((date) => date.getUTCFullYear() >= 2000 && date.getUTCFullYear() <= 9999, 'year must be between 2000 and 9999');
+
+const dropFields = {
+  title: z.string().trim().min(1, 'required').max(200),
+  description: z.string().trim().max(5000).default(''),
+  imageUrl: z
+    .url({ protocol: /^https?$/ })
+    .max(2048)
+    .nullable()
+    .optional(),
+  totalSlots: z.number().int().min(1).max(1_000_000),
+  claimWindowStart: isoDate,
+  claimWindowEnd: isoDate,
+  isActive: z.boolean().default(true),
+};
+
+const windowOrder = (drop: { claimWindowStart?: Date; claimWindowEnd?: Date }) =>
+  drop.claimWindowStart === undefined ||
+  drop.claimWindowEnd === undefined ||
+  drop.claimWindowStart.getTime() < drop.claimWindowEnd.getTime();
+
+const windowOrderIssue = { message: 'claimWindowStart must be before claimWindowEnd', path: ['claimWindowEnd'] };
+
+export const createDropBodySchema = z.strictObject(dropFields).refine(windowOrder, windowOrderIssue);
+export type CreateDropBody = z.infer<typeof createDropBodySchema>;
+
+export const updateDropBodySchema = z
+  .strictObject({
+    title: dropFields.title.optional(),
+    description: z.string().trim().max(5000).optional(),
+    imageUrl: dropFields.imageUrl,
+    totalSlots: dropFields.totalSlots.optional(),
+    claimWindowStart: isoDate.optional(),
+    claimWindowEnd: isoDate.optional(),
+    isActive: z.boolean().optional(),
+  })
+  .refine((body) => Object.keys(body).length > 0, 'send at least one field to change')
+  .refine(windowOrder, windowOrderIssue);
+export type UpdateDropBody = z.infer<typeof updateDropBodySchema>;
+
+export const WINDOW_ACTIONS = ['open-now', 'close-now', 'extend', 'pause', 'resume'] as const;
+export type WindowAction = (typeof WINDOW_ACTIONS)[number];
+
+/** Longest single extension or fresh window an admin can ask for: 30 days. */
+export const MAX_WINDOW_SECONDS = 30 * 24 * 3600;
+
+export const windowActionBodySchema = z
+  .strictObject({
+    action: z.enum(WINDOW_ACTIONS),
+    seconds: z.number().int().min(1).max(MAX_WINDOW_SECONDS).optional(),
+  })
+  .refine((body) => body.action !== 'extend' || body.seconds !== undefined, {
+    message: 'extend needs seconds',
+    path: ['seconds'],
+  });
+export type WindowActionBody = z.infer<typeof windowActionBodySchema>;
+
+export const DROP_STATUSES = ['upcoming', 'live', 'ended'] as const;
+export type DropStatus = (typeof DROP_STATUSES)[number];
+
+const pageNumber = (fallback: number, max: number) =>
+  z.coerce.number().int().min(1).max(max).default(fallback);
+
+export const listDropsQuerySchema = z.object({
+  status: z.enum(DROP_STATUSES).optional(),
+  page: pageNumber(1, 100_000),
+  pageSize: pageNumber(20, 100),
+});
+export type ListDropsQuery = z.infer<typeof listDropsQuerySchema>;
+
+/** Codes are shown as XXXX-XXXX-XXXX; people may type them lower-case, with spaces or without dashes. */
+export const CODE_ALPHABET = '23456789ABCDEFGHJKMNPQRSTUVWXYZ';
+export const CODE_LENGTH = 12;
+export const redeemCodeSchema = z
+  .string()
+  .max(64)
+  .transform((raw) => raw.toUpperCase().replace(/[\s-]/g, ''))
+  .refine((code) => code.length === CODE_LENGTH && [...code].every((ch) => CODE_ALPHABET.includes(ch)), 'not a DropSpot code')
+  .transform((code) => `${code.slice(0, 4)}-${code.slice(4, 8)}-${code.slice(8)}`);
+
+export const idempotencyKeySchema = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');

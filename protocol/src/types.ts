@@ -1,0 +1,107 @@
+import type { DropStatus } from './schemas.ts';
+
+export type Role = 'USER' | 'ADMIN';
+export type ClaimStatus = 'ISSUED' | 'USED';
+
+export interface UserView {
+  id: string;
+  email: string;
+  role: Role;
+  createdAt: string;
+}
+
+export interface AuthResponse {
+  user: UserView;
+  accessToken: string;
+  /** Seconds until the access token expires. */
+  expiresIn: number;
+  refreshToken: string;
+}
+
+export interface WindowView {
+  start: string;
+  end: string;
+  state: DropStatus;
+  paused: boolean;
+}
+
+export interface DropView {
+  id: string;
+  title: string;
+  description: string;
+  imageUrl: string | null;
+  totalSlots: number;
+  claimed: number;
+  remaining: number;
+  waitlistCount: number;
+  claimWindowStart: string;
+  claimWindowEnd: string;
+  window: WindowView;
+  isActive: boolean;
+  publishedAt: string | null;
+  createdAt: string;
+  updatedAt: string;
+  serverNow: string;
+}
+
+export interface ScoreBreakdown {
+  base: number;
+  signupLatencyMs: number;
+  accountAgeDays: number;
+  rapidActions: number;
+  coefficients: { A: number; B: number; C: number };
+  /** Each term as it enters the sum. */
+  terms: { latency: number; accountAge: number; rapidActions: number };
+  score: number;
+}
+
+export interface WaitlistEntryView {
+  dropId: string;
+  joinedAt: string;
+  priorityScore: number;
+  breakdown: ScoreBreakdown;
+}
+
+export interface PositionView {
+  dropId: string;
+  position: number;
+  waitlistCount: number;
+  priorityScore: number;
+  joinedAt: string;
+  breakdown: ScoreBreakdown;
+}
+
+export interface ClaimView {
+  id: string;
+  dropId: string;
+  dropTitle: string;
+  code: string;
+  status: ClaimStatus;
+  issuedAt: string;
+  usedAt: string | null;
+}
+
+export interface DropDetailView extends DropView {
+  /** Present when the request is signed in. */
+  me?: {
+    waitlist: (WaitlistEntryView & { position: number }) | null;
+    claim: ClaimView | null;
+  };
+}
+
+export interface Page<T> {
+  items: T[];
+  page: number;
+  pageSize: number;
+  total: number;
+  serverNow: string;
+}
+
+export interface PriorityFormulaView {
+  seed: string;
+  inputs: { remoteUrl: string; firstCommitEpoch: number; startTime: string };
+  base: number;
+  coefficients: { A: number; B: number; C: number };
+  formula: string;
+  rapidActionsWindowSeconds: number;
+}

@@ -1,0 +1,140 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+
+/** The repository root: `.data/`, `migrations/` and the git metadata live here. */
+export const ROOT_DIR = path.resolve(import.meta.dirname, '../..');
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((value) => value === 'true' || value === '1' || value === 'yes');
+
+const csv = z
+  .string()
+  .transform((value) => value.split(',').map((item) => item.trim()).filter(Boolean));
+
+const secret = z.string().min(32, 'must be at least 32 characters');
+
+const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  HOST: z.string().default('0.0.0.0'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  PUBLIC_URL: z.url().optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  DATABASE_URL: z.url().optional(),
+  DATA_DIR: z.string().default(path.join(ROOT_DIR, '.data')),
+  EMBEDDED_PG_PORT: z.coerce.number().int().min(1).max(65535).default(54329),
+  DB_POOL_MAX: z.coerce.number().int().min(1).max(200).default(20),
+  JWT_ACCESS_SECRET: secret.optional(),
+  ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(30).max(86_400).default(900),
+  REFRESH_TOKEN_TTL_SECONDS: z.coerce.number().int().min(300).max(365 * 86_400).default(30 * 86_400),
+  ADMIN_EMAIL: z.email().optional(),
+  ADMIN_PASSWORD: z.string().min(10).max(256).optional(),
+  CORS_ORIGINS: csv.default([]),
+  TRUST_PROXY: z.string().optional(),
+  BODY_LIMIT: z.string().default('16kb'),
+  RATE_LIMIT_AUTH_PER_MINUTE: z.coerce.number().int().min(1).default(20),
+  RATE_LIMIT_CLAIM_PER_MINUTE: z.coerce.number().int().min(1).default(60),
+  RATE_LIMIT_WAITLIST_PER_MINUTE: z.coerce.number().int().min(1).default(60),
+  SEED_DEMO: bool.optional(),
+  PRIORITY_REMOTE_URL: z.string().optional(),
+  PRIORITY_FIRST_COMMIT_EPOCH: z.coerce.number().int().min(0).optional(),
+  PRIORITY_START_TIME: z.string().regex(/^\d{12}$/, 'YYYYMMDDHHmm').default('202511041800'),
+  PRIORITY_BASE: z.coerce.number().int().min(0).max(1_000_000).default(1000),
+});
+
+export interface Config {
+  env: 'development' | 'production' | 'test';
+  host: string;
+  port: number;
+  publicUrl: string | undefined;
+  logLevel: string;
+  databaseUrl: string | undefined;
+  dataDir: string;
+  embeddedPgPort: number;
+  dbPoolMax: number;
+  jwtAccessSecret: string;
+  accessTokenTtlSeconds: number;
+  refreshTokenTtlSeconds: number;
+  admin: { email: string; password: string } | undefined;
+  corsOrigins: string[];
+  trustProxy: string | undefined;
+  bodyLimit: string;
+  rateLimits: { authPerMinute: number; claimPerMinute: number; waitlistPerMinute: number };
+  seedDemo: boolean;
+  priority: { remoteUrl: string | undefined; firstCommitEpoch: number | undefined; startTime: string; base: number };
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/**
+ * In development the secrets nobody set are generated once and kept in `.data/secrets.json`,
+ * so sessions survive restarts without anyone having to invent a key.
+ */
+function developmentSecret(dataDir: string, name: 'JWT_ACCESS_SECRET'): string {
+  const file = path.join(dataDir, 'secrets.json');
+  let stored: Record<string, string> = {};
+  try {
+    stored = JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>;
+  } catch {
+    // first start: nothing stored yet
+  }
+  const existing = stored[name];
+  if (existing) return existing;
+  const created = randomBytes(48).toString('base64url');
+  mkdirSync(dataDir, { recursive: true });
+  writeFileSync(file, JSON.stringify({ ...stored, [name]: created }, null, 2), { mode: 0o600 });
+  return created;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  if (e.NODE_ENV === 'production') {
+    const missing = (['JWT_ACCESS_SECRET'] as const).filter((name) => !e[name]);
+    if (missing.length > 0) {
+      throw new ConfigError(`Refusing to start in production without: ${missing.join(', ')}`);
+    }
+  }
+  if ((e.ADMIN_EMAIL === undefined) !== (e.ADMIN_PASSWORD === undefined)) {
+    throw new ConfigError('ADMIN_EMAIL and ADMIN_PASSWORD must be set together');
+  }
+  const config: Config = {
+    env: e.NODE_ENV,
+    host: e.HOST,
+    port: e.PORT,
+    publicUrl: e.PUBLIC_URL,
+    logLevel: e.LOG_LEVEL,
+    databaseUrl: e.DATABASE_URL,
+    dataDir: path.resolve(e.DATA_DIR),
+    embeddedPgPort: e.EMBEDDED_PG_PORT,
+    dbPoolMax: e.DB_POOL_MAX,
+    jwtAccessSecret: e.JWT_ACCESS_SECRET ?? developmentSecret(path.resolve(e.DATA_DIR), 'JWT_ACCESS_SECRET'),
+    accessTokenTtlSeconds: e.ACCESS_TOKEN_TTL_SECONDS,
+    refreshTokenTtlSeconds: e.REFRESH_TOKEN_TTL_SECONDS,
+    admin: e.ADMIN_EMAIL && e.ADMIN_PASSWORD ? { email: e.ADMIN_EMAIL.toLowerCase(), password: e.ADMIN_PASSWORD } : undefined,
+    corsOrigins: e.CORS_ORIGINS,
+    trustProxy: e.TRUST_PROXY,
+    bodyLimit: e.BODY_LIMIT,
+    rateLimits: {
+      authPerMinute: e.RATE_LIMIT_AUTH_PER_MINUTE,
+      claimPerMinute: e.RATE_LIMIT_CLAIM_PER_MINUTE,
+      waitlistPerMinute: e.RATE_LIMIT_WAITLIST_PER_MINUTE,
+    },
+    seedDemo: e.SEED_DEMO ?? (e.DATABASE_URL === undefined && e.NODE_ENV === 'development'),
+    priority: {
+      remoteUrl: e.PRIORITY_REMOTE_URL,
+      firstCommitEpoch: e.PRIORITY_FIRST_COMMIT_EPOCH,
+      startTime: e.PRIORITY_START_TIME,
+      base: e.PRIORITY_BASE,
+    },
+  };
+  return Object.freeze(config);
+}

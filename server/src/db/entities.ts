@@ -1,0 +1,9 @@
+import { ClaimSchema } from '../modules/claims/claim.entity.ts';
+import { DropSchema } from '../modules/drops/drop.entity.ts';
+import { IdempotencyKeySchema } from '../modules/idempotency/idempotency.entity.ts';
+import { SessionSchema } from '../modules/auth/session.entity.ts';
+import { UserSchema } from '../modules/users/user.entity.ts';
+import { UserActionSchema } from '../modules/waitlist/user-action.entity.ts';
+import { WaitlistSchema } from '../modules/waitlist/waitlist.entity.ts';
+
+export const entities = [UserSchema, DropSchema, WaitlistSchema, ClaimSchema, SessionSchema, IdempotencyKeySchema, UserActionSchema];

@@ -1,0 +1,85 @@
+import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
+import { ConnectionException, DriverException } from '@mikro-orm/core';
+import type { Problem } from '@dropspot/protocol';
+import { z } from 'zod';
+import { DomainError } from './domain-error.ts';
+
+const TITLES: Partial<Record<number, string>> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  409: 'Conflict',
+  413: 'Content Too Large',
+  415: 'Unsupported Media Type',
+  422: 'Unprocessable Content',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
+
+export function zodToDomainError(error: z.ZodError, what = 'request body'): DomainError {
+  return new DomainError('VALIDATION_FAILED', `The ${what} is not valid.`, {
+    issues: error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message, code: issue.code })),
+  });
+}
+
+export function sendProblem(res: Response, error: DomainError): void {
+  const problem: Problem = {
+    type: `/docs/errors#${error.code}`,
+    title: TITLES[error.status] ?? 'Error',
+    status: error.status,
+    code: error.code,
+    detail: error.message,
+    instance: res.req.originalUrl,
+    requestId: String(res.req.id ?? ''),
+    ...(error.issues ? { issues: error.issues } : {}),
+    ...error.extra,
+  };
+  if (typeof error.extra.retryAfter === 'number') res.setHeader('Retry-After', String(error.extra.retryAfter));
+  res.status(error.status).type('application/problem+json').send(JSON.stringify(problem));
+}
+
+/** Errors thrown by Express's own body parser carry a `type`; map them to stable codes. */
+function fromBodyParser(error: { type?: string; status?: number }): DomainError | undefined {
+  switch (error.type) {
+    case 'entity.parse.failed':
+      return new DomainError('INVALID_JSON', 'The request body is not valid JSON.');
+    case 'entity.too.large':
+      return new DomainError('PAYLOAD_TOO_LARGE', 'The request body is too large.');
+    case 'encoding.unsupported':
+    case 'charset.unsupported':
+      return new DomainError('UNSUPPORTED_MEDIA_TYPE', 'The request body encoding is not supported.');
+    default:
+      if (error.status !== undefined && error.status >= 400 && error.status < 500) {
+        return new DomainError('VALIDATION_FAILED', 'The request could not be read.');
+      }
+      return undefined;
+  }
+}
+
+export function toDomainError(error: unknown): DomainError | undefined {
+  if (error instanceof DomainError) return error;
+  if (error instanceof z.ZodError) return zodToDomainError(error);
+  if (error instanceof ConnectionException || (error instanceof DriverException && /ECONNREFUSED|terminat|connection/i.test(error.message))) {
+    return new DomainError('SERVICE_UNAVAILABLE', 'The database is unavailable; try again shortly.', { extra: { retryAfter: 2 }, cause: error });
+  }
+  if (typeof error === 'object' && error !== null && 'type' in error) return fromBodyParser(error as { type?: string; status?: number });
+  return undefined;
+}
+
+export const problemHandler: ErrorRequestHandler = (error: unknown, req, res, _next) => {
+  const known = toDomainError(error);
+  if (known) {
+    if (known.status >= 500) req.log.error({ err: error }, known.message);
+    sendProblem(res, known);
+    return;
+  }
+  req.log.error({ err: error }, 'unhandled error');
+  sendProblem(res, new DomainError('INTERNAL', 'Something went wrong on our side. It has been logged.'));
+};
+
+export const notFoundHandler: RequestHandler = (req, res) => {
+  sendProblem(res, new DomainError('NOT_FOUND', `No route for ${req.method} ${req.path}.`));
+};

@@ -1,0 +1,76 @@
+import { once } from 'node:events';
+import { createApp } from './app.ts';
+import { ConfigError, loadConfig } from './config.ts';
+import { openDatabase } from './db/database.ts';
+import { initOrm } from './db/orm.ts';
+import { createLogger } from './logger.ts';
+import { DEMO_ADMIN, DEMO_USER, seedDemo } from './seed.ts';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger(config);
+  const database = await openDatabase(config, logger);
+  let orm;
+  try {
+    orm = await initOrm(database.url, { pool: { min: 0, max: config.dbPoolMax } });
+  } catch (error) {
+    await database.stop();
+    throw error;
+  }
+  const { httpServer, services, close } = createApp({ config, orm, logger });
+
+  if (config.admin) {
+    const { created } = await services.auth.ensureUser(config.admin.email, config.admin.password, 'ADMIN');
+    logger.info({ email: config.admin.email, created }, 'admin from ADMIN_EMAIL is ready');
+  }
+  if (config.seedDemo) {
+    await services.auth.ensureUser(DEMO_ADMIN.email, DEMO_ADMIN.password, 'ADMIN');
+    await services.auth.ensureUser(DEMO_USER.email, DEMO_USER.password, 'USER');
+    if (await seedDemo(orm, services)) logger.info('demo drops created');
+  }
+
+  httpServer.listen(config.port, config.host);
+  await once(httpServer, 'listening');
+  const address = httpServer.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const url = config.publicUrl ?? `http://localhost:${port}`;
+  logger.info({ url, database: database.embedded ? 'embedded' : 'DATABASE_URL' }, 'DropSpot is ready');
+  if (config.seedDemo) {
+    console.log(
+      [
+        '',
+        `  DropSpot is running at ${url}`,
+        `  API:            ${url}/api/drops`,
+        `  Demo admin:     ${DEMO_ADMIN.email} / ${DEMO_ADMIN.password}`,
+        `  Demo user:      ${DEMO_USER.email} / ${DEMO_USER.password}`,
+        '',
+      ].join('\n'),
+    );
+  }
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    try {
+      await close();
+      await orm.close();
+    } finally {
+      await database.stop();
+      logger.info('stopped');
+      process.exit(0);
+    }
+  };
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+main().catch((error: unknown) => {
+  if (error instanceof ConfigError) {
+    console.error(error.message);
+  } else {
+    console.error('DropSpot failed to start:', error);
+  }
+  process.exit(1);
+});

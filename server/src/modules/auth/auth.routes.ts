@@ -1,0 +1,60 @@
+import { Router, type CookieOptions, type Response } from 'express';
+import { loginBodySchema, refreshBodySchema, signupBodySchema, type AuthResponse } from '@dropspot/protocol';
+import type { Config } from '../../config.ts';
+import { ACCESS_COOKIE, REFRESH_COOKIE, requireUser, userId } from '../../http/auth-middleware.ts';
+import { DomainError } from '../../http/domain-error.ts';
+import { limit } from '../../http/rate-limit.ts';
+import { parseBody } from '../../http/validate.ts';
+import type { AuthService } from './auth.service.ts';
+
+export function authRoutes(deps: { auth: AuthService; config: Readonly<Config> }): Router {
+  const { auth, config } = deps;
+  const router = Router();
+  const secure = config.env === 'production';
+  const accessCookie: CookieOptions = { httpOnly: true, sameSite: 'lax', secure, path: '/' };
+  // The refresh cookie only travels to the auth routes and never cross-site.
+  const refreshCookie: CookieOptions = { httpOnly: true, sameSite: 'strict', secure, path: '/api/auth' };
+  const authLimit = limit({ name: 'auth', perMinute: config.rateLimits.authPerMinute, by: 'ip' });
+
+  function sendSession(res: Response, status: number, session: AuthResponse) {
+    res.cookie(ACCESS_COOKIE, session.accessToken, { ...accessCookie, maxAge: config.accessTokenTtlSeconds * 1000 });
+    res.cookie(REFRESH_COOKIE, session.refreshToken, { ...refreshCookie, maxAge: config.refreshTokenTtlSeconds * 1000 });
+    res.status(status).json(session);
+  }
+
+  router.post('/signup', authLimit, async (req, res) => {
+    sendSession(res, 201, await auth.signup(parseBody(signupBodySchema, req.body), req.get('user-agent')));
+  });
+
+  router.post('/login', authLimit, async (req, res) => {
+    sendSession(res, 200, await auth.login(parseBody(loginBodySchema, req.body), req.get('user-agent')));
+  });
+
+  router.post('/refresh', authLimit, async (req, res) => {
+    const body = parseBody(refreshBodySchema, req.body);
+    const token = body.refreshToken ?? (req.cookies?.[REFRESH_COOKIE] as string | undefined);
+    if (!token) throw new DomainError('REFRESH_TOKEN_INVALID', 'No refresh token was sent.');
+    try {
+      sendSession(res, 200, await auth.refresh(token, req.get('user-agent')));
+    } catch (error) {
+      res.clearCookie(ACCESS_COOKIE, accessCookie).clearCookie(REFRESH_COOKIE, refreshCookie);
+      throw error;
+    }
+  });
+
+  router.post('/logout', async (req, res) => {
+    const body = parseBody(refreshBodySchema, req.body);
+    await auth.logout({
+      sessionId: req.auth?.sessionId,
+      refreshToken: body.refreshToken ?? (req.cookies?.[REFRESH_COOKIE] as string | undefined),
+    });
+    res.clearCookie(ACCESS_COOKIE, accessCookie).clearCookie(REFRESH_COOKIE, refreshCookie);
+    res.status(204).end();
+  });
+
+  router.get('/me', requireUser, async (req, res) => {
+    res.json({ user: await auth.me(userId(req)) });
+  });
+
+  return router;
+}

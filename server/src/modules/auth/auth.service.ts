@@ -1,0 +1,155 @@
+import { randomUUID } from 'node:crypto';
+import { LockMode, UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
+import type { AuthResponse, LoginBody, Role, SignupBody, UserView } from '@dropspot/protocol';
+import type { Config } from '../../config.ts';
+import type { Orm } from '../../db/orm.ts';
+import { DomainError } from '../../http/domain-error.ts';
+import type { AuthContext } from '../../types.d.ts';
+import { UserSchema, type User } from '../users/user.entity.ts';
+import { toUserView } from '../users/user.view.ts';
+import { hashPassword, timingDummyHash, verifyPassword } from './password.ts';
+import { SessionSchema } from './session.entity.ts';
+import { newRefreshToken, sha256, signAccessToken, verifyAccessToken } from './tokens.ts';
+
+export type AuthService = ReturnType<typeof createAuthService>;
+
+export function createAuthService(deps: { orm: Orm; config: Readonly<Config> }) {
+  const { orm, config } = deps;
+
+  /** Opens a session (a new token family unless `rotatedFrom` continues one) and signs its tokens. */
+  function openSession(
+    em: EntityManager,
+    user: User,
+    userAgent: string | undefined,
+    rotatedFrom?: { id: string; family: string },
+  ): AuthResponse {
+    const refreshToken = newRefreshToken();
+    const session = em.create(SessionSchema, {
+      user,
+      refreshTokenHash: sha256(refreshToken),
+      family: rotatedFrom?.family ?? randomUUID(),
+      parent: rotatedFrom?.id ?? null,
+      userAgent: userAgent?.slice(0, 512) ?? null,
+      expiresAt: new Date(Date.now() + config.refreshTokenTtlSeconds * 1000),
+    });
+    return {
+      user: toUserView(user),
+      accessToken: signAccessToken(config.jwtAccessSecret, config.accessTokenTtlSeconds, {
+        sub: user.id,
+        role: user.role,
+        sid: session.id,
+      }),
+      expiresIn: config.accessTokenTtlSeconds,
+      refreshToken,
+    };
+  }
+
+  async function signup(body: SignupBody, userAgent?: string): Promise<AuthResponse> {
+    const passwordHash = await hashPassword(body.password);
+    try {
+      return await orm.em.fork().transactional(async (em) => {
+        // Role is never taken from the request: everyone who signs up is a USER.
+        const user = em.create(UserSchema, { email: body.email, passwordHash, role: 'USER' });
+        await em.flush();
+        return openSession(em, user, userAgent);
+      });
+    } catch (error) {
+      if (error instanceof UniqueConstraintViolationException) {
+        throw new DomainError('EMAIL_TAKEN', 'An account with this email already exists.', {
+          issues: [{ path: 'email', message: 'already registered', code: 'taken' }],
+        });
+      }
+      throw error;
+    }
+  }
+
+  async function login(body: LoginBody, userAgent?: string): Promise<AuthResponse> {
+    const em = orm.em.fork();
+    const user = await em.findOne(UserSchema, { email: body.email });
+    const ok = await verifyPassword(user?.passwordHash ?? (await timingDummyHash()), body.password);
+    if (!user || !ok) throw new DomainError('INVALID_CREDENTIALS', 'Email or password is wrong.');
+    const response = openSession(em, user, userAgent);
+    await em.flush();
+    return response;
+  }
+
+  /**
+   * Rotates a refresh token. A token that was already rotated or revoked means someone replayed
+   * it: the whole family is revoked, which signs out both the thief and the owner.
+   */
+  async function refresh(refreshToken: string, userAgent?: string): Promise<AuthResponse> {
+    const outcome = await orm.em.fork().transactional(async (em) => {
+      const session = await em.findOne(
+        SessionSchema,
+        { refreshTokenHash: sha256(refreshToken) },
+        { lockMode: LockMode.PESSIMISTIC_WRITE, populate: ['user'] },
+      );
+      if (!session) return { error: new DomainError('REFRESH_TOKEN_INVALID', 'The refresh token is not valid.') };
+      if (session.revokedAt) {
+        await em.nativeUpdate(
+          SessionSchema,
+          { family: session.family, revokedAt: null },
+          { revokedAt: new Date(), revokedReason: 'reuse-detected' },
+        );
+        return { error: new DomainError('REFRESH_TOKEN_REUSED', 'This refresh token was already used; every session from it is now signed out.') };
+      }
+      if (session.expiresAt.getTime() <= Date.now()) {
+        return { error: new DomainError('REFRESH_TOKEN_INVALID', 'The refresh token has expired; sign in again.') };
+      }
+      session.revokedAt = new Date();
+      session.revokedReason = 'rotated';
+      return { response: openSession(em, session.user, userAgent, { id: session.id, family: session.family }) };
+    });
+    // The family revocation above must commit, so the error is thrown only after the transaction.
+    if (outcome.error) throw outcome.error;
+    return outcome.response;
+  }
+
+  /** Revokes the session behind an access token and/or a refresh token. Idempotent. */
+  async function logout(input: { sessionId?: string; refreshToken?: string }): Promise<void> {
+    const em = orm.em.fork();
+    const or = [
+      ...(input.sessionId ? [{ id: input.sessionId }] : []),
+      ...(input.refreshToken ? [{ refreshTokenHash: sha256(input.refreshToken) }] : []),
+    ];
+    if (or.length === 0) return;
+    await em.nativeUpdate(SessionSchema, { $or: or, revokedAt: null }, { revokedAt: new Date(), revokedReason: 'logout' });
+  }
+
+  /**
+   * Verifies an access token and that its session is still live, and reads the role from the
+   * database so a demoted admin loses access at once rather than when the token expires.
+   */
+  async function authenticate(token: string, via: AuthContext['via']): Promise<AuthContext> {
+    const claims = verifyAccessToken(config.jwtAccessSecret, token);
+    const session = await orm.em.fork().findOne(SessionSchema, { id: claims.sid, user: claims.sub }, { populate: ['user'] });
+    if (!session || session.revokedAt || session.expiresAt.getTime() <= Date.now()) {
+      throw new DomainError('SESSION_REVOKED', 'This session has ended; sign in again.');
+    }
+    return { userId: session.user.id, role: session.user.role, sessionId: session.id, via };
+  }
+
+  async function me(userId: string): Promise<UserView> {
+    const user = await orm.em.fork().findOne(UserSchema, { id: userId });
+    if (!user) throw new DomainError('UNAUTHENTICATED', 'The account no longer exists.');
+    return toUserView(user);
+  }
+
+  /** Makes sure an account with this email exists with this password and role (admin bootstrap, demo data). */
+  async function ensureUser(email: string, password: string, role: Role): Promise<{ user: UserView; created: boolean }> {
+    const em = orm.em.fork();
+    const normalized = email.trim().toLowerCase();
+    const existing = await em.findOne(UserSchema, { email: normalized });
+    if (existing) {
+      existing.role = role;
+      if (!(await verifyPassword(existing.passwordHash, password))) existing.passwordHash = await hashPassword(password);
+      await em.flush();
+      return { user: toUserView(existing), created: false };
+    }
+    const user = em.create(UserSchema, { email: normalized, passwordHash: await hashPassword(password), role });
+    await em.flush();
+    return { user: toUserView(user), created: true };
+  }
+
+  return { signup, login, refresh, logout, authenticate, me, ensureUser };
+}

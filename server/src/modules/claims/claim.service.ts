@@ -1,0 +1,116 @@
+import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
+import type { ClaimView } from '@dropspot/protocol';
+import type { Orm } from '../../db/orm.ts';
+import { DomainError } from '../../http/domain-error.ts';
+import { DropSchema } from '../drops/drop.entity.ts';
+import { UserSchema } from '../users/user.entity.ts';
+import { recordUserAction } from '../waitlist/waitlist.service.ts';
+import { WaitlistSchema } from '../waitlist/waitlist.entity.ts';
+import { ClaimSchema } from './claim.entity.ts';
+import { newClaimCode } from './claim-code.ts';
+import { toClaimView } from './claim.view.ts';
+
+export type ClaimService = ReturnType<typeof createClaimService>;
+
+interface DropStateRow {
+  is_active: boolean;
+  paused: boolean;
+  started: boolean;
+  ended: boolean;
+  sold_out: boolean;
+}
+
+/** Why the conditional update took no slot, judged by the database clock in the same transaction. */
+async function refusal(em: EntityManager, dropId: string): Promise<DomainError> {
+  const [row] = await em.execute<DropStateRow[]>(
+    `select is_active, paused_at is not null as paused, claim_window_start <= now() as started,
+            now() >= claim_window_end as ended, claimed >= total_slots as sold_out
+       from "drop" where id = ?`,
+    [dropId],
+  );
+  if (!row || !row.is_active) return new DomainError('DROP_NOT_FOUND', 'No drop with this id.');
+  if (!row.started) return new DomainError('WINDOW_NOT_OPEN', 'The claim window has not opened yet.');
+  if (row.ended) return new DomainError('WINDOW_CLOSED', 'The claim window has closed.');
+  if (row.paused) return new DomainError('WINDOW_PAUSED', 'Claims are paused for this drop; stay on the page.');
+  return new DomainError('SOLD_OUT', 'Every slot has been claimed.');
+}
+
+async function existingClaim(em: EntityManager, userId: string, dropId: string): Promise<ClaimView | undefined> {
+  const claim = await em.findOne(ClaimSchema, { user: userId, drop: dropId }, { populate: ['drop'] });
+  return claim ? toClaimView(claim, claim.drop.title) : undefined;
+}
+
+const CODE_ATTEMPTS = 3;
+
+export function createClaimService(deps: { orm: Orm }) {
+  const { orm } = deps;
+
+  /**
+   * One claim, one unit of work: the waitlist check, the claim insert and the conditional counter
+   * update commit together or not at all. The counter update is the decisive check (window, pause
+   * and stock in one statement under the row lock); the CHECK on the counter and the unique
+   * (user, drop) index are the database's last guard. Claiming again returns the same claim.
+   */
+  async function claim(userId: string, dropId: string): Promise<{ claim: ClaimView; created: boolean }> {
+    const em = orm.em.fork();
+    await recordUserAction(em, userId, 'claim');
+    const previous = await existingClaim(em, userId, dropId);
+    if (previous) return { claim: previous, created: false };
+
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const created = await orm.em.fork().transactional(async (tem) => {
+          const drop = await tem.findOne(DropSchema, { id: dropId, isActive: true });
+          if (!drop) throw new DomainError('DROP_NOT_FOUND', 'No drop with this id.');
+          const onWaitlist = await tem.count(WaitlistSchema, { user: userId, drop: dropId });
+          if (onWaitlist === 0) throw new DomainError('NOT_ON_WAITLIST', 'Join the waitlist before claiming.');
+
+          // Insert first, so a parallel claim by the same user fails on the unique index before
+          // this transaction takes the drop's row lock; the lock is then held only to commit.
+          const entity = tem.create(ClaimSchema, { user: tem.getReference(UserSchema, userId), drop, code: newClaimCode() });
+          await tem.flush();
+          const taken = await tem.execute<{ claimed: number }[]>(
+            `update "drop" set claimed = claimed + 1, updated_at = now()
+              where id = ? and is_active and paused_at is null
+                and claim_window_start <= now() and now() < claim_window_end
+                and claimed < total_slots
+             returning claimed`,
+            [dropId],
+          );
+          if (taken.length === 0) throw await refusal(tem, dropId);
+          drop.claimed = taken[0]?.claimed ?? drop.claimed;
+          return toClaimView(entity, drop.title);
+        });
+        return { claim: created, created: true };
+      } catch (error) {
+        if (!(error instanceof UniqueConstraintViolationException)) throw error;
+        // The same user's parallel claim committed first: answer with that claim.
+        const winner = await existingClaim(orm.em.fork(), userId, dropId);
+        if (winner) return { claim: winner, created: false };
+        // Otherwise two codes collided (about 1 in 10^17): draw again.
+        if (attempt >= CODE_ATTEMPTS) throw error;
+      }
+    }
+  }
+
+  async function myClaims(userId: string): Promise<ClaimView[]> {
+    const claims = await orm.em.fork().find(ClaimSchema, { user: userId }, { populate: ['drop'], orderBy: { issuedAt: 'desc' } });
+    return claims.map((c) => toClaimView(c, c.drop.title));
+  }
+
+  /** ISSUED → USED exactly once; a second redemption is refused with the time of the first. */
+  async function redeem(code: string): Promise<ClaimView> {
+    const em = orm.em.fork();
+    const updated = await em.nativeUpdate(ClaimSchema, { code, status: 'ISSUED' }, { status: 'USED', usedAt: new Date() });
+    const claim = await em.findOne(ClaimSchema, { code }, { populate: ['drop'] });
+    if (!claim) throw new DomainError('CODE_NOT_FOUND', 'No claim has this code.');
+    if (updated === 0) {
+      throw new DomainError('ALREADY_REDEEMED', `This code was already redeemed at ${claim.usedAt?.toISOString()}.`, {
+        extra: { usedAt: claim.usedAt?.toISOString() ?? null },
+      });
+    }
+    return toClaimView(claim, claim.drop.title);
+  }
+
+  return { claim, myClaims, redeem };
+}

@@ -1,0 +1,55 @@
+import { Router } from 'express';
+import {
+  createDropBodySchema,
+  listDropsQuerySchema,
+  redeemCodeSchema,
+  updateDropBodySchema,
+  windowActionBodySchema,
+} from '@dropspot/protocol';
+import { requireAdmin } from '../../http/auth-middleware.ts';
+import { DomainError } from '../../http/domain-error.ts';
+import { parseBody, parseId, parseQuery } from '../../http/validate.ts';
+import type { ClaimService } from '../claims/claim.service.ts';
+import type { DropService } from './drop.service.ts';
+
+const dropId = (raw: unknown) => parseId(raw, 'DROP_NOT_FOUND', 'drop');
+
+/** Everything under /api/admin; every route needs the ADMIN role. */
+export function adminRoutes(deps: { drops: DropService; claims: ClaimService }): Router {
+  const { drops, claims } = deps;
+  const router = Router();
+  router.use(requireAdmin);
+
+  router.get('/drops', async (req, res) => {
+    res.json(await drops.page(parseQuery(listDropsQuerySchema, req.query), true));
+  });
+
+  router.post('/drops', async (req, res) => {
+    res.status(201).json(await drops.create(parseBody(createDropBodySchema, req.body)));
+  });
+
+  router.get('/drops/:id', async (req, res) => {
+    res.json(await drops.detail(dropId(req.params.id), undefined, true));
+  });
+
+  router.patch('/drops/:id', async (req, res) => {
+    res.json(await drops.update(dropId(req.params.id), parseBody(updateDropBodySchema, req.body)));
+  });
+
+  router.delete('/drops/:id', async (req, res) => {
+    await drops.remove(dropId(req.params.id));
+    res.status(204).end();
+  });
+
+  router.post('/drops/:id/window', async (req, res) => {
+    res.json(await drops.windowAction(dropId(req.params.id), parseBody(windowActionBodySchema, req.body)));
+  });
+
+  router.post('/claims/:code/redeem', async (req, res) => {
+    const code = redeemCodeSchema.safeParse(req.params.code);
+    if (!code.success) throw new DomainError('CODE_NOT_FOUND', 'No claim has this code.');
+    res.json({ claim: await claims.redeem(code.data) });
+  });
+
+  return router;
+}

@@ -1,0 +1,56 @@
+import { Router } from 'express';
+import { listDropsQuerySchema } from '@dropspot/protocol';
+import type { Config } from '../../config.ts';
+import { requireUser, userId } from '../../http/auth-middleware.ts';
+import { limit } from '../../http/rate-limit.ts';
+import { parseId, parseQuery } from '../../http/validate.ts';
+import type { Orm } from '../../db/orm.ts';
+import type { ClaimService } from '../claims/claim.service.ts';
+import { idempotent } from '../idempotency/idempotency.middleware.ts';
+import type { WaitlistService } from '../waitlist/waitlist.service.ts';
+import type { DropService } from './drop.service.ts';
+
+const dropId = (raw: unknown) => parseId(raw, 'DROP_NOT_FOUND', 'drop');
+
+/** Public drop reads, and the signed-in user's waitlist and claim actions on one drop. */
+export function dropRoutes(deps: {
+  orm: Orm;
+  config: Readonly<Config>;
+  drops: DropService;
+  waitlist: WaitlistService;
+  claims: ClaimService;
+}): Router {
+  const { drops, waitlist, claims, config } = deps;
+  const router = Router();
+  const once = idempotent(deps.orm);
+  const waitlistLimit = limit({ name: 'waitlist', perMinute: config.rateLimits.waitlistPerMinute, by: 'user' });
+  const claimLimit = limit({ name: 'claim', perMinute: config.rateLimits.claimPerMinute, by: 'user' });
+
+  router.get('/', async (req, res) => {
+    res.json(await drops.page(parseQuery(listDropsQuerySchema, req.query), false));
+  });
+
+  router.get('/:id', async (req, res) => {
+    res.json(await drops.detail(dropId(req.params.id), req.auth?.userId));
+  });
+
+  router.post('/:id/join', requireUser, waitlistLimit, once, async (req, res) => {
+    const { entry, created } = await waitlist.join(userId(req), dropId(req.params.id));
+    res.status(created ? 201 : 200).json({ entry, created });
+  });
+
+  router.post('/:id/leave', requireUser, waitlistLimit, once, async (req, res) => {
+    res.json(await waitlist.leave(userId(req), dropId(req.params.id)));
+  });
+
+  router.get('/:id/position', requireUser, async (req, res) => {
+    res.json(await waitlist.position(userId(req), dropId(req.params.id)));
+  });
+
+  router.post('/:id/claim', requireUser, claimLimit, once, async (req, res) => {
+    const { claim, created } = await claims.claim(userId(req), dropId(req.params.id));
+    res.status(created ? 201 : 200).json({ claim, created });
+  });
+
+  return router;
+}

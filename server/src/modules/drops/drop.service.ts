@@ -1,0 +1,182 @@
+import { LockMode, type EntityManager } from '@mikro-orm/postgresql';
+import type {
+  CreateDropBody,
+  DropDetailView,
+  DropView,
+  ListDropsQuery,
+  Page,
+  UpdateDropBody,
+  WindowActionBody,
+} from '@dropspot/protocol';
+import type { Orm } from '../../db/orm.ts';
+import { DomainError } from '../../http/domain-error.ts';
+import { ClaimSchema } from '../claims/claim.entity.ts';
+import { toClaimView } from '../claims/claim.view.ts';
+import { toWaitlistEntryView, waitlistPosition } from '../waitlist/waitlist.service.ts';
+import { WaitlistSchema } from '../waitlist/waitlist.entity.ts';
+import { DropSchema, type Drop } from './drop.entity.ts';
+import { toDropView } from './drop.view.ts';
+
+export type DropService = ReturnType<typeof createDropService>;
+
+const ONE_HOUR = 3600;
+
+/** Window filters and their natural order: live ends soonest first, upcoming opens soonest first. */
+function statusFilter(status: ListDropsQuery['status'], now: Date) {
+  switch (status) {
+    case 'upcoming':
+      return { where: { claimWindowStart: { $gt: now } }, orderBy: { claimWindowStart: 'asc' } } as const;
+    case 'live':
+      return { where: { claimWindowStart: { $lte: now }, claimWindowEnd: { $gt: now } }, orderBy: { claimWindowEnd: 'asc' } } as const;
+    case 'ended':
+      return { where: { claimWindowEnd: { $lte: now } }, orderBy: { claimWindowEnd: 'desc' } } as const;
+    default:
+      return { where: {}, orderBy: { claimWindowStart: 'desc' } } as const;
+  }
+}
+
+async function waitlistCounts(em: EntityManager, dropIds: string[]): Promise<Map<string, number>> {
+  if (dropIds.length === 0) return new Map();
+  const rows = await em.execute<{ drop_id: string; count: number }[]>(
+    `select drop_id, count(*)::int as count from "waitlist" where drop_id in (?) group by drop_id`,
+    [dropIds],
+  );
+  return new Map(rows.map((row) => [row.drop_id, row.count]));
+}
+
+/**
+ * The SQL for each admin window action. Every instant comes from the database clock, the same
+ * clock the claim transaction judges by. `$2` is the action's seconds.
+ */
+const WINDOW_SQL: Record<WindowActionBody['action'], string> = {
+  // Opens now (keeps an earlier start); a window that already ended gets `seconds` (default 1 h) more.
+  'open-now': `claim_window_start = least(claim_window_start, now()),
+               claim_window_end = case when claim_window_end > now() and ?::int is null then claim_window_end
+                                       else now() + make_interval(secs => coalesce(?::int, ${ONE_HOUR})) end,
+               paused_at = null, is_active = true, published_at = coalesce(published_at, now())`,
+  // Ends now; a window that had not opened yet ends without ever opening.
+  'close-now': `claim_window_end = least(claim_window_end, now()),
+                claim_window_start = least(claim_window_start, least(claim_window_end, now()) - interval '1 millisecond')`,
+  // Adds time to the end; an ended window reopens for `seconds` from now.
+  extend: `claim_window_end = greatest(claim_window_end, now()) + make_interval(secs => ?::int)`,
+  pause: `paused_at = coalesce(paused_at, now())`,
+  resume: `paused_at = null`,
+};
+
+export function createDropService(deps: { orm: Orm }) {
+  const { orm } = deps;
+
+  async function page(query: ListDropsQuery, includeInactive: boolean): Promise<Page<DropView>> {
+    const em = orm.em.fork();
+    const now = new Date();
+    const { where, orderBy } = statusFilter(query.status, now);
+    const filter = includeInactive ? where : { ...where, isActive: true };
+    const [drops, total] = await em.findAndCount(DropSchema, filter, {
+      orderBy: [orderBy, { id: 'asc' }],
+      limit: query.pageSize,
+      offset: (query.page - 1) * query.pageSize,
+    });
+    const counts = await waitlistCounts(em, drops.map((d) => d.id));
+    return {
+      items: drops.map((d) => toDropView(d, counts.get(d.id) ?? 0, now)),
+      page: query.page,
+      pageSize: query.pageSize,
+      total,
+      serverNow: now.toISOString(),
+    };
+  }
+
+  async function loadDrop(em: EntityManager, id: string, includeInactive: boolean): Promise<Drop> {
+    const drop = await em.findOne(DropSchema, includeInactive ? { id } : { id, isActive: true });
+    if (!drop) throw new DomainError('DROP_NOT_FOUND', 'No drop with this id.');
+    return drop;
+  }
+
+  async function view(em: EntityManager, drop: Drop): Promise<DropView> {
+    const count = await em.count(WaitlistSchema, { drop: drop.id });
+    return toDropView(drop, count, new Date());
+  }
+
+  /** A drop as a visitor sees it, plus the signed-in user's own entry, position and claim. */
+  async function detail(id: string, userId: string | undefined, includeInactive = false): Promise<DropDetailView> {
+    const em = orm.em.fork();
+    const drop = await loadDrop(em, id, includeInactive);
+    const base = await view(em, drop);
+    if (!userId) return base;
+    const entry = await em.findOne(WaitlistSchema, { user: userId, drop: id });
+    const claim = await em.findOne(ClaimSchema, { user: userId, drop: id });
+    return {
+      ...base,
+      me: {
+        waitlist: entry ? { ...toWaitlistEntryView(entry), position: await waitlistPosition(em, entry) } : null,
+        claim: claim ? toClaimView(claim, drop.title) : null,
+      },
+    };
+  }
+
+  async function create(body: CreateDropBody): Promise<DropView> {
+    const em = orm.em.fork();
+    const now = new Date();
+    const drop = em.create(DropSchema, {
+      title: body.title,
+      description: body.description,
+      imageUrl: body.imageUrl ?? null,
+      totalSlots: body.totalSlots,
+      claimWindowStart: body.claimWindowStart,
+      claimWindowEnd: body.claimWindowEnd,
+      isActive: body.isActive,
+      publishedAt: body.isActive ? now : null,
+    });
+    await em.flush();
+    return toDropView(drop, 0, now);
+  }
+
+  async function update(id: string, body: UpdateDropBody): Promise<DropView> {
+    return orm.em.fork().transactional(async (em) => {
+      // Locked so a claim cannot slip in between the slots check and the write.
+      const drop = await em.findOne(DropSchema, { id }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+      if (!drop) throw new DomainError('DROP_NOT_FOUND', 'No drop with this id.');
+      const start = body.claimWindowStart ?? drop.claimWindowStart;
+      const end = body.claimWindowEnd ?? drop.claimWindowEnd;
+      if (start.getTime() >= end.getTime()) {
+        throw new DomainError('VALIDATION_FAILED', 'claimWindowStart must be before claimWindowEnd.', {
+          issues: [{ path: 'claimWindowEnd', message: 'must be after claimWindowStart', code: 'custom' }],
+        });
+      }
+      if (body.totalSlots !== undefined && body.totalSlots < drop.claimed) {
+        throw new DomainError('SLOTS_BELOW_CLAIMED', `${drop.claimed} slots are already claimed; totalSlots cannot go below that.`, {
+          extra: { claimed: drop.claimed },
+        });
+      }
+      const { imageUrl, ...rest } = body;
+      em.assign(drop, { ...rest, ...(imageUrl !== undefined ? { imageUrl } : {}) });
+      if (drop.isActive && !drop.publishedAt) drop.publishedAt = new Date();
+      await em.flush();
+      return view(em, drop);
+    });
+  }
+
+  async function remove(id: string): Promise<void> {
+    const deleted = await orm.em.fork().nativeDelete(DropSchema, { id });
+    if (deleted === 0) throw new DomainError('DROP_NOT_FOUND', 'No drop with this id.');
+  }
+
+  async function windowAction(id: string, body: WindowActionBody): Promise<DropView> {
+    const em = orm.em.fork();
+    const seconds = body.seconds ?? null;
+    const params = body.action === 'open-now' ? [seconds, seconds] : body.action === 'extend' ? [seconds] : [];
+    // Pausing a window that has already ended means nothing, so it is refused rather than stored.
+    const guard = body.action === 'pause' ? 'and claim_window_end > now()' : '';
+    const rows = await em.execute<{ id: string }[]>(
+      `update "drop" set ${WINDOW_SQL[body.action]}, updated_at = now() where id = ? ${guard} returning id`,
+      [...params, id],
+    );
+    if (rows.length === 0) {
+      await loadDrop(em, id, true);
+      throw new DomainError('WINDOW_CLOSED', 'The claim window has already ended; extend or open it instead.');
+    }
+    return view(em, await loadDrop(em, id, true));
+  }
+
+  return { page, detail, create, update, remove, windowAction };
+}

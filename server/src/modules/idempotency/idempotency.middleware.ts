@@ -1,0 +1,89 @@
+import { createHash } from 'node:crypto';
+import type { RequestHandler, Response } from 'express';
+import { idempotencyKeySchema } from '@dropspot/protocol';
+import type { Orm } from '../../db/orm.ts';
+import { DomainError } from '../../http/domain-error.ts';
+import { IdempotencyKeySchema } from './idempotency.entity.ts';
+
+/** A key still IN_FLIGHT after this long belongs to a request that died with its process. */
+const ABANDONED_AFTER_MS = 60_000;
+
+function fingerprint(method: string, path: string, body: unknown): string {
+  return createHash('sha256').update(`${method} ${path}\n${JSON.stringify(body ?? null)}`).digest('hex');
+}
+
+/**
+ * Honours `Idempotency-Key` on a signed-in route (Stripe's semantics): the same key and request
+ * replay the first success; the same key with another request is 422; a request still running
+ * with that key is 409. Keys are kept in the database, so they hold across processes and restarts.
+ * Only successes are remembered: after an error the client may retry with the same key.
+ */
+export function idempotent(orm: Orm): RequestHandler {
+  return async (req, res, next) => {
+    const header = req.get('idempotency-key');
+    if (header === undefined || !req.auth) return next();
+    const parsed = idempotencyKeySchema.safeParse(header);
+    if (!parsed.success) {
+      throw new DomainError('VALIDATION_FAILED', 'The Idempotency-Key header is not valid.', {
+        issues: [{ path: 'Idempotency-Key', message: parsed.error.issues[0]?.message ?? 'invalid', code: 'invalid' }],
+      });
+    }
+    const key = parsed.data;
+    const userId = req.auth.userId;
+    const print = fingerprint(req.method, req.baseUrl + req.path, req.body);
+    const em = orm.em.fork();
+
+    const inserted = await em.execute<{ id: number }[]>(
+      `insert into "idempotency_key" (user_id, key, fingerprint, state, created_at) values (?, ?, ?, 'IN_FLIGHT', now())
+       on conflict (user_id, key) do update set fingerprint = excluded.fingerprint, state = 'IN_FLIGHT', created_at = now()
+         where "idempotency_key".state = 'IN_FLIGHT' and "idempotency_key".created_at < now() - make_interval(secs => ?)
+       returning id`,
+      [userId, key, print, ABANDONED_AFTER_MS / 1000],
+    );
+    if (inserted.length === 0) {
+      const stored = await em.findOne(IdempotencyKeySchema, { user: userId, key });
+      if (!stored) throw new DomainError('IDEMPOTENCY_KEY_IN_USE', 'This Idempotency-Key is in use; retry shortly.', { extra: { retryAfter: 1 } });
+      if (stored.fingerprint !== print) {
+        throw new DomainError('IDEMPOTENCY_KEY_MISMATCH', 'This Idempotency-Key was used for a different request.');
+      }
+      if (stored.state === 'IN_FLIGHT') {
+        throw new DomainError('IDEMPOTENCY_KEY_IN_USE', 'A request with this Idempotency-Key is still in progress.', { extra: { retryAfter: 1 } });
+      }
+      res.setHeader('Idempotent-Replayed', 'true');
+      res.status(stored.responseStatus ?? 200).json(stored.responseBody);
+      return;
+    }
+
+    const rowId = inserted[0]!.id;
+    const release = () =>
+      orm.em
+        .fork()
+        .nativeDelete(IdempotencyKeySchema, { id: rowId })
+        .catch((error: unknown) => req.log.warn({ err: error }, 'could not release idempotency key'));
+    storeSuccess(res, (status, body) =>
+      orm.em.fork().nativeUpdate(IdempotencyKeySchema, { id: rowId }, { state: 'DONE', responseStatus: status, responseBody: body }),
+    );
+    res.once('finish', () => {
+      if (!isSuccess(res.statusCode)) void release();
+    });
+    next();
+  };
+}
+
+const isSuccess = (status: number) => status >= 200 && status < 300;
+
+/**
+ * Stores a success before it leaves: a client that saw it can always replay it. If storing
+ * fails the client still gets the original response (claims are idempotent by user and drop
+ * anyway) and the key is freed by the abandonment timeout.
+ */
+function storeSuccess(res: Response, store: (status: number, body: unknown) => Promise<unknown>): void {
+  const send = res.json.bind(res);
+  res.json = (body: unknown) => {
+    if (!isSuccess(res.statusCode)) return send(body);
+    store(res.statusCode, body)
+      .catch((error: unknown) => res.req.log.warn({ err: error }, 'could not store idempotent response'))
+      .finally(() => send(body));
+    return res;
+  };
+}

@@ -1,0 +1,120 @@
+import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
+import type { PositionView, WaitlistEntryView } from '@dropspot/protocol';
+import type { Orm } from '../../db/orm.ts';
+import { DomainError } from '../../http/domain-error.ts';
+import { DropSchema } from '../drops/drop.entity.ts';
+import { UserSchema } from '../users/user.entity.ts';
+import { RAPID_ACTIONS_WINDOW_SECONDS, wholeDaysBetween, type PriorityFormula } from './priority.ts';
+import type { UserActionKind } from './user-action.entity.ts';
+import { WaitlistSchema, type Waitlist } from './waitlist.entity.ts';
+
+export type WaitlistService = ReturnType<typeof createWaitlistService>;
+
+export function toWaitlistEntryView(entry: Waitlist): WaitlistEntryView {
+  return {
+    dropId: entry.drop.id,
+    joinedAt: entry.joinedAt.toISOString(),
+    priorityScore: entry.priorityScore,
+    breakdown: entry.scoreBreakdown,
+  };
+}
+
+/**
+ * Rank by (priorityScore DESC, joinedAt ASC); the id settles exact ties so every reader
+ * computes the same order.
+ */
+export async function waitlistPosition(em: EntityManager, entry: Waitlist): Promise<number> {
+  const rows = await em.execute<{ ahead: number }[]>(
+    `select count(*)::int as ahead from "waitlist" w
+      where w.drop_id = ? and (w.priority_score > ? or (w.priority_score = ? and (w.joined_at < ? or (w.joined_at = ? and w.id < ?))))`,
+    [entry.drop.id, entry.priorityScore, entry.priorityScore, entry.joinedAt, entry.joinedAt, entry.id],
+  );
+  return (rows[0]?.ahead ?? 0) + 1;
+}
+
+export async function waitlistCount(em: EntityManager, dropId: string): Promise<number> {
+  return em.count(WaitlistSchema, { drop: dropId });
+}
+
+/**
+ * Records a join, leave or claim request and returns how many the user made in the window
+ * before it. One statement: the RETURNING subquery sees the table as it was before this insert.
+ * Recorded outside the request's own transaction so refused requests count too.
+ */
+export async function recordUserAction(em: EntityManager, userId: string, kind: UserActionKind): Promise<number> {
+  const rows = await em.execute<{ before: number }[]>(
+    `insert into "user_action" (user_id, kind, at) values (?, ?, now())
+     returning (select count(*)::int from "user_action" where user_id = ? and at > now() - make_interval(secs => ?)) as before`,
+    [userId, kind, userId, RAPID_ACTIONS_WINDOW_SECONDS],
+  );
+  return rows[0]?.before ?? 0;
+}
+
+export function createWaitlistService(deps: { orm: Orm; formula: PriorityFormula }) {
+  const { orm, formula } = deps;
+
+  async function findVisibleDrop(em: EntityManager, dropId: string) {
+    const drop = await em.findOne(DropSchema, { id: dropId, isActive: true });
+    if (!drop) throw new DomainError('DROP_NOT_FOUND', 'No drop with this id.');
+    return drop;
+  }
+
+  /** Joins idempotently: a second join returns the first entry unchanged. */
+  async function join(userId: string, dropId: string): Promise<{ entry: WaitlistEntryView & { position: number }; created: boolean }> {
+    const em = orm.em.fork();
+    const rapidActions = await recordUserAction(em, userId, 'join');
+    const existing = await em.findOne(WaitlistSchema, { user: userId, drop: dropId });
+    if (existing) return { entry: { ...toWaitlistEntryView(existing), position: await waitlistPosition(em, existing) }, created: false };
+
+    const drop = await findVisibleDrop(em, dropId);
+    const user = await em.findOneOrFail(UserSchema, { id: userId });
+    const now = new Date();
+    if (drop.claimWindowEnd.getTime() <= now.getTime()) {
+      throw new DomainError('WAITLIST_CLOSED', 'The claim window has ended; the waitlist is closed.');
+    }
+    const breakdown = formula.score({
+      signupLatencyMs: Math.max(0, now.getTime() - (drop.publishedAt ?? drop.createdAt).getTime()),
+      accountAgeDays: wholeDaysBetween(user.createdAt, now),
+      rapidActions,
+    });
+    const entry = em.create(WaitlistSchema, { user, drop, priorityScore: breakdown.score, scoreBreakdown: breakdown, joinedAt: now });
+    try {
+      await em.flush();
+    } catch (error) {
+      // A parallel join of the same user won the race: answer with its entry.
+      if (!(error instanceof UniqueConstraintViolationException)) throw error;
+      const fresh = orm.em.fork();
+      const winner = await fresh.findOneOrFail(WaitlistSchema, { user: userId, drop: dropId });
+      return { entry: { ...toWaitlistEntryView(winner), position: await waitlistPosition(fresh, winner) }, created: false };
+    }
+    return { entry: { ...toWaitlistEntryView(entry), position: await waitlistPosition(em, entry) }, created: true };
+  }
+
+  /** Leaves idempotently; leaving a waitlist one is not on is a no-op. A claim already made stays. */
+  async function leave(userId: string, dropId: string): Promise<{ left: boolean }> {
+    const em = orm.em.fork();
+    await recordUserAction(em, userId, 'leave');
+    await findVisibleDrop(em, dropId);
+    const deleted = await em.nativeDelete(WaitlistSchema, { user: userId, drop: dropId });
+    return { left: deleted > 0 };
+  }
+
+  async function position(userId: string, dropId: string): Promise<PositionView> {
+    const em = orm.em.fork();
+    await findVisibleDrop(em, dropId);
+    const entry = await em.findOne(WaitlistSchema, { user: userId, drop: dropId });
+    if (!entry) throw new DomainError('NOT_ON_WAITLIST', 'You are not on this waitlist.');
+    const rank = await waitlistPosition(em, entry);
+    const total = await waitlistCount(em, dropId);
+    return {
+      dropId,
+      position: rank,
+      waitlistCount: total,
+      priorityScore: entry.priorityScore,
+      joinedAt: entry.joinedAt.toISOString(),
+      breakdown: entry.scoreBreakdown,
+    };
+  }
+
+  return { join, leave, position };
+}
