@@ -48,9 +48,10 @@ const dropFields = {
   isActive: z.boolean().default(true),
 };
 
-const windowOrder = (drop: { claimWindowStart?: Date; claimWindowEnd?: Date }) =>
-  drop.claimWindowStart === undefined ||
-  drop.claimWindowEnd === undefined ||
+// Zod runs object refinements even when a field already failed, so the dates may still be strings.
+const windowOrder = (drop: { claimWindowStart?: unknown; claimWindowEnd?: unknown }) =>
+  !(drop.claimWindowStart instanceof Date) ||
+  !(drop.claimWindowEnd instanceof Date) ||
   drop.claimWindowStart.getTime() < drop.claimWindowEnd.getTime();
 
 const windowOrderIssue = { message: 'claimWindowStart must be before claimWindowEnd', path: ['claimWindowEnd'] };

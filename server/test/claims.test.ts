@@ -1,0 +1,198 @@
+import { createHash } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ClaimSchema } from '../src/modules/claims/claim.entity.ts';
+import { IdempotencyKeySchema } from '../src/modules/idempotency/idempotency.entity.ts';
+import { DropSchema } from '../src/modules/drops/drop.entity.ts';
+import { addToWaitlist, client, createDrop, createUser, createUsers, startTestApp, type TestApp } from './support/app.ts';
+
+const CODE_FORMAT = /^[23456789ABCDEFGHJKMNPQRSTUVWXYZ]{4}-[23456789ABCDEFGHJKMNPQRSTUVWXYZ]{4}-[23456789ABCDEFGHJKMNPQRSTUVWXYZ]{4}$/;
+
+let app: TestApp;
+let api: ReturnType<typeof client>;
+
+beforeAll(async () => {
+  app = await startTestApp();
+  api = client(app.baseUrl);
+});
+afterAll(() => app.close());
+
+async function waitlistedUser(dropId: string) {
+  const user = await createUser(app);
+  await addToWaitlist(app, dropId, [user.id]);
+  return user;
+}
+
+async function dropRow(id: string) {
+  return app.orm.em.fork().findOneOrFail(DropSchema, { id });
+}
+
+describe('POST /api/drops/:id/claim', () => {
+  it('issues a readable unique code, counts it, and shows it under /api/me/claims', async () => {
+    const drop = await createDrop(app, { totalSlots: 3 });
+    const user = await waitlistedUser(drop.id);
+    const res = await api('POST', `/api/drops/${drop.id}/claim`, { token: user.token });
+    expect(res.status).toBe(201);
+    expect(res.body.created).toBe(true);
+    expect(res.body.claim).toMatchObject({ dropId: drop.id, status: 'ISSUED', usedAt: null });
+    expect(res.body.claim.code).toMatch(CODE_FORMAT);
+    expect((await dropRow(drop.id)).claimed).toBe(1);
+
+    const detail = await api('GET', `/api/drops/${drop.id}`, { token: user.token });
+    expect(detail.body.remaining).toBe(2);
+    expect(detail.body.me.claim.code).toBe(res.body.claim.code);
+
+    const mine = await api('GET', '/api/me/claims', { token: user.token });
+    expect(mine.status).toBe(200);
+    expect(mine.body.items).toEqual([res.body.claim]);
+  });
+
+  it('returns the same claim when claiming again (200), never a second code', async () => {
+    const drop = await createDrop(app);
+    const user = await waitlistedUser(drop.id);
+    const first = await api('POST', `/api/drops/${drop.id}/claim`, { token: user.token });
+    const second = await api('POST', `/api/drops/${drop.id}/claim`, { token: user.token });
+    expect(first.status).toBe(201);
+    expect(second.status).toBe(200);
+    expect(second.body.created).toBe(false);
+    expect(second.body.claim).toEqual(first.body.claim);
+    expect((await dropRow(drop.id)).claimed).toBe(1);
+  });
+
+  it.each([
+    ['WINDOW_NOT_OPEN', { startInMs: 60_000, endInMs: 120_000 }],
+    ['WINDOW_CLOSED', { startInMs: -120_000, endInMs: -60_000 }],
+  ] as const)('refuses with %s outside the window', async (code, window) => {
+    const drop = await createDrop(app, window);
+    const user = await waitlistedUser(drop.id);
+    const res = await api('POST', `/api/drops/${drop.id}/claim`, { token: user.token });
+    expect(res.status).toBe(409);
+    expect(res.body.code).toBe(code);
+    expect(res.headers.get('content-type')).toContain('application/problem+json');
+    expect((await dropRow(drop.id)).claimed).toBe(0);
+  });
+
+  it('refuses NOT_ON_WAITLIST, SOLD_OUT, WINDOW_PAUSED, DROP_NOT_FOUND and UNAUTHENTICATED', async () => {
+    const drop = await createDrop(app, { totalSlots: 1 });
+    const outsider = await createUser(app);
+    expect((await api('POST', `/api/drops/${drop.id}/claim`, { token: outsider.token })).body.code).toBe('NOT_ON_WAITLIST');
+
+    const [a, b] = [await waitlistedUser(drop.id), await waitlistedUser(drop.id)];
+    expect((await api('POST', `/api/drops/${drop.id}/claim`, { token: a.token })).status).toBe(201);
+    const soldOut = await api('POST', `/api/drops/${drop.id}/claim`, { token: b.token });
+    expect([soldOut.status, soldOut.body.code]).toEqual([409, 'SOLD_OUT']);
+
+    const paused = await createDrop(app);
+    await app.orm.em.fork().nativeUpdate(DropSchema, { id: paused.id }, { pausedAt: new Date() });
+    const c = await waitlistedUser(paused.id);
+    expect((await api('POST', `/api/drops/${paused.id}/claim`, { token: c.token })).body.code).toBe('WINDOW_PAUSED');
+
+    const hidden = await createDrop(app, { isActive: false });
+    const d = await waitlistedUser(hidden.id);
+    expect((await api('POST', `/api/drops/${hidden.id}/claim`, { token: d.token })).status).toBe(404);
+    expect((await api('POST', `/api/drops/00000000-0000-4000-8000-000000000000/claim`, { token: d.token })).body.code).toBe('DROP_NOT_FOUND');
+    expect((await api('POST', `/api/drops/not-a-uuid/claim`, { token: d.token })).body.code).toBe('DROP_NOT_FOUND');
+    expect((await api('POST', `/api/drops/${drop.id}/claim`)).body.code).toBe('UNAUTHENTICATED');
+  });
+
+  it('500 waitlisted users claiming 50 slots at once: exactly 50 claims, 450 SOLD_OUT, distinct codes', async () => {
+    const drop = await createDrop(app, { totalSlots: 50 });
+    const users = await createUsers(app, 500);
+    await addToWaitlist(app, drop.id, users.map((u) => u.id));
+
+    const results = await Promise.all(users.map((u) => api('POST', `/api/drops/${drop.id}/claim`, { token: u.token })));
+    const byStatus = new Map<string, number>();
+    for (const r of results) {
+      const key = r.status === 201 ? 'created' : String(r.body.code);
+      byStatus.set(key, (byStatus.get(key) ?? 0) + 1);
+    }
+    expect(Object.fromEntries(byStatus)).toEqual({ created: 50, SOLD_OUT: 450 });
+
+    const claims = await app.orm.em.fork().find(ClaimSchema, { drop: drop.id });
+    expect(claims).toHaveLength(50);
+    expect(new Set(claims.map((c) => c.code)).size).toBe(50);
+    expect(new Set(claims.map((c) => c.user.id)).size).toBe(50);
+    expect((await dropRow(drop.id)).claimed).toBe(50);
+    const confirmed = results.filter((r) => r.status === 201).map((r) => r.body.claim.code).sort();
+    expect(confirmed).toEqual(claims.map((c) => c.code).sort());
+  });
+
+  it('one user sending 20 parallel claims gets exactly one claim, the same code in every response', async () => {
+    const drop = await createDrop(app, { totalSlots: 5 });
+    const user = await waitlistedUser(drop.id);
+    const results = await Promise.all(Array.from({ length: 20 }, () => api('POST', `/api/drops/${drop.id}/claim`, { token: user.token })));
+    expect(results.every((r) => r.status === 200 || r.status === 201)).toBe(true);
+    expect(results.filter((r) => r.status === 201)).toHaveLength(1);
+    expect(new Set(results.map((r) => r.body.claim.code)).size).toBe(1);
+    expect(await app.orm.em.fork().count(ClaimSchema, { drop: drop.id })).toBe(1);
+    expect((await dropRow(drop.id)).claimed).toBe(1);
+  });
+});
+
+describe('Idempotency-Key', () => {
+  it('replays the first response for the same key and body', async () => {
+    const drop = await createDrop(app);
+    const user = await waitlistedUser(drop.id);
+    const headers = { 'Idempotency-Key': 'claim-1' };
+    const first = await api('POST', `/api/drops/${drop.id}/claim`, { token: user.token, headers });
+    const replay = await api('POST', `/api/drops/${drop.id}/claim`, { token: user.token, headers });
+    expect(first.status).toBe(201);
+    expect(replay.status).toBe(201);
+    expect(replay.headers.get('idempotent-replayed')).toBe('true');
+    expect(replay.body).toEqual(first.body);
+  });
+
+  it('refuses the same key with another request (422)', async () => {
+    const drop = await createDrop(app);
+    const other = await createDrop(app);
+    const user = await waitlistedUser(drop.id);
+    await addToWaitlist(app, other.id, [user.id]);
+    const headers = { 'Idempotency-Key': 'reused-key' };
+    expect((await api('POST', `/api/drops/${drop.id}/claim`, { token: user.token, headers })).status).toBe(201);
+    const mismatch = await api('POST', `/api/drops/${other.id}/claim`, { token: user.token, headers });
+    expect([mismatch.status, mismatch.body.code]).toEqual([422, 'IDEMPOTENCY_KEY_MISMATCH']);
+    expect(await app.orm.em.fork().count(ClaimSchema, { drop: other.id })).toBe(0);
+  });
+
+  it('answers 409 with Retry-After while a request with that key is in flight', async () => {
+    const drop = await createDrop(app);
+    const user = await waitlistedUser(drop.id);
+    const path = `/api/drops/${drop.id}/claim`;
+    // A key row IN_FLIGHT is exactly what a request still running (here or in another process) leaves.
+    await app.orm.em.fork().insert(IdempotencyKeySchema, {
+      user: user.id,
+      key: 'running',
+      fingerprint: createHash('sha256').update(`POST ${path}\nnull`).digest('hex'),
+      state: 'IN_FLIGHT',
+      responseStatus: null,
+      responseBody: null,
+    });
+    const res = await api('POST', path, { token: user.token, headers: { 'Idempotency-Key': 'running' } });
+    expect([res.status, res.body.code]).toEqual([409, 'IDEMPOTENCY_KEY_IN_USE']);
+    expect(res.headers.get('retry-after')).toBe('1');
+  });
+
+  it('two parallel requests with one key: one runs, the other is 409 or a replay, never a second claim', async () => {
+    const drop = await createDrop(app);
+    const user = await waitlistedUser(drop.id);
+    const headers = { 'Idempotency-Key': 'parallel' };
+    const results = await Promise.all(Array.from({ length: 5 }, () => api('POST', `/api/drops/${drop.id}/claim`, { token: user.token, headers })));
+    for (const r of results) expect([201, 409]).toContain(r.status);
+    expect(results.filter((r) => r.status === 201).length).toBeGreaterThanOrEqual(1);
+    expect(new Set(results.filter((r) => r.status === 201).map((r) => r.body.claim.code)).size).toBe(1);
+    expect(await app.orm.em.fork().count(ClaimSchema, { drop: drop.id })).toBe(1);
+  });
+
+  it('forgets failures so the same key can be retried, and rejects malformed keys', async () => {
+    const drop = await createDrop(app);
+    const user = await createUser(app);
+    const headers = { 'Idempotency-Key': 'retry-me' };
+    const refused = await api('POST', `/api/drops/${drop.id}/claim`, { token: user.token, headers });
+    expect(refused.body.code).toBe('NOT_ON_WAITLIST');
+    await addToWaitlist(app, drop.id, [user.id]);
+    await new Promise((r) => setTimeout(r, 50));
+    expect((await api('POST', `/api/drops/${drop.id}/claim`, { token: user.token, headers })).status).toBe(201);
+
+    const bad = await api('POST', `/api/drops/${drop.id}/join`, { token: user.token, headers: { 'Idempotency-Key': 'has space' } });
+    expect([bad.status, bad.body.code]).toEqual([400, 'VALIDATION_FAILED']);
+  });
+});

@@ -1,0 +1,44 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.ts';
+
+const tempDir = () => mkdtempSync(path.join(os.tmpdir(), 'dropspot-config-'));
+
+describe('config', () => {
+  it('has working defaults: port 3000, embedded database, demo data in development', () => {
+    const config = loadConfig({ DATA_DIR: tempDir() });
+    expect(config.port).toBe(3000);
+    expect(config.databaseUrl).toBeUndefined();
+    expect(config.seedDemo).toBe(true);
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('generates a development secret once and keeps it under the data folder', () => {
+    const dir = tempDir();
+    const first = loadConfig({ DATA_DIR: dir });
+    const second = loadConfig({ DATA_DIR: dir });
+    expect(first.jwtAccessSecret.length).toBeGreaterThanOrEqual(32);
+    expect(second.jwtAccessSecret).toBe(first.jwtAccessSecret);
+    expect(JSON.parse(readFileSync(path.join(dir, 'secrets.json'), 'utf8')).JWT_ACCESS_SECRET).toBe(first.jwtAccessSecret);
+  });
+
+  it('refuses to start in production without secrets, naming what is missing', () => {
+    expect(() => loadConfig({ NODE_ENV: 'production', DATA_DIR: tempDir() })).toThrow(/JWT_ACCESS_SECRET/);
+    const config = loadConfig({ NODE_ENV: 'production', JWT_ACCESS_SECRET: 'p'.repeat(40), DATABASE_URL: 'postgres://u:p@db:5432/x' });
+    expect(config.seedDemo).toBe(false);
+  });
+
+  it('explains invalid values', () => {
+    expect(() => loadConfig({ PORT: 'eighty', DATA_DIR: tempDir() })).toThrow(/PORT/);
+    expect(() => loadConfig({ JWT_ACCESS_SECRET: 'short' })).toThrow(/JWT_ACCESS_SECRET: must be at least 32 characters/);
+    expect(() => loadConfig({ ADMIN_EMAIL: 'a@b.test', DATA_DIR: tempDir() })).toThrow(/ADMIN_PASSWORD/);
+  });
+
+  it('parses lists and limits', () => {
+    const config = loadConfig({ DATA_DIR: tempDir(), CORS_ORIGINS: 'https://a.test, https://b.test', RATE_LIMIT_CLAIM_PER_MINUTE: '5' });
+    expect(config.corsOrigins).toEqual(['https://a.test', 'https://b.test']);
+    expect(config.rateLimits.claimPerMinute).toBe(5);
+  });
+});

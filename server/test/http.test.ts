@@ -1,0 +1,83 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DropSchema } from '../src/modules/drops/drop.entity.ts';
+import { client, createUser, startTestApp, type TestApp } from './support/app.ts';
+
+let app: TestApp;
+let api: ReturnType<typeof client>;
+
+beforeAll(async () => {
+  app = await startTestApp({ BODY_LIMIT: '2kb' });
+  api = client(app.baseUrl);
+});
+afterAll(() => app.close());
+
+describe('health', () => {
+  it('/healthz is alive and /readyz checks the database', async () => {
+    expect((await api('GET', '/healthz')).body).toEqual({ status: 'ok' });
+    expect((await api('GET', '/readyz')).body).toEqual({ status: 'ready', database: 'up' });
+  });
+});
+
+describe('hardening', () => {
+  it('answers unknown routes with 404 problem+json and a request id', async () => {
+    const res = await api('GET', '/api/nothing-here', { headers: { 'x-request-id': 'trace-123' } });
+    expect(res.status).toBe(404);
+    expect(res.headers.get('content-type')).toContain('application/problem+json');
+    expect(res.body).toMatchObject({ code: 'NOT_FOUND', status: 404, requestId: 'trace-123', instance: '/api/nothing-here' });
+    expect(res.headers.get('x-request-id')).toBe('trace-123');
+    expect((await api('GET', '/api/drops')).headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('sets security headers (helmet)', async () => {
+    const res = await api('GET', '/api/drops');
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(res.headers.get('content-security-policy')).toContain("default-src 'self'");
+    expect(res.headers.get('x-powered-by')).toBeNull();
+  });
+
+  it('refuses malformed JSON, oversized bodies and other content types with 4xx codes, never a stack', async () => {
+    const admin = await createUser(app, 'ADMIN');
+    const before = await app.orm.em.fork().count(DropSchema, {});
+    const broken = await api('POST', '/api/admin/drops', { token: admin.token, raw: '{"title":', headers: { 'content-type': 'application/json' } });
+    expect([broken.status, broken.body.code]).toEqual([400, 'INVALID_JSON']);
+    const huge = await api('POST', '/api/admin/drops', { token: admin.token, body: { title: 'x'.repeat(5000) } });
+    expect([huge.status, huge.body.code]).toEqual([413, 'PAYLOAD_TOO_LARGE']);
+    const form = await api('POST', '/api/admin/drops', { token: admin.token, raw: 'title=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    expect([form.status, form.body.code]).toEqual([415, 'UNSUPPORTED_MEDIA_TYPE']);
+    const scalar = await api('POST', '/api/admin/drops', { token: admin.token, raw: '"just a string"', headers: { 'content-type': 'application/json' } });
+    expect(scalar.status).toBe(400);
+    const array = await api('POST', '/api/auth/signup', { body: [1, 2, 3] });
+    expect([array.status, array.body.code]).toEqual([400, 'VALIDATION_FAILED']);
+    for (const res of [broken, huge, form, scalar, array]) {
+      expect(JSON.stringify(res.body)).not.toMatch(/at .*\.ts:\d+/);
+    }
+    expect(await app.orm.em.fork().count(DropSchema, {})).toBe(before);
+  });
+
+  it('answers CORS preflights only for configured origins', async () => {
+    const corsApp = await startTestApp({ CORS_ORIGINS: 'https://shop.example' });
+    try {
+      const allowed = await fetch(`${corsApp.baseUrl}/api/drops`, { method: 'OPTIONS', headers: { origin: 'https://shop.example', 'access-control-request-method': 'POST' } });
+      expect(allowed.headers.get('access-control-allow-origin')).toBe('https://shop.example');
+      const refused = await fetch(`${corsApp.baseUrl}/api/drops`, { method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } });
+      expect(refused.headers.get('access-control-allow-origin')).toBeNull();
+    } finally {
+      await corsApp.close();
+    }
+  });
+
+  it('limits claims per user with 429 and Retry-After', async () => {
+    const limited = await startTestApp({ RATE_LIMIT_CLAIM_PER_MINUTE: '2' });
+    try {
+      const user = await createUser(limited);
+      const call = () => client(limited.baseUrl)('POST', '/api/drops/00000000-0000-4000-8000-000000000000/claim', { token: user.token });
+      expect((await call()).status).toBe(404);
+      expect((await call()).status).toBe(404);
+      const third = await call();
+      expect([third.status, third.body.code]).toEqual([429, 'RATE_LIMITED']);
+      expect(Number(third.headers.get('retry-after'))).toBeGreaterThan(0);
+    } finally {
+      await limited.close();
+    }
+  });
+});

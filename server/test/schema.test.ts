@@ -1,0 +1,71 @@
+import { CheckConstraintViolationException, UniqueConstraintViolationException } from '@mikro-orm/postgresql';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ClaimSchema } from '../src/modules/claims/claim.entity.ts';
+import { DropSchema } from '../src/modules/drops/drop.entity.ts';
+import { SessionSchema } from '../src/modules/auth/session.entity.ts';
+import { UserSchema } from '../src/modules/users/user.entity.ts';
+import { WaitlistSchema } from '../src/modules/waitlist/waitlist.entity.ts';
+import { addToWaitlist, client, createDrop, createUser, startTestApp, type TestApp } from './support/app.ts';
+
+let app: TestApp;
+
+beforeAll(async () => {
+  app = await startTestApp();
+});
+afterAll(() => app.close());
+
+describe('migrations', () => {
+  it('the committed migrations produce exactly the schema the entities describe', async () => {
+    expect(await app.orm.migrator.getPending()).toEqual([]);
+    const diff = await app.orm.schema.getUpdateSchemaSQL({ wrap: false });
+    expect(diff.trim()).toBe('');
+  });
+
+  it('the committed snapshot matches the entities (no new migration needed)', async () => {
+    expect(await app.orm.migrator.checkSchema()).toBe(false);
+  });
+});
+
+describe('database constraints are the last guard', () => {
+  const sql = (query: string, params: unknown[] = []) => app.orm.em.fork().execute(query, params);
+
+  it('refuses an oversell, a negative counter, zero slots and an inverted window', async () => {
+    const drop = await createDrop(app, { totalSlots: 2 });
+    await expect(sql('update "drop" set claimed = 3 where id = ?', [drop.id])).rejects.toBeInstanceOf(CheckConstraintViolationException);
+    await expect(sql('update "drop" set claimed = -1 where id = ?', [drop.id])).rejects.toBeInstanceOf(CheckConstraintViolationException);
+    await expect(sql('update "drop" set total_slots = 0 where id = ?', [drop.id])).rejects.toBeInstanceOf(CheckConstraintViolationException);
+    await expect(sql('update "drop" set claim_window_end = claim_window_start where id = ?', [drop.id])).rejects.toBeInstanceOf(
+      CheckConstraintViolationException,
+    );
+  });
+
+  it('refuses a second claim for one user and drop, a duplicate code, and a mixed-case email', async () => {
+    const drop = await createDrop(app);
+    const user = await createUser(app);
+    const em = app.orm.em.fork();
+    await em.insert(ClaimSchema, { id: crypto.randomUUID(), user: user.id, drop: drop.id, code: 'AAAA-AAAA-AAAA' });
+    await expect(
+      app.orm.em.fork().insert(ClaimSchema, { id: crypto.randomUUID(), user: user.id, drop: drop.id, code: 'BBBB-BBBB-BBBB' }),
+    ).rejects.toBeInstanceOf(UniqueConstraintViolationException);
+    const other = await createDrop(app);
+    await expect(
+      app.orm.em.fork().insert(ClaimSchema, { id: crypto.randomUUID(), user: user.id, drop: other.id, code: 'AAAA-AAAA-AAAA' }),
+    ).rejects.toBeInstanceOf(UniqueConstraintViolationException);
+    await expect(
+      app.orm.em.fork().insert(UserSchema, { id: crypto.randomUUID(), email: 'Mixed@Case.test', passwordHash: 'x' }),
+    ).rejects.toBeInstanceOf(CheckConstraintViolationException);
+  });
+
+  it('deleting a user cascades to their sessions, waitlist entries and claims', async () => {
+    const drop = await createDrop(app);
+    const user = await createUser(app);
+    await addToWaitlist(app, drop.id, [user.id]);
+    expect((await client(app.baseUrl)('POST', `/api/drops/${drop.id}/claim`, { token: user.token })).status).toBe(201);
+    const em = app.orm.em.fork();
+    await em.nativeDelete(UserSchema, { id: user.id });
+    expect(await em.count(SessionSchema, { user: user.id })).toBe(0);
+    expect(await em.count(WaitlistSchema, { user: user.id })).toBe(0);
+    expect(await em.count(ClaimSchema, { user: user.id })).toBe(0);
+    expect(await em.count(DropSchema, { id: drop.id })).toBe(1);
+  });
+});

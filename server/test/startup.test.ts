@@ -1,0 +1,83 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ROOT_DIR } from '../src/config.ts';
+import { client } from './support/app.ts';
+import { freePort } from './support/global-setup.ts';
+
+/**
+ * `npm start` as a user runs it: the real entry point, its own embedded PostgreSQL in a fresh
+ * data folder, migrations, demo data, then a clean stop on SIGTERM and a restart that keeps the data.
+ */
+const dataDir = mkdtempSync(path.join(os.tmpdir(), 'dropspot-start-'));
+// mkdtemp makes a private folder; PostgreSQL (run as "postgres" when we are root) must enter it.
+chmodSync(dataDir, 0o755);
+afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+function start(env: Record<string, string>): Promise<{ child: ChildProcess; output: () => string }> {
+  const child = spawn(process.execPath, [path.join(ROOT_DIR, 'server/src/main.ts')], {
+    cwd: ROOT_DIR,
+    env: { ...process.env, NODE_ENV: 'development', DATABASE_URL: '', DATA_DIR: dataDir, LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`not ready in 60 s:\n${output}`)), 60_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes('DropSpot is ready')) {
+        clearTimeout(timer);
+        resolve({ child, output: () => output });
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`exited with ${code} before ready:\n${output}`));
+    });
+  });
+}
+
+function stop(child: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => {
+    child.once('exit', (code) => resolve(code));
+    child.kill('SIGTERM');
+  });
+}
+
+describe('npm start on the embedded database', () => {
+  it('serves demo data, stops cleanly on SIGTERM, and keeps its data across a restart', async () => {
+    const [port, pgPort] = [await freePort(), await freePort()];
+    // An empty DATABASE_URL means "not set", as it does in a shell.
+    const env = { PORT: String(port), EMBEDDED_PG_PORT: String(pgPort) };
+    const first = await start(env);
+    const api = client(`http://127.0.0.1:${port}`);
+    try {
+      expect(first.output()).toContain('embedded PostgreSQL 17 started');
+      expect(first.output()).toMatch(/Demo admin:\s+admin@dropspot\.local/);
+      const drops = await api('GET', '/api/drops?pageSize=100');
+      expect(drops.status).toBe(200);
+      expect(drops.body.items.map((d: { window: { state: string } }) => d.window.state).sort()).toEqual(['ended', 'live', 'upcoming']);
+      const login = await api('POST', '/api/auth/login', { body: { email: 'user@dropspot.local', password: 'dropspot-user' } });
+      expect(login.status).toBe(200);
+      const adminLogin = await api('POST', '/api/auth/login', { body: { email: 'admin@dropspot.local', password: 'dropspot-admin' } });
+      expect(adminLogin.body.user.role).toBe('ADMIN');
+      expect((await api('GET', '/readyz')).status).toBe(200);
+    } finally {
+      expect(await stop(first.child)).toBe(0);
+    }
+    expect(first.output()).toContain('"msg":"stopped"');
+
+    const second = await start(env);
+    try {
+      const drops = await api('GET', '/api/drops?pageSize=100');
+      expect(drops.body.total).toBe(3);
+      expect(second.output()).not.toContain('demo drops created');
+    } finally {
+      expect(await stop(second.child)).toBe(0);
+    }
+  });
+});

@@ -1,0 +1,159 @@
+import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { pino } from 'pino';
+import { inject } from 'vitest';
+import { createApp, type Services } from '../../src/app.ts';
+import { loadConfig, type Config } from '../../src/config.ts';
+import { initOrm, type Orm } from '../../src/db/orm.ts';
+import { hashPassword } from '../../src/modules/auth/password.ts';
+import { SessionSchema } from '../../src/modules/auth/session.entity.ts';
+import { signAccessToken } from '../../src/modules/auth/tokens.ts';
+import { DropSchema } from '../../src/modules/drops/drop.entity.ts';
+import { UserSchema } from '../../src/modules/users/user.entity.ts';
+import { WaitlistSchema } from '../../src/modules/waitlist/waitlist.entity.ts';
+
+export const TEST_SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789';
+
+export interface TestApp {
+  baseUrl: string;
+  orm: Orm;
+  config: Readonly<Config>;
+  services: Services;
+  close(): Promise<void>;
+}
+
+/** The whole app on 127.0.0.1 port 0 against the tests' database, with generous rate limits. */
+export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'silent',
+    JWT_ACCESS_SECRET: TEST_SECRET,
+    DATABASE_URL: inject('databaseUrl'),
+    RATE_LIMIT_AUTH_PER_MINUTE: '100000',
+    RATE_LIMIT_CLAIM_PER_MINUTE: '100000',
+    RATE_LIMIT_WAITLIST_PER_MINUTE: '100000',
+    PRIORITY_REMOTE_URL: 'https://example.test/dropspot.git',
+    PRIORITY_FIRST_COMMIT_EPOCH: '1762279200',
+    ...env,
+  });
+  const orm = await initOrm(config.databaseUrl!, { pool: { min: 0, max: 10 }, logger: () => {} });
+  const logger = pino({ level: 'silent' });
+  const { httpServer, services, close } = createApp({ config, orm, logger });
+  httpServer.listen(0, '127.0.0.1');
+  await once(httpServer, 'listening');
+  const { port } = httpServer.address() as AddressInfo;
+  return {
+    baseUrl: `http://127.0.0.1:${port}`,
+    orm,
+    config,
+    services,
+    close: async () => {
+      await close();
+      await orm.close();
+    },
+  };
+}
+
+export interface ApiResponse<T = any> {
+  status: number;
+  body: T;
+  headers: Headers;
+}
+
+export interface RequestOptions {
+  token?: string;
+  body?: unknown;
+  headers?: Record<string, string>;
+  /** Sent as-is instead of JSON-encoding `body`. */
+  raw?: string;
+}
+
+/** A small fetch wrapper that always returns status, parsed body and headers. */
+export function client(baseUrl: string) {
+  return async function api<T = any>(method: string, path: string, options: RequestOptions = {}): Promise<ApiResponse<T>> {
+    const headers: Record<string, string> = { ...options.headers };
+    if (options.token) headers.authorization = `Bearer ${options.token}`;
+    let body: string | undefined;
+    if (options.raw !== undefined) body = options.raw;
+    else if (options.body !== undefined) {
+      body = JSON.stringify(options.body);
+      headers['content-type'] ??= 'application/json';
+    }
+    const res = await fetch(baseUrl + path, { method, headers, body });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      // not JSON: keep the text
+    }
+    return { status: res.status, body: parsed as T, headers: res.headers };
+  };
+}
+
+export const uniqueEmail = (label = 'user') => `${label}-${randomUUID()}@test.dropspot`;
+
+let sharedHash: Promise<string> | undefined;
+
+/**
+ * Many users at once, straight into the database (one argon2 hash shared by all, so hundreds
+ * of accounts take milliseconds), each with a live session and a signed access token.
+ */
+export async function createUsers(app: TestApp, count: number, role: 'USER' | 'ADMIN' = 'USER') {
+  sharedHash ??= hashPassword('correct horse battery');
+  const passwordHash = await sharedHash;
+  const em = app.orm.em.fork();
+  const users = Array.from({ length: count }, () => ({ id: randomUUID(), email: uniqueEmail(role.toLowerCase()), passwordHash, role }));
+  await em.insertMany(UserSchema, users);
+  const sessions = users.map((user) => ({
+    id: randomUUID(),
+    user: user.id,
+    refreshTokenHash: randomUUID().replace(/-/g, '') + randomUUID().replace(/-/g, ''),
+    family: randomUUID(),
+    expiresAt: new Date(Date.now() + 3600_000),
+  }));
+  await em.insertMany(SessionSchema, sessions);
+  return users.map((user, i) => ({
+    id: user.id,
+    email: user.email,
+    password: 'correct horse battery',
+    token: signAccessToken(TEST_SECRET, 900, { sub: user.id, role, sid: sessions[i]!.id }),
+  }));
+}
+
+export async function createUser(app: TestApp, role: 'USER' | 'ADMIN' = 'USER') {
+  const [user] = await createUsers(app, 1, role);
+  return user!;
+}
+
+const MINUTE = 60_000;
+
+/** A drop straight into the database; by default live for the next ten minutes. */
+export async function createDrop(
+  app: TestApp,
+  options: { totalSlots?: number; startInMs?: number; endInMs?: number; isActive?: boolean; title?: string } = {},
+) {
+  const em = app.orm.em.fork();
+  const now = Date.now();
+  const drop = em.create(DropSchema, {
+    title: options.title ?? `Drop ${randomUUID().slice(0, 8)}`,
+    totalSlots: options.totalSlots ?? 10,
+    claimWindowStart: new Date(now + (options.startInMs ?? -MINUTE)),
+    claimWindowEnd: new Date(now + (options.endInMs ?? 10 * MINUTE)),
+    isActive: options.isActive ?? true,
+    publishedAt: new Date(now - 2 * MINUTE),
+  });
+  await em.flush();
+  return drop;
+}
+
+/** Puts users on a drop's waitlist directly (scores irrelevant to the test). */
+export async function addToWaitlist(app: TestApp, dropId: string, userIds: string[]) {
+  const em = app.orm.em.fork();
+  const breakdown = { base: 1000, signupLatencyMs: 0, accountAgeDays: 0, rapidActions: 0, coefficients: { A: 7, B: 13, C: 3 }, terms: { latency: 0, accountAge: 0, rapidActions: 0 }, score: 1000 };
+  await em.insertMany(
+    WaitlistSchema,
+    userIds.map((user, i) => ({ id: randomUUID(), user, drop: dropId, priorityScore: 1000, scoreBreakdown: breakdown, joinedAt: new Date(Date.now() - 60_000 + i) })),
+  );
+}
