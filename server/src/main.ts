@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import { createApp } from './app.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { openDatabase } from './db/database.ts';
+import { startMaintenance } from './db/maintenance.ts';
 import { initOrm } from './db/orm.ts';
 import { createLogger } from './logger.ts';
 import { DEMO_ADMIN, DEMO_USER, seedDemo } from './seed.ts';
@@ -29,6 +30,7 @@ async function main(): Promise<void> {
     if (await seedDemo(orm, services)) logger.info('demo drops created');
   }
 
+  const stopMaintenance = startMaintenance(orm, logger);
   httpServer.listen(config.port, config.host);
   await once(httpServer, 'listening');
   const address = httpServer.address();
@@ -54,6 +56,7 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info({ signal }, 'shutting down');
     try {
+      stopMaintenance();
       await close();
       await orm.close();
     } finally {

@@ -69,3 +69,23 @@ describe('database constraints are the last guard', () => {
     expect(await em.count(DropSchema, { id: drop.id })).toBe(1);
   });
 });
+
+describe('maintenance', () => {
+  it('prunes old request counters, idempotency keys and long-dead sessions, and keeps live ones', async () => {
+    const { pruneExpiredRows } = await import('../src/db/maintenance.ts');
+    const user = await createUser(app);
+    const sql = (query: string, params: unknown[] = []) => app.orm.em.fork().execute(query, params);
+    await sql(`insert into "user_action" (user_id, kind, at) values (?, 'join', now() - interval '2 hours'), (?, 'join', now())`, [user.id, user.id]);
+    await sql(
+      `insert into "idempotency_key" (user_id, key, fingerprint, state, created_at) values (?, 'old', 'f', 'DONE', now() - interval '2 days'), (?, 'new', 'f', 'DONE', now())`,
+      [user.id, user.id],
+    );
+    await sql(`update "session" set revoked_at = now() - interval '8 days' where user_id = ?`, [user.id]);
+    const deleted = await pruneExpiredRows(app.orm);
+    expect(deleted.userActions).toBeGreaterThanOrEqual(1);
+    expect(deleted.idempotencyKeys).toBeGreaterThanOrEqual(1);
+    expect(deleted.sessions).toBeGreaterThanOrEqual(1);
+    const remaining = await sql(`select (select count(*)::int from "user_action" where user_id = ?) as actions, (select count(*)::int from "idempotency_key" where user_id = ?) as keys`, [user.id, user.id]);
+    expect(remaining[0]).toEqual({ actions: 1, keys: 1 });
+  });
+});

@@ -1,0 +1,26 @@
+import type { Logger } from 'pino';
+import type { Orm } from './orm.ts';
+
+/**
+ * Deletes rows that only matter for a while: request counters older than the longest window
+ * that reads them, idempotency keys after a day, refresh sessions a week after they ended.
+ */
+export async function pruneExpiredRows(orm: Orm): Promise<Record<string, number>> {
+  const em = orm.em.fork();
+  const run = async (sql: string) => (await em.execute(sql, [], 'run')).affectedRows;
+  return {
+    userActions: await run(`delete from "user_action" where at < now() - interval '1 hour'`),
+    idempotencyKeys: await run(`delete from "idempotency_key" where created_at < now() - interval '24 hours'`),
+    sessions: await run(`delete from "session" where expires_at < now() - interval '7 days' or revoked_at < now() - interval '7 days'`),
+  };
+}
+
+export function startMaintenance(orm: Orm, logger: Logger, everyMs = 10 * 60_000): () => void {
+  const timer = setInterval(() => {
+    pruneExpiredRows(orm)
+      .then((deleted) => logger.debug({ deleted }, 'pruned expired rows'))
+      .catch((error: unknown) => logger.warn({ err: error }, 'pruning expired rows failed'));
+  }, everyMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}
