@@ -7,7 +7,7 @@ import type { Orm } from './orm.ts';
  */
 export async function pruneExpiredRows(orm: Orm): Promise<Record<string, number>> {
   const em = orm.em.fork();
-  const run = async (sql: string) => (await em.execute(sql, [], 'run')).affectedRows;
+  const run = async (sql: string) => (await em.getConnection().execute<{ affectedRows: number }>(sql, [], 'run')).affectedRows;
   return {
     userActions: await run(`delete from "user_action" where at < now() - interval '1 hour'`),
     idempotencyKeys: await run(`delete from "idempotency_key" where created_at < now() - interval '24 hours'`),
