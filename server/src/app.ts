@@ -19,6 +19,10 @@ import { meRoutes } from './modules/claims/me.routes.ts';
 import { adminRoutes } from './modules/drops/admin.routes.ts';
 import { dropRoutes } from './modules/drops/drop.routes.ts';
 import { createDropService } from './modules/drops/drop.service.ts';
+import { createEventService } from './modules/events/event.service.ts';
+import { eventRoutes } from './modules/events/event.routes.ts';
+import { silentNotifier, type EventNotifier } from './modules/events/outbox.ts';
+import { createRealtime, type Realtime, type RealtimeDeps } from './realtime/realtime.ts';
 import { createPriorityFormula } from './modules/waitlist/priority.ts';
 import { createWaitlistService } from './modules/waitlist/waitlist.service.ts';
 
@@ -26,18 +30,22 @@ export interface AppDeps {
   config: Readonly<Config>;
   orm: Orm;
   logger: Logger;
+  /** Socket limits, lowered by tests. */
+  realtimeLimits?: RealtimeDeps['limits'];
 }
 
 export type Services = ReturnType<typeof createServices>;
 
-export function createServices(deps: Pick<AppDeps, 'config' | 'orm'>) {
+export function createServices(deps: Pick<AppDeps, 'config' | 'orm'> & { notifier?: EventNotifier }) {
   const formula = createPriorityFormula(deps.config.priority);
+  const notifier = deps.notifier ?? silentNotifier;
   return {
     formula,
     auth: createAuthService(deps),
-    drops: createDropService(deps),
-    waitlist: createWaitlistService({ orm: deps.orm, formula }),
-    claims: createClaimService(deps),
+    events: createEventService(deps),
+    drops: createDropService({ orm: deps.orm, notifier }),
+    waitlist: createWaitlistService({ orm: deps.orm, formula, notifier }),
+    claims: createClaimService({ orm: deps.orm, notifier }),
   };
 }
 
@@ -52,13 +60,25 @@ const jsonOnly: RequestHandler = (req, _res, next) => {
   next();
 };
 
+export interface App {
+  app: express.Express;
+  httpServer: Server;
+  realtime: Realtime;
+  services: Services;
+  /** Connects Redis (when configured), loads the window timers and starts the event relay. */
+  start: () => Promise<void>;
+  close: () => Promise<void>;
+}
+
 /**
- * Builds the whole application without listening and without globals, so tests build as many
- * as they like against their own database.
+ * Builds the whole application (HTTP API and Socket.IO on one server) without listening and
+ * without globals, so tests build as many as they like against their own database.
  */
-export function createApp(deps: AppDeps): { app: express.Express; httpServer: Server; services: Services; close: () => Promise<void> } {
+export function createApp(deps: AppDeps): App {
   const { config, orm, logger } = deps;
-  const services = createServices(deps);
+  // Services tell the realtime layer about commits; it exists only once the server does.
+  const late: { realtime?: Realtime } = {};
+  const services = createServices({ ...deps, notifier: { committed: () => late.realtime?.notifier.committed() } });
   const app = express();
   if (config.trustProxy !== undefined) app.set('trust proxy', config.trustProxy);
 
@@ -105,6 +125,7 @@ export function createApp(deps: AppDeps): { app: express.Express; httpServer: Se
   api.use('/auth', authRoutes({ auth: services.auth, config }));
   api.use('/drops', dropRoutes({ orm, config, ...services }));
   api.use('/me', meRoutes(services));
+  api.use('/admin', eventRoutes({ events: services.events, auth: services.auth, onRevoke: (id) => late.realtime?.disconnectApiToken(id) }));
   api.use('/admin', adminRoutes(services));
   api.get('/priority', (_req, res) => {
     res.json(services.formula.view);
@@ -114,15 +135,14 @@ export function createApp(deps: AppDeps): { app: express.Express; httpServer: Se
   app.use(problemHandler);
 
   const httpServer = createServer(app);
+  const live = createRealtime({ httpServer, config, orm, logger, services, limits: deps.realtimeLimits });
+  late.realtime = live;
   return {
     app,
     httpServer,
+    realtime: live,
     services,
-    close: async () => {
-      await new Promise<void>((resolve) => {
-        httpServer.close(() => resolve());
-        httpServer.closeAllConnections();
-      });
-    },
+    start: () => live.start(),
+    close: () => live.close(),
   };
 }

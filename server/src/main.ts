@@ -18,7 +18,7 @@ async function main(): Promise<void> {
     await database.stop();
     throw error;
   }
-  const { httpServer, services, close } = createApp({ config, orm, logger });
+  const { httpServer, services, start, close } = createApp({ config, orm, logger });
 
   if (config.admin) {
     const { created } = await services.auth.ensureUser(config.admin.email, config.admin.password, 'ADMIN');
@@ -31,6 +31,7 @@ async function main(): Promise<void> {
   }
 
   const stopMaintenance = startMaintenance(orm, logger);
+  await start();
   httpServer.listen(config.port, config.host);
   await once(httpServer, 'listening');
   const address = httpServer.address();

@@ -1,3 +1,5 @@
+import { ApiTokenSchema } from '../modules/events/api-token.entity.ts';
+import { OutboxEventSchema } from '../modules/events/outbox-event.entity.ts';
 import { ClaimSchema } from '../modules/claims/claim.entity.ts';
 import { DropSchema } from '../modules/drops/drop.entity.ts';
 import { IdempotencyKeySchema } from '../modules/idempotency/idempotency.entity.ts';
@@ -6,4 +8,4 @@ import { UserSchema } from '../modules/users/user.entity.ts';
 import { UserActionSchema } from '../modules/waitlist/user-action.entity.ts';
 import { WaitlistSchema } from '../modules/waitlist/waitlist.entity.ts';
 
-export const entities = [UserSchema, DropSchema, WaitlistSchema, ClaimSchema, SessionSchema, IdempotencyKeySchema, UserActionSchema];
+export const entities = [UserSchema, DropSchema, WaitlistSchema, ClaimSchema, SessionSchema, IdempotencyKeySchema, UserActionSchema, OutboxEventSchema, ApiTokenSchema];

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { inject } from 'vitest';
-import { createApp, type Services } from '../../src/app.ts';
+import { createApp, type AppDeps, type Services } from '../../src/app.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { initOrm, type Orm } from '../../src/db/orm.ts';
 import { hashPassword } from '../../src/modules/auth/password.ts';
@@ -24,7 +24,7 @@ export interface TestApp {
 }
 
 /** The whole app on 127.0.0.1 port 0 against the tests' database, with generous rate limits. */
-export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+export async function startTestApp(env: Record<string, string> = {}, limits?: AppDeps['realtimeLimits']): Promise<TestApp> {
   const config = loadConfig({
     NODE_ENV: 'test',
     LOG_LEVEL: 'silent',
@@ -39,7 +39,8 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
   });
   const orm = await initOrm(config.databaseUrl!, { pool: { min: 0, max: 10 }, logger: () => {} });
   const logger = pino({ level: 'silent' });
-  const { httpServer, services, close } = createApp({ config, orm, logger });
+  const { httpServer, services, start, close } = createApp({ config, orm, logger, realtimeLimits: limits });
+  await start();
   httpServer.listen(0, '127.0.0.1');
   await once(httpServer, 'listening');
   const { port } = httpServer.address() as AddressInfo;

@@ -8,6 +8,7 @@ import { recordUserAction } from '../waitlist/waitlist.service.ts';
 import { WaitlistSchema } from '../waitlist/waitlist.entity.ts';
 import { ClaimSchema } from './claim.entity.ts';
 import { newClaimCode } from './claim-code.ts';
+import { recordEvent, type EventNotifier } from '../events/outbox.ts';
 import { toClaimView } from './claim.view.ts';
 
 export type ClaimService = ReturnType<typeof createClaimService>;
@@ -42,8 +43,8 @@ async function existingClaim(em: EntityManager, userId: string, dropId: string):
 
 const CODE_ATTEMPTS = 3;
 
-export function createClaimService(deps: { orm: Orm }) {
-  const { orm } = deps;
+export function createClaimService(deps: { orm: Orm; notifier: EventNotifier }) {
+  const { orm, notifier } = deps;
 
   /**
    * One claim, one unit of work: the waitlist check, the claim insert and the conditional counter
@@ -79,8 +80,17 @@ export function createClaimService(deps: { orm: Orm }) {
           );
           if (taken.length === 0) throw await refusal(tem, dropId);
           drop.claimed = taken[0]?.claimed ?? drop.claimed;
-          return toClaimView(entity, drop.title);
+          const view = toClaimView(entity, drop.title);
+          recordEvent(tem, {
+            type: 'claim.issued',
+            dropId,
+            userId,
+            payload: { claim: view, claimed: drop.claimed, remaining: drop.totalSlots - drop.claimed },
+          });
+          await tem.flush();
+          return view;
         });
+        notifier.committed();
         return { claim: created, created: true };
       } catch (error) {
         if (!(error instanceof UniqueConstraintViolationException)) throw error;
@@ -100,16 +110,21 @@ export function createClaimService(deps: { orm: Orm }) {
 
   /** ISSUED → USED exactly once; a second redemption is refused with the time of the first. */
   async function redeem(code: string): Promise<ClaimView> {
-    const em = orm.em.fork();
-    const updated = await em.nativeUpdate(ClaimSchema, { code, status: 'ISSUED' }, { status: 'USED', usedAt: new Date() });
-    const claim = await em.findOne(ClaimSchema, { code }, { populate: ['drop'] });
-    if (!claim) throw new DomainError('CODE_NOT_FOUND', 'No claim has this code.');
-    if (updated === 0) {
-      throw new DomainError('ALREADY_REDEEMED', `This code was already redeemed at ${claim.usedAt?.toISOString()}.`, {
-        extra: { usedAt: claim.usedAt?.toISOString() ?? null },
-      });
-    }
-    return toClaimView(claim, claim.drop.title);
+    const view = await orm.em.fork().transactional(async (em) => {
+      const updated = await em.nativeUpdate(ClaimSchema, { code, status: 'ISSUED' }, { status: 'USED', usedAt: new Date() });
+      const claim = await em.findOne(ClaimSchema, { code }, { populate: ['drop'] });
+      if (!claim) throw new DomainError('CODE_NOT_FOUND', 'No claim has this code.');
+      if (updated === 0) {
+        throw new DomainError('ALREADY_REDEEMED', `This code was already redeemed at ${claim.usedAt?.toISOString()}.`, {
+          extra: { usedAt: claim.usedAt?.toISOString() ?? null },
+        });
+      }
+      const redeemed = toClaimView(claim, claim.drop.title);
+      recordEvent(em, { type: 'claim.redeemed', dropId: claim.drop.id, userId: claim.user.id, payload: { claim: redeemed } });
+      return redeemed;
+    });
+    notifier.committed();
+    return view;
   }
 
   return { claim, myClaims, redeem };

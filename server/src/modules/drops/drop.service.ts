@@ -11,6 +11,7 @@ import type {
 import type { Orm } from '../../db/orm.ts';
 import { DomainError } from '../../http/domain-error.ts';
 import { ClaimSchema } from '../claims/claim.entity.ts';
+import { recordEvent, type EventNotifier } from '../events/outbox.ts';
 import { toClaimView } from '../claims/claim.view.ts';
 import { toWaitlistEntryView, waitlistPosition } from '../waitlist/waitlist.service.ts';
 import { WaitlistSchema } from '../waitlist/waitlist.entity.ts';
@@ -63,8 +64,17 @@ const WINDOW_SQL: Record<WindowActionBody['action'], string> = {
   resume: `paused_at = null`,
 };
 
-export function createDropService(deps: { orm: Orm }) {
-  const { orm } = deps;
+/** The stream event each admin window action records. */
+const WINDOW_EVENT = {
+  'open-now': 'window.opened',
+  'close-now': 'window.closed',
+  extend: 'window.extended',
+  pause: 'window.paused',
+  resume: 'window.resumed',
+} as const;
+
+export function createDropService(deps: { orm: Orm; notifier: EventNotifier }) {
+  const { orm, notifier } = deps;
 
   async function page(query: ListDropsQuery, includeInactive: boolean): Promise<Page<DropView>> {
     const em = orm.em.fork();
@@ -127,12 +137,15 @@ export function createDropService(deps: { orm: Orm }) {
       isActive: body.isActive,
       publishedAt: body.isActive ? now : null,
     });
+    const view = toDropView(drop, 0, now);
+    recordEvent(em, { type: 'drop.created', dropId: drop.id, payload: { drop: view } });
     await em.flush();
-    return toDropView(drop, 0, now);
+    notifier.committed();
+    return view;
   }
 
   async function update(id: string, body: UpdateDropBody): Promise<DropView> {
-    return orm.em.fork().transactional(async (em) => {
+    const updated = await orm.em.fork().transactional(async (em) => {
       // Locked so a claim cannot slip in between the slots check and the write.
       const drop = await em.findOne(DropSchema, { id }, { lockMode: LockMode.PESSIMISTIC_WRITE });
       if (!drop) throw new DomainError('DROP_NOT_FOUND', 'No drop with this id.');
@@ -152,30 +165,44 @@ export function createDropService(deps: { orm: Orm }) {
       em.assign(drop, { ...rest, ...(imageUrl !== undefined ? { imageUrl } : {}) });
       if (drop.isActive && !drop.publishedAt) drop.publishedAt = new Date();
       await em.flush();
-      return view(em, drop);
+      const fresh = await view(em, drop);
+      recordEvent(em, { type: 'drop.updated', dropId: id, payload: { drop: fresh, changed: Object.keys(body) } });
+      return fresh;
     });
+    notifier.committed();
+    return updated;
   }
 
   async function remove(id: string): Promise<void> {
-    const deleted = await orm.em.fork().nativeDelete(DropSchema, { id });
-    if (deleted === 0) throw new DomainError('DROP_NOT_FOUND', 'No drop with this id.');
+    await orm.em.fork().transactional(async (em) => {
+      const drop = await em.findOne(DropSchema, { id });
+      if (!drop) throw new DomainError('DROP_NOT_FOUND', 'No drop with this id.');
+      await em.nativeDelete(DropSchema, { id });
+      recordEvent(em, { type: 'drop.deleted', dropId: id, payload: { dropId: id, title: drop.title } });
+    });
+    notifier.committed();
   }
 
   async function windowAction(id: string, body: WindowActionBody): Promise<DropView> {
-    const em = orm.em.fork();
     const seconds = body.seconds ?? null;
     const params = body.action === 'open-now' ? [seconds, seconds] : body.action === 'extend' ? [seconds] : [];
     // Pausing a window that has already ended means nothing, so it is refused rather than stored.
     const guard = body.action === 'pause' ? 'and claim_window_end > now()' : '';
-    const rows = await em.execute<{ id: string }[]>(
-      `update "drop" set ${WINDOW_SQL[body.action]}, updated_at = now() where id = ? ${guard} returning id`,
-      [...params, id],
-    );
-    if (rows.length === 0) {
-      await loadDrop(em, id, true);
-      throw new DomainError('WINDOW_CLOSED', 'The claim window has already ended; extend or open it instead.');
-    }
-    return view(em, await loadDrop(em, id, true));
+    const changed = await orm.em.fork().transactional(async (em) => {
+      const rows = await em.execute<{ id: string }[]>(
+        `update "drop" set ${WINDOW_SQL[body.action]}, updated_at = now() where id = ? ${guard} returning id`,
+        [...params, id],
+      );
+      if (rows.length === 0) {
+        await loadDrop(em, id, true);
+        throw new DomainError('WINDOW_CLOSED', 'The claim window has already ended; extend or open it instead.');
+      }
+      const fresh = await view(em, await loadDrop(em, id, true));
+      recordEvent(em, { type: WINDOW_EVENT[body.action], dropId: id, payload: { drop: fresh, action: body.action, seconds } });
+      return fresh;
+    });
+    notifier.committed();
+    return changed;
   }
 
   return { page, detail, create, update, remove, windowAction };

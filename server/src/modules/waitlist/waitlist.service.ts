@@ -3,6 +3,7 @@ import type { PositionView, WaitlistEntryView } from '@dropspot/protocol';
 import type { Orm } from '../../db/orm.ts';
 import { DomainError } from '../../http/domain-error.ts';
 import { DropSchema } from '../drops/drop.entity.ts';
+import { recordEvent, type EventNotifier } from '../events/outbox.ts';
 import { UserSchema } from '../users/user.entity.ts';
 import { RAPID_ACTIONS_WINDOW_SECONDS, wholeDaysBetween, type PriorityFormula } from './priority.ts';
 import type { UserActionKind } from './user-action.entity.ts';
@@ -50,8 +51,8 @@ export async function recordUserAction(em: EntityManager, userId: string, kind: 
   return rows[0]?.before ?? 0;
 }
 
-export function createWaitlistService(deps: { orm: Orm; formula: PriorityFormula }) {
-  const { orm, formula } = deps;
+export function createWaitlistService(deps: { orm: Orm; formula: PriorityFormula; notifier: EventNotifier }) {
+  const { orm, formula, notifier } = deps;
 
   async function findVisibleDrop(em: EntityManager, dropId: string) {
     const drop = await em.findOne(DropSchema, { id: dropId, isActive: true });
@@ -78,6 +79,7 @@ export function createWaitlistService(deps: { orm: Orm; formula: PriorityFormula
       rapidActions,
     });
     const entry = em.create(WaitlistSchema, { user, drop, priorityScore: breakdown.score, scoreBreakdown: breakdown, joinedAt: now });
+    recordEvent(em, { type: 'waitlist.joined', dropId, userId, payload: { entry: toWaitlistEntryView(entry) } });
     try {
       await em.flush();
     } catch (error) {
@@ -87,6 +89,7 @@ export function createWaitlistService(deps: { orm: Orm; formula: PriorityFormula
       const winner = await fresh.findOneOrFail(WaitlistSchema, { user: userId, drop: dropId });
       return { entry: { ...toWaitlistEntryView(winner), position: await waitlistPosition(fresh, winner) }, created: false };
     }
+    notifier.committed();
     return { entry: { ...toWaitlistEntryView(entry), position: await waitlistPosition(em, entry) }, created: true };
   }
 
@@ -95,8 +98,13 @@ export function createWaitlistService(deps: { orm: Orm; formula: PriorityFormula
     const em = orm.em.fork();
     await recordUserAction(em, userId, 'leave');
     await findVisibleDrop(em, dropId);
-    const deleted = await em.nativeDelete(WaitlistSchema, { user: userId, drop: dropId });
-    return { left: deleted > 0 };
+    const left = await em.transactional(async (tem) => {
+      const deleted = await tem.nativeDelete(WaitlistSchema, { user: userId, drop: dropId });
+      if (deleted > 0) recordEvent(tem, { type: 'waitlist.left', dropId, userId, payload: { dropId, userId } });
+      return deleted > 0;
+    });
+    if (left) notifier.committed();
+    return { left };
   }
 
   async function position(userId: string, dropId: string): Promise<PositionView> {

@@ -1,0 +1,118 @@
+import { z } from 'zod';
+import type { ErrorCode, ErrorIssue } from './errors.ts';
+import type { ClaimView, DropDetailView, DropView, PositionView, WaitlistEntryView, WindowView } from './types.ts';
+
+/** Every acknowledgement: the same codes as HTTP problem+json. */
+export type Ack<T> = { ok: true; data: T } | { ok: false; code: ErrorCode; message: string; issues?: ErrorIssue[] };
+export type AckFn<T> = (ack: Ack<T>) => void;
+
+export const dropRefSchema = z.strictObject({ dropId: z.uuid() });
+export type DropRef = z.infer<typeof dropRefSchema>;
+
+export const authPayloadSchema = z.strictObject({ token: z.string().min(1).max(4096) });
+
+/** Admin window actions over the socket carry the drop id plus the HTTP body's fields. */
+export const adminWindowPayloadSchema = z.strictObject({
+  dropId: z.uuid(),
+  action: z.enum(['open-now', 'close-now', 'extend', 'pause', 'resume']),
+  seconds: z.number().int().min(1).max(30 * 24 * 3600).optional(),
+});
+
+export const WINDOW_EVENT_TYPES = ['opened', 'closed', 'extended', 'paused', 'resumed', 'updated', 'deleted'] as const;
+export type WindowEventType = (typeof WINDOW_EVENT_TYPES)[number];
+
+/** Live numbers of one drop, pushed at most every 100 ms per room, always the latest values. */
+export interface DropCounts {
+  dropId: string;
+  totalSlots: number;
+  claimed: number;
+  remaining: number;
+  waitlistCount: number;
+  watchers: number;
+  serverNow: string;
+}
+
+export interface DropSnapshot {
+  drop: DropDetailView;
+  watchers: number;
+  serverNow: string;
+}
+
+export interface WindowEvent {
+  dropId: string;
+  type: WindowEventType;
+  /** Absent for `deleted`. */
+  window?: WindowView;
+  drop?: DropView;
+  at: string;
+  serverNow: string;
+}
+
+/** Domain event types written to the outbox; the stream carries them in order. */
+export const DOMAIN_EVENT_TYPES = [
+  'drop.created',
+  'drop.updated',
+  'drop.deleted',
+  'window.opened',
+  'window.closed',
+  'window.extended',
+  'window.paused',
+  'window.resumed',
+  'waitlist.joined',
+  'waitlist.left',
+  'claim.issued',
+  'claim.redeemed',
+] as const;
+export type DomainEventType = (typeof DOMAIN_EVENT_TYPES)[number];
+
+export interface StreamEvent {
+  /** Increasing publication sequence: reconnect with the last one seen to get what was missed. */
+  id: number;
+  type: DomainEventType;
+  dropId: string | null;
+  at: string;
+  payload: Record<string, unknown>;
+}
+
+export interface SessionInfo {
+  userId: string | null;
+  role: 'USER' | 'ADMIN' | null;
+}
+
+/** Default namespace: visitors and signed-in users. */
+export interface ServerToClientEvents {
+  'drops:changed': (drop: DropView) => void;
+  'drops:deleted': (payload: DropRef) => void;
+  'drop:counts': (counts: DropCounts) => void;
+  'drop:window': (event: WindowEvent) => void;
+  'me:claim': (claim: ClaimView) => void;
+  'me:waitlist': (payload: { dropId: string; entry: (WaitlistEntryView & { position: number }) | null }) => void;
+  'me:position': (position: PositionView) => void;
+  'session:expired': (payload: { code: ErrorCode; message: string }) => void;
+  'server:shutdown': (payload: { reason: string }) => void;
+}
+
+export interface ClientToServerEvents {
+  auth: (payload: { token: string }, ack: AckFn<SessionInfo>) => void;
+  'drops:watch': (ack: AckFn<{ drops: DropView[]; serverNow: string }>) => void;
+  'drops:unwatch': (ack?: AckFn<null>) => void;
+  'drop:watch': (payload: DropRef, ack: AckFn<DropSnapshot>) => void;
+  'drop:unwatch': (payload: DropRef, ack?: AckFn<null>) => void;
+  'drop:join': (payload: DropRef, ack: AckFn<{ entry: WaitlistEntryView & { position: number }; created: boolean }>) => void;
+  'drop:leave': (payload: DropRef, ack: AckFn<{ left: boolean }>) => void;
+  'drop:claim': (payload: DropRef, ack: AckFn<{ claim: ClaimView; created: boolean }>) => void;
+}
+
+/** `/admin`: ADMIN role only. */
+export interface AdminServerToClientEvents {
+  'drop:window': (event: WindowEvent) => void;
+}
+export interface AdminClientToServerEvents {
+  'window:action': (payload: z.infer<typeof adminWindowPayloadSchema>, ack: AckFn<DropView>) => void;
+}
+
+/** `/events`: an admin access token or an API token; `auth.lastEventId` resumes the stream. */
+export interface EventsServerToClientEvents {
+  event: (event: StreamEvent) => void;
+}
+export type EventsClientToServerEvents = Record<string, never>;

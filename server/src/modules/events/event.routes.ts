@@ -1,0 +1,55 @@
+import { Router, type RequestHandler } from 'express';
+import { z } from 'zod';
+import type { AuthService } from '../auth/auth.service.ts';
+import { requireAdmin, userId } from '../../http/auth-middleware.ts';
+import { DomainError } from '../../http/domain-error.ts';
+import { parseBody, parseId, parseQuery } from '../../http/validate.ts';
+import type { EventService } from './event.service.ts';
+
+const afterQuerySchema = z.object({
+  after: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+
+const createTokenSchema = z.strictObject({ name: z.string().trim().min(1).max(100) });
+
+/** Admins, or an integration holding a live API token (Authorization: Bearer dsk_...). */
+function requireStreamReader(events: EventService): RequestHandler {
+  return async (req, _res, next) => {
+    if (req.auth?.role === 'ADMIN') return next();
+    const bearer = /^Bearer\s+(dsk_\S+)$/i.exec(req.get('authorization') ?? '')?.[1];
+    if (bearer && (await events.verifyToken(bearer))) return next();
+    if (req.auth) throw new DomainError('FORBIDDEN', 'This needs an admin account or an API token.');
+    throw req.authError ?? new DomainError('UNAUTHENTICATED', 'Send an admin access token or an API token.');
+  };
+}
+
+export function eventRoutes(deps: { events: EventService; auth: AuthService; onRevoke: (id: string) => void }): Router {
+  const { events } = deps;
+  const router = Router();
+
+  /** Polling clients: published events after `after`, oldest first. */
+  router.get('/events', requireStreamReader(events), async (req, res) => {
+    const query = parseQuery(afterQuerySchema, req.query);
+    const items = await events.after(query.after, query.limit);
+    res.json({ items, next: items.at(-1)?.id ?? query.after });
+  });
+
+  router.get('/api-tokens', requireAdmin, async (_req, res) => {
+    res.json({ items: await events.listTokens() });
+  });
+
+  router.post('/api-tokens', requireAdmin, async (req, res) => {
+    const body = parseBody(createTokenSchema, req.body);
+    res.status(201).json(await events.createToken(userId(req), body.name));
+  });
+
+  router.delete('/api-tokens/:id', requireAdmin, async (req, res) => {
+    const id = parseId(req.params.id, 'NOT_FOUND', 'API token');
+    await events.revokeToken(id);
+    deps.onRevoke(id);
+    res.status(204).end();
+  });
+
+  return router;
+}

@@ -1,0 +1,85 @@
+import { randomBytes } from 'node:crypto';
+import type { StreamEvent } from '@dropspot/protocol';
+import type { Orm } from '../../db/orm.ts';
+import { DomainError } from '../../http/domain-error.ts';
+import { sha256 } from '../auth/tokens.ts';
+import { toStreamEvent } from '../../realtime/outbox-relay.ts';
+import { ApiTokenSchema } from './api-token.entity.ts';
+
+export const API_TOKEN_PREFIX = 'dsk_';
+
+export interface ApiTokenView {
+  id: string;
+  name: string;
+  createdAt: string;
+  lastUsedAt: string | null;
+  revokedAt: string | null;
+}
+
+export type EventService = ReturnType<typeof createEventService>;
+
+/** The published event history (for replay and polling) and the API tokens that may read it. */
+export function createEventService(deps: { orm: Orm }) {
+  const { orm } = deps;
+
+  /** Published events after `after`, in order; codes of claims are never part of the stream. */
+  async function after(afterId: number, limit: number): Promise<StreamEvent[]> {
+    const rows = await orm.em.fork().execute<Parameters<typeof toStreamEvent>[0][]>(
+      `select seq, type, drop_id, user_id, payload, created_at from "outbox_event" where seq > ? order by seq limit ?`,
+      [afterId, limit],
+    );
+    return rows.map((row) => toPublicEvent(toStreamEvent(row)));
+  }
+
+  async function createToken(userId: string, name: string): Promise<ApiTokenView & { token: string }> {
+    const token = API_TOKEN_PREFIX + randomBytes(32).toString('base64url');
+    const em = orm.em.fork();
+    const row = em.create(ApiTokenSchema, { name, tokenHash: sha256(token), createdBy: userId });
+    await em.flush();
+    return { ...tokenView(row), token };
+  }
+
+  async function listTokens(): Promise<ApiTokenView[]> {
+    const rows = await orm.em.fork().find(ApiTokenSchema, {}, { orderBy: { createdAt: 'desc' } });
+    return rows.map(tokenView);
+  }
+
+  async function revokeToken(id: string): Promise<void> {
+    const em = orm.em.fork();
+    const row = await em.findOne(ApiTokenSchema, { id });
+    if (!row) throw new DomainError('NOT_FOUND', 'No API token with this id.');
+    row.revokedAt ??= new Date();
+    await em.flush();
+  }
+
+  /** The token's id when it is live (and notes its use), otherwise undefined. */
+  async function verifyToken(token: string): Promise<string | undefined> {
+    if (!token.startsWith(API_TOKEN_PREFIX)) return undefined;
+    const em = orm.em.fork();
+    const row = await em.findOne(ApiTokenSchema, { tokenHash: sha256(token), revokedAt: null });
+    if (!row) return undefined;
+    row.lastUsedAt = new Date();
+    await em.flush();
+    return row.id;
+  }
+
+  return { after, createToken, listTokens, revokeToken, verifyToken };
+}
+
+function tokenView(row: { id: string; name: string; createdAt: Date; lastUsedAt?: Date | null; revokedAt?: Date | null }): ApiTokenView {
+  return {
+    id: row.id,
+    name: row.name,
+    createdAt: row.createdAt.toISOString(),
+    lastUsedAt: row.lastUsedAt?.toISOString() ?? null,
+    revokedAt: row.revokedAt?.toISOString() ?? null,
+  };
+}
+
+/** What leaves the server on the stream: the internal routing field goes, and a claim's code is redacted. */
+export function toPublicEvent(event: StreamEvent & { userId?: string | null }): StreamEvent {
+  const { id, type, dropId, at, payload } = event;
+  const claim = payload.claim as Record<string, unknown> | undefined;
+  const safePayload = claim ? { ...payload, claim: { ...claim, code: undefined } } : payload;
+  return { id, type, dropId, at, payload: JSON.parse(JSON.stringify(safePayload)) as Record<string, unknown> };
+}

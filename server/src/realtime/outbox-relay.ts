@@ -1,0 +1,105 @@
+import type { Logger } from 'pino';
+import type { DomainEventType, StreamEvent } from '@dropspot/protocol';
+import type { Orm } from '../db/orm.ts';
+
+export interface PublishedEvent extends StreamEvent {
+  userId: string | null;
+}
+
+interface Row {
+  seq: string | number;
+  type: DomainEventType;
+  drop_id: string | null;
+  user_id: string | null;
+  payload: Record<string, unknown>;
+  created_at: Date;
+}
+
+/** Held (transaction-scoped) by the one process that publishes at a time. */
+const RELAY_LOCK = 7_340_017;
+const BATCH = 500;
+
+export function toStreamEvent(row: Row): PublishedEvent {
+  return {
+    id: Number(row.seq),
+    type: row.type,
+    dropId: row.drop_id,
+    userId: row.user_id,
+    at: new Date(row.created_at).toISOString(),
+    payload: row.payload,
+  };
+}
+
+/**
+ * Publishes committed outbox rows in order, exactly once across processes: a transaction-scoped
+ * advisory lock lets one process at a time give the next rows their gap-free `seq` and commit;
+ * only then are they handed to `publish`. Runs when poked after a commit, and on a short poll so
+ * rows committed by a process that died before publishing still go out.
+ */
+export function createOutboxRelay(deps: { orm: Orm; logger: Logger; publish: (events: PublishedEvent[]) => void; pollMs?: number }) {
+  const { orm, logger, publish } = deps;
+  let running = false;
+  let again = false;
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+
+  async function publishBatch(): Promise<number> {
+    const rows = await orm.em.fork().transactional(async (em) => {
+      const [lock] = await em.execute<{ locked: boolean }[]>('select pg_try_advisory_xact_lock(?) as locked', [RELAY_LOCK]);
+      if (!lock?.locked) return [];
+      return em.execute<Row[]>(
+        `with base as (select coalesce(max(seq), 0) as top from "outbox_event"),
+              batch as (select id, row_number() over (order by id) as n from "outbox_event" where seq is null order by id limit ?)
+         update "outbox_event" o set seq = base.top + batch.n, published_at = now()
+           from batch, base where o.id = batch.id
+         returning o.seq, o.type, o.drop_id, o.user_id, o.payload, o.created_at`,
+        [BATCH],
+      );
+    });
+    if (rows.length > 0) {
+      const events = rows.map(toStreamEvent).sort((a, b) => a.id - b.id);
+      try {
+        publish(events);
+      } catch (error) {
+        logger.error({ err: error }, 'publishing events failed');
+      }
+    }
+    return rows.length;
+  }
+
+  async function drain(): Promise<void> {
+    if (running) {
+      again = true;
+      return;
+    }
+    running = true;
+    try {
+      do {
+        again = false;
+        while (!stopped && (await publishBatch()) === BATCH);
+      } while (again && !stopped);
+    } catch (error) {
+      logger.warn({ err: error }, 'outbox relay could not publish; will retry');
+    } finally {
+      running = false;
+    }
+  }
+
+  return {
+    poke(): void {
+      if (!stopped) void drain();
+    },
+    start(): void {
+      timer = setInterval(() => void drain(), deps.pollMs ?? 250);
+      timer.unref();
+      void drain();
+    },
+    async stop(): Promise<void> {
+      stopped = true;
+      clearInterval(timer);
+      while (running) await new Promise((resolve) => setTimeout(resolve, 10));
+    },
+  };
+}
+
+export type OutboxRelay = ReturnType<typeof createOutboxRelay>;
