@@ -195,6 +195,8 @@ export function createRealtime(deps: RealtimeDeps) {
         };
         publicNs.to(dropRoom(dropId)).emit('drop:window', message);
         adminNs.emit('drop:window', message);
+      }
+      if (windowType || event.type === 'drop.created') {
         void scheduler.reload(dropId).catch((error: unknown) => log.warn({ err: error }, 'scheduler reload failed'));
         if (redis) publicNs.serverSideEmit('window-changed', dropId);
       }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
+import pg from 'pg';
 import { inject } from 'vitest';
 import { createApp, type AppDeps, type Services } from '../../src/app.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
@@ -12,6 +13,38 @@ import { signAccessToken } from '../../src/modules/auth/tokens.ts';
 import { DropSchema } from '../../src/modules/drops/drop.entity.ts';
 import { UserSchema } from '../../src/modules/users/user.entity.ts';
 import { WaitlistSchema } from '../../src/modules/waitlist/waitlist.entity.ts';
+import { withDatabase } from './global-setup.ts';
+
+let fileDatabase: Promise<string> | undefined;
+
+/**
+ * This test file's own database, copied from the migrated template (about a tenth of a second).
+ * Vitest runs each file in its own process, so module state is per file.
+ */
+export function testDatabaseUrl(): Promise<string> {
+  fileDatabase ??= (async () => {
+    const admin = inject('adminDatabaseUrl');
+    const name = `${inject('templateDatabase').replace(/_template$/, '')}_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+    const client = new pg.Client({ connectionString: admin });
+    await client.connect();
+    try {
+      // Copying needs the template to be idle; another file may be copying it this very moment.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await client.query(`create database "${name}" template "${inject('templateDatabase')}"`);
+          break;
+        } catch (error) {
+          if (attempt >= 50 || !/being accessed by other users/.test(String(error))) throw error;
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+      }
+    } finally {
+      await client.end();
+    }
+    return withDatabase(admin, name);
+  })();
+  return fileDatabase;
+}
 
 export const TEST_SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789';
 
@@ -29,7 +62,7 @@ export async function startTestApp(env: Record<string, string> = {}, limits?: Ap
     NODE_ENV: 'test',
     LOG_LEVEL: 'silent',
     JWT_ACCESS_SECRET: TEST_SECRET,
-    DATABASE_URL: inject('databaseUrl'),
+    DATABASE_URL: await testDatabaseUrl(),
     RATE_LIMIT_AUTH_PER_MINUTE: '100000',
     RATE_LIMIT_CLAIM_PER_MINUTE: '100000',
     RATE_LIMIT_WAITLIST_PER_MINUTE: '100000',

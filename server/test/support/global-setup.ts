@@ -10,7 +10,10 @@ import { initOrm } from '../../src/db/orm.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
-    databaseUrl: string;
+    /** A connection to the server's maintenance database, for creating each file's database. */
+    adminDatabaseUrl: string;
+    /** The migrated database every test file's own database is copied from. */
+    templateDatabase: string;
   }
 }
 
@@ -25,41 +28,60 @@ export function freePort(): Promise<number> {
   });
 }
 
+export function withDatabase(url: string, database: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${database}`;
+  return parsed.toString();
+}
+
+async function sql(url: string, query: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(query);
+  } finally {
+    await client.end();
+  }
+}
+
 /**
- * The tests' own database, never the dev data in `.data/`: a throw-away embedded PostgreSQL 17
- * in a temp folder, or a fresh database on the server named by TEST_DATABASE_URL. Migrated once.
+ * The tests' own PostgreSQL, never the dev data in `.data/`: a throw-away embedded PostgreSQL 17
+ * in a temp folder, or the server named by TEST_DATABASE_URL. One template database is migrated
+ * here; each test file then works in its own copy (support/app.ts), so files running in parallel
+ * share neither rows nor the outbox.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  let url: string;
-  let teardown: () => Promise<void>;
+  const prefix = `dropspot_test_${process.pid}`;
+  const template = `${prefix}_template`;
+  let adminUrl: string;
+  let stopServer = async () => {};
   const external = process.env.TEST_DATABASE_URL;
   if (external) {
-    const name = `dropspot_test_${process.pid}_${Date.now()}`;
-    const admin = new pg.Client({ connectionString: external });
-    await admin.connect();
-    await admin.query(`create database "${name}"`);
-    await admin.end();
-    const parsed = new URL(external);
-    parsed.pathname = `/${name}`;
-    url = parsed.toString();
-    teardown = async () => {
-      const client = new pg.Client({ connectionString: external });
-      await client.connect();
-      await client.query(`drop database if exists "${name}" with (force)`);
-      await client.end();
-    };
+    adminUrl = external;
   } else {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'dropspot-test-pg-'));
     const port = await freePort();
     const embedded = await startEmbeddedPostgres({ dataDir: dir, port, persistent: false });
-    url = embeddedDatabaseUrl(port);
-    teardown = async () => {
+    adminUrl = embeddedDatabaseUrl(port, 'postgres');
+    stopServer = async () => {
       await embedded.stop();
       rmSync(dir, { recursive: true, force: true });
     };
   }
-  const orm = await initOrm(url, { logger: () => {} });
+  await sql(adminUrl, `create database "${template}"`);
+  const orm = await initOrm(withDatabase(adminUrl, template), { logger: () => {} });
   await orm.close();
-  project.provide('databaseUrl', url);
-  return teardown;
+  project.provide('adminDatabaseUrl', adminUrl);
+  project.provide('templateDatabase', template);
+
+  return async () => {
+    if (external) {
+      const client = new pg.Client({ connectionString: adminUrl });
+      await client.connect();
+      const { rows } = await client.query<{ datname: string }>('select datname from pg_database where datname like $1', [`${prefix}%`]);
+      for (const { datname } of rows) await client.query(`drop database if exists "${datname}" with (force)`);
+      await client.end();
+    }
+    await stopServer();
+  };
 }
