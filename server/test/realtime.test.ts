@@ -77,12 +77,12 @@ describe('drop rooms', () => {
     const socket = await connected(connect(app.baseUrl, { auth: { token: user.token } }));
     await request(socket, 'drop:watch', { dropId: drop.id });
     const counted = next(socket, 'drop:counts', (c: { waitlistCount: number }) => c.waitlistCount === 1);
-    const personal = next(socket, 'me:waitlist', (p: { entry: unknown }) => p.entry !== null);
+    const personal = next(socket, 'me:waitlist', (p: any) => p.entry !== null);
     const joined = await request(socket, 'drop:join', { dropId: drop.id });
     expect(joined.ok && joined.data.created).toBe(true);
     await counted;
     expect((await personal).dropId).toBe(drop.id);
-    const left = next(socket, 'me:waitlist', (p: { entry: unknown }) => p.entry === null);
+    const left = next(socket, 'me:waitlist', (p: any) => p.entry === null);
     expect(await request(socket, 'drop:leave', { dropId: drop.id })).toEqual({ ok: true, data: { left: true } });
     await left;
   });
@@ -153,8 +153,8 @@ describe('window events', () => {
     });
     const watcher = await connected(connect(app.baseUrl));
     await request(watcher, 'drop:watch', { dropId: created.body.id });
-    const opened = next(watcher, 'drop:window', (e: { type: string }) => e.type === 'opened');
-    const closed = next(watcher, 'drop:window', (e: { type: string }) => e.type === 'closed');
+    const opened = next(watcher, 'drop:window', (e: any) => e.type === 'opened');
+    const closed = next(watcher, 'drop:window', (e: any) => e.type === 'closed');
     const openedEvent = await opened;
     const openedLag = Date.now() - start;
     const closedEvent = await closed;
@@ -174,23 +174,23 @@ describe('window events', () => {
     const watcher = await connected(connect(app.baseUrl));
     await request(watcher, 'drop:watch', { dropId: drop.id });
 
-    const paused = next(watcher, 'drop:window', (e: { type: string }) => e.type === 'paused');
+    const paused = next(watcher, 'drop:window', (e: any) => e.type === 'paused');
     await api('POST', `/api/admin/drops/${drop.id}/window`, { token: admin.token, body: { action: 'pause' } });
     expect((await paused).window.paused).toBe(true);
 
     const console_ = await connected(connect(app.baseUrl, { namespace: '/admin', auth: { token: admin.token } }));
-    const adminSees = next(console_, 'drop:window', (e: { type: string }) => e.type === 'resumed');
-    const resumed = next(watcher, 'drop:window', (e: { type: string }) => e.type === 'resumed');
+    const adminSees = next(console_, 'drop:window', (e: any) => e.type === 'resumed');
+    const resumed = next(watcher, 'drop:window', (e: any) => e.type === 'resumed');
     const ack = await request(console_, 'window:action', { dropId: drop.id, action: 'resume' });
     expect(ack.ok && ack.data.window.paused).toBe(false);
     await resumed;
     await adminSees;
 
-    const extended = next(watcher, 'drop:window', (e: { type: string }) => e.type === 'extended');
+    const extended = next(watcher, 'drop:window', (e: any) => e.type === 'extended');
     await request(console_, 'window:action', { dropId: drop.id, action: 'extend', seconds: 60 });
     expect(Date.parse((await extended).window.end)).toBe(drop.claimWindowEnd.getTime() + 60_000);
 
-    const closed = next(watcher, 'drop:window', (e: { type: string }) => e.type === 'closed');
+    const closed = next(watcher, 'drop:window', (e: any) => e.type === 'closed');
     await request(console_, 'window:action', { dropId: drop.id, action: 'close-now' });
     expect((await closed).window.state).toBe('ended');
     expect(await request(console_, 'window:action', { dropId: drop.id, action: 'extend' })).toMatchObject({ ok: false, code: 'VALIDATION_FAILED' });
