@@ -34,9 +34,17 @@ const isoDate = z.iso
   .transform((value) => new Date(value))
   .refine((date) => date.getUTCFullYear() >= 2000 && date.getUTCFullYear() <= 9999, 'year must be between 2000 and 9999');
 
+/** Text stored in PostgreSQL, which cannot hold the NUL character. */
+export const text = (max: number) =>
+  z
+    .string()
+    .trim()
+    .max(max)
+    .refine((value) => !value.includes('\u0000'), 'must not contain the NUL character');
+
 const dropFields = {
-  title: z.string().trim().min(1, 'required').max(200),
-  description: z.string().trim().max(5000).default(''),
+  title: text(200).pipe(z.string().min(1, 'required')),
+  description: text(5000).default(''),
   imageUrl: z
     .url({ protocol: /^https?$/ })
     .max(2048)
@@ -62,7 +70,7 @@ export type CreateDropBody = z.infer<typeof createDropBodySchema>;
 export const updateDropBodySchema = z
   .strictObject({
     title: dropFields.title.optional(),
-    description: z.string().trim().max(5000).optional(),
+    description: text(5000).optional(),
     imageUrl: dropFields.imageUrl,
     totalSlots: dropFields.totalSlots.optional(),
     claimWindowStart: isoDate.optional(),

@@ -18,7 +18,7 @@ const secret = z.string().min(32, 'must be at least 32 characters');
 
 const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
-  HOST: z.string().default('0.0.0.0'),
+  HOST: z.string().optional(),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   PUBLIC_URL: z.url().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -33,8 +33,12 @@ const envSchema = z.object({
   ADMIN_EMAIL: z.email().optional(),
   ADMIN_PASSWORD: z.string().min(10).max(256).optional(),
   CORS_ORIGINS: csv.default([]),
-  TRUST_PROXY: z.string().optional(),
-  BODY_LIMIT: z.string().default('16kb'),
+  // Express's `trust proxy`: true/false, a hop count, or addresses/subnets.
+  TRUST_PROXY: z
+    .string()
+    .transform((value): boolean | number | string => (value === 'true' ? true : value === 'false' ? false : /^\d+$/.test(value) ? Number(value) : value))
+    .optional(),
+  BODY_LIMIT: z.string().regex(/^\d+(b|kb|mb)$/i, 'a size such as 16kb or 1mb').default('16kb'),
   RATE_LIMIT_AUTH_PER_MINUTE: z.coerce.number().int().min(1).default(20),
   RATE_LIMIT_CLAIM_PER_MINUTE: z.coerce.number().int().min(1).default(60),
   RATE_LIMIT_WAITLIST_PER_MINUTE: z.coerce.number().int().min(1).default(60),
@@ -61,7 +65,7 @@ export interface Config {
   refreshTokenTtlSeconds: number;
   admin: { email: string; password: string } | undefined;
   corsOrigins: string[];
-  trustProxy: string | undefined;
+  trustProxy: boolean | number | string | undefined;
   bodyLimit: string;
   rateLimits: { authPerMinute: number; claimPerMinute: number; waitlistPerMinute: number };
   seedDemo: boolean;
@@ -110,9 +114,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   if ((e.ADMIN_EMAIL === undefined) !== (e.ADMIN_PASSWORD === undefined)) {
     throw new ConfigError('ADMIN_EMAIL and ADMIN_PASSWORD must be set together');
   }
+  const seedDemo = e.SEED_DEMO ?? (e.DATABASE_URL === undefined && e.NODE_ENV === 'development');
   const config: Config = {
     env: e.NODE_ENV,
-    host: e.HOST,
+    // With the well-known demo accounts in the database, listen on this machine only unless told otherwise.
+    host: e.HOST ?? (seedDemo ? '127.0.0.1' : '0.0.0.0'),
     port: e.PORT,
     publicUrl: e.PUBLIC_URL,
     logLevel: e.LOG_LEVEL,
@@ -133,7 +139,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       claimPerMinute: e.RATE_LIMIT_CLAIM_PER_MINUTE,
       waitlistPerMinute: e.RATE_LIMIT_WAITLIST_PER_MINUTE,
     },
-    seedDemo: e.SEED_DEMO ?? (e.DATABASE_URL === undefined && e.NODE_ENV === 'development'),
+    seedDemo,
     priority: {
       remoteUrl: e.PRIORITY_REMOTE_URL,
       firstCommitEpoch: e.PRIORITY_FIRST_COMMIT_EPOCH,

@@ -25,8 +25,8 @@ async function main(): Promise<void> {
     logger.info({ email: config.admin.email, created }, 'admin from ADMIN_EMAIL is ready');
   }
   if (config.seedDemo) {
-    await services.auth.ensureUser(DEMO_ADMIN.email, DEMO_ADMIN.password, 'ADMIN');
-    await services.auth.ensureUser(DEMO_USER.email, DEMO_USER.password, 'USER');
+    await services.auth.ensureUser(DEMO_ADMIN.email, DEMO_ADMIN.password, 'ADMIN', { onlyIfMissing: true });
+    await services.auth.ensureUser(DEMO_USER.email, DEMO_USER.password, 'USER', { onlyIfMissing: true });
     if (await seedDemo(orm, services)) logger.info('demo drops created');
   }
 
@@ -37,7 +37,6 @@ async function main(): Promise<void> {
   const address = httpServer.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const url = config.publicUrl ?? `http://localhost:${port}`;
-  logger.info({ url, database: database.embedded ? 'embedded' : 'DATABASE_URL' }, 'DropSpot is ready');
   if (config.seedDemo) {
     console.log(
       [
@@ -50,6 +49,8 @@ async function main(): Promise<void> {
       ].join('\n'),
     );
   }
+
+  logger.info({ url, database: database.embedded ? 'embedded' : 'DATABASE_URL' }, 'DropSpot is ready');
 
   let stopping = false;
   const shutdown = async (signal: string) => {

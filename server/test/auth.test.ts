@@ -131,6 +131,16 @@ describe('refresh rotation and reuse detection', () => {
     expect(sessions.every((s) => s.refreshTokenHash.length === 64 && s.refreshTokenHash !== first.refreshToken)).toBe(true);
   });
 
+  it('keeps the old access token working after a rotation (other tabs), until logout ends the family', async () => {
+    const first = await signup();
+    const second = await api('POST', '/api/auth/refresh', { body: { refreshToken: first.refreshToken } });
+    expect((await api('GET', '/api/auth/me', { token: first.accessToken })).status).toBe(200);
+    expect((await api('POST', '/api/auth/logout', { token: second.body.accessToken })).status).toBe(204);
+    expect((await api('GET', '/api/auth/me', { token: first.accessToken })).body.code).toBe('SESSION_REVOKED');
+    expect((await api('GET', '/api/auth/me', { token: second.body.accessToken })).body.code).toBe('SESSION_REVOKED');
+    expect((await api('POST', '/api/auth/refresh', { body: { refreshToken: second.body.refreshToken } })).status).toBe(401);
+  });
+
   it('refreshes from the HttpOnly cookie and refuses unknown or missing tokens', async () => {
     const first = await signup();
     const viaCookie = await api('POST', '/api/auth/refresh', { headers: { cookie: `ds_refresh=${first.refreshToken}` } });

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClaimSchema } from '../src/modules/claims/claim.entity.ts';
 import { IdempotencyKeySchema } from '../src/modules/idempotency/idempotency.entity.ts';
@@ -128,7 +129,54 @@ describe('POST /api/drops/:id/claim', () => {
   });
 });
 
+describe('window edges', () => {
+  it('a claim queued behind the drop row past the window end is refused, judged when it gets the row', async () => {
+    const drop = await createDrop(app, { endInMs: 700 });
+    const user = await waitlistedUser(drop.id);
+    const holder = new pg.Client({ connectionString: app.config.databaseUrl });
+    await holder.connect();
+    try {
+      await holder.query('begin');
+      await holder.query('select 1 from "drop" where id = $1 for update', [drop.id]);
+      const pending = api('POST', `/api/drops/${drop.id}/claim`, { token: user.token });
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      await holder.query('commit');
+      const res = await pending;
+      expect([res.status, res.body.code]).toEqual([409, 'WINDOW_CLOSED']);
+      expect((await dropRow(drop.id)).claimed).toBe(0);
+    } finally {
+      await holder.end();
+    }
+  });
+});
+
 describe('Idempotency-Key', () => {
+  it('releases the key when the client goes away before the answer, so a retry runs', async () => {
+    const drop = await createDrop(app, { endInMs: 400 });
+    const user = await waitlistedUser(drop.id);
+    const headers = { 'Idempotency-Key': 'abandoned', authorization: `Bearer ${user.token}` };
+    const holder = new pg.Client({ connectionString: app.config.databaseUrl });
+    await holder.connect();
+    try {
+      await holder.query('begin');
+      await holder.query('select 1 from "drop" where id = $1 for update', [drop.id]);
+      const controller = new AbortController();
+      const aborted = fetch(`${app.baseUrl}/api/drops/${drop.id}/claim`, { method: 'POST', headers, signal: controller.signal }).catch(() => 'aborted');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      controller.abort();
+      expect(await aborted).toBe('aborted');
+      // The abandoned claim waits past the window's end and fails there (WINDOW_CLOSED).
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      await holder.query('commit');
+    } finally {
+      await holder.end();
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await app.services.drops.windowAction(drop.id, { action: 'open-now', seconds: 60 });
+    const retry = await api('POST', `/api/drops/${drop.id}/claim`, { token: user.token, headers: { 'Idempotency-Key': 'abandoned' } });
+    expect(retry.status).toBe(201);
+  });
+
   it('replays the first response for the same key and body', async () => {
     const drop = await createDrop(app);
     const user = await waitlistedUser(drop.id);

@@ -36,6 +36,20 @@ describe('config', () => {
     expect(() => loadConfig({ ADMIN_EMAIL: 'a@b.test', DATA_DIR: tempDir() })).toThrow(/ADMIN_PASSWORD/);
   });
 
+  it('listens on loopback only while the demo accounts are seeded', () => {
+    expect(loadConfig({ DATA_DIR: tempDir() }).host).toBe('127.0.0.1');
+    expect(loadConfig({ DATA_DIR: tempDir(), DATABASE_URL: 'postgres://u:p@db/x' }).host).toBe('0.0.0.0');
+    expect(loadConfig({ DATA_DIR: tempDir(), HOST: '0.0.0.0' }).host).toBe('0.0.0.0');
+  });
+
+  it('parses TRUST_PROXY as Express means it and checks BODY_LIMIT', () => {
+    const trust = (value: string) => loadConfig({ DATA_DIR: tempDir(), TRUST_PROXY: value }).trustProxy;
+    expect(trust('true')).toBe(true);
+    expect(trust('1')).toBe(1);
+    expect(trust('loopback, 10.0.0.0/8')).toBe('loopback, 10.0.0.0/8');
+    expect(() => loadConfig({ DATA_DIR: tempDir(), BODY_LIMIT: 'lots' })).toThrow(/BODY_LIMIT/);
+  });
+
   it('parses lists and limits', () => {
     const config = loadConfig({ DATA_DIR: tempDir(), CORS_ORIGINS: 'https://a.test, https://b.test', RATE_LIMIT_CLAIM_PER_MINUTE: '5' });
     expect(config.corsOrigins).toEqual(['https://a.test', 'https://b.test']);

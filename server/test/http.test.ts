@@ -54,6 +54,24 @@ describe('hardening', () => {
     expect(await app.orm.em.fork().count(DropSchema, {})).toBe(before);
   });
 
+  it('answers odd input from the URL, cookies and text fields with 4xx, never 500', async () => {
+    const admin = await createUser(app, 'ADMIN');
+    expect((await api('GET', '/api/drops/%E0%A4%A')).status).toBe(400);
+    expect((await api('POST', '/api/admin/claims/%ZZ/redeem', { token: admin.token })).status).toBe(400);
+    for (const value of ['j:{"a":1}', 'j:123', 'j:[1]']) {
+      const res = await api('POST', '/api/auth/refresh', { headers: { cookie: `ds_refresh=${encodeURIComponent(value)}; ds_access=${encodeURIComponent(value)}` } });
+      expect([res.status, res.body.code]).toEqual([401, 'REFRESH_TOKEN_INVALID']);
+    }
+    const gzipLie = await api('POST', '/api/auth/login', { raw: '{"email":"a@b.c"}', headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' } });
+    expect(gzipLie.status).toBeGreaterThanOrEqual(400);
+    expect(gzipLie.status).toBeLessThan(500);
+    const nul = await api('POST', '/api/admin/drops', {
+      token: admin.token,
+      body: { title: 'bad\u0000title', totalSlots: 1, claimWindowStart: new Date(Date.now() + 60_000).toISOString(), claimWindowEnd: new Date(Date.now() + 120_000).toISOString() },
+    });
+    expect([nul.status, nul.body.issues?.[0]?.path]).toEqual([400, 'title']);
+  });
+
   it('answers CORS preflights only for configured origins', async () => {
     const corsApp = await startTestApp({ CORS_ORIGINS: 'https://shop.example' });
     try {

@@ -5,6 +5,12 @@ import { DomainError } from './domain-error.ts';
 export const ACCESS_COOKIE = 'ds_access';
 export const REFRESH_COOKIE = 'ds_refresh';
 
+/** A cookie's value when it is a string (cookie-parser turns `j:...` values into JSON objects). */
+export function cookie(req: Request, name: string): string | undefined {
+  const value: unknown = req.cookies?.[name];
+  return typeof value === 'string' && value.length > 0 ? value : undefined;
+}
+
 function bearerToken(req: Request): string | undefined {
   const header = req.get('authorization');
   if (!header) return undefined;
@@ -23,7 +29,7 @@ export function authenticate(auth: AuthService): RequestHandler {
   return async (req, _res, next) => {
     try {
       const bearer = bearerToken(req);
-      const token = bearer ?? (req.cookies?.[ACCESS_COOKIE] as string | undefined);
+      const token = bearer ?? cookie(req, ACCESS_COOKIE);
       if (token) req.auth = await auth.authenticate(token, bearer ? 'bearer' : 'cookie');
     } catch (error) {
       if (!(error instanceof DomainError) || error.status !== 401) throw error;

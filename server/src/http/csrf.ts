@@ -1,6 +1,6 @@
 import type { RequestHandler } from 'express';
 import { DomainError } from './domain-error.ts';
-import { REFRESH_COOKIE } from './auth-middleware.ts';
+import { REFRESH_COOKIE, cookie } from './auth-middleware.ts';
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
@@ -13,7 +13,7 @@ export function originCheck(allowedOrigins: readonly string[]): RequestHandler {
   const allowed = new Set(allowedOrigins);
   return (req, _res, next) => {
     if (SAFE_METHODS.has(req.method)) return next();
-    const usesCookies = req.auth?.via === 'cookie' || Boolean(req.cookies?.[REFRESH_COOKIE]);
+    const usesCookies = req.auth?.via === 'cookie' || cookie(req, REFRESH_COOKIE) !== undefined;
     if (!usesCookies) return next();
     const origin = req.get('origin');
     if (origin === undefined) return next();

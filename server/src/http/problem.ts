@@ -41,8 +41,13 @@ export function sendProblem(res: Response, error: DomainError): void {
   res.status(error.status).type('application/problem+json').send(JSON.stringify(problem));
 }
 
-/** Errors thrown by Express's own body parser carry a `type`; map them to stable codes. */
-function fromBodyParser(error: { type?: string; status?: number }): DomainError | undefined {
+/**
+ * Errors from Express itself (body parser, router) carry an HTTP `status` and sometimes a `type`:
+ * map them to stable codes. Any other 4xx they report (a malformed %-escape in a path, a body
+ * whose Content-Encoding does not match its bytes) is the client's input, never a 500.
+ */
+function fromExpress(error: { type?: string; status?: number; statusCode?: number }): DomainError | undefined {
+  const status = error.status ?? error.statusCode;
   switch (error.type) {
     case 'entity.parse.failed':
       return new DomainError('INVALID_JSON', 'The request body is not valid JSON.');
@@ -52,7 +57,9 @@ function fromBodyParser(error: { type?: string; status?: number }): DomainError 
     case 'charset.unsupported':
       return new DomainError('UNSUPPORTED_MEDIA_TYPE', 'The request body encoding is not supported.');
     default:
-      if (error.status !== undefined && error.status >= 400 && error.status < 500) {
+      if (status === 413) return new DomainError('PAYLOAD_TOO_LARGE', 'The request body is too large.');
+      if (status === 415) return new DomainError('UNSUPPORTED_MEDIA_TYPE', 'The request body encoding is not supported.');
+      if (typeof status === 'number' && status >= 400 && status < 500) {
         return new DomainError('VALIDATION_FAILED', 'The request could not be read.');
       }
       return undefined;
@@ -65,7 +72,9 @@ export function toDomainError(error: unknown): DomainError | undefined {
   if (error instanceof ConnectionException || (error instanceof DriverException && /ECONNREFUSED|terminat|connection/i.test(error.message))) {
     return new DomainError('SERVICE_UNAVAILABLE', 'The database is unavailable; try again shortly.', { extra: { retryAfter: 2 }, cause: error });
   }
-  if (typeof error === 'object' && error !== null && 'type' in error) return fromBodyParser(error as { type?: string; status?: number });
+  if (typeof error === 'object' && error !== null && ('type' in error || 'status' in error || 'statusCode' in error)) {
+    return fromExpress(error as { type?: string; status?: number; statusCode?: number });
+  }
   return undefined;
 }
 

@@ -1,7 +1,7 @@
 import { Router, type CookieOptions, type Response } from 'express';
 import { loginBodySchema, refreshBodySchema, signupBodySchema, type AuthResponse } from '@dropspot/protocol';
 import type { Config } from '../../config.ts';
-import { ACCESS_COOKIE, REFRESH_COOKIE, requireUser, userId } from '../../http/auth-middleware.ts';
+import { ACCESS_COOKIE, REFRESH_COOKIE, cookie, requireUser, userId } from '../../http/auth-middleware.ts';
 import { DomainError } from '../../http/domain-error.ts';
 import { limit } from '../../http/rate-limit.ts';
 import { parseBody } from '../../http/validate.ts';
@@ -32,7 +32,7 @@ export function authRoutes(deps: { auth: AuthService; config: Readonly<Config> }
 
   router.post('/refresh', authLimit, async (req, res) => {
     const body = parseBody(refreshBodySchema, req.body);
-    const token = body.refreshToken ?? (req.cookies?.[REFRESH_COOKIE] as string | undefined);
+    const token = body.refreshToken ?? cookie(req, REFRESH_COOKIE);
     if (!token) throw new DomainError('REFRESH_TOKEN_INVALID', 'No refresh token was sent.');
     try {
       sendSession(res, 200, await auth.refresh(token, req.get('user-agent')));
@@ -46,7 +46,7 @@ export function authRoutes(deps: { auth: AuthService; config: Readonly<Config> }
     const body = parseBody(refreshBodySchema, req.body);
     await auth.logout({
       sessionId: req.auth?.sessionId,
-      refreshToken: body.refreshToken ?? (req.cookies?.[REFRESH_COOKIE] as string | undefined),
+      refreshToken: body.refreshToken ?? cookie(req, REFRESH_COOKIE),
     });
     res.clearCookie(ACCESS_COOKIE, accessCookie).clearCookie(REFRESH_COOKIE, refreshCookie);
     res.status(204).end();

@@ -13,6 +13,17 @@ import { newRefreshToken, sha256, signAccessToken, verifyAccessToken } from './t
 
 export type AuthService = ReturnType<typeof createAuthService>;
 
+const ROTATED = 'rotated';
+
+/** Revokes every session of a sign-in, rotated ones included, so none of its access tokens works. */
+async function revokeFamily(em: EntityManager, family: string, reason: 'logout' | 'reuse-detected'): Promise<void> {
+  await em.nativeUpdate(
+    SessionSchema,
+    { family, $or: [{ revokedAt: null }, { revokedReason: ROTATED }] },
+    { revokedAt: new Date(), revokedReason: reason },
+  );
+}
+
 export function createAuthService(deps: { orm: Orm; config: Readonly<Config> }) {
   const { orm, config } = deps;
 
@@ -79,33 +90,28 @@ export function createAuthService(deps: { orm: Orm; config: Readonly<Config> }) 
    */
   async function refresh(refreshToken: string, userAgent?: string): Promise<AuthResponse> {
     const outcome = await orm.em.fork().transactional(async (em) => {
-      const session = await em.findOne(
-        SessionSchema,
-        { refreshTokenHash: sha256(refreshToken) },
-        { lockMode: LockMode.PESSIMISTIC_WRITE, populate: ['user'] },
-      );
+      // Only the session row is locked; locking the user's row too would queue this refresh
+      // behind every insert that references the user (their claims, their waitlist entries).
+      const session = await em.findOne(SessionSchema, { refreshTokenHash: sha256(refreshToken) }, { lockMode: LockMode.PESSIMISTIC_WRITE });
       if (!session) return { error: new DomainError('REFRESH_TOKEN_INVALID', 'The refresh token is not valid.') };
       if (session.revokedAt) {
-        await em.nativeUpdate(
-          SessionSchema,
-          { family: session.family, revokedAt: null },
-          { revokedAt: new Date(), revokedReason: 'reuse-detected' },
-        );
+        await revokeFamily(em, session.family, 'reuse-detected');
         return { error: new DomainError('REFRESH_TOKEN_REUSED', 'This refresh token was already used; every session from it is now signed out.') };
       }
       if (session.expiresAt.getTime() <= Date.now()) {
         return { error: new DomainError('REFRESH_TOKEN_INVALID', 'The refresh token has expired; sign in again.') };
       }
       session.revokedAt = new Date();
-      session.revokedReason = 'rotated';
-      return { response: openSession(em, session.user, userAgent, { id: session.id, family: session.family }) };
+      session.revokedReason = ROTATED;
+      const user = await em.findOneOrFail(UserSchema, { id: session.user.id });
+      return { response: openSession(em, user, userAgent, { id: session.id, family: session.family }) };
     });
     // The family revocation above must commit, so the error is thrown only after the transaction.
     if (outcome.error) throw outcome.error;
     return outcome.response;
   }
 
-  /** Revokes the session behind an access token and/or a refresh token. Idempotent. */
+  /** Ends the sign-in behind an access token and/or a refresh token: its whole family. Idempotent. */
   async function logout(input: { sessionId?: string; refreshToken?: string }): Promise<void> {
     const em = orm.em.fork();
     const or = [
@@ -113,7 +119,8 @@ export function createAuthService(deps: { orm: Orm; config: Readonly<Config> }) 
       ...(input.refreshToken ? [{ refreshTokenHash: sha256(input.refreshToken) }] : []),
     ];
     if (or.length === 0) return;
-    await em.nativeUpdate(SessionSchema, { $or: or, revokedAt: null }, { revokedAt: new Date(), revokedReason: 'logout' });
+    const sessions = await em.find(SessionSchema, { $or: or });
+    for (const family of new Set(sessions.map((s) => s.family))) await revokeFamily(em, family, 'logout');
   }
 
   /**
@@ -123,7 +130,10 @@ export function createAuthService(deps: { orm: Orm; config: Readonly<Config> }) 
   async function authenticate(token: string, via: AuthContext['via']): Promise<AuthContext> {
     const claims = verifyAccessToken(config.jwtAccessSecret, token);
     const session = await orm.em.fork().findOne(SessionSchema, { id: claims.sid, user: claims.sub }, { populate: ['user'] });
-    if (!session || session.revokedAt || session.expiresAt.getTime() <= Date.now()) {
+    // A rotated session's access token stays valid until it expires: requests in flight while
+    // another tab refreshed must not fail. Logout and reuse detection revoke for real.
+    const ended = session && session.revokedAt && session.revokedReason !== ROTATED;
+    if (!session || ended || session.expiresAt.getTime() <= Date.now()) {
       throw new DomainError('SESSION_REVOKED', 'This session has ended; sign in again.');
     }
     return { userId: session.user.id, role: session.user.role, sessionId: session.id, via };
@@ -135,11 +145,15 @@ export function createAuthService(deps: { orm: Orm; config: Readonly<Config> }) 
     return toUserView(user);
   }
 
-  /** Makes sure an account with this email exists with this password and role (admin bootstrap, demo data). */
-  async function ensureUser(email: string, password: string, role: Role): Promise<{ user: UserView; created: boolean }> {
+  /**
+   * Makes sure an account with this email exists with this role and password (admin bootstrap).
+   * With `onlyIfMissing` an existing account is left exactly as it is (demo data).
+   */
+  async function ensureUser(email: string, password: string, role: Role, options: { onlyIfMissing?: boolean } = {}): Promise<{ user: UserView; created: boolean }> {
     const em = orm.em.fork();
     const normalized = email.trim().toLowerCase();
     const existing = await em.findOne(UserSchema, { email: normalized });
+    if (existing && options.onlyIfMissing) return { user: toUserView(existing), created: false };
     if (existing) {
       existing.role = role;
       if (!(await verifyPassword(existing.passwordHash, password))) existing.passwordHash = await hashPassword(password);

@@ -21,11 +21,11 @@ interface DropStateRow {
   sold_out: boolean;
 }
 
-/** Why the conditional update took no slot, judged by the database clock in the same transaction. */
+/** Why the conditional update took no slot, judged by the same database clock. */
 async function refusal(em: EntityManager, dropId: string): Promise<DomainError> {
   const [row] = await em.execute<DropStateRow[]>(
-    `select is_active, paused_at is not null as paused, claim_window_start <= now() as started,
-            now() >= claim_window_end as ended, claimed >= total_slots as sold_out
+    `select is_active, paused_at is not null as paused, claim_window_start <= clock_timestamp() as started,
+            clock_timestamp() >= claim_window_end as ended, claimed >= total_slots as sold_out
        from "drop" where id = ?`,
     [dropId],
   );
@@ -70,22 +70,24 @@ export function createClaimService(deps: { orm: Orm; notifier: EventNotifier }) 
           // this transaction takes the drop's row lock; the lock is then held only to commit.
           const entity = tem.create(ClaimSchema, { user: tem.getReference(UserSchema, userId), drop, code: newClaimCode() });
           await tem.flush();
-          const taken = await tem.execute<{ claimed: number }[]>(
-            `update "drop" set claimed = claimed + 1, updated_at = now()
+          // clock_timestamp(), not now(): a claim that queued for the row lock past the window's
+          // end is judged when it gets the row (PostgreSQL re-checks the WHERE after the wait).
+          const taken = await tem.execute<{ claimed: number; total_slots: number }[]>(
+            `update "drop" set claimed = claimed + 1, updated_at = clock_timestamp()
               where id = ? and is_active and paused_at is null
-                and claim_window_start <= now() and now() < claim_window_end
+                and claim_window_start <= clock_timestamp() and clock_timestamp() < claim_window_end
                 and claimed < total_slots
-             returning claimed`,
+             returning claimed, total_slots`,
             [dropId],
           );
-          if (taken.length === 0) throw await refusal(tem, dropId);
-          drop.claimed = taken[0]?.claimed ?? drop.claimed;
+          const slot = taken[0];
+          if (!slot) throw await refusal(tem, dropId);
           const view = toClaimView(entity, drop.title);
           recordEvent(tem, {
             type: 'claim.issued',
             dropId,
             userId,
-            payload: { claim: view, claimed: drop.claimed, remaining: drop.totalSlots - drop.claimed },
+            payload: { claim: view, claimed: slot.claimed, remaining: slot.total_slots - slot.claimed },
           });
           await tem.flush();
           return view;

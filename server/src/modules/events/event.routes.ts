@@ -1,5 +1,6 @@
 import { Router, type RequestHandler } from 'express';
 import { z } from 'zod';
+import { text } from '@dropspot/protocol';
 import type { AuthService } from '../auth/auth.service.ts';
 import { requireAdmin, userId } from '../../http/auth-middleware.ts';
 import { DomainError } from '../../http/domain-error.ts';
@@ -11,7 +12,7 @@ const afterQuerySchema = z.object({
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
 
-const createTokenSchema = z.strictObject({ name: z.string().trim().min(1).max(100) });
+const createTokenSchema = z.strictObject({ name: text(100).pipe(z.string().min(1, 'required')) });
 
 /** Admins, or an integration holding a live API token (Authorization: Bearer dsk_...). */
 function requireStreamReader(events: EventService): RequestHandler {

@@ -55,16 +55,19 @@ export function idempotent(orm: Orm): RequestHandler {
     }
 
     const rowId = inserted[0]!.id;
-    const release = () =>
+    let stored = false;
+    storeSuccess(res, async (status, body) => {
+      await orm.em.fork().nativeUpdate(IdempotencyKeySchema, { id: rowId }, { state: 'DONE', responseStatus: status, responseBody: body });
+      stored = true;
+    });
+    // After an error, or when the client went away before a success could be stored, the key is
+    // released so a retry with it runs again (claims are idempotent by user and drop anyway).
+    res.once('close', () => {
+      if (stored) return;
       orm.em
         .fork()
-        .nativeDelete(IdempotencyKeySchema, { id: rowId })
+        .nativeDelete(IdempotencyKeySchema, { id: rowId, state: 'IN_FLIGHT' })
         .catch((error: unknown) => req.log.warn({ err: error }, 'could not release idempotency key'));
-    storeSuccess(res, (status, body) =>
-      orm.em.fork().nativeUpdate(IdempotencyKeySchema, { id: rowId }, { state: 'DONE', responseStatus: status, responseBody: body }),
-    );
-    res.once('finish', () => {
-      if (!isSuccess(res.statusCode)) void release();
     });
     next();
   };
