@@ -85,7 +85,7 @@ export interface RealtimeDeps {
   orm: Orm;
   logger: Logger;
   services: Services & { events: EventService };
-  limits?: Partial<SocketLimits> & { maxPayloadBytes?: number; countIntervalMs?: number };
+  limits?: Partial<SocketLimits> & { maxPayloadBytes?: number; countIntervalMs?: number; positionIntervalMs?: number };
 }
 
 /**
@@ -163,6 +163,43 @@ export function createRealtime(deps: RealtimeDeps) {
     onError: (error) => log.warn({ err: error }, 'could not read drop counts'),
   });
 
+  /**
+   * Waitlist positions of the signed-in users watching a drop on this process, pushed when they
+   * change: one ranking query per drop at most once a second, not one per user per join.
+   */
+  const lastPositions = new Map<string, number>();
+  async function pushPositions(dropId: string): Promise<void> {
+    const sockets = [...(publicNs.adapter.rooms.get(dropRoom(dropId)) ?? [])]
+      .map((id) => publicNs.sockets.get(id))
+      .filter((socket): socket is PublicSocket => socket?.data.auth !== undefined);
+    const userIds = [...new Set(sockets.map((socket) => socket.data.auth!.userId))];
+    if (userIds.length === 0) return;
+    const rows = await orm.em.fork().execute<{ user_id: string; position: number; total: number }[]>(
+      `select user_id, position, total from (
+         select user_id, row_number() over (order by priority_score desc, joined_at asc, id asc)::int as position,
+                count(*) over ()::int as total
+           from "waitlist" where drop_id = ?) ranked
+        where user_id in (?)`,
+      [dropId, userIds],
+    );
+    for (const row of rows) {
+      const key = `${dropId}:${row.user_id}`;
+      if (lastPositions.get(key) === row.position) continue;
+      lastPositions.set(key, row.position);
+      const position = await services.waitlist.position(row.user_id, dropId).catch(() => undefined);
+      if (position) publicNs.to(userRoom(row.user_id)).emit('me:position', position);
+    }
+  }
+  const positions = createCountCoalescer({
+    intervalMs: deps.limits?.positionIntervalMs ?? 1000,
+    read: async (dropId) => {
+      await pushPositions(dropId);
+      return undefined;
+    },
+    send: () => {},
+    onError: (error) => log.warn({ err: error }, 'could not push waitlist positions'),
+  });
+
   // ---- fan-out of published events ---------------------------------------------------------
   function deliverStream(event: StreamEvent): void {
     for (const socket of eventsNs.sockets.values()) {
@@ -203,10 +240,15 @@ export function createRealtime(deps: RealtimeDeps) {
       if (event.type === 'drop.deleted') {
         publicNs.to(LOBBY).emit('drops:deleted', { dropId });
         counts.forget(dropId);
+        positions.forget(dropId);
       } else if (drop) {
         publicNs.to(LOBBY).emit('drops:changed', drop);
       }
       if (event.type === 'claim.issued' || event.type === 'waitlist.joined' || event.type === 'waitlist.left') counts.markDirty(dropId);
+      if (event.type === 'waitlist.joined' || event.type === 'waitlist.left') {
+        positions.markDirty(dropId);
+        if (redis) publicNs.serverSideEmit('positions-dirty', dropId);
+      }
       if (event.userId && (event.type === 'claim.issued' || event.type === 'claim.redeemed')) {
         publicNs.to(userRoom(event.userId)).emit('me:claim', event.payload.claim as never);
       }
@@ -326,6 +368,8 @@ export function createRealtime(deps: RealtimeDeps) {
     );
   });
 
+  // Another process published a waitlist change: its users here may have moved.
+  publicNs.on('positions-dirty' as never, (dropId: string) => positions.markDirty(dropId));
   // Another process changed a window: rebuild this process's timers for it too.
   publicNs.on('window-changed' as never, (dropId: string) => {
     void scheduler.reload(dropId).catch(() => undefined);
@@ -433,6 +477,7 @@ export function createRealtime(deps: RealtimeDeps) {
       publicNs.emit('server:shutdown', { reason });
       scheduler.stop();
       counts.close();
+      positions.close();
       await relay.stop();
       // io.close() also closes the HTTP server; open keep-alive connections would hold it up.
       await new Promise<void>((resolve) => {

@@ -1,0 +1,139 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { OutboxEventSchema } from '../src/modules/events/outbox-event.entity.ts';
+import { addToWaitlist, client, createDrop, createUser, createUsers, startTestApp, type TestApp } from './support/app.ts';
+import { closeSockets, collect, connect, connected, next, sleep } from './support/sockets.ts';
+
+let app: TestApp;
+let api: ReturnType<typeof client>;
+let admin: Awaited<ReturnType<typeof createUser>>;
+
+beforeAll(async () => {
+  app = await startTestApp();
+  api = client(app.baseUrl);
+  admin = await createUser(app, 'ADMIN');
+});
+afterEach(() => closeSockets());
+afterAll(() => app.close());
+
+const newDrop = (title: string) => ({
+  title,
+  totalSlots: 5,
+  claimWindowStart: new Date(Date.now() - 60_000).toISOString(),
+  claimWindowEnd: new Date(Date.now() + 600_000).toISOString(),
+});
+
+async function waitFor<T>(read: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 5000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (ok(value) || Date.now() > until) return value;
+    await sleep(50);
+  }
+}
+
+describe('the outbox', () => {
+  it('writes events in the same transaction as the change: a rolled-back claim records nothing', async () => {
+    const drop = await createDrop(app, { totalSlots: 1 });
+    const [a, b] = await createUsers(app, 2);
+    await addToWaitlist(app, drop.id, [a!.id, b!.id]);
+    await api('POST', `/api/drops/${drop.id}/claim`, { token: a!.token });
+    const refused = await api('POST', `/api/drops/${drop.id}/claim`, { token: b!.token });
+    expect(refused.body.code).toBe('SOLD_OUT');
+    const em = app.orm.em.fork();
+    expect(await em.count(OutboxEventSchema, { dropId: drop.id, type: 'claim.issued' })).toBe(1);
+    expect(await em.count(OutboxEventSchema, { dropId: drop.id, type: 'claim.issued', userId: b!.id })).toBe(0);
+  });
+
+  it('publishes every event once with a gap-free increasing id, and never leaks claim codes', async () => {
+    const created = await api('POST', '/api/admin/drops', { token: admin.token, body: newDrop('Outbox order') });
+    const user = await createUser(app);
+    await api('POST', `/api/drops/${created.body.id}/join`, { token: user.token });
+    const claim = await api('POST', `/api/drops/${created.body.id}/claim`, { token: user.token });
+    const events = await waitFor(
+      async () => (await api('GET', '/api/admin/events?after=0&limit=1000', { token: admin.token })).body.items,
+      (items: { type: string; dropId: string }[]) => items.some((e) => e.type === 'claim.issued' && e.dropId === created.body.id),
+    );
+    const ids = events.map((e: any) => e.id);
+    expect(ids).toEqual(Array.from({ length: ids.length }, (_, i) => i + 1));
+    const mine = events.filter((e: { dropId: string }) => e.dropId === created.body.id).map((e: { type: string }) => e.type);
+    expect(mine).toEqual(['drop.created', 'waitlist.joined', 'claim.issued']);
+    expect(JSON.stringify(events)).not.toContain(claim.body.claim.code);
+  });
+});
+
+describe('/events stream', () => {
+  it('a subscriber that reconnects with its last id gets what it missed, then the live stream, no repeats', async () => {
+    const first = await connected(connect(app.baseUrl, { namespace: '/events', auth: { token: admin.token } }));
+    const seen = collect<{ id: number; type: string; payload: { drop?: { title: string } } }>(first, 'event');
+    const marker = next(first, 'event', (e: any) => e.payload.drop?.title === 'Before disconnect', 5000);
+    await api('POST', '/api/admin/drops', { token: admin.token, body: newDrop('Before disconnect') });
+    await marker;
+    first.close();
+    const lastId = seen.at(-1)!.id;
+
+    // Missed while away:
+    await api('POST', '/api/admin/drops', { token: admin.token, body: newDrop('Missed 1') });
+    await api('POST', '/api/admin/drops', { token: admin.token, body: newDrop('Missed 2') });
+    await sleep(400);
+
+    const second = connect(app.baseUrl, { namespace: '/events', auth: { token: admin.token, lastEventId: lastId } });
+    const resumed = collect<{ id: number; payload: { drop?: { title: string } } }>(second, 'event');
+    await connected(second);
+    const live = next(second, 'event', (e: any) => e.payload.drop?.title === 'Live after', 5000);
+    await api('POST', '/api/admin/drops', { token: admin.token, body: newDrop('Live after') });
+    await live;
+    await sleep(200);
+
+    const ids = resumed.map((e) => e.id);
+    expect(ids[0]).toBe(lastId + 1);
+    expect(ids).toEqual(Array.from({ length: ids.length }, (_, i) => lastId + 1 + i));
+    const titles = resumed.map((e) => e.payload.drop?.title).filter(Boolean);
+    expect(titles).toEqual(['Missed 1', 'Missed 2', 'Live after']);
+  });
+
+  it('API tokens: an admin creates one, it reads the stream and the polling route, and revoking it cuts it off', async () => {
+    const created = await api('POST', '/api/admin/api-tokens', { token: admin.token, body: { name: 'dashboard' } });
+    expect(created.status).toBe(201);
+    expect(created.body.token).toMatch(/^dsk_/);
+    const listed = await api('GET', '/api/admin/api-tokens', { token: admin.token });
+    expect(listed.body.items.find((t: { id: string }) => t.id === created.body.id)).toMatchObject({ name: 'dashboard', revokedAt: null });
+    expect(JSON.stringify(listed.body)).not.toContain(created.body.token);
+
+    const polled = await api('GET', '/api/admin/events?after=0&limit=5', { token: created.body.token });
+    expect(polled.status).toBe(200);
+    expect(polled.body.items.length).toBeLessThanOrEqual(5);
+
+    const socket = await connected(connect(app.baseUrl, { namespace: '/events', auth: { token: created.body.token } }));
+    const gone = new Promise((resolve) => socket.once('disconnect', resolve));
+    expect((await api('DELETE', `/api/admin/api-tokens/${created.body.id}`, { token: admin.token })).status).toBe(204);
+    await gone;
+    expect((await api('GET', '/api/admin/events', { token: created.body.token })).status).toBe(401);
+
+    const user = await createUser(app);
+    expect((await api('GET', '/api/admin/events', { token: user.token })).status).toBe(403);
+    expect((await api('POST', '/api/admin/api-tokens', { token: user.token, body: { name: 'x' } })).status).toBe(403);
+    expect((await api('GET', '/api/admin/events?after=-1', { token: admin.token })).status).toBe(400);
+  });
+});
+
+describe('personal position pushes', () => {
+  it('tells a watching user when their position changes', async () => {
+    const drop = await createDrop(app, { startInMs: 60_000, endInMs: 120_000 });
+    const [low, high] = await createUsers(app, 2);
+    await api('POST', `/api/drops/${drop.id}/join`, { token: low!.token });
+    const setScore = (userId: string, score: number) =>
+      app.orm.em.fork().execute('update "waitlist" set priority_score = ? where user_id = ? and drop_id = ?', [score, userId, drop.id]);
+    await setScore(low!.id, 50_000);
+    const socket = await connected(connect(app.baseUrl, { auth: { token: low!.token } }));
+    await new Promise((resolve) => socket.emit('drop:watch', { dropId: drop.id }, resolve));
+    const first = next(socket, 'me:position', (p: any) => p.position === 1 && p.waitlistCount === 2, 5000);
+    // A second joiner ranks below; then they outrank the first user and a third join re-ranks.
+    await api('POST', `/api/drops/${drop.id}/join`, { token: high!.token });
+    await first;
+    await setScore(high!.id, 99_999);
+    const moved = next(socket, 'me:position', (p: any) => p.position === 2, 5000);
+    const other = await createUser(app);
+    await api('POST', `/api/drops/${drop.id}/join`, { token: other.token });
+    expect((await moved).waitlistCount).toBe(3);
+  });
+});
