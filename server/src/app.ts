@@ -13,7 +13,7 @@ import { originCheck } from './http/csrf.ts';
 import { DomainError } from './http/domain-error.ts';
 import { notFoundHandler, problemHandler } from './http/problem.ts';
 import { authRoutes } from './modules/auth/auth.routes.ts';
-import { createAuthService } from './modules/auth/auth.service.ts';
+import { createAuthService, type EndedSession } from './modules/auth/auth.service.ts';
 import { createClaimService } from './modules/claims/claim.service.ts';
 import { meRoutes } from './modules/claims/me.routes.ts';
 import { adminRoutes } from './modules/drops/admin.routes.ts';
@@ -36,7 +36,9 @@ export interface AppDeps {
 
 export type Services = ReturnType<typeof createServices>;
 
-export function createServices(deps: Pick<AppDeps, 'config' | 'orm'> & { notifier?: EventNotifier }) {
+export function createServices(
+  deps: Pick<AppDeps, 'config' | 'orm'> & { notifier?: EventNotifier; onSessionsEnded?: (ended: EndedSession[]) => void },
+) {
   const formula = createPriorityFormula(deps.config.priority);
   const notifier = deps.notifier ?? silentNotifier;
   return {
@@ -78,7 +80,11 @@ export function createApp(deps: AppDeps): App {
   const { config, orm, logger } = deps;
   // Services tell the realtime layer about commits; it exists only once the server does.
   const late: { realtime?: Realtime } = {};
-  const services = createServices({ ...deps, notifier: { committed: () => late.realtime?.notifier.committed() } });
+  const services = createServices({
+    ...deps,
+    notifier: { committed: () => late.realtime?.notifier.committed() },
+    onSessionsEnded: (ended) => late.realtime?.sessionsEnded(ended),
+  });
   const app = express();
   if (config.trustProxy !== undefined) app.set('trust proxy', config.trustProxy);
 

@@ -196,6 +196,22 @@ describe('window events', () => {
     expect(await request(console_, 'window:action', { dropId: drop.id, action: 'extend' })).toMatchObject({ ok: false, code: 'VALIDATION_FAILED' });
   });
 
+  it('never shows a draft to the lobby, and withdraws a drop that goes back to draft', async () => {
+    const admin = await createUser(app, 'ADMIN');
+    const lobby = await connected(connect(app.baseUrl));
+    await request(lobby, 'drops:watch');
+    const changes = collect<{ title: string }>(lobby, 'drops:changed');
+    const body = { title: 'Secret draft', totalSlots: 3, isActive: false, claimWindowStart: new Date(Date.now() + 60_000).toISOString(), claimWindowEnd: new Date(Date.now() + 120_000).toISOString() };
+    const draft = await api('POST', '/api/admin/drops', { token: admin.token, body });
+    const published = next(lobby, 'drops:changed', (d: any) => d.id === draft.body.id);
+    await api('PATCH', `/api/admin/drops/${draft.body.id}`, { token: admin.token, body: { isActive: true } });
+    await published;
+    expect(changes.filter((d) => d.title === 'Secret draft' && !(d as any).isActive)).toEqual([]);
+    const withdrawn = next(lobby, 'drops:deleted', (d: any) => d.dropId === draft.body.id);
+    await api('PATCH', `/api/admin/drops/${draft.body.id}`, { token: admin.token, body: { isActive: false } });
+    await withdrawn;
+  });
+
   it('tells the lobby about created, changed and deleted drops', async () => {
     const admin = await createUser(app, 'ADMIN');
     const lobby = await connected(connect(app.baseUrl));
@@ -249,6 +265,47 @@ describe('who may connect', () => {
     const told = next(socket, 'session:expired');
     expect(await request(socket, 'drop:join', { dropId: '00000000-0000-4000-8000-000000000000' })).toMatchObject({ ok: false, code: 'SESSION_REVOKED' });
     expect((await told).code).toBe('SESSION_REVOKED');
+  });
+
+  it('survives a malformed cookie in the handshake and treats the socket as a visitor', async () => {
+    const socket = await connected(connect(app.baseUrl, { headers: { cookie: 'ds_access=%E0%A4%A' } }));
+    expect((await request(socket, 'drops:watch')).ok).toBe(true);
+    expect((await api('GET', '/healthz')).status).toBe(200);
+  });
+
+  it('after logout, the socket stops receiving the user\'s personal events', async () => {
+    const drop = await createDrop(app, { totalSlots: 3 });
+    const signup = await api('POST', '/api/auth/signup', { body: { email: `out-${Date.now()}@test.dropspot`, password: 'a long password' } });
+    const socket = await connected(connect(app.baseUrl, { auth: { token: signup.body.accessToken } }));
+    const personal = collect(socket, 'me:claim');
+    const told = next(socket, 'session:expired');
+    await api('POST', '/api/auth/logout', { token: signup.body.accessToken });
+    expect((await told).code).toBe('SESSION_REVOKED');
+    // The same user signs in elsewhere and claims: the signed-out socket hears nothing of it.
+    const login = await api('POST', '/api/auth/login', { body: { email: signup.body.user.email, password: 'a long password' } });
+    await addToWaitlist(app, drop.id, [signup.body.user.id]);
+    expect((await api('POST', `/api/drops/${drop.id}/claim`, { token: login.body.accessToken })).status).toBe(201);
+    await sleep(400);
+    expect(personal).toEqual([]);
+    const watched = await request(socket, 'drop:watch', { dropId: drop.id });
+    expect(watched.ok && watched.data.drop.me).toBeUndefined();
+  });
+
+  it('a demoted admin loses /admin and /events within seconds', async () => {
+    const admin = await createUser(app, 'ADMIN');
+    const stream = await connected(connect(app.baseUrl, { namespace: '/events', auth: { token: admin.token } }));
+    const consoleSocket = await connected(connect(app.baseUrl, { namespace: '/admin', auth: { token: admin.token } }));
+    const goneStream = new Promise((resolve) => stream.once('disconnect', resolve));
+    const goneConsole = new Promise((resolve) => consoleSocket.once('disconnect', resolve));
+    await app.orm.em.fork().execute(`update "user" set role = 'USER' where id = ?`, [admin.id]);
+    expect(await goneStream).toBe('io server disconnect');
+    expect(await goneConsole).toBe('io server disconnect');
+  });
+
+  it('refuses a lastEventId ahead of the stream instead of staying silent', async () => {
+    const admin = await createUser(app, 'ADMIN');
+    expect(await refusal(connect(app.baseUrl, { namespace: '/events', auth: { token: admin.token, lastEventId: 1e12 } }))).toBe('VALIDATION_FAILED');
+    expect(await refusal(connect(app.baseUrl, { namespace: '/events', auth: { token: admin.token, lastEventId: 'x' } }))).toBe('VALIDATION_FAILED');
   });
 
   it('checks the Origin of browser connections against the CORS config', async () => {

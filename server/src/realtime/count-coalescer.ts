@@ -29,12 +29,15 @@ export function createCountCoalescer(deps: {
       const counts = await deps.read(dropId);
       if (counts && !closed) deps.send(counts);
     } catch (error) {
+      // Not sent: try again after the interval, or the last change could be lost.
+      state.dirty = true;
       deps.onError(error);
     } finally {
       state.lastSent = Date.now();
       state.sending = false;
     }
-    if (state.dirty) schedule(dropId, state);
+    // A drop forgotten (deleted) meanwhile has a new state or none: this one stops here.
+    if (state.dirty && states.get(dropId) === state) schedule(dropId, state);
   }
 
   function schedule(dropId: string, state: State): void {

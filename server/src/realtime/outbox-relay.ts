@@ -43,10 +43,11 @@ export function createOutboxRelay(deps: { orm: Orm; logger: Logger; publish: (ev
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
 
+  /** Publishes one batch; -1 when another process holds the lock (it is publishing right now). */
   async function publishBatch(): Promise<number> {
     const rows = await orm.em.fork().transactional(async (em) => {
       const [lock] = await em.execute<{ locked: boolean }[]>('select pg_try_advisory_xact_lock(?) as locked', [RELAY_LOCK]);
-      if (!lock?.locked) return [];
+      if (!lock?.locked) return undefined;
       return em.execute<Row[]>(
         `with base as (select coalesce(max(seq), 0) as top from "outbox_event"),
               batch as (select id, row_number() over (order by id) as n from "outbox_event" where seq is null order by id limit ?)
@@ -56,6 +57,7 @@ export function createOutboxRelay(deps: { orm: Orm; logger: Logger; publish: (ev
         [BATCH],
       );
     });
+    if (!rows) return -1;
     if (rows.length > 0) {
       const events = rows.map(toStreamEvent).sort((a, b) => a.id - b.id);
       try {
@@ -76,7 +78,11 @@ export function createOutboxRelay(deps: { orm: Orm; logger: Logger; publish: (ev
     try {
       do {
         again = false;
-        while (!stopped && (await publishBatch()) === BATCH);
+        let published: number;
+        while (!stopped && (published = await publishBatch()) === BATCH);
+        // Another process holds the lock: it may have started before our rows committed, so look
+        // again shortly rather than at the next poll.
+        if (published! === -1 && !stopped) setTimeout(() => void drain(), 20).unref();
       } while (again && !stopped);
     } catch (error) {
       logger.warn({ err: error }, 'outbox relay could not publish; will retry');

@@ -1,5 +1,6 @@
 import type { Server as HttpServer, IncomingMessage } from 'node:http';
 import { createAdapter } from '@socket.io/redis-adapter';
+import jwt from 'jsonwebtoken';
 import type { Logger } from 'pino';
 import { createClient } from 'redis';
 import { Server, type Namespace, type Socket } from 'socket.io';
@@ -26,22 +27,21 @@ import type { Orm } from '../db/orm.ts';
 import { ACCESS_COOKIE } from '../http/auth-middleware.ts';
 import { DomainError } from '../http/domain-error.ts';
 import { toDomainError } from '../http/problem.ts';
+import type { EndedSession } from '../modules/auth/auth.service.ts';
 import type { EventNotifier } from '../modules/events/outbox.ts';
-import { toPublicEvent, type EventService } from '../modules/events/event.service.ts';
+import { toPublicEvent } from '../modules/events/event.service.ts';
 import type { AuthContext } from '../types.d.ts';
 import { createCountCoalescer } from './count-coalescer.ts';
 import { createOutboxRelay, type PublishedEvent } from './outbox-relay.ts';
-import { LOBBY, dropRoom, userRoom } from './rooms.ts';
+import { createPositionTracker } from './positions.ts';
+import { LOBBY, dropRoom, sessionRoom, userRoom } from './rooms.ts';
 import { createHandlerFactory, type SocketLimits } from './socket-handler.ts';
+import { createStreamDelivery } from './stream-delivery.ts';
 import { createWindowScheduler } from './window-scheduler.ts';
 
 interface SocketData {
   auth?: AuthContext;
   token?: string;
-  /** /events only: the last event id delivered, and events held back while replaying. */
-  cursor?: number;
-  replaying?: boolean;
-  held?: StreamEvent[];
   apiTokenId?: string;
 }
 
@@ -58,25 +58,42 @@ const WINDOW_TYPES: Partial<Record<string, WindowEventType>> = {
   'drop.deleted': 'deleted',
 };
 
-const REPLAY_BATCH = 500;
+/** How often `/admin` and `/events` sockets are checked again (role, session, API token). */
+const RECHECK_MS = 5000;
 
 function cookieValue(header: string | undefined, name: string): string | undefined {
   for (const part of header?.split(';') ?? []) {
     const [key, ...rest] = part.trim().split('=');
-    if (key === name) return decodeURIComponent(rest.join('='));
+    if (key !== name) continue;
+    try {
+      return decodeURIComponent(rest.join('='));
+    } catch {
+      return undefined; // a malformed %-escape: no usable cookie
+    }
   }
   return undefined;
 }
 
 function handshakeToken(socket: Socket): string | undefined {
   const fromAuth = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
-  if (typeof fromAuth === 'string' && fromAuth.length > 0) return fromAuth;
+  if (typeof fromAuth === 'string' && fromAuth.length > 0 && fromAuth.length <= 4096) return fromAuth;
   return cookieValue(socket.handshake.headers.cookie, ACCESS_COOKIE);
 }
 
 /** A refused handshake carries the same stable code as HTTP, in `err.data.code`. */
-function handshakeError(error: DomainError): Error & { data: { code: string } } {
-  return Object.assign(new Error(error.message), { data: { code: error.code } });
+function handshakeError(error: unknown): Error {
+  const known = toDomainError(error) ?? new DomainError('INTERNAL', 'Something went wrong on our side.');
+  return Object.assign(new Error(known.message), { data: { code: known.code } });
+}
+
+/** Namespace middleware that can never leave a rejected promise behind (Socket.IO would not catch it). */
+function guarded(check: (socket: Socket) => Promise<void>) {
+  return (socket: Socket, next: (error?: Error) => void) => {
+    check(socket).then(
+      () => next(),
+      (error: unknown) => next(handshakeError(error)),
+    );
+  };
 }
 
 export interface RealtimeDeps {
@@ -84,7 +101,7 @@ export interface RealtimeDeps {
   config: Readonly<Config>;
   orm: Orm;
   logger: Logger;
-  services: Services & { events: EventService };
+  services: Services;
   limits?: Partial<SocketLimits> & { maxPayloadBytes?: number; countIntervalMs?: number; positionIntervalMs?: number };
 }
 
@@ -131,11 +148,20 @@ export function createRealtime(deps: RealtimeDeps) {
   const adminNs = io.of('/admin') as unknown as Namespace<AdminClientToServerEvents, AdminServerToClientEvents, Record<string, never>, SocketData>;
   const eventsNs = io.of('/events') as unknown as Namespace<EventsClientToServerEvents, EventsServerToClientEvents, Record<string, never>, SocketData>;
 
-  // ---- live counts ------------------------------------------------------------------------
+  // ---- live counts and positions ----------------------------------------------------------
+  const localWatchers = (dropId: string) => publicNs.adapter.rooms.get(dropRoom(dropId))?.size ?? 0;
+
+  /** Watchers on every process: each answers with its own room size (no socket lists cross Redis). */
   async function watcherCount(dropId: string): Promise<number> {
-    if (!redis) return publicNs.adapter.rooms.get(dropRoom(dropId))?.size ?? 0;
-    return (await publicNs.in(dropRoom(dropId)).fetchSockets()).length;
+    if (!redis) return localWatchers(dropId);
+    try {
+      const others = (await (publicNs as unknown as Namespace).serverSideEmitWithAck('room-size', dropId)) as unknown as number[];
+      return localWatchers(dropId) + others.reduce((sum, n) => sum + (Number(n) || 0), 0);
+    } catch {
+      return localWatchers(dropId);
+    }
   }
+  publicNs.on('room-size' as never, ((dropId: string, reply: (size: number) => void) => reply(localWatchers(dropId))) as never);
 
   async function readCounts(dropId: string): Promise<DropCounts | undefined> {
     const [row] = await orm.em.fork().execute<{ total_slots: number; claimed: number; waitlist: number }[]>(
@@ -163,60 +189,35 @@ export function createRealtime(deps: RealtimeDeps) {
     onError: (error) => log.warn({ err: error }, 'could not read drop counts'),
   });
 
-  /**
-   * Waitlist positions of the signed-in users watching a drop on this process, pushed when they
-   * change: one ranking query per drop at most once a second, not one per user per join.
-   */
-  const lastPositions = new Map<string, number>();
-  async function pushPositions(dropId: string): Promise<void> {
-    const sockets = [...(publicNs.adapter.rooms.get(dropRoom(dropId)) ?? [])]
-      .map((id) => publicNs.sockets.get(id))
-      .filter((socket): socket is PublicSocket => socket?.data.auth !== undefined);
-    const userIds = [...new Set(sockets.map((socket) => socket.data.auth!.userId))];
-    if (userIds.length === 0) return;
-    const rows = await orm.em.fork().execute<{ user_id: string; position: number; total: number }[]>(
-      `select user_id, position, total from (
-         select user_id, row_number() over (order by priority_score desc, joined_at asc, id asc)::int as position,
-                count(*) over ()::int as total
-           from "waitlist" where drop_id = ?) ranked
-        where user_id in (?)`,
-      [dropId, userIds],
-    );
-    for (const row of rows) {
-      const key = `${dropId}:${row.user_id}`;
-      if (lastPositions.get(key) === row.position) continue;
-      lastPositions.set(key, row.position);
-      const position = await services.waitlist.position(row.user_id, dropId).catch(() => undefined);
-      if (position) publicNs.to(userRoom(row.user_id)).emit('me:position', position);
+  const tracker = createPositionTracker(orm);
+  /** Positions of this process's signed-in watchers of a drop, pushed to those whose rank moved. */
+  async function pushPositions(dropId: string): Promise<undefined> {
+    const userIds = new Set<string>();
+    for (const id of publicNs.adapter.rooms.get(dropRoom(dropId)) ?? []) {
+      const userId = publicNs.sockets.get(id)?.data.auth?.userId;
+      if (userId) userIds.add(userId);
     }
+    for (const { userId, position } of await tracker.changed(dropId, [...userIds])) {
+      publicNs.to(userRoom(userId)).emit('me:position', position);
+    }
+    return undefined;
   }
   const positions = createCountCoalescer({
     intervalMs: deps.limits?.positionIntervalMs ?? 1000,
-    read: async (dropId) => {
-      await pushPositions(dropId);
-      return undefined;
-    },
+    read: pushPositions,
     send: () => {},
     onError: (error) => log.warn({ err: error }, 'could not push waitlist positions'),
   });
+  publicNs.on('positions-dirty' as never, ((dropId: string) => positions.markDirty(dropId)) as never);
 
   // ---- fan-out of published events ---------------------------------------------------------
-  function deliverStream(event: StreamEvent): void {
-    for (const socket of eventsNs.sockets.values()) {
-      const data = socket.data;
-      if (data.replaying) {
-        data.held?.push(event);
-      } else if (event.id > (data.cursor ?? 0)) {
-        data.cursor = event.id;
-        socket.emit('event', event);
-      }
-    }
-  }
+  const stream = createStreamDelivery({ after: (cursor, limit) => services.events.after(cursor, limit), logger: log });
+  eventsNs.on('stream' as never, ((event: StreamEvent) => stream.deliver(event)) as never);
 
   function fanOut(events: PublishedEvent[]): void {
     for (const event of events) {
       const publicEvent = toPublicEvent(event);
-      deliverStream(publicEvent);
+      stream.deliver(publicEvent);
       if (redis) eventsNs.serverSideEmit('stream', publicEvent);
       const dropId = event.dropId;
       if (!dropId) continue;
@@ -230,17 +231,22 @@ export function createRealtime(deps: RealtimeDeps) {
           at: event.at,
           serverNow: new Date().toISOString(),
         };
-        publicNs.to(dropRoom(dropId)).emit('drop:window', message);
+        // Watchers of a drop that went back to draft learn it is gone; admins see everything.
+        publicNs.to(dropRoom(dropId)).emit('drop:window', drop && !drop.isActive ? { ...message, type: 'deleted' } : message);
         adminNs.emit('drop:window', message);
       }
       if (windowType || event.type === 'drop.created') {
         void scheduler.reload(dropId).catch((error: unknown) => log.warn({ err: error }, 'scheduler reload failed'));
         if (redis) publicNs.serverSideEmit('window-changed', dropId);
       }
-      if (event.type === 'drop.deleted') {
+      if (event.type === 'drop.deleted' || (drop && !drop.isActive)) {
+        // Drafts are never shown to the public lobby.
         publicNs.to(LOBBY).emit('drops:deleted', { dropId });
-        counts.forget(dropId);
-        positions.forget(dropId);
+        if (event.type === 'drop.deleted') {
+          counts.forget(dropId);
+          positions.forget(dropId);
+          tracker.forget(dropId);
+        }
       } else if (drop) {
         publicNs.to(LOBBY).emit('drops:changed', drop);
       }
@@ -262,18 +268,50 @@ export function createRealtime(deps: RealtimeDeps) {
   const relay = createOutboxRelay({ orm, logger: log, publish: fanOut });
   const notifier: EventNotifier = { committed: () => relay.poke() };
   const scheduler = createWindowScheduler({ orm, logger: log, notifier });
+  publicNs.on('window-changed' as never, ((dropId: string) => void scheduler.reload(dropId).catch(() => undefined)) as never);
 
-  // ---- who is connected -------------------------------------------------------------------
-  async function authenticateSocket(socket: PublicSocket, token: string): Promise<SessionInfo> {
+  // ---- who is signed in on the default namespace -------------------------------------------
+  const expiryTimers = new WeakMap<PublicSocket, NodeJS.Timeout>();
+
+  async function signOutSocket(socket: PublicSocket, reason: DomainError): Promise<void> {
+    clearTimeout(expiryTimers.get(socket));
+    const auth = socket.data.auth;
+    socket.data.auth = undefined;
+    socket.data.token = undefined;
+    if (auth) {
+      await socket.leave(userRoom(auth.userId));
+      await socket.leave(sessionRoom(auth.sessionId));
+    }
+    socket.emit('session:expired', { code: reason.code, message: reason.message });
+  }
+
+  async function signInSocket(socket: PublicSocket, token: string): Promise<SessionInfo> {
     const auth = await services.auth.authenticate(token, 'bearer');
-    if (socket.data.auth && socket.data.auth.userId !== auth.userId) await socket.leave(userRoom(socket.data.auth.userId));
+    const previous = socket.data.auth;
+    if (previous) {
+      await socket.leave(userRoom(previous.userId));
+      await socket.leave(sessionRoom(previous.sessionId));
+    }
     socket.data.auth = auth;
     socket.data.token = token;
-    await socket.join(userRoom(auth.userId));
+    await socket.join([userRoom(auth.userId), sessionRoom(auth.sessionId)]);
+    // When the token expires the socket stops hearing personal events until it signs in again.
+    clearTimeout(expiryTimers.get(socket));
+    const exp = (jwt.decode(token) as { exp?: number } | null)?.exp;
+    if (exp) {
+      const timer = setTimeout(() => {
+        void signOutSocket(socket, new DomainError('TOKEN_EXPIRED', 'The access token has expired; refresh it and send `auth`.'));
+      }, Math.max(0, exp * 1000 - Date.now()));
+      timer.unref();
+      expiryTimers.set(socket, timer);
+    }
     return { userId: auth.userId, role: auth.role };
   }
 
-  /** Checks again on every action, so an expired or revoked token stops working at once. */
+  /**
+   * The socket's user, checked again now (expiry, logout, revocation). A socket whose credentials
+   * stopped working is signed out and gets the reason; a visitor gets `UNAUTHENTICATED`.
+   */
   async function currentUser(socket: PublicSocket): Promise<AuthContext> {
     if (!socket.data.token) throw new DomainError('UNAUTHENTICATED', 'Sign in first (send `auth` with an access token).');
     try {
@@ -282,47 +320,54 @@ export function createRealtime(deps: RealtimeDeps) {
       return auth;
     } catch (error) {
       const known = toDomainError(error);
-      if (known?.status === 401) {
-        if (socket.data.auth) await socket.leave(userRoom(socket.data.auth.userId));
-        socket.data.auth = undefined;
-        socket.data.token = undefined;
-        socket.emit('session:expired', { code: known.code, message: known.message });
-      }
+      if (known?.status === 401) await signOutSocket(socket, known);
       throw error;
     }
   }
 
-  publicNs.use((socket, next) => {
-    const token = handshakeToken(socket);
-    if (!token) return next();
-    authenticateSocket(socket, token)
-      .then(() => next())
-      .catch((error: unknown) => {
+  /** Like `currentUser`, but a visitor (or a socket just signed out) simply watches anonymously. */
+  async function viewer(socket: PublicSocket): Promise<AuthContext | undefined> {
+    return currentUser(socket).catch((error: unknown) => {
+      if (toDomainError(error)?.status === 401) return undefined;
+      throw error;
+    });
+  }
+
+  publicNs.use(
+    guarded(async (raw) => {
+      const socket = raw as unknown as PublicSocket;
+      const token = handshakeToken(socket);
+      if (!token) return;
+      try {
+        await signInSocket(socket, token);
+      } catch (error) {
         const known = toDomainError(error);
-        if (!known || known.status >= 500) return next(error as Error);
+        if (!known || known.status >= 500) throw error;
         // Still welcome as a visitor; told why, and free to send `auth` with a fresh token.
         socket.data.auth = undefined;
         socket.data.token = undefined;
-        next();
         queueMicrotask(() => socket.emit('session:expired', { code: known.code, message: known.message }));
-      });
-  });
+      }
+    }) as never,
+  );
 
   publicNs.on('connection', (socket) => {
     socket.on('disconnecting', () => {
-      for (const room of socket.rooms) if (room.startsWith('drop:')) counts.markDirty(room.slice(5));
+      clearTimeout(expiryTimers.get(socket));
+      for (const room of socket.rooms) {
+        if (!room.startsWith('drop:')) continue;
+        counts.markDirty(room.slice(5));
+        positions.markDirty(room.slice(5));
+      }
     });
 
-    socket.on(
-      'auth',
-      handle(socket, authPayloadSchema, async ({ token }) => authenticateSocket(socket, token)),
-    );
+    socket.on('auth', handle(socket, authPayloadSchema, async ({ token }) => signInSocket(socket, token)));
 
     socket.on(
       'drops:watch',
       handle(socket, undefined, async () => {
-        await socket.join(LOBBY);
         const page = await services.drops.page({ page: 1, pageSize: 100 }, false);
+        await socket.join(LOBBY);
         return { drops: page.items, serverNow: page.serverNow };
       }),
     );
@@ -337,9 +382,10 @@ export function createRealtime(deps: RealtimeDeps) {
     socket.on(
       'drop:watch',
       handle(socket, dropRefSchema, async ({ dropId }) => {
-        const drop = await services.drops.detail(dropId, socket.data.auth?.userId);
+        const drop = await services.drops.detail(dropId, (await viewer(socket))?.userId);
         await socket.join(dropRoom(dropId));
         counts.markDirty(dropId);
+        positions.markDirty(dropId);
         return { drop, watchers: await watcherCount(dropId), serverNow: new Date().toISOString() };
       }),
     );
@@ -354,51 +400,27 @@ export function createRealtime(deps: RealtimeDeps) {
       }),
     );
 
-    socket.on(
-      'drop:join',
-      handle(socket, dropRefSchema, async ({ dropId }) => services.waitlist.join((await currentUser(socket)).userId, dropId)),
-    );
-    socket.on(
-      'drop:leave',
-      handle(socket, dropRefSchema, async ({ dropId }) => services.waitlist.leave((await currentUser(socket)).userId, dropId)),
-    );
-    socket.on(
-      'drop:claim',
-      handle(socket, dropRefSchema, async ({ dropId }) => services.claims.claim((await currentUser(socket)).userId, dropId)),
-    );
+    socket.on('drop:join', handle(socket, dropRefSchema, async ({ dropId }) => services.waitlist.join((await currentUser(socket)).userId, dropId)));
+    socket.on('drop:leave', handle(socket, dropRefSchema, async ({ dropId }) => services.waitlist.leave((await currentUser(socket)).userId, dropId)));
+    socket.on('drop:claim', handle(socket, dropRefSchema, async ({ dropId }) => services.claims.claim((await currentUser(socket)).userId, dropId)));
   });
 
-  // Another process published a waitlist change: its users here may have moved.
-  publicNs.on('positions-dirty' as never, (dropId: string) => positions.markDirty(dropId));
-  // Another process changed a window: rebuild this process's timers for it too.
-  publicNs.on('window-changed' as never, (dropId: string) => {
-    void scheduler.reload(dropId).catch(() => undefined);
-  });
+  // ---- /admin and /events: privileged, checked at the handshake and every few seconds --------
+  async function requireAdminToken(socket: Socket): Promise<AuthContext> {
+    const token = (socket.data as SocketData).token ?? handshakeToken(socket);
+    if (!token) throw new DomainError('UNAUTHENTICATED', 'This namespace needs an admin access token.');
+    const auth = await services.auth.authenticate(token, 'bearer');
+    if (auth.role !== 'ADMIN') throw new DomainError('FORBIDDEN', 'This needs an admin account.');
+    Object.assign(socket.data as SocketData, { auth, token });
+    return auth;
+  }
 
-  // ---- /admin --------------------------------------------------------------------------------
-  adminNs.use((socket, next) => {
-    const token = handshakeToken(socket as unknown as Socket);
-    if (!token) return next(handshakeError(new DomainError('UNAUTHENTICATED', 'The admin namespace needs an admin access token.')));
-    services.auth
-      .authenticate(token, 'bearer')
-      .then((auth) => {
-        if (auth.role !== 'ADMIN') return next(handshakeError(new DomainError('FORBIDDEN', 'This needs an admin account.')));
-        socket.data.auth = auth;
-        socket.data.token = token;
-        next();
-      })
-      .catch((error: unknown) => {
-        const known = toDomainError(error);
-        next(known ? handshakeError(known) : (error as Error));
-      });
-  });
-
+  adminNs.use(guarded(async (socket) => void (await requireAdminToken(socket))));
   adminNs.on('connection', (socket) => {
     socket.on(
       'window:action',
       handle(socket as unknown as Socket, adminWindowPayloadSchema, async ({ dropId, ...body }) => {
-        const auth = await services.auth.authenticate(socket.data.token ?? '', 'bearer');
-        if (auth.role !== 'ADMIN') throw new DomainError('FORBIDDEN', 'This needs an admin account.');
+        await requireAdminToken(socket as unknown as Socket);
         if (body.action === 'extend' && body.seconds === undefined) {
           throw new DomainError('VALIDATION_FAILED', 'extend needs seconds', { issues: [{ path: 'seconds', message: 'extend needs seconds', code: 'custom' }] });
         }
@@ -407,58 +429,57 @@ export function createRealtime(deps: RealtimeDeps) {
     );
   });
 
-  // ---- /events -------------------------------------------------------------------------------
-  eventsNs.use((socket, next) => {
-    const auth = socket.handshake.auth as { token?: unknown; lastEventId?: unknown } | undefined;
-    const token = typeof auth?.token === 'string' ? auth.token : handshakeToken(socket as unknown as Socket);
-    const last = Number(auth?.lastEventId ?? 0);
-    socket.data.cursor = Number.isSafeInteger(last) && last >= 0 ? last : 0;
-    if (!token) return next(handshakeError(new DomainError('UNAUTHENTICATED', 'The event stream needs an admin access token or an API token.')));
-    const check = async () => {
-      const apiTokenId = await services.events.verifyToken(token);
-      if (apiTokenId) {
-        socket.data.apiTokenId = apiTokenId;
-        return;
+  async function authorizeStream(socket: Socket): Promise<void> {
+    const data = socket.data as SocketData;
+    if (data.apiTokenId) {
+      if (!(await services.events.isLiveToken(data.apiTokenId))) throw new DomainError('TOKEN_INVALID', 'This API token was revoked.');
+      return;
+    }
+    const token = handshakeToken(socket);
+    const apiTokenId = token ? await services.events.verifyToken(token) : undefined;
+    if (apiTokenId) {
+      data.apiTokenId = apiTokenId;
+      return;
+    }
+    if (!data.token && token?.startsWith('dsk_')) throw new DomainError('TOKEN_INVALID', 'This API token is not valid.');
+    await requireAdminToken(socket);
+  }
+
+  eventsNs.use(
+    guarded(async (socket) => {
+      await authorizeStream(socket);
+      const raw = (socket.handshake.auth as { lastEventId?: unknown } | undefined)?.lastEventId;
+      const lastEventId = raw === undefined ? 0 : Number(raw);
+      if (!Number.isSafeInteger(lastEventId) || lastEventId < 0) {
+        throw new DomainError('VALIDATION_FAILED', 'lastEventId must be a whole number of zero or more.');
       }
-      const user = await services.auth.authenticate(token, 'bearer');
-      if (user.role !== 'ADMIN') throw new DomainError('FORBIDDEN', 'The event stream needs an admin or an API token.');
-      socket.data.auth = user;
-    };
-    check()
-      .then(() => next())
-      .catch((error: unknown) => {
-        const known = toDomainError(error);
-        next(known ? handshakeError(known) : (error as Error));
-      });
+      const newest = await services.events.newestId();
+      if (lastEventId > newest) {
+        throw new DomainError('VALIDATION_FAILED', `lastEventId ${lastEventId} is ahead of the stream (newest is ${newest}).`);
+      }
+      (socket.data as SocketData & { lastEventId?: number }).lastEventId = lastEventId;
+    }),
+  );
+  eventsNs.on('connection', (socket) => {
+    stream.attach(socket as unknown as Socket, (socket.data as SocketData & { lastEventId?: number }).lastEventId ?? 0);
   });
 
-  eventsNs.on('connection', (socket) => {
-    if (socket.data.apiTokenId) void socket.join(`api-token:${socket.data.apiTokenId}`);
-    // Replay what was missed, holding live events back meanwhile; then release those not yet sent.
-    socket.data.replaying = true;
-    socket.data.held = [];
-    const replay = async () => {
-      for (;;) {
-        const batch = await services.events.after(socket.data.cursor ?? 0, REPLAY_BATCH);
-        for (const event of batch) socket.emit('event', event);
-        if (batch.length > 0) socket.data.cursor = batch[batch.length - 1]!.id;
-        if (batch.length < REPLAY_BATCH) break;
+  /** A demoted admin, a revoked session or a revoked API token loses its privileged sockets. */
+  async function recheckPrivileged(): Promise<void> {
+    for (const ns of [adminNs, eventsNs] as unknown as Namespace[]) {
+      for (const socket of ns.sockets.values()) {
+        const check = ns === (eventsNs as unknown as Namespace) ? authorizeStream(socket) : requireAdminToken(socket);
+        await check.catch((error: unknown) => {
+          const known = toDomainError(error);
+          if (!known || known.status >= 500) return; // the database is away: check again later
+          socket.emit('session:expired' as never, { code: known.code, message: known.message } as never);
+          socket.disconnect(true);
+        });
       }
-      socket.data.replaying = false;
-      for (const event of socket.data.held ?? []) {
-        if (event.id > (socket.data.cursor ?? 0)) {
-          socket.data.cursor = event.id;
-          socket.emit('event', event);
-        }
-      }
-      socket.data.held = undefined;
-    };
-    replay().catch((error: unknown) => {
-      log.warn({ err: error }, 'event replay failed');
-      socket.disconnect(true);
-    });
-  });
-  eventsNs.on('stream' as never, (event: StreamEvent) => deliverStream(event));
+    }
+  }
+  const recheckTimer = setInterval(() => void recheckPrivileged().catch(() => undefined), RECHECK_MS);
+  recheckTimer.unref();
 
   return {
     io,
@@ -469,15 +490,29 @@ export function createRealtime(deps: RealtimeDeps) {
       await scheduler.start();
       relay.start();
     },
-    /** Closes the sockets of a revoked API token, in every process. */
+    /** Closes the sockets of a revoked API token, on every process. */
     disconnectApiToken(id: string): void {
-      eventsNs.in(`api-token:${id}`).disconnectSockets(true);
+      void (async () => {
+        for (const socket of await eventsNs.fetchSockets()) {
+          if ((socket.data as SocketData).apiTokenId === id) socket.disconnect(true);
+        }
+      })().catch((error: unknown) => log.warn({ err: error }, 'could not disconnect a revoked API token'));
+    },
+    /** Signed-out sessions stop receiving personal events at once, on every process. */
+    sessionsEnded(sessions: EndedSession[]): void {
+      for (const { sessionId, userId } of sessions) {
+        const room = publicNs.in(sessionRoom(sessionId));
+        room.emit('session:expired', { code: 'SESSION_REVOKED', message: 'This session has ended; sign in again.' });
+        room.socketsLeave([userRoom(userId), sessionRoom(sessionId)]);
+      }
     },
     async close(reason = 'server shutting down'): Promise<void> {
       publicNs.emit('server:shutdown', { reason });
+      clearInterval(recheckTimer);
       scheduler.stop();
       counts.close();
       positions.close();
+      tracker.clear();
       await relay.stop();
       // io.close() also closes the HTTP server; open keep-alive connections would hold it up.
       await new Promise<void>((resolve) => {

@@ -2,3 +2,4 @@
 export const LOBBY = 'lobby';
 export const dropRoom = (dropId: string) => `drop:${dropId}`;
 export const userRoom = (userId: string) => `user:${userId}`;
+export const sessionRoom = (sessionId: string) => `session:${sessionId}`;

@@ -20,6 +20,9 @@ const REBUILD_MS = 60 * 60_000;
 export function createWindowScheduler(deps: { orm: Orm; logger: Logger; notifier: EventNotifier }) {
   const { orm, logger, notifier } = deps;
   const timers = new Map<string, NodeJS.Timeout[]>();
+  /** Bumped by every (re)scheduling: a slower read that started earlier must not win. */
+  const versions = new Map<string, number>();
+  let rebuildGeneration = 0;
   let rebuildTimer: NodeJS.Timeout | undefined;
   let stopped = false;
 
@@ -65,13 +68,25 @@ export function createWindowScheduler(deps: { orm: Orm; logger: Logger; notifier
     if (list.length > 0) timers.set(drop.id, list);
   }
 
+  const bump = (dropId: string) => {
+    const version = (versions.get(dropId) ?? 0) + 1;
+    versions.set(dropId, version);
+    return version;
+  };
+
   async function rebuild(): Promise<void> {
+    const generation = ++rebuildGeneration;
+    const started = new Map(versions);
     const now = new Date();
     const drops = await orm.em
       .fork()
       .find(DropSchema, { isActive: true, claimWindowEnd: { $gt: now }, claimWindowStart: { $lt: new Date(now.getTime() + HORIZON_MS) } });
-    for (const id of timers.keys()) cancel(id);
-    for (const drop of drops) schedule(drop);
+    if (stopped || generation !== rebuildGeneration) return;
+    const found = new Set(drops.map((d) => d.id));
+    // Drops rescheduled by a reload while this read ran keep their newer timers.
+    const untouched = (id: string) => versions.get(id) === started.get(id);
+    for (const id of [...timers.keys()]) if (!found.has(id) && untouched(id)) cancel(id);
+    for (const drop of drops) if (untouched(drop.id)) schedule(drop);
   }
 
   return {
@@ -85,7 +100,9 @@ export function createWindowScheduler(deps: { orm: Orm; logger: Logger; notifier
     /** Re-reads one drop's window (after an admin change, here or in another process). */
     async reload(dropId: string): Promise<void> {
       if (stopped) return;
+      const version = bump(dropId);
       const drop = await orm.em.fork().findOne(DropSchema, { id: dropId, isActive: true });
+      if (stopped || versions.get(dropId) !== version) return;
       if (drop) schedule(drop);
       else cancel(dropId);
     },
@@ -94,6 +111,7 @@ export function createWindowScheduler(deps: { orm: Orm; logger: Logger; notifier
       stopped = true;
       clearInterval(rebuildTimer);
       for (const id of [...timers.keys()]) cancel(id);
+      versions.clear();
     },
   };
 }

@@ -15,17 +15,27 @@ export type AuthService = ReturnType<typeof createAuthService>;
 
 const ROTATED = 'rotated';
 
-/** Revokes every session of a sign-in, rotated ones included, so none of its access tokens works. */
-async function revokeFamily(em: EntityManager, family: string, reason: 'logout' | 'reuse-detected'): Promise<void> {
-  await em.nativeUpdate(
-    SessionSchema,
-    { family, $or: [{ revokedAt: null }, { revokedReason: ROTATED }] },
-    { revokedAt: new Date(), revokedReason: reason },
-  );
+export interface EndedSession {
+  sessionId: string;
+  userId: string;
 }
 
-export function createAuthService(deps: { orm: Orm; config: Readonly<Config> }) {
+/** Revokes every session of a sign-in, rotated ones included, so none of its access tokens works. */
+async function revokeFamily(em: EntityManager, family: string, reason: 'logout' | 'reuse-detected'): Promise<EndedSession[]> {
+  const rows = await em.execute<{ id: string; user_id: string }[]>(
+    `update "session" set revoked_at = now(), revoked_reason = ?
+      where family = ? and (revoked_at is null or revoked_reason = ?) returning id, user_id`,
+    [reason, family, ROTATED],
+  );
+  return rows.map((row) => ({ sessionId: row.id, userId: row.user_id }));
+}
+
+export function createAuthService(deps: { orm: Orm; config: Readonly<Config>; onSessionsEnded?: (ended: EndedSession[]) => void }) {
   const { orm, config } = deps;
+  /** Live connections signed in with these sessions are told and demoted (realtime layer). */
+  const ended = (sessions: EndedSession[]) => {
+    if (sessions.length > 0) deps.onSessionsEnded?.(sessions);
+  };
 
   /** Opens a session (a new token family unless `rotatedFrom` continues one) and signs its tokens. */
   function openSession(
@@ -95,8 +105,10 @@ export function createAuthService(deps: { orm: Orm; config: Readonly<Config> }) 
       const session = await em.findOne(SessionSchema, { refreshTokenHash: sha256(refreshToken) }, { lockMode: LockMode.PESSIMISTIC_WRITE });
       if (!session) return { error: new DomainError('REFRESH_TOKEN_INVALID', 'The refresh token is not valid.') };
       if (session.revokedAt) {
-        await revokeFamily(em, session.family, 'reuse-detected');
-        return { error: new DomainError('REFRESH_TOKEN_REUSED', 'This refresh token was already used; every session from it is now signed out.') };
+        return {
+          revoked: await revokeFamily(em, session.family, 'reuse-detected'),
+          error: new DomainError('REFRESH_TOKEN_REUSED', 'This refresh token was already used; every session from it is now signed out.'),
+        };
       }
       if (session.expiresAt.getTime() <= Date.now()) {
         return { error: new DomainError('REFRESH_TOKEN_INVALID', 'The refresh token has expired; sign in again.') };
@@ -107,6 +119,7 @@ export function createAuthService(deps: { orm: Orm; config: Readonly<Config> }) 
       return { response: openSession(em, user, userAgent, { id: session.id, family: session.family }) };
     });
     // The family revocation above must commit, so the error is thrown only after the transaction.
+    if (outcome.revoked) ended(outcome.revoked);
     if (outcome.error) throw outcome.error;
     return outcome.response;
   }
@@ -120,7 +133,7 @@ export function createAuthService(deps: { orm: Orm; config: Readonly<Config> }) 
     ];
     if (or.length === 0) return;
     const sessions = await em.find(SessionSchema, { $or: or });
-    for (const family of new Set(sessions.map((s) => s.family))) await revokeFamily(em, family, 'logout');
+    for (const family of new Set(sessions.map((s) => s.family))) ended(await revokeFamily(em, family, 'logout'));
   }
 
   /**

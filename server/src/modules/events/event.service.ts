@@ -63,7 +63,18 @@ export function createEventService(deps: { orm: Orm }) {
     return row.id;
   }
 
-  return { after, createToken, listTokens, revokeToken, verifyToken };
+  /** Whether a token (by id) is still live, without noting a use: for periodic re-checks. */
+  async function isLiveToken(id: string): Promise<boolean> {
+    return (await orm.em.fork().count(ApiTokenSchema, { id, revokedAt: null })) > 0;
+  }
+
+  /** The id of the newest published event (0 before the first). */
+  async function newestId(): Promise<number> {
+    const [row] = await orm.em.fork().execute<{ newest: string | null }[]>(`select max(seq) as newest from "outbox_event"`);
+    return Number(row?.newest ?? 0);
+  }
+
+  return { after, createToken, listTokens, revokeToken, verifyToken, isLiveToken, newestId };
 }
 
 function tokenView(row: { id: string; name: string; createdAt: Date; lastUsedAt?: Date | null; revokedAt?: Date | null }): ApiTokenView {

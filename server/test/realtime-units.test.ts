@@ -1,0 +1,65 @@
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import type { DropCounts, StreamEvent } from '@dropspot/protocol';
+import { createCountCoalescer } from '../src/realtime/count-coalescer.ts';
+import { createStreamDelivery } from '../src/realtime/stream-delivery.ts';
+import { sleep } from './support/sockets.ts';
+
+const event = (id: number): StreamEvent => ({ id, type: 'drop.created', dropId: null, at: new Date().toISOString(), payload: {} });
+
+function fakeSocket() {
+  const got: number[] = [];
+  const socket = { id: String(Math.random()), emit: (_name: string, e: StreamEvent) => got.push(e.id), disconnect: () => {}, once: () => {} };
+  return { socket: socket as never, got };
+}
+
+describe('stream delivery', () => {
+  it('fills a gap from the database before a later live event, in order, without repeats', async () => {
+    const published = [1, 2, 3, 4, 5].map(event);
+    const delivery = createStreamDelivery({
+      after: async (cursor, limit) => published.filter((e) => e.id > cursor).slice(0, limit),
+      logger: pino({ level: 'silent' }),
+    });
+    const { socket, got } = fakeSocket();
+    delivery.attach(socket, 2);
+    // Live events race the replay, and one arrives before the ids below it reached this process.
+    delivery.deliver(event(5));
+    delivery.deliver(event(3));
+    await sleep(20);
+    delivery.deliver(event(4));
+    delivery.deliver(event(6));
+    await sleep(20);
+    expect(got).toEqual([3, 4, 5, 6]);
+  });
+});
+
+describe('count coalescer', () => {
+  const counts = (claimed: number): DropCounts => ({ dropId: 'd', totalSlots: 10, claimed, remaining: 10 - claimed, waitlistCount: 0, watchers: 0, serverNow: '' });
+
+  it('sends at most one message per interval, always the latest, and retries a failed read', async () => {
+    let claimed = 0;
+    let failOnce = true;
+    const sent: number[] = [];
+    const coalescer = createCountCoalescer({
+      intervalMs: 50,
+      read: async () => {
+        if (claimed === 10 && failOnce) {
+          failOnce = false;
+          throw new Error('pool timeout');
+        }
+        return counts(claimed);
+      },
+      send: (c) => sent.push(c.claimed),
+      onError: () => {},
+    });
+    for (let i = 1; i <= 10; i++) {
+      claimed = i;
+      coalescer.markDirty('d');
+      await sleep(8);
+    }
+    await sleep(250);
+    coalescer.close();
+    expect(sent.length).toBeLessThanOrEqual(4);
+    expect(sent.at(-1)).toBe(10);
+  });
+});
