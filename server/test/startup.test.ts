@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ROOT_DIR } from '../src/config.ts';
-import { client } from './support/app.ts';
+import { client, startTestApp, testDatabaseUrl } from './support/app.ts';
 import { freePort } from './support/global-setup.ts';
 
 /**
@@ -47,6 +47,41 @@ function stop(child: ChildProcess): Promise<number | null> {
     child.kill('SIGTERM');
   });
 }
+
+describe('npm run admin:create', () => {
+  it('creates an admin who can then use the admin API, and promotes an existing account', async () => {
+    const databaseUrl = await testDatabaseUrl();
+    const run = (args: string[]) =>
+      new Promise<{ code: number | null; output: string }>((resolve) => {
+        const child = spawn(process.execPath, [path.join(ROOT_DIR, 'server/src/cli/admin-create.ts'), ...args], {
+          cwd: ROOT_DIR,
+          env: { ...process.env, DATABASE_URL: databaseUrl, LOG_LEVEL: 'silent' },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let output = '';
+        child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+        child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+        child.once('exit', (code) => resolve({ code, output }));
+      });
+    const created = await run(['--email', 'Boss@Example.test', '--password', 'a-long-admin-password']);
+    expect(created.code).toBe(0);
+    expect(created.output).toMatch(/Created admin boss@example\.test/);
+    const again = await run(['--email', 'boss@example.test', '--password', 'a-long-admin-password']);
+    expect(again.output).toMatch(/Updated admin/);
+    const usage = await run(['--email', 'not-an-email']);
+    expect(usage.code).toBe(2);
+
+    const app = await startTestApp();
+    try {
+      const api = client(app.baseUrl);
+      const login = await api('POST', '/api/auth/login', { body: { email: 'boss@example.test', password: 'a-long-admin-password' } });
+      expect(login.body.user.role).toBe('ADMIN');
+      expect((await api('GET', '/api/admin/drops', { token: login.body.accessToken })).status).toBe(200);
+    } finally {
+      await app.close();
+    }
+  });
+});
 
 describe('npm start on the embedded database', () => {
   it('serves demo data, stops cleanly on SIGTERM, and keeps its data across a restart', async () => {
