@@ -244,3 +244,27 @@ describe('Idempotency-Key', () => {
     expect([bad.status, bad.body.code]).toEqual([400, 'VALIDATION_FAILED']);
   });
 });
+
+describe('graceful close', () => {
+  it('lets a claim in flight finish and answer while the server stops taking new work', async () => {
+    const own = await startTestApp();
+    const drop = await createDrop(own, { totalSlots: 2 });
+    const user = await createUser(own);
+    await addToWaitlist(own, drop.id, [user.id]);
+    const holder = new pg.Client({ connectionString: own.config.databaseUrl });
+    await holder.connect();
+    await holder.query('begin');
+    await holder.query('select 1 from "drop" where id = $1 for update', [drop.id]);
+    const inFlight = client(own.baseUrl)('POST', `/api/drops/${drop.id}/claim`, { token: user.token });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const closing = own.close();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await expect(fetch(`${own.baseUrl}/healthz`)).rejects.toThrow();
+    await holder.query('commit');
+    await holder.end();
+    const res = await inFlight;
+    expect(res.status).toBe(201);
+    await closing;
+    expect(await app.orm.em.fork().count(ClaimSchema, { drop: drop.id })).toBe(1);
+  });
+});

@@ -102,7 +102,7 @@ export interface RealtimeDeps {
   orm: Orm;
   logger: Logger;
   services: Services;
-  limits?: Partial<SocketLimits> & { maxPayloadBytes?: number; countIntervalMs?: number; positionIntervalMs?: number };
+  limits?: Partial<SocketLimits> & { maxPayloadBytes?: number; countIntervalMs?: number; positionIntervalMs?: number; drainMs?: number };
 }
 
 /**
@@ -514,10 +514,16 @@ export function createRealtime(deps: RealtimeDeps) {
       positions.close();
       tracker.clear();
       await relay.stop();
-      // io.close() also closes the HTTP server; open keep-alive connections would hold it up.
+      // io.close() disconnects every socket and closes the HTTP server: no new requests. Requests
+      // in flight (a claim being committed) may finish for a few seconds; idle keep-alive
+      // connections are closed at once so they do not hold the server open.
       await new Promise<void>((resolve) => {
-        void io.close(() => resolve());
-        httpServer.closeAllConnections();
+        const force = setTimeout(() => httpServer.closeAllConnections(), deps.limits?.drainMs ?? 10_000);
+        void io.close(() => {
+          clearTimeout(force);
+          resolve();
+        });
+        httpServer.closeIdleConnections();
       });
       await redis?.close();
     },
