@@ -4,7 +4,7 @@ import type { Orm } from '../../db/orm.ts';
 import { DomainError } from '../../http/domain-error.ts';
 import { DropSchema } from '../drops/drop.entity.ts';
 import { UserSchema } from '../users/user.entity.ts';
-import { recordUserAction } from '../waitlist/waitlist.service.ts';
+import { createClaimBatcher } from './claim-batcher.ts';
 import { WaitlistSchema } from '../waitlist/waitlist.entity.ts';
 import { ClaimSchema } from './claim.entity.ts';
 import { newClaimCode } from './claim-code.ts';
@@ -43,7 +43,7 @@ async function existingClaim(em: EntityManager, userId: string, dropId: string):
 
 const CODE_ATTEMPTS = 3;
 
-export function createClaimService(deps: { orm: Orm; notifier: EventNotifier }) {
+export function createClaimService(deps: { orm: Orm; notifier: EventNotifier; batchWindowMs?: number }) {
   const { orm, notifier } = deps;
 
   /**
@@ -51,11 +51,10 @@ export function createClaimService(deps: { orm: Orm; notifier: EventNotifier }) 
    * update commit together or not at all. The counter update is the decisive check (window, pause
    * and stock in one statement under the row lock); the CHECK on the counter and the unique
    * (user, drop) index are the database's last guard. Claiming again returns the same claim.
+   * The batcher uses it to settle a batch that collided with another process's claim.
    */
-  async function claim(userId: string, dropId: string): Promise<{ claim: ClaimView; created: boolean }> {
-    const em = orm.em.fork();
-    await recordUserAction(em, userId, 'claim');
-    const previous = await existingClaim(em, userId, dropId);
+  async function claimOne(userId: string, dropId: string): Promise<{ claim: ClaimView; created: boolean }> {
+    const previous = await existingClaim(orm.em.fork(), userId, dropId);
     if (previous) return { claim: previous, created: false };
 
     for (let attempt = 1; ; attempt++) {
@@ -105,6 +104,13 @@ export function createClaimService(deps: { orm: Orm; notifier: EventNotifier }) 
     }
   }
 
+  const batcher = createClaimBatcher({ orm, notifier, claimOne, windowMs: deps.batchWindowMs });
+
+  /** A claim as HTTP and sockets make it: grouped with others for the same drop into one commit. */
+  function claim(userId: string, dropId: string): Promise<{ claim: ClaimView; created: boolean }> {
+    return batcher.submit(userId, dropId);
+  }
+
   async function myClaims(userId: string): Promise<ClaimView[]> {
     const claims = await orm.em.fork().find(ClaimSchema, { user: userId }, { populate: ['drop'], orderBy: { issuedAt: 'desc' } });
     return claims.map((c) => toClaimView(c, c.drop.title));
@@ -129,5 +135,5 @@ export function createClaimService(deps: { orm: Orm; notifier: EventNotifier }) 
     return view;
   }
 
-  return { claim, myClaims, redeem };
+  return { claim, claimOne, myClaims, redeem };
 }

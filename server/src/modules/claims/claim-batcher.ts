@@ -1,0 +1,198 @@
+import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
+import type { ClaimView } from '@dropspot/protocol';
+import type { Orm } from '../../db/orm.ts';
+import { DomainError } from '../../http/domain-error.ts';
+import { recordEvent, type EventNotifier } from '../events/outbox.ts';
+import { UserSchema } from '../users/user.entity.ts';
+import { ClaimSchema } from './claim.entity.ts';
+import { newClaimCode } from './claim-code.ts';
+import { toClaimView } from './claim.view.ts';
+
+export interface ClaimOutcome {
+  claim: ClaimView;
+  created: boolean;
+}
+
+interface Waiter {
+  userId: string;
+  resolve: (outcome: ClaimOutcome) => void;
+  reject: (error: unknown) => void;
+}
+
+interface DropQueue {
+  waiting: Waiter[];
+  timer: NodeJS.Timeout | undefined;
+  flushing: boolean;
+}
+
+interface DropStateRow {
+  title: string;
+  total_slots: number;
+  claimed: number;
+  is_active: boolean;
+  paused: boolean;
+  started: boolean;
+  ended: boolean;
+}
+
+/** Why no slot can be taken now, judged by the database clock after the row lock was granted. */
+function refusalFor(row: DropStateRow | undefined): DomainError | undefined {
+  if (!row || !row.is_active) return new DomainError('DROP_NOT_FOUND', 'No drop with this id.');
+  if (!row.started) return new DomainError('WINDOW_NOT_OPEN', 'The claim window has not opened yet.');
+  if (row.ended) return new DomainError('WINDOW_CLOSED', 'The claim window has closed.');
+  if (row.paused) return new DomainError('WINDOW_PAUSED', 'Claims are paused for this drop; stay on the page.');
+  if (row.claimed >= row.total_slots) return new DomainError('SOLD_OUT', 'Every slot has been claimed.');
+  return undefined;
+}
+
+const placeholders = (count: number, each: string) => Array.from({ length: count }, () => each).join(', ');
+
+/**
+ * Group commit for claims. Claims for the same drop that arrive within `windowMs` (or until
+ * `maxBatch` are waiting) share one unit-of-work transaction: lock the drop's row, one counter
+ * update for all of them, one multi-row insert of claims and outbox events, one commit. Each
+ * caller is answered only after that commit. The rules are the same as for a single claim:
+ * waitlisted users only, inside the window, never more than the slots (the counter's CHECK still
+ * guards), one claim per user (the unique index still guards), a second claim returns the first.
+ * While one batch commits, the next one gathers, so a storm becomes a few large transactions.
+ */
+export function createClaimBatcher(deps: {
+  orm: Orm;
+  notifier: EventNotifier;
+  /** Single-claim path, used when a batch collides with another process's claim for the same user. */
+  claimOne: (userId: string, dropId: string) => Promise<ClaimOutcome>;
+  windowMs?: number;
+  maxBatch?: number;
+}) {
+  const { orm, notifier } = deps;
+  const windowMs = deps.windowMs ?? 2;
+  const maxBatch = deps.maxBatch ?? 250;
+  const queues = new Map<string, DropQueue>();
+
+  async function commitBatch(em: EntityManager, dropId: string, userIds: string[]): Promise<Map<string, ClaimOutcome | DomainError>> {
+    const results = new Map<string, ClaimOutcome | DomainError>();
+    // Lock first, then read the clock: a batch that waited for the row is judged when it got it.
+    await em.execute('select 1 from "drop" where id = ? for update', [dropId]);
+    const [row] = await em.execute<DropStateRow[]>(
+      `select title, total_slots, claimed, is_active, paused_at is not null as paused,
+              claim_window_start <= clock_timestamp() as started, clock_timestamp() >= claim_window_end as ended
+         from "drop" where id = ?`,
+      [dropId],
+    );
+    const existing = await em.find(ClaimSchema, { drop: dropId, user: { $in: userIds } });
+    for (const claim of existing) results.set(claim.user.id, { claim: toClaimView(claim, row?.title ?? ''), created: false });
+    const candidates = userIds.filter((id) => !results.has(id));
+    if (candidates.length === 0) return results;
+    if (!row || !row.is_active) {
+      for (const id of candidates) results.set(id, new DomainError('DROP_NOT_FOUND', 'No drop with this id.'));
+      return results;
+    }
+
+    const onWaitlist = new Set(
+      (
+        await em.execute<{ user_id: string }[]>(`select user_id from "waitlist" where drop_id = ? and user_id in (?)`, [dropId, candidates])
+      ).map((r) => r.user_id),
+    );
+    const eligible: string[] = [];
+    for (const id of candidates) {
+      if (onWaitlist.has(id)) eligible.push(id);
+      else results.set(id, new DomainError('NOT_ON_WAITLIST', 'Join the waitlist before claiming.'));
+    }
+    const refusal = refusalFor(row);
+    if (refusal) {
+      for (const id of eligible) results.set(id, refusal);
+      return results;
+    }
+    const granted = eligible.slice(0, row.total_slots - row.claimed);
+    for (const id of eligible.slice(granted.length)) results.set(id, new DomainError('SOLD_OUT', 'Every slot has been claimed.'));
+    if (granted.length === 0) return results;
+
+    await em.execute('update "drop" set claimed = claimed + ?, updated_at = clock_timestamp() where id = ?', [granted.length, dropId]);
+    let claimed = row.claimed;
+    for (const userId of granted) {
+      claimed += 1;
+      const entity = em.create(ClaimSchema, { user: em.getReference(UserSchema, userId), drop: dropId, code: newClaimCode() });
+      const view = toClaimView(entity, row.title);
+      recordEvent(em, { type: 'claim.issued', dropId, userId, payload: { claim: view, claimed, remaining: row.total_slots - claimed } });
+      results.set(userId, { claim: view, created: true });
+    }
+    await em.flush();
+    return results;
+  }
+
+  async function flush(dropId: string, queue: DropQueue): Promise<void> {
+    queue.timer = undefined;
+    const batch = queue.waiting.splice(0, maxBatch);
+    if (batch.length === 0) return;
+    queue.flushing = true;
+    const userIds = [...new Set(batch.map((w) => w.userId))];
+    try {
+      const em = orm.em.fork();
+      // Every claim request counts toward the priority formula's rapid-actions term, refused or not.
+      await em.execute(
+        `insert into "user_action" (user_id, kind, at) values ${placeholders(batch.length, "(?, 'claim', now())")}`,
+        batch.map((w) => w.userId),
+      );
+      let results: Map<string, ClaimOutcome | DomainError>;
+      try {
+        results = await orm.em.fork().transactional((tem) => commitBatch(tem, dropId, userIds));
+        if ([...results.values()].some((r) => !(r instanceof DomainError) && r.created)) notifier.committed();
+      } catch (error) {
+        if (!(error instanceof UniqueConstraintViolationException)) throw error;
+        // Another process claimed for one of these users (or two codes collided): settle each alone.
+        results = new Map();
+        for (const userId of userIds) {
+          try {
+            results.set(userId, await deps.claimOne(userId, dropId));
+          } catch (single) {
+            if (!(single instanceof DomainError)) throw single;
+            results.set(userId, single);
+          }
+        }
+      }
+      const answered = new Set<string>();
+      for (const waiter of batch) {
+        const result = results.get(waiter.userId);
+        if (result instanceof DomainError || result === undefined) {
+          waiter.reject(result ?? new DomainError('INTERNAL', 'The claim was lost.'));
+          continue;
+        }
+        // The same user twice in one batch: one claim was created, the other request gets it back.
+        waiter.resolve(answered.has(waiter.userId) ? { ...result, created: false } : result);
+        answered.add(waiter.userId);
+      }
+    } catch (error) {
+      for (const waiter of batch) waiter.reject(error);
+    } finally {
+      queue.flushing = false;
+      if (queue.waiting.length > 0) schedule(dropId, queue, 0);
+      else if (!queue.timer) queues.delete(dropId);
+    }
+  }
+
+  function schedule(dropId: string, queue: DropQueue, delay: number): void {
+    if (queue.timer || queue.flushing) return;
+    queue.timer = setTimeout(() => void flush(dropId, queue), delay);
+  }
+
+  return {
+    submit(userId: string, dropId: string): Promise<ClaimOutcome> {
+      let queue = queues.get(dropId);
+      if (!queue) {
+        queue = { waiting: [], timer: undefined, flushing: false };
+        queues.set(dropId, queue);
+      }
+      const promise = new Promise<ClaimOutcome>((resolve, reject) => queue.waiting.push({ userId, resolve, reject }));
+      if (queue.waiting.length >= maxBatch && queue.timer && !queue.flushing) {
+        clearTimeout(queue.timer);
+        queue.timer = undefined;
+        schedule(dropId, queue, 0);
+      } else {
+        schedule(dropId, queue, windowMs);
+      }
+      return promise;
+    },
+  };
+}
+
+export type ClaimBatcher = ReturnType<typeof createClaimBatcher>;
