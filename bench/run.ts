@@ -1,0 +1,322 @@
+/**
+ * DropSpot's benchmark suite (`npm run bench`): the claim storm over HTTP and Socket.IO, the
+ * original case's design side by side, fan-out to thousands of watchers, and the database's own
+ * limit for reference. Loopback only, bounded in count and time; results go to bench/results/.
+ *
+ * Knobs (environment): BENCH_USERS (20000), BENCH_SLOTS (5000), BENCH_CONCURRENCY (500),
+ * BENCH_WATCHERS ("1000,5000,10000"), BENCH_MAX_SECONDS per storm (180), BENCH_DATABASE_URL.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Agent, setGlobalDispatcher } from 'undici';
+import { SingleBar, Presets } from 'cli-progress';
+import { io, type Socket } from 'socket.io-client';
+import { audit, percentile, ROOT, seedStorm, startDatabaseServer, startServer, type AuditResult } from './support.ts';
+import { renderChart } from './chart.ts';
+
+const USERS = Number(process.env.BENCH_USERS ?? 20_000);
+const SLOTS = Number(process.env.BENCH_SLOTS ?? 5_000);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 500);
+const WATCHERS = (process.env.BENCH_WATCHERS ?? '1000,5000,10000').split(',').map(Number).filter((n) => n > 0);
+const MAX_SECONDS = Number(process.env.BENCH_MAX_SECONDS ?? 180);
+
+setGlobalDispatcher(new Agent({ connections: CONCURRENCY + 50, pipelining: 1, keepAliveTimeout: 30_000 }));
+
+interface StormResult {
+  name: string;
+  engine: 'batched' | 'original';
+  transport: 'http' | 'socket.io';
+  users: number;
+  slots: number;
+  concurrency: number;
+  attempts: number;
+  seconds: number;
+  attemptsPerSecond: number;
+  successes: number;
+  successesPerSecond: number;
+  sellOutSeconds: number | null;
+  latencyMs: { p50: number; p95: number; p99: number; max: number };
+  byCode: Record<string, number>;
+  cutShort: boolean;
+  audit: AuditResult;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function bar(label: string, total: number): SingleBar {
+  const progress = new SingleBar({ format: `${label.padEnd(34)} {bar} {value}/{total} {duration}s`, hideCursor: true, clearOnComplete: false }, Presets.shades_classic);
+  progress.start(total, 0);
+  return progress;
+}
+
+async function storm(db: Awaited<ReturnType<typeof startDatabaseServer>>, engine: 'batched' | 'original', transport: 'http' | 'socket.io'): Promise<StormResult> {
+  const url = await db.freshDatabase();
+  const { dropId, users } = await seedStorm(url, USERS, SLOTS);
+  const server = await startServer(url, engine);
+  const name = `storm ${engine} over ${transport}`;
+  const progress = bar(name, users.length);
+  const latencies: number[] = [];
+  const byCode: Record<string, number> = {};
+  const codes: string[] = [];
+  let lastSuccessAt = 0;
+  let done = 0;
+  const deadline = Date.now() + MAX_SECONDS * 1000;
+  const queue = [...users];
+  const started = performance.now();
+  const record = (code: string, latency: number, claimCode?: string) => {
+    byCode[code] = (byCode[code] ?? 0) + 1;
+    latencies.push(latency);
+    if (claimCode) {
+      codes.push(claimCode);
+      lastSuccessAt = performance.now();
+    }
+    progress.update(++done);
+  };
+
+  if (transport === 'http') {
+    await Promise.all(
+      Array.from({ length: CONCURRENCY }, async () => {
+        for (let user = queue.pop(); user && Date.now() < deadline; user = queue.pop()) {
+          const t0 = performance.now();
+          const res = await fetch(`${server.baseUrl}/api/drops/${dropId}/claim`, { method: 'POST', headers: { authorization: `Bearer ${user.token}` } });
+          const body = (await res.json()) as { code?: string; claim?: { code: string }; created?: boolean };
+          const ok = res.status === 201;
+          record(ok ? 'CREATED' : res.status === 200 ? 'ALREADY_CLAIMED' : (body.code ?? String(res.status)), performance.now() - t0, ok ? body.claim?.code : undefined);
+        }
+      }),
+    );
+  } else {
+    const sockets: Socket[] = [];
+    for (let i = 0; i < CONCURRENCY; i += 100) {
+      const batch = Array.from({ length: Math.min(100, CONCURRENCY - i) }, () => io(server.baseUrl, { transports: ['websocket'], forceNew: true, reconnection: false }));
+      await Promise.all(batch.map((s) => new Promise<void>((resolve, reject) => s.once('connect', () => resolve()).once('connect_error', reject))));
+      sockets.push(...batch);
+    }
+    const ask = (socket: Socket, event: string, payload: unknown) =>
+      new Promise<{ ok: boolean; code?: string; data?: { claim: { code: string }; created: boolean } }>((resolve) => socket.emit(event, payload, resolve));
+    await Promise.all(
+      sockets.map(async (socket) => {
+        for (let user = queue.pop(); user && Date.now() < deadline; user = queue.pop()) {
+          await ask(socket, 'auth', { token: user.token });
+          const t0 = performance.now();
+          const ack = await ask(socket, 'drop:claim', { dropId });
+          const created = ack.ok && ack.data?.created;
+          record(created ? 'CREATED' : ack.ok ? 'ALREADY_CLAIMED' : (ack.code ?? 'ERROR'), performance.now() - t0, created ? ack.data?.claim.code : undefined);
+        }
+      }),
+    );
+    for (const socket of sockets) socket.close();
+  }
+  const seconds = (performance.now() - started) / 1000;
+  progress.stop();
+  await sleep(200);
+  const result = await audit(url, dropId, Math.min(SLOTS, USERS), codes, engine === 'batched');
+  await server.stop();
+  latencies.sort((a, b) => a - b);
+  const successes = byCode.CREATED ?? 0;
+  const sellOutSeconds = successes >= Math.min(SLOTS, USERS) ? (lastSuccessAt - started) / 1000 : null;
+  return {
+    name,
+    engine,
+    transport,
+    users: USERS,
+    slots: SLOTS,
+    concurrency: CONCURRENCY,
+    attempts: done,
+    seconds: round(seconds),
+    attemptsPerSecond: Math.round(done / seconds),
+    successes,
+    successesPerSecond: Math.round(successes / (sellOutSeconds ?? seconds)),
+    sellOutSeconds: sellOutSeconds === null ? null : round(sellOutSeconds),
+    latencyMs: { p50: round(percentile(latencies, 50)), p95: round(percentile(latencies, 95)), p99: round(percentile(latencies, 99)), max: round(latencies.at(-1) ?? 0) },
+    byCode,
+    cutShort: done < users.length,
+    audit: result,
+  };
+}
+
+interface FanOutResult {
+  watchers: number;
+  connectSeconds: number;
+  serverRssBeforeMiB: number;
+  serverRssWithWatchersMiB: number;
+  serverKiBPerSocket: number;
+  messagesPerWatcher: { min: number; max: number; mean: number };
+  deliveryDelayMs: { p50: number; p99: number };
+  sellOutToLastWatcherMs: number | null;
+  watchersThatSawSellOut: number;
+  audit: AuditResult;
+}
+
+async function fanOut(db: Awaited<ReturnType<typeof startDatabaseServer>>, watchers: number): Promise<FanOutResult> {
+  const users = 4000;
+  const slots = 2000;
+  const url = await db.freshDatabase();
+  const { dropId, users: seeded } = await seedStorm(url, users, slots);
+  const server = await startServer(url, 'batched');
+  await sleep(300);
+  const rssBefore = server.rssBytes();
+  const progress = bar(`fan-out: connect ${watchers} watchers`, watchers);
+  const connectStarted = performance.now();
+  const sockets: Socket[] = [];
+  const seen: { messages: number; soldOutAt: number | null; delays: number[] }[] = [];
+  for (let i = 0; i < watchers; i += 250) {
+    const batch = Array.from({ length: Math.min(250, watchers - i) }, () => io(server.baseUrl, { transports: ['websocket'], forceNew: true, reconnection: false }));
+    await Promise.all(
+      batch.map(async (socket) => {
+        await new Promise<void>((resolve, reject) => socket.once('connect', () => resolve()).once('connect_error', reject));
+        await new Promise((resolve) => socket.emit('drop:watch', { dropId }, resolve));
+        const stats = { messages: 0, soldOutAt: null as number | null, delays: [] as number[] };
+        seen.push(stats);
+        socket.on('drop:counts', (counts: { remaining: number; serverNow: string }) => {
+          const now = Date.now();
+          stats.messages += 1;
+          stats.delays.push(now - Date.parse(counts.serverNow));
+          if (counts.remaining === 0 && stats.soldOutAt === null) stats.soldOutAt = now;
+        });
+      }),
+    );
+    sockets.push(...batch);
+    progress.update(sockets.length);
+  }
+  progress.stop();
+  const connectSeconds = (performance.now() - connectStarted) / 1000;
+  await sleep(1500);
+  const rssWith = server.rssBytes();
+  for (const s of seen) {
+    s.messages = 0;
+    s.delays = [];
+  }
+
+  const stormBar = bar(`fan-out: storm under ${watchers}`, seeded.length);
+  const codes: string[] = [];
+  let lastSuccessWall = 0;
+  let done = 0;
+  const queue = [...seeded];
+  await Promise.all(
+    Array.from({ length: 200 }, async () => {
+      for (let user = queue.pop(); user; user = queue.pop()) {
+        const res = await fetch(`${server.baseUrl}/api/drops/${dropId}/claim`, { method: 'POST', headers: { authorization: `Bearer ${user.token}` } });
+        const body = (await res.json()) as { claim?: { code: string } };
+        if (res.status === 201 && body.claim) {
+          codes.push(body.claim.code);
+          lastSuccessWall = Date.now();
+        }
+        stormBar.update(++done);
+      }
+    }),
+  );
+  stormBar.stop();
+  const waitUntil = Date.now() + 10_000;
+  while (seen.some((s) => s.soldOutAt === null) && Date.now() < waitUntil) await sleep(50);
+  const result = await audit(url, dropId, slots, codes, true);
+  for (const socket of sockets) socket.close();
+  await server.stop();
+  const delays = seen.flatMap((s) => s.delays).sort((a, b) => a - b);
+  const counts = seen.map((s) => s.messages);
+  const reached = seen.filter((s) => s.soldOutAt !== null);
+  return {
+    watchers,
+    connectSeconds: round(connectSeconds),
+    serverRssBeforeMiB: round(rssBefore / 2 ** 20),
+    serverRssWithWatchersMiB: round(rssWith / 2 ** 20),
+    serverKiBPerSocket: round((rssWith - rssBefore) / 1024 / watchers),
+    messagesPerWatcher: { min: Math.min(...counts), max: Math.max(...counts), mean: round(counts.reduce((a, b) => a + b, 0) / counts.length) },
+    deliveryDelayMs: { p50: percentile(delays, 50), p99: percentile(delays, 99) },
+    sellOutToLastWatcherMs: reached.length === seen.length ? Math.max(...reached.map((s) => s.soldOutAt!)) - lastSuccessWall : null,
+    watchersThatSawSellOut: reached.length,
+    audit: result,
+  };
+}
+
+/** The same inserts straight in SQL, 100 claims per statement and commit: the database's own pace. */
+async function databaseLimit(db: Awaited<ReturnType<typeof startDatabaseServer>>) {
+  const pg = (await import('pg')).default;
+  const url = await db.freshDatabase();
+  const { dropId, users } = await seedStorm(url, SLOTS, SLOTS);
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  const started = performance.now();
+  for (let i = 0; i < users.length; i += 100) {
+    const chunk = users.slice(i, i + 100);
+    await client.query('begin');
+    await client.query(
+      `insert into "claim" (id, user_id, drop_id, code, status, issued_at)
+       select gen_random_uuid(), u, $2, 'DB' || substr(md5(u::text), 1, 12), 'ISSUED', now() from unnest($1::uuid[]) u`,
+      [chunk.map((u) => u.id), dropId],
+    );
+    await client.query('update "drop" set claimed = claimed + $1 where id = $2', [chunk.length, dropId]);
+    await client.query('commit');
+  }
+  const seconds = (performance.now() - started) / 1000;
+  await client.end();
+  return { rows: users.length, batch: 100, seconds: round(seconds), rowsPerSecond: Math.round(users.length / seconds) };
+}
+
+const round = (n: number) => Math.round(n * 100) / 100;
+
+async function main(): Promise<void> {
+  const machine = { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', memoryGiB: round(os.totalmem() / 2 ** 30), node: process.version, platform: `${os.type()} ${os.release()}` };
+  console.log(`DropSpot benchmarks on ${machine.cpus} cores (${machine.cpuModel}), ${machine.memoryGiB} GiB, Node ${machine.node}`);
+  console.log(`storm: ${USERS} users, ${SLOTS} slots, ${CONCURRENCY} concurrent clients; fan-out: ${WATCHERS.join(', ')} watchers\n`);
+  const db = await startDatabaseServer();
+  try {
+    const storms: StormResult[] = [];
+    storms.push(await storm(db, 'batched', 'http'));
+    storms.push(await storm(db, 'original', 'http'));
+    storms.push(await storm(db, 'batched', 'socket.io'));
+    const fanOuts: FanOutResult[] = [];
+    for (const w of WATCHERS) fanOuts.push(await fanOut(db, w));
+    const limit = await databaseLimit(db);
+
+    const engine = storms.find((s) => s.engine === 'batched' && s.transport === 'http')!;
+    const original = storms.find((s) => s.engine === 'original')!;
+    const ratio = round(engine.successesPerSecond / Math.max(1, original.successesPerSecond));
+
+    console.log('\nClaim storms');
+    console.table(
+      storms.map((s) => ({
+        run: s.name,
+        'attempts/s': s.attemptsPerSecond,
+        'claims/s': s.successesPerSecond,
+        'sell-out s': s.sellOutSeconds,
+        'p50 ms': s.latencyMs.p50,
+        'p95 ms': s.latencyMs.p95,
+        'p99 ms': s.latencyMs.p99,
+        audit: s.audit.ok ? 'ok' : s.audit.problems.join('; '),
+      })),
+    );
+    console.log(`engine vs original design (claims/s over HTTP): ${ratio}x`);
+    console.log(`database limit (SQL, 100 per commit): ${limit.rowsPerSecond} claims/s; engine reaches ${round((engine.successesPerSecond / limit.rowsPerSecond) * 100)}% of it`);
+    console.log('\nFan-out');
+    console.table(
+      fanOuts.map((f) => ({
+        watchers: f.watchers,
+        'msgs/watcher': f.messagesPerWatcher.mean,
+        'delay p50 ms': f.deliveryDelayMs.p50,
+        'delay p99 ms': f.deliveryDelayMs.p99,
+        'sell-out to last watcher ms': f.sellOutToLastWatcherMs,
+        'KiB/socket': f.serverKiBPerSocket,
+        'server RSS MiB': f.serverRssWithWatchersMiB,
+        audit: f.audit.ok ? 'ok' : f.audit.problems.join('; '),
+      })),
+    );
+
+    const results = { at: new Date().toISOString(), machine, settings: { USERS, SLOTS, CONCURRENCY, WATCHERS }, storms, ratio, databaseLimit: limit, fanOuts };
+    const dir = path.join(ROOT, 'bench/results');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(path.join(dir, 'latest.json'), JSON.stringify(results, null, 2));
+    writeFileSync(path.join(dir, 'claims-per-second.svg'), await renderChart(storms, limit.rowsPerSecond));
+    console.log(`\nresults: bench/results/latest.json, chart: bench/results/claims-per-second.svg`);
+    const failed = [...storms.map((s) => s.audit), ...fanOuts.map((f) => f.audit)].filter((a) => !a.ok);
+    if (failed.length > 0) {
+      console.error(`AUDIT FAILED: ${failed.map((a) => a.problems.join('; ')).join(' | ')}`);
+      process.exitCode = 1;
+    }
+  } finally {
+    await db.stop();
+  }
+}
+
+await main();

@@ -1,0 +1,31 @@
+/**
+ * The server under benchmark: the real app (createApp) in its own process, so the load generator
+ * does not share its event loop. BENCH_ENGINE=original swaps the claim for the original case's
+ * design, for the side-by-side run. Prints "READY <port>" on stdout.
+ */
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { pino } from 'pino';
+import { createApp } from '../server/src/app.ts';
+import { loadConfig } from '../server/src/config.ts';
+import { initOrm } from '../server/src/db/orm.ts';
+import { originalDesignClaim } from './original-design.ts';
+
+const config = loadConfig();
+const orm = await initOrm(config.databaseUrl!, { pool: { min: 0, max: config.dbPoolMax }, logger: () => {} });
+const { httpServer, services, start, close } = createApp({
+  config,
+  orm,
+  logger: pino({ level: 'warn' }),
+  realtimeLimits: { eventsPerSecond: 100_000, floodStrikes: 1_000_000 },
+});
+if (process.env.BENCH_ENGINE === 'original') services.claims.claim = originalDesignClaim(orm);
+await start();
+httpServer.listen(0, '127.0.0.1');
+await once(httpServer, 'listening');
+console.log(`READY ${(httpServer.address() as AddressInfo).port}`);
+process.once('SIGTERM', () => {
+  void close()
+    .then(() => orm.close())
+    .finally(() => process.exit(0));
+});

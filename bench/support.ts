@@ -1,0 +1,188 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { embeddedDatabaseUrl } from '../mikro-orm.config.ts';
+import { startEmbeddedPostgres } from '../server/src/db/embedded-postgres.ts';
+import { initOrm } from '../server/src/db/orm.ts';
+import { hashPassword } from '../server/src/modules/auth/password.ts';
+import { signAccessToken } from '../server/src/modules/auth/tokens.ts';
+
+export const ROOT = path.resolve(import.meta.dirname, '..');
+export const SECRET = 'bench-secret-that-is-long-enough-for-hs256-000000';
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+/** A throw-away embedded PostgreSQL 17 (or BENCH_DATABASE_URL's server) with one fresh database per scenario. */
+export async function startDatabaseServer() {
+  const external = process.env.BENCH_DATABASE_URL;
+  let adminUrl: string;
+  let stop = async () => {};
+  if (external) adminUrl = external;
+  else {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'dropspot-bench-pg-'));
+    const port = await freePort();
+    const embedded = await startEmbeddedPostgres({ dataDir: dir, port, persistent: false });
+    adminUrl = embeddedDatabaseUrl(port, 'postgres');
+    stop = async () => {
+      await embedded.stop();
+      rmSync(dir, { recursive: true, force: true });
+    };
+  }
+  const created: string[] = [];
+  return {
+    async freshDatabase(): Promise<string> {
+      const name = `dropspot_bench_${randomUUID().replace(/-/g, '').slice(0, 10)}`;
+      const client = new pg.Client({ connectionString: adminUrl });
+      await client.connect();
+      await client.query(`create database "${name}"`);
+      await client.end();
+      created.push(name);
+      const url = new URL(adminUrl);
+      url.pathname = `/${name}`;
+      const orm = await initOrm(url.toString(), { logger: () => {} });
+      await orm.close();
+      return url.toString();
+    },
+    async stop(): Promise<void> {
+      if (external) {
+        const client = new pg.Client({ connectionString: adminUrl });
+        await client.connect();
+        for (const name of created) await client.query(`drop database if exists "${name}" with (force)`);
+        await client.end();
+      }
+      await stop();
+    },
+  };
+}
+
+export interface BenchServer {
+  baseUrl: string;
+  pid: number;
+  rssBytes(): number;
+  stop(): Promise<void>;
+}
+
+/** The app in its own process (bench/server.ts) on a free loopback port. */
+export async function startServer(databaseUrl: string, engine: 'batched' | 'original'): Promise<BenchServer> {
+  const child: ChildProcess = spawn(process.execPath, [path.join(ROOT, 'bench/server.ts')], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      NODE_ENV: 'production',
+      DATABASE_URL: databaseUrl,
+      JWT_ACCESS_SECRET: SECRET,
+      LOG_LEVEL: 'warn',
+      RATE_LIMIT_AUTH_PER_MINUTE: '100000000',
+      RATE_LIMIT_CLAIM_PER_MINUTE: '100000000',
+      RATE_LIMIT_WAITLIST_PER_MINUTE: '100000000',
+      DB_POOL_MAX: '20',
+      BENCH_ENGINE: engine,
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const match = /READY (\d+)/.exec(out);
+      if (match) resolve(Number(match[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`bench server exited with ${code}`)));
+  });
+  return {
+    baseUrl: `http://127.0.0.1:${port}`,
+    pid: child.pid!,
+    rssBytes: () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0) * 1024,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+/** U users with live sessions and signed tokens, all on the waitlist of one live drop with S slots. */
+export async function seedStorm(databaseUrl: string, users: number, slots: number) {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  const dropId = randomUUID();
+  await client.query(
+    `insert into "drop" (id, title, total_slots, claim_window_start, claim_window_end, is_active, published_at)
+     values ($1, 'Benchmark drop', $2, now() - interval '1 minute', now() + interval '1 hour', true, now() - interval '2 minutes')`,
+    [dropId, slots],
+  );
+  const hash = await hashPassword('benchmark password');
+  const seeded: { id: string; token: string }[] = [];
+  const breakdown = JSON.stringify({ base: 1000, signupLatencyMs: 0, accountAgeDays: 0, rapidActions: 0, coefficients: { A: 7, B: 13, C: 3 }, terms: { latency: 0, accountAge: 0, rapidActions: 0 }, score: 1000 });
+  for (let start = 0; start < users; start += 1000) {
+    const ids = Array.from({ length: Math.min(1000, users - start) }, () => ({ user: randomUUID(), session: randomUUID() }));
+    await client.query(
+      `insert into "user" (id, email, password_hash, role) select u, 'bench-' || u || '@bench.test', $2, 'USER' from unnest($1::uuid[]) u`,
+      [ids.map((i) => i.user), hash],
+    );
+    await client.query(
+      `insert into "session" (id, user_id, refresh_token_hash, family, expires_at)
+       select s, u, md5(s::text) || md5(u::text), s, now() + interval '1 day' from unnest($1::uuid[], $2::uuid[]) as t(s, u)`,
+      [ids.map((i) => i.session), ids.map((i) => i.user)],
+    );
+    await client.query(
+      `insert into "waitlist" (id, user_id, drop_id, priority_score, score_breakdown, joined_at)
+       select gen_random_uuid(), u, $2, 1000, $3::jsonb, now() from unnest($1::uuid[]) u`,
+      [ids.map((i) => i.user), dropId, breakdown],
+    );
+    for (const i of ids) seeded.push({ id: i.user, token: signAccessToken(SECRET, 3600, { sub: i.user, role: 'USER', sid: i.session }) });
+  }
+  await client.end();
+  return { dropId, users: seeded };
+}
+
+export interface AuditResult {
+  ok: boolean;
+  claims: number;
+  expected: number;
+  distinctUsers: number;
+  distinctCodes: number;
+  counter: number | null;
+  problems: string[];
+}
+
+/** After a run: exactly min(S, U) claims, one per user, all codes distinct, the counter equal to the claims. */
+export async function audit(databaseUrl: string, dropId: string, expected: number, confirmedCodes: string[], checkCounter: boolean): Promise<AuditResult> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  const { rows } = await client.query<{ claims: number; users: number; codes: number; claimed: number }>(
+    `select count(*)::int as claims, count(distinct user_id)::int as users, count(distinct code)::int as codes,
+            (select claimed from "drop" where id = $1) as claimed
+       from "claim" where drop_id = $1`,
+    [dropId],
+  );
+  const stored = new Set((await client.query<{ code: string }>('select code from "claim" where drop_id = $1', [dropId])).rows.map((r) => r.code));
+  await client.end();
+  const row = rows[0]!;
+  const problems: string[] = [];
+  if (row.claims !== expected) problems.push(`claims ${row.claims} != expected ${expected}`);
+  if (row.users !== row.claims) problems.push(`${row.claims - row.users} users hold two claims`);
+  if (row.codes !== row.claims) problems.push(`${row.claims - row.codes} duplicate codes`);
+  if (checkCounter && row.claimed !== row.claims) problems.push(`counter ${row.claimed} != claims ${row.claims}`);
+  const lost = confirmedCodes.filter((code) => !stored.has(code));
+  if (lost.length > 0) problems.push(`${lost.length} acknowledged claims are missing`);
+  return { ok: problems.length === 0, claims: row.claims, expected, distinctUsers: row.users, distinctCodes: row.codes, counter: checkCounter ? row.claimed : null, problems };
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
