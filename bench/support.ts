@@ -77,7 +77,9 @@ export interface BenchServer {
 
 /** The app in its own process (bench/server.ts) on a free loopback port. */
 export async function startServer(databaseUrl: string, engine: 'batched' | 'original'): Promise<BenchServer> {
-  const child: ChildProcess = spawn(process.execPath, [path.join(ROOT, 'bench/server.ts')], {
+  // BENCH_PROFILE=1 writes a V8 CPU profile of the server per run into bench/results/profiles/.
+  const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${path.join(ROOT, 'bench/results/profiles')}`] : [];
+  const child: ChildProcess = spawn(process.execPath, [...profile, path.join(ROOT, 'bench/server.ts')], {
     cwd: ROOT,
     env: {
       ...process.env,

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import type { Role } from '@dropspot/protocol';
 import { DomainError } from '../../http/domain-error.ts';
@@ -12,7 +12,12 @@ export interface AccessClaims {
   sid: string;
 }
 
-export function signAccessToken(secret: string, ttlSeconds: number, claims: AccessClaims): string {
+/** The HMAC key as a KeyObject, made once: jsonwebtoken would otherwise rebuild it on every call. */
+export function secretKey(secret: string): KeyObject {
+  return createSecretKey(Buffer.from(secret, 'utf8'));
+}
+
+export function signAccessToken(secret: string | KeyObject, ttlSeconds: number, claims: AccessClaims): string {
   return jwt.sign({ role: claims.role, sid: claims.sid }, secret, {
     algorithm: 'HS256',
     expiresIn: ttlSeconds,
@@ -23,7 +28,7 @@ export function signAccessToken(secret: string, ttlSeconds: number, claims: Acce
 }
 
 /** Only HS256 with our secret is accepted: `alg: none` and algorithm swaps fail verification. */
-export function verifyAccessToken(secret: string, token: string): AccessClaims {
+export function verifyAccessToken(secret: string | KeyObject, token: string): AccessClaims {
   try {
     const payload = jwt.verify(token, secret, { algorithms: ['HS256'], issuer: ISSUER, audience: AUDIENCE });
     if (typeof payload === 'string' || typeof payload.sub !== 'string' || typeof payload.sid !== 'string') {

@@ -1,12 +1,12 @@
+import { randomUUID } from 'node:crypto';
 import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
 import type { ClaimView } from '@dropspot/protocol';
 import type { Orm } from '../../db/orm.ts';
 import { DomainError } from '../../http/domain-error.ts';
-import { recordEvent, type EventNotifier } from '../events/outbox.ts';
-import { UserSchema } from '../users/user.entity.ts';
+import { OutboxEventSchema } from '../events/outbox-event.entity.ts';
+import { outboxRow, type EventNotifier } from '../events/outbox.ts';
 import { ClaimSchema } from './claim.entity.ts';
 import { newClaimCode } from './claim-code.ts';
-import { toClaimView } from './claim.view.ts';
 
 export interface ClaimOutcome {
   claim: ClaimView;
@@ -79,8 +79,22 @@ export function createClaimBatcher(deps: {
          from "drop" where id = ?`,
       [dropId],
     );
-    const existing = await em.find(ClaimSchema, { drop: dropId, user: { $in: userIds } });
-    for (const claim of existing) results.set(claim.user.id, { claim: toClaimView(claim, row?.title ?? ''), created: false });
+    const existing = await em.execute<{ id: string; user_id: string; code: string; status: 'ISSUED' | 'USED'; issued_at: Date; used_at: Date | null }[]>(
+      `select id, user_id, code, status, issued_at, used_at from "claim" where drop_id = ? and user_id in (?)`,
+      [dropId, userIds],
+    );
+    for (const c of existing) {
+      const claim: ClaimView = {
+        id: c.id,
+        dropId,
+        dropTitle: row?.title ?? '',
+        code: c.code,
+        status: c.status,
+        issuedAt: new Date(c.issued_at).toISOString(),
+        usedAt: c.used_at ? new Date(c.used_at).toISOString() : null,
+      };
+      results.set(c.user_id, { claim, created: false });
+    }
     const candidates = userIds.filter((id) => !results.has(id));
     if (candidates.length === 0) return results;
     if (!row || !row.is_active) {
@@ -108,15 +122,18 @@ export function createClaimBatcher(deps: {
     if (granted.length === 0) return results;
 
     await em.execute('update "drop" set claimed = claimed + ?, updated_at = clock_timestamp() where id = ?', [granted.length, dropId]);
+    // Many rows, two multi-row inserts: the claims and their outbox events.
+    const issuedAt = new Date();
     let claimed = row.claimed;
-    for (const userId of granted) {
+    const claims = granted.map((userId) => ({ id: randomUUID(), user: userId, drop: dropId, code: newClaimCode(), status: 'ISSUED' as const, issuedAt, usedAt: null }));
+    const events = claims.map((c) => {
       claimed += 1;
-      const entity = em.create(ClaimSchema, { user: em.getReference(UserSchema, userId), drop: dropId, code: newClaimCode() });
-      const view = toClaimView(entity, row.title);
-      recordEvent(em, { type: 'claim.issued', dropId, userId, payload: { claim: view, claimed, remaining: row.total_slots - claimed } });
-      results.set(userId, { claim: view, created: true });
-    }
-    await em.flush();
+      const view: ClaimView = { id: c.id, dropId, dropTitle: row.title, code: c.code, status: 'ISSUED', issuedAt: issuedAt.toISOString(), usedAt: null };
+      results.set(c.user, { claim: view, created: true });
+      return outboxRow({ type: 'claim.issued', dropId, userId: c.user, payload: { claim: view, claimed, remaining: row.total_slots - claimed } });
+    });
+    await em.insertMany(ClaimSchema, claims);
+    await em.insertMany(OutboxEventSchema, events);
     return results;
   }
 

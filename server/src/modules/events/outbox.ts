@@ -11,12 +11,9 @@ export interface DomainEventInput {
   dedupeKey?: string;
 }
 
-/**
- * Adds the event to the unit of work: it is inserted by the same flush, inside the same
- * transaction, as the change it describes.
- */
-export function recordEvent(em: EntityManager, event: DomainEventInput): void {
-  em.create(OutboxEventSchema, {
+/** The outbox row for an event (for `em.insertMany` when a transaction writes many at once). */
+export function outboxRow(event: DomainEventInput) {
+  return {
     type: event.type,
     dropId: event.dropId ?? null,
     userId: event.userId ?? null,
@@ -24,7 +21,16 @@ export function recordEvent(em: EntityManager, event: DomainEventInput): void {
     dedupeKey: event.dedupeKey ?? null,
     seq: null,
     publishedAt: null,
-  });
+    createdAt: new Date(),
+  };
+}
+
+/**
+ * Adds the event to the unit of work: it is inserted by the same flush, inside the same
+ * transaction, as the change it describes.
+ */
+export function recordEvent(em: EntityManager, event: DomainEventInput): void {
+  em.create(OutboxEventSchema, outboxRow(event));
 }
 
 /** Told after a commit that wrote events, so they are published at once rather than at the next poll. */
