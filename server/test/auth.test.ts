@@ -1,5 +1,6 @@
 import jwt from 'jsonwebtoken';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SESSION_CACHE_MS } from '../src/modules/auth/auth.service.ts';
 import { SessionSchema } from '../src/modules/auth/session.entity.ts';
 import { UserSchema } from '../src/modules/users/user.entity.ts';
 import { TEST_SECRET, client, startTestApp, uniqueEmail, type TestApp } from './support/app.ts';
@@ -98,11 +99,13 @@ describe('login and me', () => {
     expect(badHeader.body.code).toBe('TOKEN_INVALID');
   });
 
-  it('reads the role from the database, so a demoted admin loses admin routes at once', async () => {
+  it('reads the role from the database, so a demoted admin loses admin routes within a second', async () => {
     const { user, accessToken } = await signup();
     await app.orm.em.fork().nativeUpdate(UserSchema, { id: user.id }, { role: 'ADMIN' });
+    await new Promise((resolve) => setTimeout(resolve, SESSION_CACHE_MS + 50));
     expect((await api('GET', '/api/admin/drops', { token: accessToken })).status).toBe(200);
     await app.orm.em.fork().nativeUpdate(UserSchema, { id: user.id }, { role: 'USER' });
+    await new Promise((resolve) => setTimeout(resolve, SESSION_CACHE_MS + 50));
     expect((await api('GET', '/api/admin/drops', { token: accessToken })).status).toBe(403);
   });
 });

@@ -270,6 +270,9 @@ export function createRealtime(deps: RealtimeDeps) {
   const scheduler = createWindowScheduler({ orm, logger: log, notifier });
   publicNs.on('window-changed' as never, ((dropId: string) => void scheduler.reload(dropId).catch(() => undefined)) as never);
 
+  // Another process ended sessions: forget them here too.
+  publicNs.on('sessions-ended' as never, ((sessions: EndedSession[]) => services.auth.forgetSessions(sessions)) as never);
+
   // ---- who is signed in on the default namespace -------------------------------------------
   const expiryTimers = new WeakMap<PublicSocket, NodeJS.Timeout>();
 
@@ -498,8 +501,9 @@ export function createRealtime(deps: RealtimeDeps) {
         }
       })().catch((error: unknown) => log.warn({ err: error }, 'could not disconnect a revoked API token'));
     },
-    /** Signed-out sessions stop receiving personal events at once, on every process. */
+    /** Signed-out sessions stop working and receiving personal events at once, on every process. */
     sessionsEnded(sessions: EndedSession[]): void {
+      if (redis) publicNs.serverSideEmit('sessions-ended', sessions);
       for (const { sessionId, userId } of sessions) {
         const room = publicNs.in(sessionRoom(sessionId));
         room.emit('session:expired', { code: 'SESSION_REVOKED', message: 'This session has ended; sign in again.' });

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { LockMode, UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
 import type { AuthResponse, LoginBody, Role, SignupBody, UserView } from '@dropspot/protocol';
 import type { Config } from '../../config.ts';
@@ -14,6 +15,7 @@ import { newRefreshToken, secretKey, sha256, signAccessToken, verifyAccessToken 
 export type AuthService = ReturnType<typeof createAuthService>;
 
 const ROTATED = 'rotated';
+export const SESSION_CACHE_MS = 1000;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface EndedSession {
@@ -34,9 +36,21 @@ async function revokeFamily(em: EntityManager, family: string, reason: 'logout' 
 export function createAuthService(deps: { orm: Orm; config: Readonly<Config>; onSessionsEnded?: (ended: EndedSession[]) => void }) {
   const { orm, config } = deps;
   const accessKey = secretKey(config.jwtAccessSecret);
+  /**
+   * Sessions seen live in the last second, with the user's role: a storm of requests from the
+   * same users costs one session read per user per second instead of one per request. Logout and
+   * reuse detection remove entries at once (on every process, through the realtime layer); a
+   * role changed behind the API's back is seen within the second.
+   */
+  const liveSessions = new LRUCache<string, Role>({ max: 200_000, ttl: SESSION_CACHE_MS });
+  const forgetSessions = (sessions: EndedSession[]) => {
+    for (const { sessionId, userId } of sessions) liveSessions.delete(`${sessionId}:${userId}`);
+  };
   /** Live connections signed in with these sessions are told and demoted (realtime layer). */
   const ended = (sessions: EndedSession[]) => {
-    if (sessions.length > 0) deps.onSessionsEnded?.(sessions);
+    if (sessions.length === 0) return;
+    forgetSessions(sessions);
+    deps.onSessionsEnded?.(sessions);
   };
 
   /** Opens a session (a new token family unless `rotatedFrom` continues one) and signs its tokens. */
@@ -145,16 +159,22 @@ export function createAuthService(deps: { orm: Orm; config: Readonly<Config>; on
   async function authenticate(token: string, via: AuthContext['via']): Promise<AuthContext> {
     const claims = verifyAccessToken(accessKey, token);
     if (!UUID.test(claims.sid) || !UUID.test(claims.sub)) throw new DomainError('TOKEN_INVALID', 'The access token is not valid.');
-    // Every authenticated request runs this: one indexed read, without hydrating entities.
-    // A rotated session's access token stays valid until it expires (requests in flight while
-    // another tab refreshed must not fail); logout and reuse detection revoke for real.
-    const [row] = await orm.em.fork().execute<{ role: Role }[]>(
-      `select u.role from "session" s join "user" u on u.id = s.user_id
-        where s.id = ? and s.user_id = ? and s.expires_at > now() and (s.revoked_at is null or s.revoked_reason = ?)`,
-      [claims.sid, claims.sub, ROTATED],
-    );
-    if (!row) throw new DomainError('SESSION_REVOKED', 'This session has ended; sign in again.');
-    return { userId: claims.sub, role: row.role, sessionId: claims.sid, via };
+    const key = `${claims.sid}:${claims.sub}`;
+    let role = liveSessions.get(key);
+    if (role === undefined) {
+      // One indexed read, without hydrating entities. A rotated session's access token stays
+      // valid until it expires (requests in flight while another tab refreshed must not fail);
+      // logout and reuse detection revoke for real.
+      const [row] = await orm.em.fork().execute<{ role: Role }[]>(
+        `select u.role from "session" s join "user" u on u.id = s.user_id
+          where s.id = ? and s.user_id = ? and s.expires_at > now() and (s.revoked_at is null or s.revoked_reason = ?)`,
+        [claims.sid, claims.sub, ROTATED],
+      );
+      if (!row) throw new DomainError('SESSION_REVOKED', 'This session has ended; sign in again.');
+      role = row.role;
+      liveSessions.set(key, role);
+    }
+    return { userId: claims.sub, role, sessionId: claims.sid, via };
   }
 
   async function me(userId: string): Promise<UserView> {
@@ -183,5 +203,5 @@ export function createAuthService(deps: { orm: Orm; config: Readonly<Config>; on
     return { user: toUserView(user), created: true };
   }
 
-  return { signup, login, refresh, logout, authenticate, me, ensureUser };
+  return { signup, login, refresh, logout, authenticate, forgetSessions, me, ensureUser };
 }
