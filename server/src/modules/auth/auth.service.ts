@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import DataLoader from 'dataloader';
 import { LRUCache } from 'lru-cache';
 import { LockMode, UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
 import type { AuthResponse, LoginBody, Role, SignupBody, UserView } from '@dropspot/protocol';
@@ -43,6 +44,25 @@ export function createAuthService(deps: { orm: Orm; config: Readonly<Config>; on
    * role changed behind the API's back is seen within the second.
    */
   const liveSessions = new LRUCache<string, Role>({ max: 200_000, ttl: SESSION_CACHE_MS });
+  /**
+   * Session reads that arrive within a millisecond share one query (a storm of requests from
+   * different users is a storm of session reads). A rotated session's access token stays valid
+   * until it expires (requests in flight while another tab refreshed must not fail); logout and
+   * reuse detection revoke for real.
+   */
+  const sessionReads = new DataLoader<string, Role | null>(
+    async (keys) => {
+      const pairs = keys.map((key) => key.split(':') as [string, string]);
+      const rows = await orm.em.fork().execute<{ id: string; user_id: string; role: Role }[]>(
+        `select s.id, s.user_id, u.role from "session" s join "user" u on u.id = s.user_id
+          where s.id in (?) and s.expires_at > now() and (s.revoked_at is null or s.revoked_reason = ?)`,
+        [pairs.map(([sid]) => sid), ROTATED],
+      );
+      const live = new Map(rows.map((row) => [`${row.id}:${row.user_id}`, row.role]));
+      return keys.map((key) => live.get(key) ?? null);
+    },
+    { cache: false, maxBatchSize: 500, batchScheduleFn: (run) => setTimeout(run, 1) },
+  );
   const forgetSessions = (sessions: EndedSession[]) => {
     for (const { sessionId, userId } of sessions) liveSessions.delete(`${sessionId}:${userId}`);
   };
@@ -162,16 +182,8 @@ export function createAuthService(deps: { orm: Orm; config: Readonly<Config>; on
     const key = `${claims.sid}:${claims.sub}`;
     let role = liveSessions.get(key);
     if (role === undefined) {
-      // One indexed read, without hydrating entities. A rotated session's access token stays
-      // valid until it expires (requests in flight while another tab refreshed must not fail);
-      // logout and reuse detection revoke for real.
-      const [row] = await orm.em.fork().execute<{ role: Role }[]>(
-        `select u.role from "session" s join "user" u on u.id = s.user_id
-          where s.id = ? and s.user_id = ? and s.expires_at > now() and (s.revoked_at is null or s.revoked_reason = ?)`,
-        [claims.sid, claims.sub, ROTATED],
-      );
-      if (!row) throw new DomainError('SESSION_REVOKED', 'This session has ended; sign in again.');
-      role = row.role;
+      role = (await sessionReads.load(key)) ?? undefined;
+      if (!role) throw new DomainError('SESSION_REVOKED', 'This session has ended; sign in again.');
       liveSessions.set(key, role);
     }
     return { userId: claims.sub, role, sessionId: claims.sid, via };
