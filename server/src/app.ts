@@ -41,13 +41,16 @@ export function createServices(
 ) {
   const formula = createPriorityFormula(deps.config.priority);
   const notifier = deps.notifier ?? silentNotifier;
+  const drops = createDropService({ orm: deps.orm, notifier });
+  // Claims, joins and leaves change what a drop page shows: its cached view goes after each commit.
+  const changed: EventNotifier & { drop: (dropId: string) => void } = { committed: () => notifier.committed(), drop: drops.forget };
   return {
     formula,
     auth: createAuthService(deps),
     events: createEventService(deps),
-    drops: createDropService({ orm: deps.orm, notifier }),
-    waitlist: createWaitlistService({ orm: deps.orm, formula, notifier }),
-    claims: createClaimService({ orm: deps.orm, notifier }),
+    drops,
+    waitlist: createWaitlistService({ orm: deps.orm, formula, notifier: changed }),
+    claims: createClaimService({ orm: deps.orm, notifier: changed }),
   };
 }
 

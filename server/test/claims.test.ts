@@ -268,3 +268,30 @@ describe('graceful close', () => {
     expect(await app.orm.em.fork().count(ClaimSchema, { drop: drop.id })).toBe(1);
   });
 });
+
+describe('group commit', () => {
+  it('two server processes claiming for the same user at once still give one claim (a batch collision settles claim by claim)', async () => {
+    const other = await startTestApp();
+    try {
+      const drop = await createDrop(app, { totalSlots: 5 });
+      const users = await createUsers(app, 6);
+      await addToWaitlist(app, drop.id, users.map((u) => u.id));
+      const [twice] = users;
+      const calls = [
+        ...Array.from({ length: 10 }, () => app.services.claims.claim(twice!.id, drop.id)),
+        ...Array.from({ length: 10 }, () => other.services.claims.claim(twice!.id, drop.id)),
+        ...users.slice(1).map((u, i) => (i % 2 ? app : other).services.claims.claim(u.id, drop.id).catch((e: { code: string }) => e.code)),
+      ];
+      const results = await Promise.all(calls);
+      const mine = results.slice(0, 20) as { claim: { code: string }; created: boolean }[];
+      expect(new Set(mine.map((r) => r.claim.code)).size).toBe(1);
+      expect(mine.filter((r) => r.created)).toHaveLength(1);
+      const others = results.slice(20);
+      expect(others.filter((r) => r === 'SOLD_OUT')).toHaveLength(1);
+      expect(await app.orm.em.fork().count(ClaimSchema, { drop: drop.id })).toBe(5);
+      expect((await dropRow(drop.id)).claimed).toBe(5);
+    } finally {
+      await other.close();
+    }
+  });
+});

@@ -153,7 +153,10 @@ export function createClaimBatcher(deps: {
       let results: Map<string, ClaimOutcome | DomainError>;
       try {
         results = await orm.em.fork().transactional((tem) => commitBatch(tem, dropId, userIds));
-        if ([...results.values()].some((r) => !(r instanceof DomainError) && r.created)) notifier.committed();
+        if ([...results.values()].some((r) => !(r instanceof DomainError) && r.created)) {
+          notifier.drop?.(dropId);
+          notifier.committed();
+        }
       } catch (error) {
         if (!(error instanceof UniqueConstraintViolationException)) throw error;
         // Another process claimed for one of these users (or two codes collided): settle each alone.

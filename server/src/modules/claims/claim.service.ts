@@ -91,6 +91,7 @@ export function createClaimService(deps: { orm: Orm; notifier: EventNotifier; ba
           await tem.flush();
           return view;
         });
+        notifier.drop?.(dropId);
         notifier.committed();
         return { claim: created, created: true };
       } catch (error) {

@@ -1,4 +1,5 @@
 import { LockMode, type EntityManager } from '@mikro-orm/postgresql';
+import { LRUCache } from 'lru-cache';
 import type {
   CreateDropBody,
   DropDetailView,
@@ -108,10 +109,26 @@ export function createDropService(deps: { orm: Orm; notifier: EventNotifier }) {
   }
 
   /** A drop as a visitor sees it, plus the signed-in user's own entry, position and claim. */
+  /**
+   * A drop room's page load is the hot read during a storm (everyone refreshing): the public
+   * drop and its waitlist count are kept for 250 ms. Only reads use it; a claim is always judged
+   * by the database. Local changes drop the entry at once; live numbers come over the socket.
+   */
+  const publicDrops = new LRUCache<string, { drop: Drop; waitlistCount: number }>({ max: 10_000, ttl: 250 });
+
+  async function publicDrop(em: EntityManager, id: string, includeInactive: boolean): Promise<{ drop: Drop; waitlistCount: number }> {
+    const hit = includeInactive ? undefined : publicDrops.get(id);
+    if (hit) return hit;
+    const drop = await loadDrop(em, id, includeInactive);
+    const entry = { drop, waitlistCount: await em.count(WaitlistSchema, { drop: id }) };
+    if (!includeInactive) publicDrops.set(id, entry);
+    return entry;
+  }
+
   async function detail(id: string, userId: string | undefined, includeInactive = false): Promise<DropDetailView> {
     const em = orm.em.fork();
-    const drop = await loadDrop(em, id, includeInactive);
-    const base = await view(em, drop);
+    const { drop, waitlistCount } = await publicDrop(em, id, includeInactive);
+    const base = toDropView(drop, waitlistCount, new Date());
     if (!userId) return base;
     const entry = await em.findOne(WaitlistSchema, { user: userId, drop: id });
     const claim = await em.findOne(ClaimSchema, { user: userId, drop: id });
@@ -169,6 +186,7 @@ export function createDropService(deps: { orm: Orm; notifier: EventNotifier }) {
       recordEvent(em, { type: 'drop.updated', dropId: id, payload: { drop: fresh, changed: Object.keys(body) } });
       return fresh;
     });
+    publicDrops.delete(id);
     notifier.committed();
     return updated;
   }
@@ -180,6 +198,7 @@ export function createDropService(deps: { orm: Orm; notifier: EventNotifier }) {
       await em.nativeDelete(DropSchema, { id });
       recordEvent(em, { type: 'drop.deleted', dropId: id, payload: { dropId: id, title: drop.title } });
     });
+    publicDrops.delete(id);
     notifier.committed();
   }
 
@@ -201,9 +220,19 @@ export function createDropService(deps: { orm: Orm; notifier: EventNotifier }) {
       recordEvent(em, { type: WINDOW_EVENT[body.action], dropId: id, payload: { drop: fresh, action: body.action, seconds } });
       return fresh;
     });
+    publicDrops.delete(id);
     notifier.committed();
     return changed;
   }
 
-  return { page, detail, create, update, remove, windowAction };
+  return {
+    page,
+    detail,
+    create,
+    update,
+    remove,
+    windowAction,
+    /** Called after a claim, join or leave committed here, so this process's next read is fresh. */
+    forget: (dropId: string) => void publicDrops.delete(dropId),
+  };
 }

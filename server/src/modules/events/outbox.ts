@@ -36,6 +36,8 @@ export function recordEvent(em: EntityManager, event: DomainEventInput): void {
 /** Told after a commit that wrote events, so they are published at once rather than at the next poll. */
 export interface EventNotifier {
   committed(): void;
+  /** A drop's numbers changed in that commit (optional: lets read caches forget it). */
+  drop?(dropId: string): void;
 }
 
 export const silentNotifier: EventNotifier = { committed: () => {} };

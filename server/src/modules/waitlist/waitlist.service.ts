@@ -89,6 +89,7 @@ export function createWaitlistService(deps: { orm: Orm; formula: PriorityFormula
       const winner = await fresh.findOneOrFail(WaitlistSchema, { user: userId, drop: dropId });
       return { entry: { ...toWaitlistEntryView(winner), position: await waitlistPosition(fresh, winner) }, created: false };
     }
+    notifier.drop?.(dropId);
     notifier.committed();
     return { entry: { ...toWaitlistEntryView(entry), position: await waitlistPosition(em, entry) }, created: true };
   }
@@ -103,7 +104,10 @@ export function createWaitlistService(deps: { orm: Orm; formula: PriorityFormula
       if (deleted > 0) recordEvent(tem, { type: 'waitlist.left', dropId, userId, payload: { dropId, userId } });
       return deleted > 0;
     });
-    if (left) notifier.committed();
+    if (left) {
+      notifier.drop?.(dropId);
+      notifier.committed();
+    }
     return { left };
   }
 
