@@ -90,6 +90,8 @@ export interface ServerToClientEvents {
   'me:position': (position: PositionView) => void;
   'session:expired': (payload: { code: ErrorCode; message: string }) => void;
   'server:shutdown': (payload: { reason: string }) => void;
+  /** The database went away or came back; after `up`, re-watch to re-sync the numbers. */
+  'server:status': (status: { database: 'up' | 'down'; serverNow: string }) => void;
 }
 
 export interface ClientToServerEvents {

@@ -102,7 +102,14 @@ export interface RealtimeDeps {
   orm: Orm;
   logger: Logger;
   services: Services;
-  limits?: Partial<SocketLimits> & { maxPayloadBytes?: number; countIntervalMs?: number; positionIntervalMs?: number; drainMs?: number };
+  limits?: Partial<SocketLimits> & {
+    maxPayloadBytes?: number;
+    countIntervalMs?: number;
+    positionIntervalMs?: number;
+    drainMs?: number;
+    /** How often the database is checked, so sockets hear at once when it goes away or comes back. */
+    databaseCheckMs?: number;
+  };
 }
 
 /**
@@ -484,6 +491,35 @@ export function createRealtime(deps: RealtimeDeps) {
   const recheckTimer = setInterval(() => void recheckPrivileged().catch(() => undefined), RECHECK_MS);
   recheckTimer.unref();
 
+  // ---- database status ------------------------------------------------------------------------
+  // Sockets are told when the database goes away (their actions answer SERVICE_UNAVAILABLE
+  // meanwhile) and when it is back, which is their cue to re-watch and re-sync.
+  let databaseUp = true;
+  let checking = false;
+  async function checkDatabase(): Promise<void> {
+    if (checking) return;
+    checking = true;
+    let up: boolean;
+    try {
+      await Promise.race([
+        orm.em.getConnection().execute('select 1'),
+        new Promise((_, reject) => setTimeout(() => reject(new Error('database check timed out')), 2000).unref()),
+      ]);
+      up = true;
+    } catch {
+      up = false;
+    } finally {
+      checking = false;
+    }
+    if (up === databaseUp) return;
+    databaseUp = up;
+    log[up ? 'info' : 'warn']({ database: up ? 'up' : 'down' }, up ? 'database is back' : 'database is unreachable');
+    publicNs.emit('server:status', { database: up ? 'up' : 'down', serverNow: new Date().toISOString() });
+    if (up) relay.poke();
+  }
+  const databaseTimer = setInterval(() => void checkDatabase(), deps.limits?.databaseCheckMs ?? 2000);
+  databaseTimer.unref();
+
   return {
     io,
     /** Services call this after a commit that wrote outbox events. */
@@ -513,6 +549,7 @@ export function createRealtime(deps: RealtimeDeps) {
     async close(reason = 'server shutting down'): Promise<void> {
       publicNs.emit('server:shutdown', { reason });
       clearInterval(recheckTimer);
+      clearInterval(databaseTimer);
       scheduler.stop();
       counts.close();
       positions.close();
