@@ -12,7 +12,7 @@ import path from 'node:path';
 import { Pool } from 'undici';
 import { SingleBar, Presets } from 'cli-progress';
 import { io, type Socket } from 'socket.io-client';
-import { audit, percentile, ROOT, seedStorm, startDatabaseServer, startServer, type AuditResult } from './support.ts';
+import { audit, cpuTicks, percentile, postgresPids, ticksBetween, ROOT, seedStorm, startDatabaseServer, startServer, type AuditResult } from './support.ts';
 import { renderChart } from './chart.ts';
 
 const USERS = Number(process.env.BENCH_USERS ?? 20_000);
@@ -48,6 +48,8 @@ interface StormResult {
   latencyMs: { p50: number; p95: number; p99: number; max: number };
   byCode: Record<string, number>;
   cutShort: boolean;
+  /** Share of one core each process used during the storm (100 = one full core). */
+  cpuPercent: { server: number; postgres: number; loadGenerator: number };
   audit: AuditResult;
 }
 
@@ -70,22 +72,30 @@ async function storm(
   const { dropId, users } = await seedStorm(url, USERS, SLOTS);
   const server = await startServer(url, engine);
   const name = `storm ${engine} over ${transport}, ${concurrency} clients`;
-  const progress = bar(name, users.length);
+  // One user in ten asks twice, so repeat claims (200, the same code) and same-user batches are exercised.
+  const requests = [...users, ...users.filter((_, i) => i % 10 === 0)].sort(() => Math.random() - 0.5);
+  const progress = bar(name, requests.length);
   const latencies: number[] = [];
   const byCode: Record<string, number> = {};
   const codes: string[] = [];
   let lastSuccessAt = 0;
   let done = 0;
   const deadline = Date.now() + MAX_SECONDS * 1000;
-  const queue = [...users];
+  const queue = requests;
+  const cpuBefore = { server: cpuTicks([server.pid]), postgres: cpuTicks(postgresPids()), loadGenerator: cpuTicks([process.pid]) };
   const started = performance.now();
-  const record = (code: string, latency: number, claimCode?: string) => {
+  const firstCode = new Map<string, string>();
+  let repeatMismatches = 0;
+  const record = (userId: string, code: string, latency: number, claimCode?: string) => {
     byCode[code] = (byCode[code] ?? 0) + 1;
     latencies.push(latency);
-    if (claimCode) {
+    if (code === 'CREATED' && claimCode) {
+      if (firstCode.has(userId)) repeatMismatches += 1; // a second claim created for one user
+      firstCode.set(userId, claimCode);
       codes.push(claimCode);
       lastSuccessAt = performance.now();
     }
+    if (code === 'ALREADY_CLAIMED' && claimCode && firstCode.get(userId) !== undefined && firstCode.get(userId) !== claimCode) repeatMismatches += 1;
     progress.update(++done);
   };
 
@@ -96,8 +106,7 @@ async function storm(
         for (let user = queue.pop(); user && Date.now() < deadline; user = queue.pop()) {
           const t0 = performance.now();
           const { status, body } = await postClaim(pool, dropId, user.token);
-          const ok = status === 201;
-          record(ok ? 'CREATED' : status === 200 ? 'ALREADY_CLAIMED' : (body.code ?? String(status)), performance.now() - t0, ok ? body.claim?.code : undefined);
+          record(user.id, status === 201 ? 'CREATED' : status === 200 ? 'ALREADY_CLAIMED' : (body.code ?? String(status)), performance.now() - t0, body.claim?.code);
         }
       }),
     );
@@ -118,16 +127,26 @@ async function storm(
           const t0 = performance.now();
           const ack = await ask(socket, 'drop:claim', { dropId });
           const created = ack.ok && ack.data?.created;
-          record(created ? 'CREATED' : ack.ok ? 'ALREADY_CLAIMED' : (ack.code ?? 'ERROR'), performance.now() - t0, created ? ack.data?.claim.code : undefined);
+          record(user.id, created ? 'CREATED' : ack.ok ? 'ALREADY_CLAIMED' : (ack.code ?? 'ERROR'), performance.now() - t0, ack.data?.claim.code);
         }
       }),
     );
     for (const socket of sockets) socket.close();
   }
   const seconds = (performance.now() - started) / 1000;
+  // Backends the pool opened during the storm count from zero; ones that exited are missed.
+  const cpuPercent = {
+    server: Math.round(ticksBetween(cpuBefore.server, cpuTicks([server.pid])) / seconds),
+    postgres: Math.round(ticksBetween(cpuBefore.postgres, cpuTicks(postgresPids())) / seconds),
+    loadGenerator: Math.round(ticksBetween(cpuBefore.loadGenerator, cpuTicks([process.pid])) / seconds),
+  };
   progress.stop();
   await sleep(200);
   const result = await audit(url, dropId, Math.min(SLOTS, USERS), codes, engine === 'batched');
+  if (repeatMismatches > 0) {
+    result.ok = false;
+    result.problems.push(`${repeatMismatches} repeat claims did not return the user's first code`);
+  }
   await server.stop();
   latencies.sort((a, b) => a - b);
   const successes = byCode.CREATED ?? 0;
@@ -147,7 +166,8 @@ async function storm(
     sellOutSeconds: sellOutSeconds === null ? null : round(sellOutSeconds),
     latencyMs: { p50: round(percentile(latencies, 50)), p95: round(percentile(latencies, 95)), p99: round(percentile(latencies, 99)), max: round(latencies.at(-1) ?? 0) },
     byCode,
-    cutShort: done < users.length,
+    cutShort: done < requests.length,
+    cpuPercent,
     audit: result,
   };
 }
@@ -157,6 +177,7 @@ interface FanOutResult {
   connectSeconds: number;
   serverRssBeforeMiB: number;
   serverRssWithWatchersMiB: number;
+  serverRssPeakDuringStormMiB: number;
   serverKiBPerSocket: number;
   messagesPerWatcher: { min: number; max: number; mean: number };
   deliveryDelayMs: { p50: number; p99: number };
@@ -205,6 +226,10 @@ async function fanOut(db: Awaited<ReturnType<typeof startDatabaseServer>>, watch
     s.delays = [];
   }
 
+  let peak = rssWith;
+  const sampler = setInterval(() => {
+    peak = Math.max(peak, server.rssBytes());
+  }, 50);
   const stormBar = bar(`fan-out: storm under ${watchers}`, seeded.length);
   const codes: string[] = [];
   let lastSuccessWall = 0;
@@ -227,6 +252,7 @@ async function fanOut(db: Awaited<ReturnType<typeof startDatabaseServer>>, watch
   await pool.close();
   const waitUntil = Date.now() + 10_000;
   while (seen.some((s) => s.soldOutAt === null) && Date.now() < waitUntil) await sleep(50);
+  clearInterval(sampler);
   const result = await audit(url, dropId, slots, codes, true);
   for (const socket of sockets) socket.close();
   await server.stop();
@@ -238,6 +264,7 @@ async function fanOut(db: Awaited<ReturnType<typeof startDatabaseServer>>, watch
     connectSeconds: round(connectSeconds),
     serverRssBeforeMiB: round(rssBefore / 2 ** 20),
     serverRssWithWatchersMiB: round(rssWith / 2 ** 20),
+    serverRssPeakDuringStormMiB: round(peak / 2 ** 20),
     serverKiBPerSocket: round((rssWith - rssBefore) / 1024 / watchers),
     messagesPerWatcher: { min: Math.min(...counts), max: Math.max(...counts), mean: round(counts.reduce((a, b) => a + b, 0) / counts.length) },
     deliveryDelayMs: { p50: percentile(delays, 50), p99: percentile(delays, 99) },
@@ -303,6 +330,7 @@ async function main(): Promise<void> {
         'p50 ms': s.latencyMs.p50,
         'p95 ms': s.latencyMs.p95,
         'p99 ms': s.latencyMs.p99,
+        'cpu % server/pg/loadgen': `${s.cpuPercent.server}/${s.cpuPercent.postgres}/${s.cpuPercent.loadGenerator}`,
         audit: s.audit.ok ? 'ok' : s.audit.problems.join('; '),
       })),
     );
@@ -319,7 +347,7 @@ async function main(): Promise<void> {
         'delay p99 ms': f.deliveryDelayMs.p99,
         'sell-out to last watcher ms': f.sellOutToLastWatcherMs,
         'KiB/socket': f.serverKiBPerSocket,
-        'server RSS MiB': f.serverRssWithWatchersMiB,
+        'server RSS MiB (peak)': `${f.serverRssWithWatchersMiB} (${f.serverRssPeakDuringStormMiB})`,
         audit: f.audit.ok ? 'ok' : f.audit.problems.join('; '),
       })),
     );

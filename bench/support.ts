@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -182,6 +182,41 @@ export async function audit(databaseUrl: string, dropId: string, expected: numbe
   const lost = confirmedCodes.filter((code) => !stored.has(code));
   if (lost.length > 0) problems.push(`${lost.length} acknowledged claims are missing`);
   return { ok: problems.length === 0, claims: row.claims, expected, distinctUsers: row.users, distinctCodes: row.codes, counter: checkCounter ? row.claimed : null, problems };
+}
+
+/** CPU time (user + system, in clock ticks of 1/100 s) used so far by each of the given processes. */
+export function cpuTicks(pids: number[]): Map<number, number> {
+  const ticks = new Map<number, number>();
+  for (const pid of pids) {
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      ticks.set(pid, Number(fields[11]) + Number(fields[12]));
+    } catch {
+      // the process is gone
+    }
+  }
+  return ticks;
+}
+
+/** CPU ticks used between two readings; processes that started in between count from zero. */
+export function ticksBetween(before: Map<number, number>, after: Map<number, number>): number {
+  let total = 0;
+  for (const [pid, now] of after) total += now - (before.get(pid) ?? 0);
+  return total;
+}
+
+/** PostgreSQL's processes (the embedded server runs as the postgres user). */
+export function postgresPids(): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === 'postgres') pids.push(Number(entry));
+    } catch {
+      // gone
+    }
+  }
+  return pids;
 }
 
 export function percentile(sorted: number[], p: number): number {

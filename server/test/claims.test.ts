@@ -270,7 +270,7 @@ describe('graceful close', () => {
 });
 
 describe('group commit', () => {
-  it('two server processes claiming for the same user at once still give one claim (a batch collision settles claim by claim)', async () => {
+  it('two server processes claiming for the same user at once still give one claim', async () => {
     const other = await startTestApp();
     try {
       const drop = await createDrop(app, { totalSlots: 5 });

@@ -1,5 +1,5 @@
 import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
-import { ConnectionException, DriverException } from '@mikro-orm/core';
+import { ConnectionException, DriverException, LockWaitTimeoutException } from '@mikro-orm/core';
 import type { Problem } from '@dropspot/protocol';
 import { z } from 'zod';
 import { DomainError } from './domain-error.ts';
@@ -69,6 +69,9 @@ function fromExpress(error: { type?: string; status?: number; statusCode?: numbe
 export function toDomainError(error: unknown): DomainError | undefined {
   if (error instanceof DomainError) return error;
   if (error instanceof z.ZodError) return zodToDomainError(error);
+  if (error instanceof LockWaitTimeoutException) {
+    return new DomainError('SERVICE_UNAVAILABLE', 'The drop is busy; try again in a moment.', { extra: { retryAfter: 1 }, cause: error });
+  }
   if (error instanceof ConnectionException || (error instanceof DriverException && /ECONNREFUSED|terminat|connection/i.test(error.message))) {
     return new DomainError('SERVICE_UNAVAILABLE', 'The database is unavailable; try again shortly.', { extra: { retryAfter: 2 }, cause: error });
   }

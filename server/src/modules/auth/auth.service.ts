@@ -63,8 +63,14 @@ export function createAuthService(deps: { orm: Orm; config: Readonly<Config>; on
     },
     { cache: false, maxBatchSize: 500, batchScheduleFn: (run) => setTimeout(run, 1) },
   );
+  /** Sessions ended recently: a read that was in flight when one ended must not cache it again. */
+  const endedSessions = new LRUCache<string, true>({ max: 200_000, ttl: SESSION_CACHE_MS * 10 });
   const forgetSessions = (sessions: EndedSession[]) => {
-    for (const { sessionId, userId } of sessions) liveSessions.delete(`${sessionId}:${userId}`);
+    for (const { sessionId, userId } of sessions) {
+      const key = `${sessionId}:${userId}`;
+      endedSessions.set(key, true);
+      liveSessions.delete(key);
+    }
   };
   /** Live connections signed in with these sessions are told and demoted (realtime layer). */
   const ended = (sessions: EndedSession[]) => {
@@ -183,7 +189,7 @@ export function createAuthService(deps: { orm: Orm; config: Readonly<Config>; on
     let role = liveSessions.get(key);
     if (role === undefined) {
       role = (await sessionReads.load(key)) ?? undefined;
-      if (!role) throw new DomainError('SESSION_REVOKED', 'This session has ended; sign in again.');
+      if (!role || endedSessions.has(key)) throw new DomainError('SESSION_REVOKED', 'This session has ended; sign in again.');
       liveSessions.set(key, role);
     }
     return { userId: claims.sub, role, sessionId: claims.sid, via };

@@ -27,6 +27,7 @@ interface DropQueue {
 
 interface DropStateRow {
   title: string;
+  now: Date;
   total_slots: number;
   claimed: number;
   is_active: boolean;
@@ -44,6 +45,10 @@ function refusalFor(row: DropStateRow | undefined): DomainError | undefined {
   if (row.claimed >= row.total_slots) return new DomainError('SOLD_OUT', 'Every slot has been claimed.');
   return undefined;
 }
+
+const LOCK_TIMEOUT = '5s';
+/** Claims waiting for one drop beyond this are refused at once (503, retry) instead of queueing without end. */
+const MAX_WAITING = 20_000;
 
 const placeholders = (count: number, each: string) => Array.from({ length: count }, () => each).join(', ');
 
@@ -71,10 +76,13 @@ export function createClaimBatcher(deps: {
 
   async function commitBatch(em: EntityManager, dropId: string, userIds: string[]): Promise<Map<string, ClaimOutcome | DomainError>> {
     const results = new Map<string, ClaimOutcome | DomainError>();
+    // A stuck row (a session idle in a transaction) must not hold the whole queue forever.
+    await em.execute(`set local lock_timeout = '${LOCK_TIMEOUT}'`);
     // Lock first, then read the clock: a batch that waited for the row is judged when it got it.
-    await em.execute('select 1 from "drop" where id = ? for update', [dropId]);
+    // NO KEY UPDATE: waitlist joins (which only key-share the row) are not blocked meanwhile.
+    await em.execute('select 1 from "drop" where id = ? for no key update', [dropId]);
     const [row] = await em.execute<DropStateRow[]>(
-      `select title, total_slots, claimed, is_active, paused_at is not null as paused,
+      `select title, total_slots, claimed, is_active, paused_at is not null as paused, clock_timestamp() as now,
               claim_window_start <= clock_timestamp() as started, clock_timestamp() >= claim_window_end as ended
          from "drop" where id = ?`,
       [dropId],
@@ -123,7 +131,7 @@ export function createClaimBatcher(deps: {
 
     await em.execute('update "drop" set claimed = claimed + ?, updated_at = clock_timestamp() where id = ?', [granted.length, dropId]);
     // Many rows, two multi-row inserts: the claims and their outbox events.
-    const issuedAt = new Date();
+    const issuedAt = new Date(row.now);
     let claimed = row.claimed;
     const claims = granted.map((userId) => ({ id: randomUUID(), user: userId, drop: dropId, code: newClaimCode(), status: 'ISSUED' as const, issuedAt, usedAt: null }));
     const events = claims.map((c) => {
@@ -150,30 +158,37 @@ export function createClaimBatcher(deps: {
         `insert into "user_action" (user_id, kind, at) values ${placeholders(batch.length, "(?, 'claim', now())")}`,
         batch.map((w) => w.userId),
       );
-      let results: Map<string, ClaimOutcome | DomainError>;
+      let results: Map<string, ClaimOutcome | Error>;
+      let committed = false;
       try {
         results = await orm.em.fork().transactional((tem) => commitBatch(tem, dropId, userIds));
-        if ([...results.values()].some((r) => !(r instanceof DomainError) && r.created)) {
-          notifier.drop?.(dropId);
-          notifier.committed();
-        }
+        committed = true;
       } catch (error) {
         if (!(error instanceof UniqueConstraintViolationException)) throw error;
-        // Another process claimed for one of these users (or two codes collided): settle each alone.
+        // Two codes collided, or another process slipped a claim in: settle each claim alone,
+        // each with its own outcome (one user's failure is not another's).
         results = new Map();
         for (const userId of userIds) {
           try {
             results.set(userId, await deps.claimOne(userId, dropId));
           } catch (single) {
-            if (!(single instanceof DomainError)) throw single;
-            results.set(userId, single);
+            results.set(userId, single instanceof Error ? single : new Error(String(single)));
           }
+        }
+      }
+      if (committed && [...results.values()].some((r) => !(r instanceof Error) && r.created)) {
+        try {
+          notifier.drop?.(dropId);
+          notifier.committed();
+        } catch (error) {
+          // The claims are committed: a failed notification must not turn them into errors.
+          void error;
         }
       }
       const answered = new Set<string>();
       for (const waiter of batch) {
         const result = results.get(waiter.userId);
-        if (result instanceof DomainError || result === undefined) {
+        if (result instanceof Error || result === undefined) {
           waiter.reject(result ?? new DomainError('INTERNAL', 'The claim was lost.'));
           continue;
         }
@@ -201,6 +216,9 @@ export function createClaimBatcher(deps: {
       if (!queue) {
         queue = { waiting: [], timer: undefined, flushing: false };
         queues.set(dropId, queue);
+      }
+      if (queue.waiting.length >= MAX_WAITING) {
+        return Promise.reject(new DomainError('SERVICE_UNAVAILABLE', 'Too many claims are waiting for this drop; retry in a moment.', { extra: { retryAfter: 1 } }));
       }
       const promise = new Promise<ClaimOutcome>((resolve, reject) => queue.waiting.push({ userId, resolve, reject }));
       if (queue.waiting.length >= maxBatch && queue.timer && !queue.flushing) {

@@ -60,17 +60,17 @@ export function createClaimService(deps: { orm: Orm; notifier: EventNotifier; ba
     for (let attempt = 1; ; attempt++) {
       try {
         const created = await orm.em.fork().transactional(async (tem) => {
+          // The same lock order as a batch (drop row first, then the claim insert), so the two
+          // paths can never deadlock each other.
+          await tem.execute(`set local lock_timeout = '5s'`);
+          await tem.execute('select 1 from "drop" where id = ? for no key update', [dropId]);
           const drop = await tem.findOne(DropSchema, { id: dropId, isActive: true });
           if (!drop) throw new DomainError('DROP_NOT_FOUND', 'No drop with this id.');
           const onWaitlist = await tem.count(WaitlistSchema, { user: userId, drop: dropId });
           if (onWaitlist === 0) throw new DomainError('NOT_ON_WAITLIST', 'Join the waitlist before claiming.');
 
-          // Insert first, so a parallel claim by the same user fails on the unique index before
-          // this transaction takes the drop's row lock; the lock is then held only to commit.
           const entity = tem.create(ClaimSchema, { user: tem.getReference(UserSchema, userId), drop, code: newClaimCode() });
           await tem.flush();
-          // clock_timestamp(), not now(): a claim that queued for the row lock past the window's
-          // end is judged when it gets the row (PostgreSQL re-checks the WHERE after the wait).
           const taken = await tem.execute<{ claimed: number; total_slots: number }[]>(
             `update "drop" set claimed = claimed + 1, updated_at = clock_timestamp()
               where id = ? and is_active and paused_at is null

@@ -115,13 +115,20 @@ export function createDropService(deps: { orm: Orm; notifier: EventNotifier }) {
    * by the database. Local changes drop the entry at once; live numbers come over the socket.
    */
   const publicDrops = new LRUCache<string, { drop: Drop; waitlistCount: number }>({ max: 10_000, ttl: 250 });
+  /** Bumped by every change: a read that started before it must not cache what it read. */
+  let generation = 0;
+  const forget = (dropId: string) => {
+    generation += 1;
+    publicDrops.delete(dropId);
+  };
 
   async function publicDrop(em: EntityManager, id: string, includeInactive: boolean): Promise<{ drop: Drop; waitlistCount: number }> {
     const hit = includeInactive ? undefined : publicDrops.get(id);
     if (hit) return hit;
+    const startedAt = generation;
     const drop = await loadDrop(em, id, includeInactive);
     const entry = { drop, waitlistCount: await em.count(WaitlistSchema, { drop: id }) };
-    if (!includeInactive) publicDrops.set(id, entry);
+    if (!includeInactive && startedAt === generation) publicDrops.set(id, entry);
     return entry;
   }
 
@@ -186,7 +193,7 @@ export function createDropService(deps: { orm: Orm; notifier: EventNotifier }) {
       recordEvent(em, { type: 'drop.updated', dropId: id, payload: { drop: fresh, changed: Object.keys(body) } });
       return fresh;
     });
-    publicDrops.delete(id);
+    forget(id);
     notifier.committed();
     return updated;
   }
@@ -198,7 +205,7 @@ export function createDropService(deps: { orm: Orm; notifier: EventNotifier }) {
       await em.nativeDelete(DropSchema, { id });
       recordEvent(em, { type: 'drop.deleted', dropId: id, payload: { dropId: id, title: drop.title } });
     });
-    publicDrops.delete(id);
+    forget(id);
     notifier.committed();
   }
 
@@ -220,7 +227,7 @@ export function createDropService(deps: { orm: Orm; notifier: EventNotifier }) {
       recordEvent(em, { type: WINDOW_EVENT[body.action], dropId: id, payload: { drop: fresh, action: body.action, seconds } });
       return fresh;
     });
-    publicDrops.delete(id);
+    forget(id);
     notifier.committed();
     return changed;
   }
@@ -233,6 +240,6 @@ export function createDropService(deps: { orm: Orm; notifier: EventNotifier }) {
     remove,
     windowAction,
     /** Called after a claim, join or leave committed here, so this process's next read is fresh. */
-    forget: (dropId: string) => void publicDrops.delete(dropId),
+    forget,
   };
 }
