@@ -24,6 +24,7 @@ const envSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   DATABASE_URL: z.url().optional(),
   REDIS_URL: z.url().optional(),
+  REDIS_PREFIX: z.string().regex(/^[\w.:-]{1,64}$/).default('dropspot'),
   DATA_DIR: z.string().default(path.join(ROOT_DIR, '.data')),
   EMBEDDED_PG_PORT: z.coerce.number().int().min(1).max(65535).default(54329),
   DB_POOL_MAX: z.coerce.number().int().min(1).max(200).default(20),
@@ -57,6 +58,8 @@ export interface Config {
   logLevel: string;
   databaseUrl: string | undefined;
   redisUrl: string | undefined;
+  /** Channel prefix on Redis, so several deployments (or test runs) can share one Redis. */
+  redisPrefix: string;
   dataDir: string;
   embeddedPgPort: number;
   dbPoolMax: number;
@@ -124,6 +127,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     logLevel: e.LOG_LEVEL,
     databaseUrl: e.DATABASE_URL,
     redisUrl: e.REDIS_URL,
+    redisPrefix: e.REDIS_PREFIX,
     dataDir: path.resolve(e.DATA_DIR),
     embeddedPgPort: e.EMBEDDED_PG_PORT,
     dbPoolMax: e.DB_POOL_MAX,

@@ -10,6 +10,9 @@ import { DEMO_ADMIN, DEMO_USER, seedDemo } from './seed.ts';
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config);
+  // A promise some library forgot to handle (a Redis publish while Redis is down, say) is logged,
+  // not allowed to take down a server that is still serving everyone else.
+  process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled promise rejection'));
   const database = await openDatabase(config, logger);
   let orm;
   try {

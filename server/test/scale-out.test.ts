@@ -33,8 +33,10 @@ afterAll(async () => {
 
 describe.skipIf(!redisUp)('two server processes sharing Redis', () => {
   it('a claim on one process reaches a watcher on the other, and the stream is published once', async () => {
-    const a = await startTestApp({ REDIS_URL });
-    const b = await startTestApp({ REDIS_URL });
+    // A prefix of its own, so no other run sharing this Redis talks to these two processes.
+    const REDIS_PREFIX = `dropspot-test-${process.pid}-${Date.now()}`;
+    const a = await startTestApp({ REDIS_URL, REDIS_PREFIX });
+    const b = await startTestApp({ REDIS_URL, REDIS_PREFIX });
     apps.push(a, b);
     const drop = await createDrop(a, { totalSlots: 3 });
     const user = await createUser(a);

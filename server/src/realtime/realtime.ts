@@ -142,7 +142,7 @@ export function createRealtime(deps: RealtimeDeps) {
     pub.on('error', (error: unknown) => log.warn({ err: error }, 'redis (pub) error'));
     sub.on('error', (error: unknown) => log.warn({ err: error }, 'redis (sub) error'));
     await Promise.all([pub.connect(), sub.connect()]);
-    io.adapter(createAdapter(pub, sub));
+    io.adapter(createAdapter(pub, sub, { key: config.redisPrefix }));
     redis = { close: async () => void (await Promise.allSettled([pub.quit(), sub.quit()])) };
     log.info('rooms and the event stream span processes through Redis');
   }
@@ -158,9 +158,12 @@ export function createRealtime(deps: RealtimeDeps) {
   // ---- live counts and positions ----------------------------------------------------------
   const localWatchers = (dropId: string) => publicNs.adapter.rooms.get(dropRoom(dropId))?.size ?? 0;
 
+  let closing = false;
+
   /** Watchers on every process: each answers with its own room size (no socket lists cross Redis). */
   async function watcherCount(dropId: string): Promise<number> {
-    if (!redis) return localWatchers(dropId);
+    // Once closing, Redis may already be gone: the adapter would publish on a closed client.
+    if (!redis || closing) return localWatchers(dropId);
     try {
       const others = (await (publicNs as unknown as Namespace).serverSideEmitWithAck('room-size', dropId)) as unknown as number[];
       return localWatchers(dropId) + others.reduce((sum, n) => sum + (Number(n) || 0), 0);
@@ -225,7 +228,7 @@ export function createRealtime(deps: RealtimeDeps) {
     for (const event of events) {
       const publicEvent = toPublicEvent(event);
       stream.deliver(publicEvent);
-      if (redis) eventsNs.serverSideEmit('stream', publicEvent);
+      if (redis && !closing) eventsNs.serverSideEmit('stream', publicEvent);
       const dropId = event.dropId;
       if (!dropId) continue;
       const drop = event.payload.drop as DropView | undefined;
@@ -244,7 +247,7 @@ export function createRealtime(deps: RealtimeDeps) {
       }
       if (windowType || event.type === 'drop.created') {
         void scheduler.reload(dropId).catch((error: unknown) => log.warn({ err: error }, 'scheduler reload failed'));
-        if (redis) publicNs.serverSideEmit('window-changed', dropId);
+        if (redis && !closing) publicNs.serverSideEmit('window-changed', dropId);
       }
       if (event.type === 'drop.deleted' || (drop && !drop.isActive)) {
         // Drafts are never shown to the public lobby.
@@ -260,7 +263,7 @@ export function createRealtime(deps: RealtimeDeps) {
       if (event.type === 'claim.issued' || event.type === 'waitlist.joined' || event.type === 'waitlist.left') counts.markDirty(dropId);
       if (event.type === 'waitlist.joined' || event.type === 'waitlist.left') {
         positions.markDirty(dropId);
-        if (redis) publicNs.serverSideEmit('positions-dirty', dropId);
+        if (redis && !closing) publicNs.serverSideEmit('positions-dirty', dropId);
       }
       if (event.userId && (event.type === 'claim.issued' || event.type === 'claim.redeemed')) {
         publicNs.to(userRoom(event.userId)).emit('me:claim', event.payload.claim as never);
@@ -539,7 +542,7 @@ export function createRealtime(deps: RealtimeDeps) {
     },
     /** Signed-out sessions stop working and receiving personal events at once, on every process. */
     sessionsEnded(sessions: EndedSession[]): void {
-      if (redis) publicNs.serverSideEmit('sessions-ended', sessions);
+      if (redis && !closing) publicNs.serverSideEmit('sessions-ended', sessions);
       for (const { sessionId, userId } of sessions) {
         const room = publicNs.in(sessionRoom(sessionId));
         room.emit('session:expired', { code: 'SESSION_REVOKED', message: 'This session has ended; sign in again.' });
@@ -547,6 +550,7 @@ export function createRealtime(deps: RealtimeDeps) {
       }
     },
     async close(reason = 'server shutting down'): Promise<void> {
+      closing = true;
       publicNs.emit('server:shutdown', { reason });
       clearInterval(recheckTimer);
       clearInterval(databaseTimer);
