@@ -22,6 +22,12 @@ export const loginBodySchema = z.object({
 });
 export type LoginBody = z.infer<typeof loginBodySchema>;
 
+export const changePasswordBodySchema = z.strictObject({
+  currentPassword: z.string().min(1).max(256),
+  newPassword: passwordSchema,
+});
+export type ChangePasswordBody = z.infer<typeof changePasswordBodySchema>;
+
 /** Browsers send the refresh token as a cookie; API clients may send it in the body. */
 export const refreshBodySchema = z.object({
   refreshToken: z.string().min(16).max(200).optional(),

@@ -201,3 +201,39 @@ describe('abuse protection', () => {
     expect(same.status).toBe(204);
   });
 });
+
+describe('password change', () => {
+  it('needs the current password, keeps this sign-in and signs out every other one', async () => {
+    const here = await signup();
+    const elsewhere = await api('POST', '/api/auth/login', { body: { email: here.email, password: here.password } });
+    const wrong = await api('POST', '/api/auth/password', { token: here.accessToken, body: { currentPassword: 'not it at all', newPassword: 'a brand new password' } });
+    expect([wrong.status, wrong.body.code, wrong.body.issues[0].path]).toEqual([401, 'INVALID_CREDENTIALS', 'currentPassword']);
+    const weak = await api('POST', '/api/auth/password', { token: here.accessToken, body: { currentPassword: here.password, newPassword: 'short' } });
+    expect([weak.status, weak.body.issues[0].path]).toEqual([400, 'newPassword']);
+
+    const changed = await api('POST', '/api/auth/password', { token: here.accessToken, body: { currentPassword: here.password, newPassword: 'a brand new password' } });
+    expect(changed.status).toBe(204);
+    expect((await api('GET', '/api/auth/me', { token: here.accessToken })).status).toBe(200);
+    expect((await api('GET', '/api/auth/me', { token: elsewhere.body.accessToken })).body.code).toBe('SESSION_REVOKED');
+    expect((await api('POST', '/api/auth/refresh', { body: { refreshToken: elsewhere.body.refreshToken } })).status).toBe(401);
+    expect((await api('POST', '/api/auth/login', { body: { email: here.email, password: here.password } })).status).toBe(401);
+    expect((await api('POST', '/api/auth/login', { body: { email: here.email, password: 'a brand new password' } })).status).toBe(200);
+  });
+});
+
+describe('backoff against password guessing', () => {
+  it('blocks an account\'s logins after five wrong passwords, whatever the IP, and says when to retry', async () => {
+    const { email, password } = await signup();
+    for (let i = 0; i < 5; i++) {
+      const wrong = await api('POST', '/api/auth/login', { body: { email, password: `wrong guess ${i}` } });
+      expect(wrong.body.code).toBe('INVALID_CREDENTIALS');
+    }
+    const blocked = await api('POST', '/api/auth/login', { body: { email, password: 'wrong guess 6' } });
+    expect([blocked.status, blocked.body.code]).toEqual([429, 'RATE_LIMITED']);
+    expect(Number(blocked.headers.get('retry-after'))).toBeGreaterThan(30);
+    // Even the right password waits out the block; another account is unaffected.
+    expect((await api('POST', '/api/auth/login', { body: { email, password } })).status).toBe(429);
+    const other = await signup();
+    expect((await api('POST', '/api/auth/login', { body: { email: other.email, password: other.password } })).status).toBe(200);
+  });
+});

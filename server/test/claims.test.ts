@@ -150,6 +150,42 @@ describe('window edges', () => {
   });
 });
 
+describe('window edges under a storm', () => {
+  it('an admin closing the window mid-storm: no claim is accepted at or after the stored end', async () => {
+    const drop = await createDrop(app, { totalSlots: 2000 });
+    const users = await createUsers(app, 600);
+    await addToWaitlist(app, drop.id, users.map((u) => u.id));
+    const storm = Promise.all(users.map((u) => app.services.claims.claim(u.id, drop.id).then(() => 'ok', (e: { code: string }) => e.code)));
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    await app.services.drops.windowAction(drop.id, { action: 'close-now' });
+    const outcomes = await storm;
+    const [row] = await app.orm.em.fork().execute<{ late: number; claims: number; claimed: number }[]>(
+      `select count(*) filter (where c.issued_at >= d.claim_window_end)::int late, count(c.id)::int claims, d.claimed
+         from "drop" d left join "claim" c on c.drop_id = d.id where d.id = ? group by d.claimed`,
+      [drop.id],
+    );
+    expect(row!.late).toBe(0);
+    expect(row!.claims).toBe(row!.claimed);
+    expect(outcomes.filter((o) => o === 'ok')).toHaveLength(row!.claims);
+    expect(outcomes.every((o) => o === 'ok' || o === 'WINDOW_CLOSED')).toBe(true);
+  });
+
+  it('a window extended mid-storm keeps accepting claims; none lands outside the final window', async () => {
+    const drop = await createDrop(app, { totalSlots: 2000, endInMs: 300 });
+    const users = await createUsers(app, 400);
+    await addToWaitlist(app, drop.id, users.map((u) => u.id));
+    await app.services.drops.windowAction(drop.id, { action: 'extend', seconds: 60 });
+    const outcomes = await Promise.all(users.map((u) => app.services.claims.claim(u.id, drop.id).then(() => 'ok', (e: { code: string }) => e.code)));
+    expect(outcomes.filter((o) => o === 'ok')).toHaveLength(400);
+    const [row] = await app.orm.em.fork().execute<{ outside: number }[]>(
+      `select count(*)::int outside from "claim" c join "drop" d on d.id = c.drop_id
+        where d.id = ? and (c.issued_at < d.claim_window_start or c.issued_at >= d.claim_window_end)`,
+      [drop.id],
+    );
+    expect(row!.outside).toBe(0);
+  });
+});
+
 describe('Idempotency-Key', () => {
   it('releases the key when the client goes away before the answer, so a retry runs', async () => {
     const drop = await createDrop(app, { endInMs: 400 });

@@ -113,3 +113,20 @@ describe('priority score and position', () => {
     expect([none.status, none.body.code]).toEqual([409, 'NOT_ON_WAITLIST']);
   });
 });
+
+describe('GET /api/me/waitlists', () => {
+  it('lists the user\'s waitlists with their current positions, and nobody else\'s', async () => {
+    const [first, second] = [await createDrop(app), await createDrop(app, { startInMs: 60_000, endInMs: 120_000 })];
+    const [me, other] = await createUsers(app, 2);
+    await api('POST', `/api/drops/${first.id}/join`, { token: other!.token });
+    await app.orm.em.fork().nativeUpdate(WaitlistSchema, { user: other!.id }, { priorityScore: 99_999 });
+    await api('POST', `/api/drops/${first.id}/join`, { token: me!.token });
+    await api('POST', `/api/drops/${second.id}/join`, { token: me!.token });
+    const res = await api('GET', '/api/me/waitlists', { token: me!.token });
+    expect(res.status).toBe(200);
+    expect(res.body.items.map((i: { dropId: string }) => i.dropId).sort()).toEqual([first.id, second.id].sort());
+    const onFirst = res.body.items.find((i: { dropId: string }) => i.dropId === first.id);
+    expect(onFirst).toMatchObject({ position: 2, waitlistCount: 2, dropTitle: first.title });
+    expect((await api('GET', '/api/me/waitlists')).status).toBe(401);
+  });
+});

@@ -1,5 +1,5 @@
 import { Router, type CookieOptions, type Response } from 'express';
-import { loginBodySchema, refreshBodySchema, signupBodySchema, type AuthResponse } from '@dropspot/protocol';
+import { changePasswordBodySchema, loginBodySchema, refreshBodySchema, signupBodySchema, type AuthResponse } from '@dropspot/protocol';
 import type { Config } from '../../config.ts';
 import { ACCESS_COOKIE, REFRESH_COOKIE, cookie, requireUser, userId } from '../../http/auth-middleware.ts';
 import { DomainError } from '../../http/domain-error.ts';
@@ -49,6 +49,11 @@ export function authRoutes(deps: { auth: AuthService; config: Readonly<Config> }
       refreshToken: body.refreshToken ?? cookie(req, REFRESH_COOKIE),
     });
     res.clearCookie(ACCESS_COOKIE, accessCookie).clearCookie(REFRESH_COOKIE, refreshCookie);
+    res.status(204).end();
+  });
+
+  router.post('/password', requireUser, authLimit, async (req, res) => {
+    await auth.changePassword(req.auth!, parseBody(changePasswordBodySchema, req.body));
     res.status(204).end();
   });
 

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import DataLoader from 'dataloader';
 import { LRUCache } from 'lru-cache';
+import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { LockMode, UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
-import type { AuthResponse, LoginBody, Role, SignupBody, UserView } from '@dropspot/protocol';
+import type { AuthResponse, ChangePasswordBody, LoginBody, Role, SignupBody, UserView } from '@dropspot/protocol';
 import type { Config } from '../../config.ts';
 import type { Orm } from '../../db/orm.ts';
 import { DomainError } from '../../http/domain-error.ts';
@@ -126,11 +127,35 @@ export function createAuthService(deps: { orm: Orm; config: Readonly<Config>; on
     }
   }
 
+  /**
+   * Backoff against password guessing, per account whatever the IP: 5 wrong passwords within 15
+   * minutes block the account's logins for a minute, 20 within a day for an hour. A success
+   * clears the short count.
+   */
+  const shortGuesses = new RateLimiterMemory({ keyPrefix: 'login-short', points: 5, duration: 15 * 60, blockDuration: 60 });
+  const longGuesses = new RateLimiterMemory({ keyPrefix: 'login-long', points: 20, duration: 24 * 3600, blockDuration: 3600 });
+
+  function guessingBlocked(msBeforeNext: number): DomainError {
+    return new DomainError('RATE_LIMITED', 'Too many wrong passwords for this account; wait before trying again.', {
+      extra: { retryAfter: Math.max(1, Math.ceil(msBeforeNext / 1000)) },
+    });
+  }
+
   async function login(body: LoginBody, userAgent?: string): Promise<AuthResponse> {
+    for (const limiter of [shortGuesses, longGuesses]) {
+      const state = await limiter.get(body.email);
+      if (state && state.consumedPoints > limiter.points) throw guessingBlocked(state.msBeforeNext);
+    }
     const em = orm.em.fork();
     const user = await em.findOne(UserSchema, { email: body.email });
     const ok = await verifyPassword(user?.passwordHash ?? (await timingDummyHash()), body.password);
-    if (!user || !ok) throw new DomainError('INVALID_CREDENTIALS', 'Email or password is wrong.');
+    if (!user || !ok) {
+      const refusals = await Promise.allSettled([shortGuesses.consume(body.email), longGuesses.consume(body.email)]);
+      const blocked = refusals.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (blocked && blocked.reason instanceof RateLimiterRes) throw guessingBlocked(blocked.reason.msBeforeNext);
+      throw new DomainError('INVALID_CREDENTIALS', 'Email or password is wrong.');
+    }
+    await shortGuesses.delete(body.email);
     const response = openSession(em, user, userAgent);
     await em.flush();
     return response;
@@ -195,6 +220,25 @@ export function createAuthService(deps: { orm: Orm; config: Readonly<Config>; on
     return { userId: claims.sub, role, sessionId: claims.sid, via };
   }
 
+  /**
+   * Changes the password after checking the current one, and signs out every other sign-in of
+   * the account (this one stays), as anyone who changes a password after a leak expects.
+   */
+  async function changePassword(auth: AuthContext, body: ChangePasswordBody): Promise<void> {
+    const em = orm.em.fork();
+    const user = await em.findOne(UserSchema, { id: auth.userId });
+    if (!user || !(await verifyPassword(user.passwordHash, body.currentPassword))) {
+      throw new DomainError('INVALID_CREDENTIALS', 'The current password is wrong.', {
+        issues: [{ path: 'currentPassword', message: 'wrong password', code: 'invalid' }],
+      });
+    }
+    user.passwordHash = await hashPassword(body.newPassword);
+    await em.flush();
+    const current = await em.findOne(SessionSchema, { id: auth.sessionId });
+    const others = await em.find(SessionSchema, { user: auth.userId, family: { $ne: current?.family ?? auth.sessionId } });
+    for (const family of new Set(others.map((s) => s.family))) ended(await revokeFamily(em, family, 'logout'));
+  }
+
   async function me(userId: string): Promise<UserView> {
     const user = await orm.em.fork().findOne(UserSchema, { id: userId });
     if (!user) throw new DomainError('UNAUTHENTICATED', 'The account no longer exists.');
@@ -221,5 +265,5 @@ export function createAuthService(deps: { orm: Orm; config: Readonly<Config>; on
     return { user: toUserView(user), created: true };
   }
 
-  return { signup, login, refresh, logout, authenticate, forgetSessions, me, ensureUser };
+  return { signup, login, refresh, logout, changePassword, authenticate, forgetSessions, me, ensureUser };
 }

@@ -1,11 +1,16 @@
 import { Router } from 'express';
 import { requireUser, userId } from '../../http/auth-middleware.ts';
+import type { WaitlistService } from '../waitlist/waitlist.service.ts';
 import type { ClaimService } from './claim.service.ts';
 
-export function meRoutes(deps: { claims: ClaimService }): Router {
+/** The signed-in user's own things: their claims and their waitlists. */
+export function meRoutes(deps: { claims: ClaimService; waitlist: WaitlistService }): Router {
   const router = Router();
   router.get('/claims', requireUser, async (req, res) => {
     res.json({ items: await deps.claims.myClaims(userId(req)) });
+  });
+  router.get('/waitlists', requireUser, async (req, res) => {
+    res.json({ items: await deps.waitlist.mine(userId(req)) });
   });
   return router;
 }

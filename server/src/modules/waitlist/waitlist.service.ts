@@ -1,5 +1,5 @@
 import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
-import type { PositionView, WaitlistEntryView } from '@dropspot/protocol';
+import type { PositionView, ScoreBreakdown, WaitlistEntryView } from '@dropspot/protocol';
 import type { Orm } from '../../db/orm.ts';
 import { DomainError } from '../../http/domain-error.ts';
 import { DropSchema } from '../drops/drop.entity.ts';
@@ -128,5 +128,31 @@ export function createWaitlistService(deps: { orm: Orm; formula: PriorityFormula
     };
   }
 
-  return { join, leave, position };
+  /** The user's waitlist entries with their current positions, newest first (one ranking query). */
+  async function mine(userId: string): Promise<(PositionView & { dropTitle: string })[]> {
+    const rows = await orm.em.fork().execute<
+      { drop_id: string; title: string; position: number; total: number; priority_score: number; joined_at: Date; score_breakdown: ScoreBreakdown }[]
+    >(
+      `select r.drop_id, d.title, r.position, r.total, r.priority_score, r.joined_at, r.score_breakdown from (
+         select w.user_id, w.drop_id, w.priority_score, w.joined_at, w.score_breakdown,
+                row_number() over (partition by w.drop_id order by w.priority_score desc, w.joined_at asc, w.id asc)::int as position,
+                count(*) over (partition by w.drop_id)::int as total
+           from "waitlist" w where w.drop_id in (select drop_id from "waitlist" where user_id = ?)) r
+         join "drop" d on d.id = r.drop_id and d.is_active
+        where r.user_id = ?
+        order by r.joined_at desc`,
+      [userId, userId],
+    );
+    return rows.map((row) => ({
+      dropId: row.drop_id,
+      dropTitle: row.title,
+      position: row.position,
+      waitlistCount: row.total,
+      priorityScore: row.priority_score,
+      joinedAt: new Date(row.joined_at).toISOString(),
+      breakdown: row.score_breakdown,
+    }));
+  }
+
+  return { join, leave, position, mine };
 }
