@@ -118,13 +118,16 @@ export function createApp(deps: AppDeps): App {
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
+  // Ready when the database answers. Without Redis (when configured) the process still serves
+  // its own clients, so it stays ready and says it is degraded.
   app.get('/readyz', async (req, res) => {
+    const redis = late.realtime?.redisStatus() ?? 'off';
     try {
       await orm.em.getConnection().execute('select 1');
-      res.json({ status: 'ready', database: 'up' });
+      res.json({ status: redis === 'down' ? 'degraded' : 'ready', database: 'up', redis });
     } catch (error) {
       req.log.warn({ err: error }, 'readiness check failed');
-      res.status(503).setHeader('Retry-After', '2').json({ status: 'not-ready', database: 'down' });
+      res.status(503).setHeader('Retry-After', '2').json({ status: 'not-ready', database: 'down', redis });
     }
   });
 

@@ -14,7 +14,7 @@ afterAll(() => app.close());
 describe('health', () => {
   it('/healthz is alive and /readyz checks the database', async () => {
     expect((await api('GET', '/healthz')).body).toEqual({ status: 'ok' });
-    expect((await api('GET', '/readyz')).body).toEqual({ status: 'ready', database: 'up' });
+    expect((await api('GET', '/readyz')).body).toEqual({ status: 'ready', database: 'up', redis: 'off' });
   });
 });
 

@@ -37,7 +37,10 @@ describe.skipIf(!redisUp)('two server processes sharing Redis', () => {
     const REDIS_PREFIX = `dropspot-test-${process.pid}-${Date.now()}`;
     const a = await startTestApp({ REDIS_URL, REDIS_PREFIX });
     const b = await startTestApp({ REDIS_URL, REDIS_PREFIX });
+    // Processes sharing a database are one deployment: they must share one Redis too, so these
+    // two close before the next test starts its own pair.
     apps.push(a, b);
+    try {
     const drop = await createDrop(a, { totalSlots: 3 });
     const user = await createUser(a);
     await addToWaitlist(a, drop.id, [user.id]);
@@ -66,5 +69,9 @@ describe.skipIf(!redisUp)('two server processes sharing Redis', () => {
     expect(new Set(seenB).size).toBe(seenB.length);
     expect(seenA.length).toBeGreaterThanOrEqual(2);
     expect(seenB).toEqual(seenA);
+    } finally {
+      closeSockets();
+      for (const app of apps.splice(0)) await app.close();
+    }
   });
 });

@@ -135,15 +135,41 @@ export function createRealtime(deps: RealtimeDeps) {
     },
   });
 
-  let redis: { close: () => Promise<void> } | undefined;
+  let redis: { close: () => Promise<void>; up: () => boolean } | undefined;
   async function attachRedis(url: string): Promise<void> {
     const pub = createClient({ url });
     const sub = pub.duplicate();
-    pub.on('error', (error: unknown) => log.warn({ err: error }, 'redis (pub) error'));
-    sub.on('error', (error: unknown) => log.warn({ err: error }, 'redis (sub) error'));
+    let wasUp = true;
+    // Without Redis each process keeps serving its own sockets; rooms span processes again
+    // once the clients reconnect (node-redis retries and re-subscribes by itself).
+    const watch = (client: typeof pub, role: string) => {
+      client.on('error', (error: unknown) => log.warn({ err: error, role }, 'redis error'));
+      client.on('reconnecting', () => {
+        if (wasUp) log.warn('redis lost: serving this process\'s sockets alone until it is back');
+        wasUp = false;
+      });
+      client.on('ready', () => {
+        if (!wasUp && pub.isReady && sub.isReady) {
+          wasUp = true;
+          log.info('redis is back: rooms and the event stream span processes again');
+        }
+      });
+    };
+    watch(pub, 'pub');
+    watch(sub, 'sub');
     await Promise.all([pub.connect(), sub.connect()]);
-    io.adapter(createAdapter(pub, sub, { key: config.redisPrefix }));
-    redis = { close: async () => void (await Promise.allSettled([pub.quit(), sub.quit()])) };
+    // A short request timeout: a process that went away (or a count miscounted after a Redis
+    // restart) delays a watcher count by a second at most, not five.
+    io.adapter(createAdapter(pub, sub, { key: config.redisPrefix, requestsTimeout: 1000 }));
+    redis = {
+      // A graceful quit waits for a connection that may never come back: give it a second.
+      close: async () => {
+        const quit = Promise.allSettled([pub.quit(), sub.quit()]);
+        await Promise.race([quit, new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
+        for (const client of [pub, sub]) if (client.isOpen) client.destroy();
+      },
+      up: () => pub.isReady && sub.isReady,
+    };
     log.info('rooms and the event stream span processes through Redis');
   }
 
@@ -163,7 +189,7 @@ export function createRealtime(deps: RealtimeDeps) {
   /** Watchers on every process: each answers with its own room size (no socket lists cross Redis). */
   async function watcherCount(dropId: string): Promise<number> {
     // Once closing, Redis may already be gone: the adapter would publish on a closed client.
-    if (!redis || closing) return localWatchers(dropId);
+    if (!redis || closing || !redis.up()) return localWatchers(dropId);
     try {
       const others = (await (publicNs as unknown as Namespace).serverSideEmitWithAck('room-size', dropId)) as unknown as number[];
       return localWatchers(dropId) + others.reduce((sum, n) => sum + (Number(n) || 0), 0);
@@ -228,7 +254,7 @@ export function createRealtime(deps: RealtimeDeps) {
     for (const event of events) {
       const publicEvent = toPublicEvent(event);
       stream.deliver(publicEvent);
-      if (redis && !closing) eventsNs.serverSideEmit('stream', publicEvent);
+      if (redis?.up() && !closing) eventsNs.serverSideEmit('stream', publicEvent);
       const dropId = event.dropId;
       if (!dropId) continue;
       const drop = event.payload.drop as DropView | undefined;
@@ -247,7 +273,7 @@ export function createRealtime(deps: RealtimeDeps) {
       }
       if (windowType || event.type === 'drop.created') {
         void scheduler.reload(dropId).catch((error: unknown) => log.warn({ err: error }, 'scheduler reload failed'));
-        if (redis && !closing) publicNs.serverSideEmit('window-changed', dropId);
+        if (redis?.up() && !closing) publicNs.serverSideEmit('window-changed', dropId);
       }
       if (event.type === 'drop.deleted' || (drop && !drop.isActive)) {
         // Drafts are never shown to the public lobby.
@@ -263,7 +289,7 @@ export function createRealtime(deps: RealtimeDeps) {
       if (event.type === 'claim.issued' || event.type === 'waitlist.joined' || event.type === 'waitlist.left') counts.markDirty(dropId);
       if (event.type === 'waitlist.joined' || event.type === 'waitlist.left') {
         positions.markDirty(dropId);
-        if (redis && !closing) publicNs.serverSideEmit('positions-dirty', dropId);
+        if (redis?.up() && !closing) publicNs.serverSideEmit('positions-dirty', dropId);
       }
       if (event.userId && (event.type === 'claim.issued' || event.type === 'claim.redeemed')) {
         publicNs.to(userRoom(event.userId)).emit('me:claim', event.payload.claim as never);
@@ -532,6 +558,11 @@ export function createRealtime(deps: RealtimeDeps) {
       await scheduler.start();
       relay.start();
     },
+    /** `off` without REDIS_URL; `down` while Redis is unreachable (this process then works alone). */
+    redisStatus(): 'off' | 'up' | 'down' {
+      if (!redis) return 'off';
+      return redis.up() ? 'up' : 'down';
+    },
     /** Closes the sockets of a revoked API token, on every process. */
     disconnectApiToken(id: string): void {
       void (async () => {
@@ -542,7 +573,7 @@ export function createRealtime(deps: RealtimeDeps) {
     },
     /** Signed-out sessions stop working and receiving personal events at once, on every process. */
     sessionsEnded(sessions: EndedSession[]): void {
-      if (redis && !closing) publicNs.serverSideEmit('sessions-ended', sessions);
+      if (redis?.up() && !closing) publicNs.serverSideEmit('sessions-ended', sessions);
       for (const { sessionId, userId } of sessions) {
         const room = publicNs.in(sessionRoom(sessionId));
         room.emit('session:expired', { code: 'SESSION_REVOKED', message: 'This session has ended; sign in again.' });
