@@ -1,10 +1,12 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
 
-const tempDir = () => mkdtempSync(path.join(os.tmpdir(), 'dropspot-config-'));
+const root = mkdtempSync(path.join(os.tmpdir(), 'dropspot-config-'));
+const tempDir = () => mkdtempSync(path.join(root, 'case-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 describe('config', () => {
   it('has working defaults: port 3000, embedded database, demo data in development', () => {
