@@ -359,7 +359,7 @@ async function main(): Promise<boolean> {
     // A partial run (BENCH_SCENARIOS) does not replace the full results the docs show.
     writeFileSync(path.join(dir, complete ? 'latest.json' : 'partial.json'), JSON.stringify(results, null, 2));
     if (complete && limit) writeFileSync(path.join(dir, 'claims-per-second.svg'), await renderChart(storms, limit.rowsPerSecond));
-    console.log(`\nresults: bench/results/latest.json, chart: bench/results/claims-per-second.svg`);
+    console.log(complete ? '\nresults: bench/results/latest.json, chart: bench/results/claims-per-second.svg' : '\npartial run: bench/results/partial.json');
     const failed = [...storms.map((s) => s.audit), ...fanOuts.map((f) => f.audit)].filter((a) => !a.ok);
     if (failed.length > 0) console.error(`AUDIT FAILED: ${failed.map((a) => a.problems.join('; ')).join(' | ')}`);
     return failed.length === 0;

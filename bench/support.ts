@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { freePort } from '../server/test/support/free-port.ts';
 import { embeddedDatabaseUrl } from '../mikro-orm.config.ts';
 import { startEmbeddedPostgres } from '../server/src/db/embedded-postgres.ts';
 import { initOrm } from '../server/src/db/orm.ts';
@@ -14,16 +14,6 @@ import { signAccessToken } from '../server/src/modules/auth/tokens.ts';
 export const ROOT = path.resolve(import.meta.dirname, '..');
 export const SECRET = 'bench-secret-that-is-long-enough-for-hs256-000000';
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 /** A throw-away embedded PostgreSQL 17 (or BENCH_DATABASE_URL's server) with one fresh database per scenario. */
 export async function startDatabaseServer() {

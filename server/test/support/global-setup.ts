@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
+export { freePort } from './free-port.ts';
+import { freePort } from './free-port.ts';
 import { embeddedDatabaseUrl } from '../../../mikro-orm.config.ts';
 import { initOrm } from '../../src/db/orm.ts';
 
@@ -17,16 +18,6 @@ declare module 'vitest' {
   }
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 export function withDatabase(url: string, database: string): string {
   const parsed = new URL(url);
