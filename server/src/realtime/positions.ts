@@ -1,5 +1,6 @@
 import type { PositionView, ScoreBreakdown } from '@dropspot/protocol';
 import type { Orm } from '../db/orm.ts';
+import { RANK_ORDER } from '../modules/waitlist/waitlist.service.ts';
 
 interface RankRow {
   user_id: string;
@@ -27,7 +28,7 @@ export function createPositionTracker(orm: Orm) {
       const rows = await orm.em.fork().execute<RankRow[]>(
         `select user_id, position, total, priority_score, joined_at, score_breakdown from (
            select user_id, priority_score, joined_at, score_breakdown,
-                  row_number() over (order by priority_score desc, joined_at asc, id asc)::int as position,
+                  row_number() over (order by ${RANK_ORDER})::int as position,
                   count(*) over ()::int as total
              from "waitlist" where drop_id = ?) ranked
           where user_id in (?)`,

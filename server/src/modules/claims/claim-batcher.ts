@@ -7,6 +7,7 @@ import { OutboxEventSchema } from '../events/outbox-event.entity.ts';
 import { outboxRow, type EventNotifier } from '../events/outbox.ts';
 import { ClaimSchema } from './claim.entity.ts';
 import { newClaimCode } from './claim-code.ts';
+import { lockDropForClaim, readDropState, refusalFor } from './drop-state.ts';
 
 export interface ClaimOutcome {
   claim: ClaimView;
@@ -25,28 +26,6 @@ interface DropQueue {
   flushing: boolean;
 }
 
-interface DropStateRow {
-  title: string;
-  now: Date;
-  total_slots: number;
-  claimed: number;
-  is_active: boolean;
-  paused: boolean;
-  started: boolean;
-  ended: boolean;
-}
-
-/** Why no slot can be taken now, judged by the database clock after the row lock was granted. */
-function refusalFor(row: DropStateRow | undefined): DomainError | undefined {
-  if (!row || !row.is_active) return new DomainError('DROP_NOT_FOUND', 'No drop with this id.');
-  if (!row.started) return new DomainError('WINDOW_NOT_OPEN', 'The claim window has not opened yet.');
-  if (row.ended) return new DomainError('WINDOW_CLOSED', 'The claim window has closed.');
-  if (row.paused) return new DomainError('WINDOW_PAUSED', 'Claims are paused for this drop; stay on the page.');
-  if (row.claimed >= row.total_slots) return new DomainError('SOLD_OUT', 'Every slot has been claimed.');
-  return undefined;
-}
-
-const LOCK_TIMEOUT = '5s';
 /** Claims waiting for one drop beyond this are refused at once (503, retry) instead of queueing without end. */
 const MAX_WAITING = 20_000;
 
@@ -76,17 +55,8 @@ export function createClaimBatcher(deps: {
 
   async function commitBatch(em: EntityManager, dropId: string, userIds: string[]): Promise<Map<string, ClaimOutcome | DomainError>> {
     const results = new Map<string, ClaimOutcome | DomainError>();
-    // A stuck row (a session idle in a transaction) must not hold the whole queue forever.
-    await em.execute(`set local lock_timeout = '${LOCK_TIMEOUT}'`);
-    // Lock first, then read the clock: a batch that waited for the row is judged when it got it.
-    // NO KEY UPDATE: waitlist joins (which only key-share the row) are not blocked meanwhile.
-    await em.execute('select 1 from "drop" where id = ? for no key update', [dropId]);
-    const [row] = await em.execute<DropStateRow[]>(
-      `select title, total_slots, claimed, is_active, paused_at is not null as paused, clock_timestamp() as now,
-              claim_window_start <= clock_timestamp() as started, clock_timestamp() >= claim_window_end as ended
-         from "drop" where id = ?`,
-      [dropId],
-    );
+    await lockDropForClaim(em, dropId);
+    const row = await readDropState(em, dropId);
     const existing = await em.execute<{ id: string; user_id: string; code: string; status: 'ISSUED' | 'USED'; issued_at: Date; used_at: Date | null }[]>(
       `select id, user_id, code, status, issued_at, used_at from "claim" where drop_id = ? and user_id in (?)`,
       [dropId, userIds],

@@ -10,31 +10,9 @@ import { ClaimSchema } from './claim.entity.ts';
 import { newClaimCode } from './claim-code.ts';
 import { recordEvent, type EventNotifier } from '../events/outbox.ts';
 import { toClaimView } from './claim.view.ts';
+import { lockDropForClaim, readDropState, refusalFor } from './drop-state.ts';
 
 export type ClaimService = ReturnType<typeof createClaimService>;
-
-interface DropStateRow {
-  is_active: boolean;
-  paused: boolean;
-  started: boolean;
-  ended: boolean;
-  sold_out: boolean;
-}
-
-/** Why the conditional update took no slot, judged by the same database clock. */
-async function refusal(em: EntityManager, dropId: string): Promise<DomainError> {
-  const [row] = await em.execute<DropStateRow[]>(
-    `select is_active, paused_at is not null as paused, claim_window_start <= clock_timestamp() as started,
-            clock_timestamp() >= claim_window_end as ended, claimed >= total_slots as sold_out
-       from "drop" where id = ?`,
-    [dropId],
-  );
-  if (!row || !row.is_active) return new DomainError('DROP_NOT_FOUND', 'No drop with this id.');
-  if (!row.started) return new DomainError('WINDOW_NOT_OPEN', 'The claim window has not opened yet.');
-  if (row.ended) return new DomainError('WINDOW_CLOSED', 'The claim window has closed.');
-  if (row.paused) return new DomainError('WINDOW_PAUSED', 'Claims are paused for this drop; stay on the page.');
-  return new DomainError('SOLD_OUT', 'Every slot has been claimed.');
-}
 
 async function existingClaim(em: EntityManager, userId: string, dropId: string): Promise<ClaimView | undefined> {
   const claim = await em.findOne(ClaimSchema, { user: userId, drop: dropId }, { populate: ['drop'] });
@@ -60,10 +38,7 @@ export function createClaimService(deps: { orm: Orm; notifier: EventNotifier; ba
     for (let attempt = 1; ; attempt++) {
       try {
         const created = await orm.em.fork().transactional(async (tem) => {
-          // The same lock order as a batch (drop row first, then the claim insert), so the two
-          // paths can never deadlock each other.
-          await tem.execute(`set local lock_timeout = '5s'`);
-          await tem.execute('select 1 from "drop" where id = ? for no key update', [dropId]);
+          await lockDropForClaim(tem, dropId);
           const drop = await tem.findOne(DropSchema, { id: dropId, isActive: true });
           if (!drop) throw new DomainError('DROP_NOT_FOUND', 'No drop with this id.');
           const onWaitlist = await tem.count(WaitlistSchema, { user: userId, drop: dropId });
@@ -80,7 +55,8 @@ export function createClaimService(deps: { orm: Orm; notifier: EventNotifier; ba
             [dropId],
           );
           const slot = taken[0];
-          if (!slot) throw await refusal(tem, dropId);
+          // No slot taken: the reason, by the same rules and clock as a batch.
+          if (!slot) throw refusalFor(await readDropState(tem, dropId)) ?? new DomainError('SOLD_OUT', 'Every slot has been claimed.');
           const view = toClaimView(entity, drop.title);
           recordEvent(tem, {
             type: 'claim.issued',

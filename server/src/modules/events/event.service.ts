@@ -90,7 +90,7 @@ function tokenView(row: { id: string; name: string; createdAt: Date; lastUsedAt?
 /** What leaves the server on the stream: the internal routing field goes, and a claim's code is redacted. */
 export function toPublicEvent(event: StreamEvent & { userId?: string | null }): StreamEvent {
   const { id, type, dropId, at, payload } = event;
-  const claim = payload.claim as Record<string, unknown> | undefined;
-  const safePayload = claim ? { ...payload, claim: { ...claim, code: undefined } } : payload;
-  return { id, type, dropId, at, payload: JSON.parse(JSON.stringify(safePayload)) as Record<string, unknown> };
+  if (!payload.claim) return { id, type, dropId, at, payload };
+  const { code: _code, ...claim } = payload.claim as Record<string, unknown>;
+  return { id, type, dropId, at, payload: { ...payload, claim } };
 }

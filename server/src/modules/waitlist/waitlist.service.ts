@@ -24,6 +24,9 @@ export function toWaitlistEntryView(entry: Waitlist): WaitlistEntryView {
  * Rank by (priorityScore DESC, joinedAt ASC); the id settles exact ties so every reader
  * computes the same order.
  */
+/** The ranking as SQL, for window functions over a drop's entries; `waitlistPosition` counts the same order. */
+export const RANK_ORDER = 'priority_score desc, joined_at asc, id asc';
+
 export async function waitlistPosition(em: EntityManager, entry: Waitlist): Promise<number> {
   const rows = await em.execute<{ ahead: number }[]>(
     `select count(*)::int as ahead from "waitlist" w
@@ -135,7 +138,7 @@ export function createWaitlistService(deps: { orm: Orm; formula: PriorityFormula
     >(
       `select r.drop_id, d.title, r.position, r.total, r.priority_score, r.joined_at, r.score_breakdown from (
          select w.user_id, w.drop_id, w.priority_score, w.joined_at, w.score_breakdown,
-                row_number() over (partition by w.drop_id order by w.priority_score desc, w.joined_at asc, w.id asc)::int as position,
+                row_number() over (partition by w.drop_id order by ${RANK_ORDER})::int as position,
                 count(*) over (partition by w.drop_id)::int as total
            from "waitlist" w where w.drop_id in (select drop_id from "waitlist" where user_id = ?)) r
          join "drop" d on d.id = r.drop_id and d.is_active
