@@ -86,7 +86,8 @@ export interface ServerToClientEvents {
   'drop:counts': (counts: DropCounts) => void;
   'drop:window': (event: WindowEvent) => void;
   'me:claim': (claim: ClaimView) => void;
-  'me:waitlist': (payload: { dropId: string; entry: (WaitlistEntryView & { position: number }) | null }) => void;
+  /** Joined or left (from any tab or device); the position follows in `me:position`. */
+  'me:waitlist': (payload: { dropId: string; entry: WaitlistEntryView | null }) => void;
   'me:position': (position: PositionView) => void;
   'session:expired': (payload: { code: ErrorCode; message: string }) => void;
   'server:shutdown': (payload: { reason: string }) => void;

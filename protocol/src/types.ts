@@ -1,3 +1,4 @@
+import type { StreamEvent } from './events.ts';
 import type { DropStatus } from './schemas.ts';
 
 export type Role = 'USER' | 'ADMIN';
@@ -104,4 +105,20 @@ export interface PriorityFormulaView {
   coefficients: { A: number; B: number; C: number };
   formula: string;
   rapidActionsWindowSeconds: number;
+}
+
+/** An API token for the event stream; the secret itself is shown once, when it is created. */
+export interface ApiTokenView {
+  id: string;
+  name: string;
+  createdAt: string;
+  lastUsedAt: string | null;
+  revokedAt: string | null;
+}
+
+/** `GET /api/admin/events`: published events after `after`, and the newest id there is. */
+export interface EventPage {
+  items: StreamEvent[];
+  next: number;
+  newest: number;
 }

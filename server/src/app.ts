@@ -72,6 +72,8 @@ export interface App {
   services: Services;
   /** Connects Redis (when configured), loads the window timers and starts the event relay. */
   start: () => Promise<void>;
+  /** Serves the web client (SvelteKit) for every path the API does not own. */
+  serveClient: (handler: RequestHandler) => void;
   close: () => Promise<void>;
 }
 
@@ -143,6 +145,9 @@ export function createApp(deps: AppDeps): App {
     res.json(services.formula.view);
   });
   app.use('/api', api);
+  // The web client takes every other path once main.ts mounts it; tests and benchmarks run without.
+  let client: RequestHandler | undefined;
+  app.use((req, res, next) => (client ? client(req, res, next) : next()));
   app.use(notFoundHandler);
   app.use(problemHandler);
 
@@ -155,6 +160,9 @@ export function createApp(deps: AppDeps): App {
     realtime: live,
     services,
     start: () => live.start(),
+    serveClient: (handler) => {
+      client = handler;
+    },
     close: () => live.close(),
   };
 }

@@ -44,6 +44,8 @@ const envSchema = z.object({
   RATE_LIMIT_CLAIM_PER_MINUTE: z.coerce.number().int().min(1).default(60),
   RATE_LIMIT_WAITLIST_PER_MINUTE: z.coerce.number().int().min(1).default(60),
   SEED_DEMO: bool.optional(),
+  // built: client/build (npm start builds it); dev: Vite with hot reload; off: API only.
+  CLIENT: z.enum(['built', 'dev', 'off']).optional(),
   PRIORITY_REMOTE_URL: z.string().optional(),
   PRIORITY_FIRST_COMMIT_EPOCH: z.coerce.number().int().min(0).optional(),
   PRIORITY_START_TIME: z.string().regex(/^\d{12}$/, 'YYYYMMDDHHmm').default('202511041800'),
@@ -72,6 +74,7 @@ export interface Config {
   bodyLimit: string;
   rateLimits: { authPerMinute: number; claimPerMinute: number; waitlistPerMinute: number };
   seedDemo: boolean;
+  client: 'built' | 'dev' | 'off';
   priority: { remoteUrl: string | undefined; firstCommitEpoch: number | undefined; startTime: string; base: number };
 }
 
@@ -144,6 +147,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       waitlistPerMinute: e.RATE_LIMIT_WAITLIST_PER_MINUTE,
     },
     seedDemo,
+    client: e.CLIENT ?? (e.NODE_ENV === 'test' ? 'off' : 'built'),
     priority: {
       remoteUrl: e.PRIORITY_REMOTE_URL,
       firstCommitEpoch: e.PRIORITY_FIRST_COMMIT_EPOCH,

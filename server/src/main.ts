@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import { createApp } from './app.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { openDatabase } from './db/database.ts';
+import { loadClient } from './http/client.ts';
 import { startMaintenance } from './db/maintenance.ts';
 import { initOrm } from './db/orm.ts';
 import { createLogger } from './logger.ts';
@@ -21,7 +22,16 @@ async function main(): Promise<void> {
     await database.stop();
     throw error;
   }
-  const { httpServer, services, start, close } = createApp({ config, orm, logger });
+  const { httpServer, services, start, close, serveClient } = createApp({ config, orm, logger });
+  let client: Awaited<ReturnType<typeof loadClient>> | undefined;
+  try {
+    client = config.client === 'off' ? undefined : await loadClient(config.client, httpServer, logger);
+  } catch (error) {
+    await orm.close();
+    await database.stop();
+    throw error;
+  }
+  if (client) serveClient(client.handler);
 
   if (config.admin) {
     const { created } = await services.auth.ensureUser(config.admin.email, config.admin.password, 'ADMIN');
@@ -63,6 +73,7 @@ async function main(): Promise<void> {
     try {
       stopMaintenance();
       await close();
+      await client?.close();
       await orm.close();
     } finally {
       await database.stop();

@@ -1,6 +1,6 @@
 import { Router, type RequestHandler } from 'express';
 import { z } from 'zod';
-import { text } from '@dropspot/protocol';
+import { text, type EventPage } from '@dropspot/protocol';
 import type { AuthService } from '../auth/auth.service.ts';
 import { requireAdmin, userId } from '../../http/auth-middleware.ts';
 import { DomainError } from '../../http/domain-error.ts';
@@ -32,8 +32,9 @@ export function eventRoutes(deps: { events: EventService; auth: AuthService; onR
   /** Polling clients: published events after `after`, oldest first. */
   router.get('/events', requireStreamReader(events), async (req, res) => {
     const query = parseQuery(afterQuerySchema, req.query);
-    const items = await events.after(query.after, query.limit);
-    res.json({ items, next: items.at(-1)?.id ?? query.after });
+    const [items, newest] = await Promise.all([events.after(query.after, query.limit), events.newestId()]);
+    const page: EventPage = { items, next: items.at(-1)?.id ?? query.after, newest };
+    res.json(page);
   });
 
   router.get('/api-tokens', requireAdmin, async (_req, res) => {

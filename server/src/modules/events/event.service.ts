@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { StreamEvent } from '@dropspot/protocol';
+import type { ApiTokenView, StreamEvent } from '@dropspot/protocol';
 import type { Orm } from '../../db/orm.ts';
 import { DomainError } from '../../http/domain-error.ts';
 import { sha256 } from '../auth/tokens.ts';
@@ -8,13 +8,6 @@ import { ApiTokenSchema } from './api-token.entity.ts';
 
 export const API_TOKEN_PREFIX = 'dsk_';
 
-export interface ApiTokenView {
-  id: string;
-  name: string;
-  createdAt: string;
-  lastUsedAt: string | null;
-  revokedAt: string | null;
-}
 
 export type EventService = ReturnType<typeof createEventService>;
 

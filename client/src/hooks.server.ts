@@ -1,0 +1,36 @@
+import type { Handle, HandleFetch } from '@sveltejs/kit/hooks';
+import type { UserView } from '@dropspot/protocol';
+
+/**
+ * The API runs in this same process, behind the same port. Server-side loads call it over
+ * loopback on the socket the page request arrived on, never through the public address (which
+ * may be a proxy, or not resolvable from inside a container), and carry the visitor's cookies.
+ */
+function internalOrigin(event: Parameters<HandleFetch>[0]['event']): string | undefined {
+  const socket = event.platform?.req.socket;
+  if (!socket?.localPort || !socket.localAddress) return undefined;
+  const address = socket.localAddress.startsWith('::ffff:') ? socket.localAddress.slice(7) : socket.localAddress;
+  const host = address.includes(':') ? `[${address}]` : address;
+  return `http://${host}:${socket.localPort}`;
+}
+
+export const handleFetch: HandleFetch = async ({ event, request, fetch }) => {
+  const url = new URL(request.url);
+  const origin = internalOrigin(event);
+  if (url.origin !== event.url.origin || !url.pathname.startsWith('/api/') || !origin) return fetch(request);
+  const headers = new Headers(request.headers);
+  const cookie = event.request.headers.get('cookie');
+  if (cookie) headers.set('cookie', cookie);
+  const forwarded = event.request.headers.get('user-agent');
+  if (forwarded) headers.set('user-agent', forwarded);
+  return globalThis.fetch(new Request(`${origin}${url.pathname}${url.search}`, { method: request.method, headers, body: request.body, duplex: 'half' } as RequestInit));
+};
+
+export const handle: Handle = async ({ event, resolve }) => {
+  event.locals.user = null;
+  if (event.cookies.get('ds_access')) {
+    const response = await event.fetch('/api/auth/me');
+    if (response.ok) event.locals.user = ((await response.json()) as { user: UserView }).user;
+  }
+  return resolve(event);
+};

@@ -1,0 +1,117 @@
+import { io, type Socket } from 'socket.io-client';
+import type { Ack, ClientToServerEvents, ServerToClientEvents } from '@dropspot/protocol';
+import { refreshSession } from '../api.ts';
+import { clock } from '../clock.svelte.ts';
+
+export type PublicSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
+export type ConnectionStatus = 'connecting' | 'online' | 'reconnecting' | 'offline';
+
+type Handlers = { [E in keyof ServerToClientEvents]?: ServerToClientEvents[E] };
+
+/** Events whose last argument is an acknowledgement, with that ack's payload type. */
+type AckEvents = {
+  [E in keyof ClientToServerEvents]: Parameters<ClientToServerEvents[E]> extends [...infer _A, (ack: Ack<infer T>) => void] ? T : never;
+};
+type PayloadOf<E extends keyof ClientToServerEvents> = Parameters<ClientToServerEvents[E]> extends [infer P, unknown] ? P : undefined;
+
+const ACK_TIMEOUT_MS = 10_000;
+
+/**
+ * The page's one Socket.IO connection. It authenticates with the session cookie at the handshake,
+ * refreshes an expired session by itself, and tells everyone watching when it connects again so
+ * they can ask for fresh snapshots.
+ */
+export class Connection {
+  status = $state<ConnectionStatus>('connecting');
+  database = $state<'up' | 'down'>('up');
+  /** Set when the server said it is shutting down; cleared once connected again. */
+  notice = $state<string | null>(null);
+  /** Called when the session ended for good (another device logged out, or it was revoked). */
+  onSignedOut: (() => void) | undefined;
+  readonly socket: PublicSocket;
+  #connectListeners = new Set<() => void>();
+
+  constructor() {
+    this.socket = io({ transports: ['websocket', 'polling'], withCredentials: true, autoConnect: true });
+    this.socket.on('connect', () => {
+      this.status = 'online';
+      this.notice = null;
+      for (const listener of this.#connectListeners) listener();
+    });
+    this.socket.on('disconnect', (reason) => {
+      this.status = reason === 'io client disconnect' ? 'offline' : 'reconnecting';
+    });
+    this.socket.io.on('reconnect_attempt', () => {
+      this.status = 'reconnecting';
+    });
+    this.socket.on('connect_error', () => {
+      this.status = this.socket.active ? 'reconnecting' : 'offline';
+    });
+    this.socket.on('server:status', (status) => {
+      this.database = status.database;
+      clock.sync(status.serverNow);
+    });
+    this.socket.on('server:shutdown', () => {
+      this.notice = 'The server is restarting. Reconnecting…';
+    });
+    this.socket.on('session:expired', () => void this.#renewSession());
+  }
+
+  async #renewSession(): Promise<void> {
+    const session = await refreshSession();
+    if (!session) {
+      this.onSignedOut?.();
+      return;
+    }
+    const ack = await this.request('auth', { token: session.accessToken });
+    if (!ack.ok) this.onSignedOut?.();
+  }
+
+  /** Runs `listener` on every (re)connection, and now if already connected; returns the unsubscribe. */
+  onConnect(listener: () => void): () => void {
+    this.#connectListeners.add(listener);
+    if (this.socket.connected) listener();
+    return () => this.#connectListeners.delete(listener);
+  }
+
+  /** Subscribes to server events; the returned function removes exactly these handlers. */
+  on(handlers: Handlers): () => void {
+    const entries = Object.entries(handlers) as [keyof ServerToClientEvents, (...args: unknown[]) => void][];
+    for (const [event, handler] of entries) this.socket.on(event, handler as never);
+    return () => {
+      for (const [event, handler] of entries) this.socket.off(event, handler as never);
+    };
+  }
+
+  /** Emits an event that takes an ack and resolves with it (a timeout or lost link is an error ack). */
+  request<E extends keyof AckEvents>(event: E, ...payload: PayloadOf<E> extends undefined ? [] : [PayloadOf<E>]): Promise<Ack<AckEvents[E]>> {
+    const sentAt = Date.now();
+    return new Promise((resolve) => {
+      const args: unknown[] = [...payload];
+      (this.socket.timeout(ACK_TIMEOUT_MS).emit as (...a: unknown[]) => void)(event, ...args, (error: Error | null, ack: Ack<AckEvents[E]>) => {
+        if (error) {
+          resolve({ ok: false, code: 'SERVICE_UNAVAILABLE', message: 'No answer from the server. Check your connection and try again.' });
+          return;
+        }
+        const serverNow = ack.ok ? (ack.data as { serverNow?: unknown } | null)?.serverNow : undefined;
+        if (typeof serverNow === 'string') clock.sync(serverNow, sentAt);
+        resolve(ack);
+      });
+    });
+  }
+
+  /** After signing in or out: a new handshake carries the new cookie. */
+  reconnect(): void {
+    this.socket.disconnect();
+    this.status = 'connecting';
+    this.socket.connect();
+  }
+}
+
+let connection: Connection | undefined;
+
+/** The page's connection, created on first use (only in the browser). */
+export function getConnection(): Connection {
+  connection ??= new Connection();
+  return connection;
+}

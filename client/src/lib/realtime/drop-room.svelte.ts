@@ -1,0 +1,186 @@
+import { untrack } from 'svelte';
+import type { ClaimView, DropCounts, DropDetailView, DropView, PositionView, WaitlistEntryView, WindowEvent } from '@dropspot/protocol';
+import { ApiError, api } from '../api.ts';
+import { clock, describeDuration } from '../clock.svelte.ts';
+import { windowPhase, type WindowPhase } from '../drops.ts';
+import type { Connection } from './connection.svelte.ts';
+
+type Entry = (WaitlistEntryView & { position: number }) | null;
+export type RoomAction = 'join' | 'leave' | 'claim';
+
+const REMAINING_ANNOUNCE_MS = 15_000;
+
+const WINDOW_WORDS: Record<WindowEvent['type'], string> = {
+  opened: 'The claim window is open.',
+  closed: 'The claim window has closed.',
+  extended: 'The claim window was extended.',
+  paused: 'Claiming is paused.',
+  resumed: 'Claiming has resumed.',
+  updated: 'The drop was updated.',
+  deleted: 'This drop was removed.',
+};
+
+/**
+ * One drop room as the page sees it: the drop, its live numbers, and the signed-in user's
+ * place in it. Starts from the server-rendered snapshot, then follows the socket; every
+ * (re)connection asks for a fresh snapshot, so the numbers are never stale after a drop-out.
+ */
+export class DropRoom {
+  drop = $state<DropDetailView>() as DropDetailView;
+  watchers = $state(0);
+  position = $state<PositionView | null>(null);
+  removed = $state(false);
+  busy = $state<RoomAction | null>(null);
+  error = $state<{ code: string; message: string } | null>(null);
+  /** Polite screen-reader announcements: window changes at once, remaining now and then. */
+  announcement = $state('');
+  #lastRemainingAnnounced = 0;
+  #connection: Connection | undefined;
+
+  constructor(initial: DropDetailView) {
+    this.drop = initial;
+  }
+
+  get id(): string {
+    return this.drop.id;
+  }
+  get entry(): Entry {
+    return this.drop.me?.waitlist ?? null;
+  }
+  get claim(): ClaimView | null {
+    return this.drop.me?.claim ?? null;
+  }
+  get signedIn(): boolean {
+    return this.drop.me !== undefined;
+  }
+  get phase(): WindowPhase {
+    return this.removed ? 'removed' : windowPhase(this.drop, clock.now());
+  }
+  get soldOut(): boolean {
+    return this.drop.remaining <= 0;
+  }
+
+  /** Subscribes to the room; returns the cleanup that unsubscribes and leaves the room. */
+  /** Meant to be returned from an `$effect`: it tracks nothing, so the effect runs once per room. */
+  start(connection: Connection): () => void {
+    return untrack(() => this.#open(connection));
+  }
+
+  #open(connection: Connection): () => void {
+    this.#connection = connection;
+    clock.sync(this.drop.serverNow);
+    const dropId = this.id;
+    const off = connection.on({
+      'drop:counts': (counts) => {
+        if (counts.dropId === dropId) this.#applyCounts(counts);
+      },
+      'drop:window': (event) => {
+        if (event.dropId === dropId) this.#applyWindow(event);
+      },
+      'me:claim': (claim) => {
+        if (claim.dropId === dropId) this.#setMe({ claim });
+      },
+      'me:waitlist': ({ dropId: id, entry }) => {
+        // The position is not part of this message (it moves with everyone else's); keep the last known.
+        if (id === dropId) this.#setMe({ waitlist: entry ? { ...entry, position: this.entry?.position ?? this.position?.position ?? 0 } : null });
+      },
+      'me:position': (position) => {
+        if (position.dropId === dropId) this.position = position;
+      },
+    });
+    const offConnect = connection.onConnect(() => void this.#watch(connection));
+    return () => {
+      off();
+      offConnect();
+      this.#connection = undefined;
+      if (connection.socket.connected) connection.socket.emit('drop:unwatch', { dropId });
+    };
+  }
+
+  async #watch(connection: Connection): Promise<void> {
+    const ack = await connection.request('drop:watch', { dropId: this.id });
+    if (ack.ok) {
+      this.drop = ack.data.drop;
+      this.watchers = ack.data.watchers;
+    } else if (ack.code === 'DROP_NOT_FOUND') {
+      this.removed = true;
+    }
+  }
+
+  #setMe(change: Partial<NonNullable<DropDetailView['me']>>): void {
+    const me = this.drop.me ?? { waitlist: null, claim: null };
+    this.drop = { ...this.drop, me: { ...me, ...change } };
+    if (change.waitlist === null) this.position = null;
+  }
+
+  #applyCounts(counts: DropCounts): void {
+    this.watchers = counts.watchers;
+    const wasSoldOut = this.soldOut;
+    this.drop = { ...this.drop, claimed: counts.claimed, remaining: counts.remaining, totalSlots: counts.totalSlots, waitlistCount: counts.waitlistCount };
+    clock.sync(counts.serverNow);
+    const now = Date.now();
+    if (this.soldOut && !wasSoldOut) {
+      this.#announce('Sold out: every slot has been claimed.');
+    } else if (this.phase === 'live' && now - this.#lastRemainingAnnounced >= REMAINING_ANNOUNCE_MS) {
+      this.#lastRemainingAnnounced = now;
+      this.#announce(`${counts.remaining} of ${counts.totalSlots} slots remaining.`);
+    }
+  }
+
+  #applyWindow(event: WindowEvent): void {
+    if (event.type === 'deleted') {
+      this.removed = true;
+    } else if (event.drop) {
+      this.#mergeDrop(event.drop);
+    }
+    let words = WINDOW_WORDS[event.type];
+    if (event.type === 'extended' && event.window) {
+      words += ` It now closes in ${describeDuration(Date.parse(event.window.end) - clock.now())}.`;
+    }
+    this.#announce(words);
+  }
+
+  #mergeDrop(drop: DropView): void {
+    this.drop = { ...drop, me: this.drop.me };
+  }
+
+  #announce(text: string): void {
+    // The same sentence twice in a row would not be read again: make it a new string.
+    this.announcement = this.announcement === text ? `${text}\u00a0` : text;
+  }
+
+  /** Join, leave or claim: over the socket when connected, else over HTTP (same service, same rules). */
+  async act(action: RoomAction): Promise<void> {
+    if (this.busy) return;
+    this.busy = action;
+    this.error = null;
+    try {
+      if (action === 'claim' && !this.entry) await this.#run('join');
+      await this.#run(action);
+    } catch (error) {
+      const known = error instanceof ApiError ? error : null;
+      this.error = { code: known?.code ?? 'INTERNAL', message: known?.message ?? 'Something went wrong. Please try again.' };
+    } finally {
+      this.busy = null;
+    }
+  }
+
+  async #run(action: RoomAction): Promise<void> {
+    const dropId = this.id;
+    const connection = this.#connection;
+    if (connection?.socket.connected) {
+      const ack = await connection.request(`drop:${action}`, { dropId });
+      if (!ack.ok) throw new ApiError({ status: 409, code: ack.code, detail: ack.message, issues: ack.issues });
+      this.#applyResult(action, ack.data);
+      return;
+    }
+    const result = await api<unknown>(`/api/drops/${dropId}/${action}`, { method: 'POST', idempotencyKey: crypto.randomUUID() });
+    this.#applyResult(action, result);
+  }
+
+  #applyResult(action: RoomAction, data: unknown): void {
+    if (action === 'claim') this.#setMe({ claim: (data as { claim: ClaimView }).claim });
+    else if (action === 'join') this.#setMe({ waitlist: (data as { entry: NonNullable<Entry> }).entry });
+    else this.#setMe({ waitlist: null });
+  }
+}

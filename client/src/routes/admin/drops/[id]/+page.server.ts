@@ -1,0 +1,14 @@
+import { error } from '@sveltejs/kit';
+import { uuidSchema, type DropDetailView, type EventPage } from '@dropspot/protocol';
+import { loadApi } from '#lib/load.ts';
+import type { PageServerLoad } from './$types';
+
+export const load: PageServerLoad = async ({ fetch, params, parent }) => {
+  await parent(); // the layout's admin check first: a user's page load never reaches the admin API
+  if (!uuidSchema.safeParse(params.id).success) error(404, 'There is no drop at this address.', { code: 'DROP_NOT_FOUND' });
+  const [drop, events] = await Promise.all([
+    loadApi<DropDetailView>(fetch, `/api/admin/drops/${params.id}`),
+    loadApi<EventPage>(fetch, '/api/admin/events?limit=1'),
+  ]);
+  return { drop, newestEvent: events.newest };
+};

@@ -1,0 +1,13 @@
+import type { ClaimView, PositionView } from '@dropspot/protocol';
+import { requireUser } from '#lib/auth.ts';
+import { loadApi } from '#lib/load.ts';
+import type { PageServerLoad } from './$types';
+
+export const load: PageServerLoad = async ({ fetch, locals, url }) => {
+  requireUser(locals.user, url);
+  const [claims, waitlists] = await Promise.all([
+    loadApi<{ items: ClaimView[] }>(fetch, '/api/me/claims'),
+    loadApi<{ items: (PositionView & { dropTitle: string })[] }>(fetch, '/api/me/waitlists'),
+  ]);
+  return { claims: claims.items, waitlists: waitlists.items };
+};

@@ -1,0 +1,30 @@
+/**
+ * The server the browser tests run against: the real app (built client, API, Socket.IO) on a
+ * throw-away embedded PostgreSQL in a temp folder, never the dev data in `.data/`.
+ * Playwright starts it (webServer) and stops it with SIGTERM.
+ */
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { freePort } from '../../server/test/support/free-port.ts';
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'dropspot-e2e-'));
+// Running as root, the embedded PostgreSQL switches to its own user, which must reach the folder.
+chmodSync(dir, 0o755);
+process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+
+Object.assign(process.env, {
+  NODE_ENV: 'development',
+  CLIENT: 'built',
+  DATA_DIR: dir,
+  EMBEDDED_PG_PORT: String(await freePort()),
+  HOST: '127.0.0.1',
+  SEED_DEMO: 'false',
+  LOG_LEVEL: process.env.E2E_LOG_LEVEL ?? 'warn',
+  // Every test signs up and claims from the same address.
+  RATE_LIMIT_AUTH_PER_MINUTE: '100000',
+  RATE_LIMIT_CLAIM_PER_MINUTE: '100000',
+  RATE_LIMIT_WAITLIST_PER_MINUTE: '100000',
+});
+
+await import('../../server/src/main.ts');
