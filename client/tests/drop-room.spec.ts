@@ -25,7 +25,7 @@ test('a visitor sees the countdown tick and the remaining bar move live', async 
 
 test('sign up, join, wait for the window, claim and see the code; others see it live; the admin closes the window', async ({ page, browser, baseURL }) => {
   const admin = await adminApi(baseURL!);
-  const drop = await createDrop(admin, { slots: 3, opensInMs: 8_000, durationMs: 120_000 });
+  const drop = await createDrop(admin, { slots: 3, opensInMs: 13_000, durationMs: 120_000 });
   const account = newAccount();
 
   // A second browser, a visitor, watches the same room.
@@ -47,6 +47,9 @@ test('sign up, join, wait for the window, claim and see the code; others see it 
   await expect(page.getByTestId('position')).toHaveText('#1');
   await expect(watcher.getByTestId('waitlist-count')).toHaveText('1');
 
+  // Screen readers hear the countdown at milestones, and the opening itself.
+  await expect(page.getByTestId('announcer')).toHaveText(/opens in 10 seconds/, { timeout: 15_000 });
+  await expect(page.getByTestId('announcer')).toHaveText(/window is open/, { timeout: 15_000 });
   const claim = page.getByRole('button', { name: 'Claim now' });
   await expect(claim).toBeVisible({ timeout: 15_000 });
   await claim.click();

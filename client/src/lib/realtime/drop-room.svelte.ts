@@ -9,6 +9,8 @@ type Entry = (WaitlistEntryView & { position: number }) | null;
 export type RoomAction = 'join' | 'leave' | 'claim';
 
 const REMAINING_ANNOUNCE_MS = 15_000;
+/** Seconds before the window opens or closes at which the countdown is announced. */
+const MILESTONES = [600, 300, 60, 30, 10];
 
 const WINDOW_WORDS: Record<WindowEvent['type'], string> = {
   opened: 'The claim window is open.',
@@ -35,6 +37,7 @@ export class DropRoom {
   /** Polite screen-reader announcements: window changes at once, remaining now and then. */
   announcement = $state('');
   #lastRemainingAnnounced = 0;
+  #lastMilestone = '';
   #connection: Connection | undefined;
 
   constructor(initial: DropDetailView) {
@@ -144,9 +147,26 @@ export class DropRoom {
     this.drop = { ...drop, me: this.drop.me };
   }
 
+  /**
+   * Call every second (from an effect that reads the clock): says "opens in 1 minute" and the like
+   * at a few milestones, so screen-reader users hear the countdown without hearing every tick.
+   */
+  announceMilestones(now: number): void {
+    const target = this.phase === 'upcoming' ? Date.parse(this.drop.window.start) : this.phase === 'live' ? Date.parse(this.drop.window.end) : NaN;
+    if (Number.isNaN(target)) return;
+    const left = Math.ceil((target - now) / 1000);
+    const milestone = MILESTONES.find((m) => m === left);
+    const key = `${this.phase}:${target}:${milestone}`;
+    if (milestone === undefined || key === this.#lastMilestone) return;
+    this.#lastMilestone = key;
+    this.#announce(`The claim window ${this.phase === 'upcoming' ? 'opens' : 'closes'} in ${describeDuration(milestone * 1000)}.`);
+  }
+
   #announce(text: string): void {
     // The same sentence twice in a row would not be read again: make it a new string.
-    this.announcement = this.announcement === text ? `${text}\u00a0` : text;
+    // Read without tracking: announcing from an effect must not make that effect depend on it.
+    const current = untrack(() => this.announcement);
+    this.announcement = current === text ? `${text}\u00a0` : text;
   }
 
   /** Join, leave or claim: over the socket when connected, else over HTTP (same service, same rules). */

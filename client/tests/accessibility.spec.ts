@@ -1,0 +1,89 @@
+import AxeBuilder from '@axe-core/playwright';
+import { expect, test, type Page } from '@playwright/test';
+import { ADMIN, adminApi, claimAsNewUser, createDrop, newAccount, signIn, waitLive } from './support.ts';
+
+async function expectNoSeriousViolations(page: Page, label: string) {
+  const results = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice']).analyze();
+  const serious = results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  expect(serious.map((v) => `${label}: ${v.id} (${v.impact}) ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)).toEqual([]);
+}
+
+/** Presses Tab until the focused element has this accessible text; fails after `max` presses. */
+async function tabTo(page: Page, name: RegExp, max = 40) {
+  for (let i = 0; i < max; i += 1) {
+    await page.keyboard.press('Tab');
+    // Only controls count (the body's text contains every name on the page).
+    const focused = await page.evaluate(() => {
+      const el = document.activeElement as HTMLElement | null;
+      if (!el?.matches('a, button, input, select, textarea')) return '';
+      return (el.getAttribute('aria-label') ?? (el as HTMLInputElement).labels?.[0]?.innerText ?? el.innerText ?? '').trim();
+    });
+    if (name.test(focused)) return;
+  }
+  throw new Error(`could not reach ${name} with the Tab key`);
+}
+
+test('every page passes an axe scan with no serious or critical violations', async ({ page, baseURL }) => {
+  test.setTimeout(120_000);
+  const admin = await adminApi(baseURL!);
+  const live = await createDrop(admin, { slots: 10, opensInMs: -60_000, durationMs: 600_000 });
+  await claimAsNewUser(baseURL!, live.id);
+
+  for (const url of ['/', `/drops/${live.id}`, '/login', '/signup', '/drops/00000000-0000-4000-8000-000000000000']) {
+    await page.goto(url);
+    await expectNoSeriousViolations(page, `visitor ${url}`);
+  }
+  await signIn(page, newAccount(), true);
+  await page.request.post(`/api/drops/${live.id}/join`);
+  await page.goto(`/drops/${live.id}`);
+  await waitLive(page);
+  await expectNoSeriousViolations(page, 'user drop room (waitlisted)');
+  await page.getByRole('button', { name: 'Claim now' }).click();
+  await expect(page.getByTestId('claim-code')).toBeVisible();
+  await expectNoSeriousViolations(page, 'user drop room (claimed)');
+  for (const url of ['/me', '/admin']) {
+    await page.goto(url);
+    await expectNoSeriousViolations(page, `user ${url}`);
+  }
+
+  await page.request.post('/api/auth/logout', { data: {} });
+  await signIn(page, ADMIN);
+  for (const url of ['/admin', `/admin/drops/${live.id}`, '/admin/drops/new', '/admin/redeem', '/admin/tokens']) {
+    await page.goto(url);
+    await waitLive(page);
+    await expectNoSeriousViolations(page, `admin ${url}`);
+  }
+  await admin.dispose();
+});
+
+test('keyboard only: sign in, find the drop, claim, copy the code', async ({ page, baseURL }) => {
+  const admin = await adminApi(baseURL!);
+  const drop = await createDrop(admin, { slots: 5, opensInMs: -10_000, durationMs: 600_000 });
+  const account = newAccount();
+  await page.request.post('/api/auth/signup', { data: account });
+  await page.request.post('/api/auth/logout', { data: {} });
+
+  await page.goto(`/login?next=/drops/${drop.id}`);
+  await tabTo(page, /^Email/);
+  await page.keyboard.type(account.email);
+  await page.keyboard.press('Tab');
+  await page.keyboard.type(account.password);
+  await page.keyboard.press('Enter');
+  await expect(page).toHaveURL(new RegExp(`/drops/${drop.id}$`));
+  await waitLive(page);
+
+  await tabTo(page, /Join and claim/);
+  // The focus ring is visible on what the keyboard reached.
+  const focus = await page.evaluate(() => {
+    const el = document.activeElement!;
+    return { text: (el as HTMLElement).innerText, visible: el.matches(':focus-visible'), outline: getComputedStyle(el).outlineStyle };
+  });
+  expect(focus).toMatchObject({ text: expect.stringMatching(/Join and claim/), visible: true });
+  expect(focus.outline).not.toBe('none');
+  await page.keyboard.press('Enter');
+  await expect(page.getByTestId('claim-code')).toBeVisible();
+  await tabTo(page, /Copy code/);
+  await page.keyboard.press('Enter');
+  await expect(page.getByRole('button', { name: 'Copied' })).toBeVisible();
+  await admin.dispose();
+});
