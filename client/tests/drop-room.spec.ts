@@ -1,5 +1,5 @@
 import { expect, test } from '@playwright/test';
-import { adminApi, adminWindow, claimAsNewUser, createDrop, newAccount, waitLive } from './support.ts';
+import { ADMIN, adminApi, adminWindow, claimAsNewUser, createDrop, newAccount, signIn, waitLive } from './support.ts';
 
 test('a visitor sees the countdown tick and the remaining bar move live', async ({ page, baseURL }) => {
   const admin = await adminApi(baseURL!);
@@ -65,7 +65,15 @@ test('sign up, join, wait for the window, claim and see the code; others see it 
   await latePage.goto(`/drops/${drop.id}`);
   await waitLive(latePage);
   await expect(latePage.getByRole('button', { name: 'Join and claim' })).toBeVisible();
-  await adminWindow(admin, drop.id, 'close-now');
+  // The admin closes it from the live console.
+  const adminContext = await browser.newContext();
+  const consolePage = await adminContext.newPage();
+  await signIn(consolePage, ADMIN);
+  await consolePage.goto(`/admin/drops/${drop.id}`);
+  await waitLive(consolePage);
+  await expect(consolePage.getByTestId('admin-claimed')).toHaveText('1');
+  await consolePage.getByRole('button', { name: 'Close now' }).click();
+  await expect(consolePage.getByRole('status').filter({ hasText: 'Window closed.' })).toBeVisible();
   await expect(latePage.getByRole('button', { name: 'Join and claim' })).toBeHidden({ timeout: 3_000 });
   await expect(latePage.getByText("This drop's claim window has closed.")).toBeVisible();
   await expect(latePage.getByTestId('phase')).toHaveText(/Ended/);
@@ -75,7 +83,7 @@ test('sign up, join, wait for the window, claim and see the code; others see it 
 
   await page.goto('/me');
   await expect(page.getByTestId('my-claim')).toHaveCount(1);
-  await Promise.all([watcherContext.close(), late.close(), admin.dispose()]);
+  await Promise.all([watcherContext.close(), late.close(), adminContext.close(), admin.dispose()]);
 });
 
 test('sold out, paused, not found and sign-in errors render', async ({ page, baseURL }) => {

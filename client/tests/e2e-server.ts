@@ -20,7 +20,7 @@ Object.assign(process.env, {
   EMBEDDED_PG_PORT: String(await freePort()),
   HOST: '127.0.0.1',
   SEED_DEMO: 'false',
-  LOG_LEVEL: process.env.E2E_LOG_LEVEL ?? 'warn',
+  LOG_LEVEL: process.env.E2E_LOG_LEVEL ?? 'error',
   // Every test signs up and claims from the same address.
   RATE_LIMIT_AUTH_PER_MINUTE: '100000',
   RATE_LIMIT_CLAIM_PER_MINUTE: '100000',
