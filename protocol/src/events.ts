@@ -62,6 +62,8 @@ export const DOMAIN_EVENT_TYPES = [
   'waitlist.left',
   'claim.issued',
   'claim.redeemed',
+  /** A claim gone with its account: the slot is free again (payload: claimId, claimed, remaining). */
+  'claim.released',
 ] as const;
 export type DomainEventType = (typeof DOMAIN_EVENT_TYPES)[number];
 

@@ -12,6 +12,8 @@ import { authenticate } from './http/auth-middleware.ts';
 import { originCheck } from './http/csrf.ts';
 import { DomainError } from './http/domain-error.ts';
 import { notFoundHandler, problemHandler } from './http/problem.ts';
+import { auditRoutes } from './modules/audit/audit.routes.ts';
+import { createAuditService } from './modules/audit/audit.service.ts';
 import { authRoutes } from './modules/auth/auth.routes.ts';
 import { createAuthService, type EndedSession } from './modules/auth/auth.service.ts';
 import { createClaimService } from './modules/claims/claim.service.ts';
@@ -47,6 +49,7 @@ export function createServices(
   return {
     formula,
     auth: createAuthService(deps),
+    audit: createAuditService(deps),
     events: createEventService(deps),
     drops,
     waitlist: createWaitlistService({ orm: deps.orm, formula, notifier: changed }),
@@ -139,6 +142,7 @@ export function createApp(deps: AppDeps): App {
   api.use('/me', meRoutes(services));
   api.use('/admin', eventRoutes({ events: services.events, auth: services.auth, onRevoke: (id) => late.realtime?.disconnectApiToken(id) }));
   api.use('/admin', adminRoutes(services));
+  api.use('/admin', auditRoutes(services));
   api.get('/priority', (_req, res) => {
     res.json(services.formula.view);
   });

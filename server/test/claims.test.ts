@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SYSTEM_ACTOR } from '../src/modules/audit/audit.ts';
 import { ClaimSchema } from '../src/modules/claims/claim.entity.ts';
 import { IdempotencyKeySchema } from '../src/modules/idempotency/idempotency.entity.ts';
 import { DropSchema } from '../src/modules/drops/drop.entity.ts';
@@ -157,7 +158,7 @@ describe('window edges under a storm', () => {
     await addToWaitlist(app, drop.id, users.map((u) => u.id));
     const storm = Promise.all(users.map((u) => app.services.claims.claim(u.id, drop.id).then(() => 'ok', (e: { code: string }) => e.code)));
     await new Promise((resolve) => setTimeout(resolve, 30));
-    await app.services.drops.windowAction(drop.id, { action: 'close-now' });
+    await app.services.drops.windowAction(drop.id, { action: 'close-now' }, SYSTEM_ACTOR);
     const outcomes = await storm;
     const [row] = await app.orm.em.fork().execute<{ late: number; claims: number; claimed: number }[]>(
       `select count(*) filter (where c.issued_at >= d.claim_window_end)::int late, count(c.id)::int claims, d.claimed
@@ -174,7 +175,7 @@ describe('window edges under a storm', () => {
     const drop = await createDrop(app, { totalSlots: 2000, endInMs: 300 });
     const users = await createUsers(app, 400);
     await addToWaitlist(app, drop.id, users.map((u) => u.id));
-    await app.services.drops.windowAction(drop.id, { action: 'extend', seconds: 60 });
+    await app.services.drops.windowAction(drop.id, { action: 'extend', seconds: 60 }, SYSTEM_ACTOR);
     const outcomes = await Promise.all(users.map((u) => app.services.claims.claim(u.id, drop.id).then(() => 'ok', (e: { code: string }) => e.code)));
     expect(outcomes.filter((o) => o === 'ok')).toHaveLength(400);
     const [row] = await app.orm.em.fork().execute<{ outside: number }[]>(
@@ -208,7 +209,7 @@ describe('Idempotency-Key', () => {
       await holder.end();
     }
     await new Promise((resolve) => setTimeout(resolve, 300));
-    await app.services.drops.windowAction(drop.id, { action: 'open-now', seconds: 60 });
+    await app.services.drops.windowAction(drop.id, { action: 'open-now', seconds: 60 }, SYSTEM_ACTOR);
     const retry = await api('POST', `/api/drops/${drop.id}/claim`, { token: user.token, headers: { 'Idempotency-Key': 'abandoned' } });
     expect(retry.status).toBe(201);
   });

@@ -459,11 +459,11 @@ export function createRealtime(deps: RealtimeDeps) {
     socket.on(
       'window:action',
       handle(socket as unknown as Socket, adminWindowPayloadSchema, async ({ dropId, ...body }) => {
-        await requireAdminToken(socket as unknown as Socket);
+        const auth = await requireAdminToken(socket as unknown as Socket);
         if (body.action === 'extend' && body.seconds === undefined) {
           throw new DomainError('VALIDATION_FAILED', 'extend needs seconds', { issues: [{ path: 'seconds', message: 'extend needs seconds', code: 'custom' }] });
         }
-        return services.drops.windowAction(dropId, body);
+        return services.drops.windowAction(dropId, body, { userId: auth.userId, ip: socket.handshake.address });
       }),
     );
   });

@@ -8,6 +8,7 @@ import { createClaimBatcher } from './claim-batcher.ts';
 import { WaitlistSchema } from '../waitlist/waitlist.entity.ts';
 import { ClaimSchema } from './claim.entity.ts';
 import { newClaimCode } from './claim-code.ts';
+import { recordAudit, type Actor } from '../audit/audit.ts';
 import { recordEvent, type EventNotifier } from '../events/outbox.ts';
 import { toClaimView } from './claim.view.ts';
 import { lockDropForClaim, readDropState, refusalFor } from './drop-state.ts';
@@ -94,7 +95,7 @@ export function createClaimService(deps: { orm: Orm; notifier: EventNotifier; ba
   }
 
   /** ISSUED → USED exactly once; a second redemption is refused with the time of the first. */
-  async function redeem(code: string): Promise<ClaimView> {
+  async function redeem(code: string, actor: Actor): Promise<ClaimView> {
     const view = await orm.em.fork().transactional(async (em) => {
       const updated = await em.nativeUpdate(ClaimSchema, { code, status: 'ISSUED' }, { status: 'USED', usedAt: new Date() });
       const claim = await em.findOne(ClaimSchema, { code }, { populate: ['drop'] });
@@ -106,6 +107,7 @@ export function createClaimService(deps: { orm: Orm; notifier: EventNotifier; ba
       }
       const redeemed = toClaimView(claim, claim.drop.title);
       recordEvent(em, { type: 'claim.redeemed', dropId: claim.drop.id, userId: claim.user.id, payload: { claim: redeemed } });
+      await recordAudit(em, actor, { action: 'claim.redeem', dropId: claim.drop.id, targetId: claim.id, details: { code, userId: claim.user.id } });
       return redeemed;
     });
     notifier.committed();
