@@ -27,6 +27,8 @@ import { silentNotifier, type EventNotifier } from './modules/events/outbox.ts';
 import { createRealtime, type Realtime, type RealtimeDeps } from './realtime/realtime.ts';
 import { createPriorityFormula } from './modules/waitlist/priority.ts';
 import { createWaitlistService } from './modules/waitlist/waitlist.service.ts';
+import { accountRoutes } from './modules/users/account.routes.ts';
+import { createAccountService } from './modules/users/account.service.ts';
 
 export interface AppDeps {
   config: Readonly<Config>;
@@ -39,17 +41,24 @@ export interface AppDeps {
 export type Services = ReturnType<typeof createServices>;
 
 export function createServices(
-  deps: Pick<AppDeps, 'config' | 'orm'> & { notifier?: EventNotifier; onSessionsEnded?: (ended: EndedSession[]) => void },
+  deps: Pick<AppDeps, 'config' | 'orm'> & {
+    notifier?: EventNotifier;
+    onSessionsEnded?: (ended: EndedSession[]) => void;
+    onAccountDeleted?: (userId: string) => void;
+  },
 ) {
   const formula = createPriorityFormula(deps.config.priority);
   const notifier = deps.notifier ?? silentNotifier;
   const drops = createDropService({ orm: deps.orm, notifier });
   // Claims, joins and leaves change what a drop page shows: its cached view goes after each commit.
   const changed: EventNotifier & { drop: (dropId: string) => void } = { committed: () => notifier.committed(), drop: drops.forget };
+  const auth = createAuthService(deps);
+  const audit = createAuditService(deps);
   return {
     formula,
-    auth: createAuthService(deps),
-    audit: createAuditService(deps),
+    auth,
+    audit,
+    account: createAccountService({ orm: deps.orm, auth, audit, notifier: changed, onAccountDeleted: deps.onAccountDeleted }),
     events: createEventService(deps),
     drops,
     waitlist: createWaitlistService({ orm: deps.orm, formula, notifier: changed }),
@@ -90,6 +99,7 @@ export function createApp(deps: AppDeps): App {
     ...deps,
     notifier: { committed: () => late.realtime?.notifier.committed() },
     onSessionsEnded: (ended) => late.realtime?.sessionsEnded(ended),
+    onAccountDeleted: (userId) => late.realtime?.disconnectUser(userId),
   });
   const app = express();
   if (config.trustProxy !== undefined) app.set('trust proxy', config.trustProxy);
@@ -139,7 +149,7 @@ export function createApp(deps: AppDeps): App {
   api.use(authenticate(services.auth), originCheck(config.corsOrigins));
   api.use('/auth', authRoutes({ auth: services.auth, config }));
   api.use('/drops', dropRoutes({ orm, config, ...services }));
-  api.use('/me', meRoutes(services));
+  api.use('/me', meRoutes(services), accountRoutes({ account: services.account, config }));
   api.use('/admin', eventRoutes({ events: services.events, auth: services.auth, onRevoke: (id) => late.realtime?.disconnectApiToken(id) }));
   api.use('/admin', adminRoutes(services));
   api.use('/admin', auditRoutes(services));

@@ -69,6 +69,8 @@ const endpoints: { method: string; path: (id: string) => string; who: Who; field
   { method: 'GET', path: () => '/api/auth/me', who: 'user', fields: [] },
   { method: 'POST', path: () => '/api/auth/password', who: 'user', fields: ['currentPassword', 'newPassword'] },
   { method: 'GET', path: () => '/api/me/waitlists', who: 'user', fields: [] },
+  { method: 'GET', path: () => '/api/me/export', who: 'user', fields: [] },
+  { method: 'DELETE', path: () => '/api/me', who: 'user', fields: ['currentPassword'] },
   { method: 'GET', path: (id) => `/api/drops?status=${id}&page=${id}&pageSize=${id}`, who: 'anon', fields: [] },
   { method: 'GET', path: (id) => `/api/drops/${id}`, who: 'user', fields: [] },
   { method: 'POST', path: (id) => `/api/drops/${id}/join`, who: 'user', fields: [] },

@@ -286,7 +286,9 @@ export function createRealtime(deps: RealtimeDeps) {
       } else if (drop) {
         publicNs.to(LOBBY).emit('drops:changed', drop);
       }
-      if (event.type === 'claim.issued' || event.type === 'waitlist.joined' || event.type === 'waitlist.left') counts.markDirty(dropId);
+      if (event.type === 'claim.issued' || event.type === 'claim.released' || event.type === 'waitlist.joined' || event.type === 'waitlist.left') {
+        counts.markDirty(dropId);
+      }
       if (event.type === 'waitlist.joined' || event.type === 'waitlist.left') {
         positions.markDirty(dropId);
         if (redis?.up() && !closing) publicNs.serverSideEmit('positions-dirty', dropId);
@@ -570,6 +572,19 @@ export function createRealtime(deps: RealtimeDeps) {
           if ((socket.data as SocketData).apiTokenId === id) socket.disconnect(true);
         }
       })().catch((error: unknown) => log.warn({ err: error }, 'could not disconnect a revoked API token'));
+    },
+    /** A deleted account's connections are told why and closed: its own sockets on every process, privileged ones here (elsewhere at the next re-check). */
+    disconnectUser(userId: string): void {
+      const gone = { code: 'SESSION_REVOKED' as const, message: 'This account was deleted.' };
+      publicNs.in(userRoom(userId)).emit('session:expired', gone);
+      publicNs.in(userRoom(userId)).disconnectSockets(true);
+      for (const ns of [adminNs, eventsNs] as unknown as Namespace[]) {
+        for (const socket of ns.sockets.values()) {
+          if ((socket.data as SocketData).auth?.userId !== userId) continue;
+          socket.emit('session:expired' as never, gone as never);
+          socket.disconnect(true);
+        }
+      }
     },
     /** Signed-out sessions stop working and receiving personal events at once, on every process. */
     sessionsEnded(sessions: EndedSession[]): void {

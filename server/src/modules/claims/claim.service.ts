@@ -1,4 +1,4 @@
-import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
+import { ForeignKeyConstraintViolationException, UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
 import type { ClaimView } from '@dropspot/protocol';
 import type { Orm } from '../../db/orm.ts';
 import { DomainError } from '../../http/domain-error.ts';
@@ -72,6 +72,9 @@ export function createClaimService(deps: { orm: Orm; notifier: EventNotifier; ba
         notifier.committed();
         return { claim: created, created: true };
       } catch (error) {
+        if (error instanceof ForeignKeyConstraintViolationException) {
+          throw new DomainError('UNAUTHENTICATED', 'The account no longer exists.', { cause: error });
+        }
         if (!(error instanceof UniqueConstraintViolationException)) throw error;
         // The same user's parallel claim committed first: answer with that claim.
         const winner = await existingClaim(orm.em.fork(), userId, dropId);
