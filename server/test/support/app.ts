@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import pg from 'pg';
 import { inject } from 'vitest';
-import { createApp, type AppDeps, type Services } from '../../src/app.ts';
+import { createApp, type App, type AppDeps, type Services } from '../../src/app.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { initOrm, type Orm } from '../../src/db/orm.ts';
 import { hashPassword } from '../../src/modules/auth/password.ts';
@@ -53,6 +53,9 @@ export interface TestApp {
   orm: Orm;
   config: Readonly<Config>;
   services: Services;
+  /** The Express app and the realtime layer, for tests that read their routes and handlers. */
+  app: App['app'];
+  realtime: App['realtime'];
   close(): Promise<void>;
 }
 
@@ -72,7 +75,7 @@ export async function startTestApp(env: Record<string, string> = {}, limits?: Ap
   });
   const orm = await initOrm(config.databaseUrl!, { pool: { min: 0, max: 10 }, logger: () => {} });
   const logger = pino({ level: 'silent' });
-  const { httpServer, services, start, close } = createApp({ config, orm, logger, realtimeLimits: limits });
+  const { app, realtime, httpServer, services, start, close } = createApp({ config, orm, logger, realtimeLimits: limits });
   await start();
   httpServer.listen(0, '127.0.0.1');
   await once(httpServer, 'listening');
@@ -82,6 +85,8 @@ export async function startTestApp(env: Record<string, string> = {}, limits?: Ap
     orm,
     config,
     services,
+    app,
+    realtime,
     close: async () => {
       await close();
       await orm.close();
