@@ -9,6 +9,7 @@ import { pinoHttp } from 'pino-http';
 import type { Config } from './config.ts';
 import type { Orm } from './db/orm.ts';
 import { authenticate } from './http/auth-middleware.ts';
+import { createActionLimits } from './http/action-limits.ts';
 import { originCheck } from './http/csrf.ts';
 import { DomainError } from './http/domain-error.ts';
 import { notFoundHandler, problemHandler } from './http/problem.ts';
@@ -56,6 +57,7 @@ export function createServices(
   const audit = createAuditService(deps);
   return {
     formula,
+    limits: createActionLimits(deps.config.rateLimits),
     auth,
     audit,
     account: createAccountService({ orm: deps.orm, auth, audit, notifier: changed, onAccountDeleted: deps.onAccountDeleted }),

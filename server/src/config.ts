@@ -43,6 +43,7 @@ const envSchema = z.object({
   RATE_LIMIT_AUTH_PER_MINUTE: z.coerce.number().int().min(1).default(20),
   RATE_LIMIT_CLAIM_PER_MINUTE: z.coerce.number().int().min(1).default(60),
   RATE_LIMIT_WAITLIST_PER_MINUTE: z.coerce.number().int().min(1).default(60),
+  RATE_LIMIT_ACTIONS_PER_IP_PER_MINUTE: z.coerce.number().int().min(1).default(1200),
   SEED_DEMO: bool.optional(),
   PRIORITY_REMOTE_URL: z.string().optional(),
   PRIORITY_FIRST_COMMIT_EPOCH: z.coerce.number().int().min(0).optional(),
@@ -70,7 +71,7 @@ export interface Config {
   corsOrigins: string[];
   trustProxy: boolean | number | string | undefined;
   bodyLimit: string;
-  rateLimits: { authPerMinute: number; claimPerMinute: number; waitlistPerMinute: number };
+  rateLimits: { authPerMinute: number; claimPerMinute: number; waitlistPerMinute: number; actionsPerIpPerMinute: number };
   seedDemo: boolean;
   priority: { remoteUrl: string | undefined; firstCommitEpoch: number | undefined; startTime: string; base: number };
 }
@@ -142,6 +143,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       authPerMinute: e.RATE_LIMIT_AUTH_PER_MINUTE,
       claimPerMinute: e.RATE_LIMIT_CLAIM_PER_MINUTE,
       waitlistPerMinute: e.RATE_LIMIT_WAITLIST_PER_MINUTE,
+      actionsPerIpPerMinute: e.RATE_LIMIT_ACTIONS_PER_IP_PER_MINUTE,
     },
     seedDemo,
     priority: {

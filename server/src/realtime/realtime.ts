@@ -24,6 +24,7 @@ import {
 import type { Services } from '../app.ts';
 import type { Config } from '../config.ts';
 import type { Orm } from '../db/orm.ts';
+import type { LimitedAction } from '../http/action-limits.ts';
 import { ACCESS_COOKIE } from '../http/auth-middleware.ts';
 import { DomainError } from '../http/domain-error.ts';
 import { toDomainError } from '../http/problem.ts';
@@ -441,9 +442,15 @@ export function createRealtime(deps: RealtimeDeps) {
       }),
     );
 
-    socket.on('drop:join', handle(socket, dropRefSchema, async ({ dropId }) => services.waitlist.join((await currentUser(socket)).userId, dropId)));
-    socket.on('drop:leave', handle(socket, dropRefSchema, async ({ dropId }) => services.waitlist.leave((await currentUser(socket)).userId, dropId)));
-    socket.on('drop:claim', handle(socket, dropRefSchema, async ({ dropId }) => services.claims.claim((await currentUser(socket)).userId, dropId)));
+    /** The signed-in user, counted against the same per-user and per-IP limits as HTTP. */
+    const limitedUser = async (action: LimitedAction) => {
+      const { userId } = await currentUser(socket);
+      await services.limits.consume(action, userId, socket.handshake.address);
+      return userId;
+    };
+    socket.on('drop:join', handle(socket, dropRefSchema, async ({ dropId }) => services.waitlist.join(await limitedUser('waitlist'), dropId)));
+    socket.on('drop:leave', handle(socket, dropRefSchema, async ({ dropId }) => services.waitlist.leave(await limitedUser('waitlist'), dropId)));
+    socket.on('drop:claim', handle(socket, dropRefSchema, async ({ dropId }) => services.claims.claim(await limitedUser('claim'), dropId)));
   });
 
   // ---- /admin and /events: privileged, checked at the handshake and every few seconds --------
