@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import pg from 'pg';
 import { inject } from 'vitest';
 import { createApp, type App, type AppDeps, type Services } from '../../src/app.ts';
@@ -60,7 +60,7 @@ export interface TestApp {
 }
 
 /** The whole app on 127.0.0.1 port 0 against the tests' database, with generous rate limits. */
-export async function startTestApp(env: Record<string, string> = {}, limits?: AppDeps['realtimeLimits']): Promise<TestApp> {
+export async function startTestApp(env: Record<string, string> = {}, limits?: AppDeps['realtimeLimits'], logger?: Logger): Promise<TestApp> {
   const config = loadConfig({
     NODE_ENV: 'test',
     LOG_LEVEL: 'silent',
@@ -75,7 +75,7 @@ export async function startTestApp(env: Record<string, string> = {}, limits?: Ap
     ...env,
   });
   const orm = await initOrm(config.databaseUrl!, { pool: { min: 0, max: 10 }, logger: () => {} });
-  const logger = pino({ level: 'silent' });
+  logger ??= pino({ level: 'silent' });
   const { app, realtime, httpServer, services, start, close } = createApp({ config, orm, logger, realtimeLimits: limits });
   await start();
   httpServer.listen(0, '127.0.0.1');
