@@ -198,3 +198,29 @@ describe('DELETE /api/me', () => {
     await countersMatchClaims([drop.id]);
   });
 });
+
+describe('DELETE /api/me racing an admin', () => {
+  it('a drop deleted while the account is being deleted: both succeed, the other counters stay exact', async () => {
+    const user = await signedIn();
+    const [kept, doomed] = [await createDrop(app), await createDrop(app)];
+    for (const drop of [kept, doomed]) {
+      await addToWaitlist(app, drop.id, [user.id]);
+      expect((await api('POST', `/api/drops/${drop.id}/claim`, { token: user.token })).status).toBe(201);
+    }
+    // Another connection deletes one of the drops and holds the transaction open meanwhile.
+    const pgClient = new pg.Client({ connectionString: app.config.databaseUrl });
+    await pgClient.connect();
+    try {
+      await pgClient.query('begin');
+      await pgClient.query('delete from "drop" where id = $1', [doomed.id]);
+      const deletion = api('DELETE', '/api/me', { token: user.token, body: { currentPassword: user.password } });
+      await sleep(300);
+      await pgClient.query('commit');
+      expect((await deletion).status).toBe(204);
+    } finally {
+      await pgClient.end();
+    }
+    const claimed = await countersMatchClaims([kept.id]);
+    expect(claimed.get(kept.id)).toBe(0);
+  });
+});

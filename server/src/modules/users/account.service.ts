@@ -83,13 +83,12 @@ export function createAccountService(deps: {
       await em.execute(`set local lock_timeout = '5s'`);
       const [locked] = await em.execute<{ id: string }[]>('select id from "user" where id = ? for update', [actor.userId]);
       if (!locked) throw new DomainError('UNAUTHENTICATED', 'The account no longer exists.');
-      const claimed = await em.execute<{ id: string; drop_id: string }[]>(
-        'select id, drop_id from "claim" where user_id = ? order by drop_id',
-        [actor.userId],
-      );
-      if (claimed.length > 0) {
-        await em.execute('select 1 from "drop" where id in (?) order by id for no key update', [claimed.map((c) => c.drop_id)]);
+      const claimedIn = await em.execute<{ drop_id: string }[]>('select distinct drop_id from "claim" where user_id = ?', [actor.userId]);
+      if (claimedIn.length > 0) {
+        await em.execute('select 1 from "drop" where id in (?) order by id for no key update', [claimedIn.map((c) => c.drop_id)]);
       }
+      // Read again under the locks: a drop deleted meanwhile took its claims with it.
+      const claimed = await em.execute<{ id: string; drop_id: string }[]>('select id, drop_id from "claim" where user_id = ?', [actor.userId]);
       const counters = await em.execute<{ id: string; claimed: number; total_slots: number }[]>(
         `update "drop" d set claimed = d.claimed - c.n, updated_at = clock_timestamp()
            from (select drop_id, count(*)::int as n from "claim" where user_id = ? group by drop_id) c
