@@ -4,6 +4,7 @@ import cookieParser from 'cookie-parser';
 import cors from 'cors';
 import express, { type RequestHandler } from 'express';
 import helmet from 'helmet';
+import proxyaddr from 'proxy-addr';
 import type { Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
 import type { Config } from './config.ts';
@@ -163,7 +164,16 @@ export function createApp(deps: AppDeps): App {
   app.use(problemHandler);
 
   const httpServer = createServer(app);
-  const live = createRealtime({ httpServer, config, orm, logger, services, limits: deps.realtimeLimits });
+  const live = createRealtime({
+    httpServer,
+    config,
+    orm,
+    logger,
+    services,
+    // The same rule as Express's `req.ip`, so a socket and an HTTP request from one client count as one address.
+    clientIp: (req) => proxyaddr(req, app.get('trust proxy fn') as Parameters<typeof proxyaddr>[1]),
+    limits: deps.realtimeLimits,
+  });
   late.realtime = live;
   return {
     app,

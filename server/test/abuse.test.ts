@@ -80,6 +80,24 @@ describe('per-IP limits across accounts', () => {
   });
 });
 
+describe('per-IP limits behind a reverse proxy (TRUST_PROXY)', () => {
+  it('count the client address from X-Forwarded-For, the same for HTTP and sockets', async () => {
+    const { app, api } = await limitedApp({ RATE_LIMIT_ACTIONS_PER_IP_PER_MINUTE: '2', TRUST_PROXY: 'loopback' });
+    const users = await createUsers(app, 5);
+    const drop = await createDrop(app);
+    const from = (ip: string) => ({ 'x-forwarded-for': ip });
+    expect((await api('POST', `/api/drops/${drop.id}/join`, { token: users[0]!.token, headers: from('203.0.113.1') })).status).toBe(201);
+    const socket = await connected(connect(app.baseUrl, { auth: { token: users[1]!.token }, headers: from('203.0.113.1') }));
+    expect(await request(socket, 'drop:join', { dropId: drop.id })).toMatchObject({ ok: true });
+    // The third from that client is refused, over either transport; another client is not.
+    expect((await api('POST', `/api/drops/${drop.id}/join`, { token: users[2]!.token, headers: from('203.0.113.1') })).status).toBe(429);
+    const again = await connected(connect(app.baseUrl, { auth: { token: users[2]!.token }, headers: from('203.0.113.1') }));
+    expect(await request(again, 'drop:join', { dropId: drop.id })).toMatchObject({ ok: false, code: 'RATE_LIMITED' });
+    const elsewhere = await connected(connect(app.baseUrl, { auth: { token: users[3]!.token }, headers: from('198.51.100.7') }));
+    expect(await request(elsewhere, 'drop:join', { dropId: drop.id })).toMatchObject({ ok: true });
+  });
+});
+
 describe('burst counters feed the priority score', () => {
   it('join, leave and claim requests over HTTP and sockets all count as rapid actions, refused ones too', async () => {
     const { app, api } = await limitedApp({});

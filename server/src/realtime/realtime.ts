@@ -106,6 +106,8 @@ export interface RealtimeDeps {
   orm: Orm;
   logger: Logger;
   services: Services;
+  /** The client's address as HTTP sees it (`req.ip`, honouring TRUST_PROXY); defaults to the peer address. */
+  clientIp?: (req: IncomingMessage) => string | undefined;
   limits?: Partial<SocketLimits> & {
     maxPayloadBytes?: number;
     countIntervalMs?: number;
@@ -125,6 +127,8 @@ export function createRealtime(deps: RealtimeDeps) {
   const { httpServer, config, orm, logger, services } = deps;
   const log = logger.child({ component: 'realtime' });
   const allowed = new Set(config.corsOrigins);
+  /** Behind a proxy every socket's peer is the proxy: per-IP limits and the audit log need the client. */
+  const addressOf = (socket: Socket) => deps.clientIp?.(socket.request) ?? socket.handshake.address;
 
   const io = new Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>(httpServer, {
     serveClient: false,
@@ -498,7 +502,7 @@ export function createRealtime(deps: RealtimeDeps) {
     /** The signed-in user, counted against the same per-user and per-IP limits as HTTP. */
     const limitedUser = async (action: LimitedAction) => {
       const { userId } = await currentUser(socket);
-      await services.limits.consume(action, userId, socket.handshake.address);
+      await services.limits.consume(action, userId, addressOf(socket as unknown as Socket));
       return userId;
     };
     socket.on('drop:join', handle(socket, dropRefSchema, async ({ dropId }) => services.waitlist.join(await limitedUser('waitlist'), dropId)));
@@ -525,7 +529,7 @@ export function createRealtime(deps: RealtimeDeps) {
         if (body.action === 'extend' && body.seconds === undefined) {
           throw new DomainError('VALIDATION_FAILED', 'extend needs seconds', { issues: [{ path: 'seconds', message: 'extend needs seconds', code: 'custom' }] });
         }
-        return services.drops.windowAction(dropId, body, { userId: auth.userId, ip: socket.handshake.address });
+        return services.drops.windowAction(dropId, body, { userId: auth.userId, ip: addressOf(socket as unknown as Socket) });
       }),
     );
   });
