@@ -145,6 +145,13 @@ describe('admin audit log', () => {
     const rows: Record<string, string>[] = parse(await res.text(), { columns: true });
     expect(rows).toHaveLength(1235);
     expect(new Set(rows.map((r) => r.id)).size).toBe(1235);
+
+    // A client that goes away mid-download costs nothing lasting: the server carries on.
+    const abort = new AbortController();
+    const partial = await fetch(`${app.baseUrl}/api/admin/audit.csv?dropId=${dropId}`, { headers: { authorization: `Bearer ${admin.token}` }, signal: abort.signal });
+    await partial.body!.getReader().read();
+    abort.abort();
+    expect((await api('GET', `/api/admin/audit?dropId=${dropId}&pageSize=1`, { token: admin.token })).body.total).toBe(1235);
   });
 
   it('refuses bad filters with 400 and stays admin-only', async () => {

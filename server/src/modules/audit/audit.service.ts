@@ -1,5 +1,5 @@
-import type { Writable } from 'node:stream';
-import { once } from 'node:events';
+import { Readable, type Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { stringify } from 'csv-stringify';
 import type { AuditEntryView, AuditQuery, Page } from '@dropspot/protocol';
 import type { Orm } from '../../db/orm.ts';
@@ -48,22 +48,27 @@ export function createAuditService(deps: { orm: Orm }) {
    * prefixed with a quote: an admin's drop title or a token name cannot become code in Excel.
    */
   async function exportCsv(query: Pick<AuditQuery, 'dropId' | 'action'>, out: Writable): Promise<void> {
-    const csv = stringify({ header: true, columns: [...AUDIT_CSV_COLUMNS], escape_formulas: true });
-    csv.pipe(out);
-    const em = orm.em.fork();
-    let before: number | undefined;
-    for (;;) {
-      const rows = await em.find(AuditEntrySchema, { ...filter(query), ...(before ? { id: { $lt: before } } : {}) }, { orderBy: { id: 'desc' }, limit: EXPORT_CHUNK });
-      em.clear();
-      for (const row of rows) {
-        const view = toAuditEntryView(row);
-        if (!csv.write({ ...view, details: JSON.stringify(view.details) })) await once(csv, 'drain');
+    async function* rows() {
+      const em = orm.em.fork();
+      let before: number | undefined;
+      for (;;) {
+        const chunk = await em.find(AuditEntrySchema, { ...filter(query), ...(before ? { id: { $lt: before } } : {}) }, { orderBy: { id: 'desc' }, limit: EXPORT_CHUNK });
+        em.clear();
+        for (const row of chunk) {
+          const view = toAuditEntryView(row);
+          yield { ...view, details: JSON.stringify(view.details) };
+        }
+        if (chunk.length < EXPORT_CHUNK) return;
+        before = chunk.at(-1)!.id;
       }
-      if (rows.length < EXPORT_CHUNK) break;
-      before = rows.at(-1)!.id;
     }
-    csv.end();
-    await once(out, 'finish');
+    try {
+      // Backpressure end to end: the next chunk is read only when the client has taken the last.
+      await pipeline(Readable.from(rows()), stringify({ header: true, columns: [...AUDIT_CSV_COLUMNS], escape_formulas: true }), out);
+    } catch (error) {
+      // The client went away mid-download: nothing left to answer.
+      if (!out.destroyed) throw error;
+    }
   }
 
   /** The actions one account made, oldest first (for that account's data export). */

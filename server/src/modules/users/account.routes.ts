@@ -13,7 +13,10 @@ export function accountRoutes(deps: { account: AccountService; config: Readonly<
   // The password check is a guessing target for whoever holds a stolen access token.
   const passwordLimit = limit({ name: 'account', perMinute: config.rateLimits.authPerMinute, by: 'user' });
 
-  router.get('/export', requireUser, async (req, res) => {
+  // An export reads every table the account touches: a handful a minute is plenty.
+  const exportLimit = limit({ name: 'export', perMinute: config.rateLimits.authPerMinute, by: 'user' });
+
+  router.get('/export', requireUser, exportLimit, async (req, res) => {
     const data = await account.exportData(req.auth!.userId, req.auth!.sessionId);
     res.attachment(`dropspot-account-${data.user.id}.json`).json(data);
   });
