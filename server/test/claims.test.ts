@@ -6,6 +6,7 @@ import { ClaimSchema } from '../src/modules/claims/claim.entity.ts';
 import { IdempotencyKeySchema } from '../src/modules/idempotency/idempotency.entity.ts';
 import { DropSchema } from '../src/modules/drops/drop.entity.ts';
 import { addToWaitlist, client, createDrop, createUser, createUsers, startTestApp, type TestApp } from './support/app.ts';
+import { closeSockets, connect, connected, next, request } from './support/sockets.ts';
 
 const CODE_FORMAT = /^[23456789ABCDEFGHJKMNPQRSTUVWXYZ]{4}-[23456789ABCDEFGHJKMNPQRSTUVWXYZ]{4}-[23456789ABCDEFGHJKMNPQRSTUVWXYZ]{4}$/;
 
@@ -16,7 +17,10 @@ beforeAll(async () => {
   app = await startTestApp();
   api = client(app.baseUrl);
 });
-afterAll(() => app.close());
+afterAll(async () => {
+  closeSockets();
+  await app.close();
+});
 
 async function waitlistedUser(dropId: string) {
   const user = await createUser(app);
@@ -283,11 +287,15 @@ describe('Idempotency-Key', () => {
 });
 
 describe('graceful close', () => {
-  it('lets a claim in flight finish and answer while the server stops taking new work', async () => {
+  it('lets a claim in flight finish and answer while the server stops taking new work, and tells sockets why they close', async () => {
     const own = await startTestApp();
     const drop = await createDrop(own, { totalSlots: 2 });
     const user = await createUser(own);
     await addToWaitlist(own, drop.id, [user.id]);
+    const watcher = await connected(connect(own.baseUrl));
+    await request(watcher, 'drop:watch', { dropId: drop.id });
+    const told = next(watcher, 'server:shutdown');
+    const closed = new Promise((resolve) => watcher.once('disconnect', resolve));
     const holder = new pg.Client({ connectionString: own.config.databaseUrl });
     await holder.connect();
     await holder.query('begin');
@@ -302,6 +310,8 @@ describe('graceful close', () => {
     const res = await inFlight;
     expect(res.status).toBe(201);
     await closing;
+    expect(await told).toEqual({ reason: 'server shutting down' });
+    await closed;
     expect(await app.orm.em.fork().count(ClaimSchema, { drop: drop.id })).toBe(1);
   });
 });

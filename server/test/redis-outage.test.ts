@@ -5,7 +5,7 @@ import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { addToWaitlist, client, createDrop, createUser, createUsers, startTestApp, type TestApp } from './support/app.ts';
 import { freePort } from './support/free-port.ts';
-import { closeSockets, connect, connected, next, request, sleep } from './support/sockets.ts';
+import { closeSockets, collect, connect, connected, next, request, sleep } from './support/sockets.ts';
 
 /**
  * Redis lost in scale-out mode, with a Redis of this test's own (no other test shares it):
@@ -130,5 +130,14 @@ describe.skipIf(!hasRedis)('Redis lost in scale-out mode', () => {
     const extendedOnB = labelled('after Redis returned, window event on B', next(watcherB, 'drop:window', (e: { type: string }) => e.type === 'extended', 5000));
     await client(a.baseUrl)('POST', `/api/admin/drops/${drop.id}/window`, { token: admin.token, body: { action: 'extend', seconds: 60 } });
     await extendedOnB;
+
+    // Stopping B tells B's sockets why, and nobody else's (the notice is not sent through Redis).
+    const shutdownOnA = collect(watcherA, 'server:shutdown');
+    const shutdownOnB = next(watcherB, 'server:shutdown');
+    apps.splice(apps.indexOf(b), 1);
+    await b.close();
+    await shutdownOnB;
+    await sleep(300);
+    expect(shutdownOnA).toEqual([]);
   });
 });
