@@ -224,3 +224,20 @@ describe('DELETE /api/me racing an admin', () => {
     expect(claimed.get(kept.id)).toBe(0);
   });
 });
+
+describe('DELETE /api/me by admins', () => {
+  it('an admin may leave while another admin remains; of two leaving at once, one stays', async () => {
+    // Last in the file: it demotes the admins earlier tests made, so only this test's two count.
+    await app.orm.em.fork().execute(`update "user" set role = 'USER' where role = 'ADMIN'`);
+    const [first, second] = await Promise.all([signedIn(), signedIn()]);
+    await app.orm.em.fork().execute(`update "user" set role = 'ADMIN' where id in (?)`, [[first.id, second.id]]);
+    await sleep(1100); // sessions remember a role for a second
+    const results = await Promise.all(
+      [first, second].map((u) => api('DELETE', '/api/me', { token: u.token, body: { currentPassword: u.password } })),
+    );
+    expect(results.map((r) => r.status).sort()).toEqual([204, 403]);
+    expect(results.find((r) => r.status === 403)!.body.code).toBe('FORBIDDEN');
+    const [row] = await app.orm.em.fork().execute<{ n: number }[]>(`select count(*)::int as n from "user" where role = 'ADMIN'`);
+    expect(row!.n).toBe(1);
+  });
+});

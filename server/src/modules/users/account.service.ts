@@ -81,8 +81,15 @@ export function createAccountService(deps: {
     }
     const { sessions, dropIds } = await orm.em.fork().transactional(async (em) => {
       await em.execute(`set local lock_timeout = '5s'`);
-      const [locked] = await em.execute<{ id: string }[]>('select id from "user" where id = ? for update', [actor.userId]);
+      const [locked] = await em.execute<{ id: string; role: string }[]>('select id, role from "user" where id = ? for update', [actor.userId]);
       if (!locked) throw new DomainError('UNAUTHENTICATED', 'The account no longer exists.');
+      if (locked.role === 'ADMIN') {
+        // Every admin row locked (in id order), so two admins leaving at once cannot both go.
+        const admins = await em.execute<{ id: string }[]>(`select id from "user" where role = 'ADMIN' order by id for update`);
+        if (admins.length <= 1) {
+          throw new DomainError('FORBIDDEN', 'The last admin cannot delete their account; make someone else an admin first.');
+        }
+      }
       const claimedIn = await em.execute<{ drop_id: string }[]>('select distinct drop_id from "claim" where user_id = ?', [actor.userId]);
       if (claimedIn.length > 0) {
         await em.execute('select 1 from "drop" where id in (?) order by id for no key update', [claimedIn.map((c) => c.drop_id)]);
