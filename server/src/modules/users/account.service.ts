@@ -68,9 +68,9 @@ export function createAccountService(deps: {
    * Deletes the account and, by cascade, its waitlist entries, claims, sessions, idempotency
    * keys, request counts and API tokens (the admin audit log keeps what an admin did). Every
    * drop it held a claim in gets the slot back in the same transaction, so `drop.claimed` stays
-   * the number of claims. Locks: the user's row first (a claim or join for this user still in
-   * flight waits, then fails on the foreign key instead of slipping in between), then the drops,
-   * in id order, as a claim takes them.
+   * the number of claims. Locks: for an admin, every admin row (the last admin stays); the
+   * user's row (a claim or join for this user still in flight waits, then fails on the foreign
+   * key instead of slipping in between); then the drops it claimed in, in id order.
    */
   async function deleteAccount(actor: AuthContext, body: DeleteAccountBody): Promise<void> {
     const user = await orm.em.fork().findOne(UserSchema, { id: actor.userId });
@@ -81,14 +81,18 @@ export function createAccountService(deps: {
     }
     const { sessions, dropIds } = await orm.em.fork().transactional(async (em) => {
       await em.execute(`set local lock_timeout = '5s'`);
-      const [locked] = await em.execute<{ id: string; role: string }[]>('select id, role from "user" where id = ? for update', [actor.userId]);
-      if (!locked) throw new DomainError('UNAUTHENTICATED', 'The account no longer exists.');
-      if (locked.role === 'ADMIN') {
-        // Every admin row locked (in id order), so two admins leaving at once cannot both go.
+      if (user.role === 'ADMIN') {
+        // Every admin row, this one included, locked first and in id order: two admins leaving
+        // at once queue here (no deadlock) and cannot both go.
         const admins = await em.execute<{ id: string }[]>(`select id from "user" where role = 'ADMIN' order by id for update`);
         if (admins.length <= 1) {
           throw new DomainError('FORBIDDEN', 'The last admin cannot delete their account; make someone else an admin first.');
         }
+      }
+      const [locked] = await em.execute<{ role: string }[]>('select role from "user" where id = ? for update', [actor.userId]);
+      if (!locked) throw new DomainError('UNAUTHENTICATED', 'The account no longer exists.');
+      if (locked.role === 'ADMIN' && user.role !== 'ADMIN') {
+        throw new DomainError('SERVICE_UNAVAILABLE', 'The account changed meanwhile; try again.', { extra: { retryAfter: 1 } });
       }
       const claimedIn = await em.execute<{ drop_id: string }[]>('select distinct drop_id from "claim" where user_id = ?', [actor.userId]);
       if (claimedIn.length > 0) {
