@@ -80,6 +80,7 @@ export async function startServer(databaseUrl: string, engine: 'batched' | 'orig
       RATE_LIMIT_AUTH_PER_MINUTE: '100000000',
       RATE_LIMIT_CLAIM_PER_MINUTE: '100000000',
       RATE_LIMIT_WAITLIST_PER_MINUTE: '100000000',
+      RATE_LIMIT_ACTIONS_PER_IP_PER_MINUTE: '100000000',
       DB_POOL_MAX: '20',
       BENCH_ENGINE: engine,
     },

@@ -3,7 +3,7 @@ import type { ErrorCode, ErrorIssue } from './errors.ts';
 import type { ClaimView, DropDetailView, DropView, PositionView, WaitlistEntryView, WindowView } from './types.ts';
 
 /** Every acknowledgement: the same codes as HTTP problem+json. */
-export type Ack<T> = { ok: true; data: T } | { ok: false; code: ErrorCode; message: string; issues?: ErrorIssue[] };
+export type Ack<T> = { ok: true; data: T } | { ok: false; code: ErrorCode; message: string; issues?: ErrorIssue[]; retryAfter?: number };
 export type AckFn<T> = (ack: Ack<T>) => void;
 
 export const dropRefSchema = z.strictObject({ dropId: z.uuid() });
@@ -62,6 +62,8 @@ export const DOMAIN_EVENT_TYPES = [
   'waitlist.left',
   'claim.issued',
   'claim.redeemed',
+  /** A claim gone with its account: the slot is free again (payload: claimId, claimed, remaining). */
+  'claim.released',
 ] as const;
 export type DomainEventType = (typeof DOMAIN_EVENT_TYPES)[number];
 

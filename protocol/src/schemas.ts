@@ -132,3 +132,34 @@ export const idempotencyKeySchema = z
   .min(1)
   .max(200)
   .regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');
+
+/** What the admin audit log records: every admin change to a drop, a code or an API token. */
+export const AUDIT_ACTIONS = [
+  'drop.create',
+  'drop.update',
+  'drop.delete',
+  'window.open-now',
+  'window.close-now',
+  'window.extend',
+  'window.pause',
+  'window.resume',
+  'claim.redeem',
+  'api-token.create',
+  'api-token.revoke',
+] as const;
+export type AuditAction = (typeof AUDIT_ACTIONS)[number];
+
+export const auditQuerySchema = z.object({
+  dropId: uuidSchema.optional(),
+  action: z.enum(AUDIT_ACTIONS).optional(),
+  page: pageNumber(1, 100_000),
+  pageSize: pageNumber(50, 200),
+  format: z.enum(['json', 'csv']).default('json'),
+});
+export type AuditQuery = z.infer<typeof auditQuerySchema>;
+
+/** Deleting one's own account needs the current password, so a stolen access token alone cannot. */
+export const deleteAccountBodySchema = z.strictObject({
+  currentPassword: z.string().min(1).max(256),
+});
+export type DeleteAccountBody = z.infer<typeof deleteAccountBodySchema>;

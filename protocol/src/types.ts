@@ -1,5 +1,5 @@
 import type { StreamEvent } from './events.ts';
-import type { DropStatus } from './schemas.ts';
+import type { AuditAction, DropStatus } from './schemas.ts';
 
 export type Role = 'USER' | 'ADMIN';
 export type ClaimStatus = 'ISSUED' | 'USED';
@@ -121,4 +121,33 @@ export interface EventPage {
   items: StreamEvent[];
   next: number;
   newest: number;
+}
+
+/** One admin action: who (id and email at the time), what, on which drop, when, from where. */
+export interface AuditEntryView {
+  id: number;
+  at: string;
+  actorId: string | null;
+  actorEmail: string | null;
+  actorIp: string | null;
+  action: AuditAction;
+  dropId: string | null;
+  /** The claim or API token acted on, when the action is about one. */
+  targetId: string | null;
+  /** What changed: the fields sent, the window action's seconds, the token's name, ... */
+  details: Record<string, unknown>;
+}
+
+/** Everything DropSpot keeps about one account (GET /api/me/export). */
+export interface AccountExport {
+  exportedAt: string;
+  user: UserView;
+  waitlists: (WaitlistEntryView & { dropTitle: string })[];
+  claims: ClaimView[];
+  sessions: { id: string; createdAt: string; expiresAt: string; revokedAt: string | null; revokedReason: string | null; userAgent: string | null; current: boolean }[];
+  /** The join, leave and claim requests counted for the priority formula (kept for an hour). */
+  actions: { kind: 'join' | 'leave' | 'claim'; at: string }[];
+  apiTokens: ApiTokenView[];
+  /** Admin actions this account made, from the audit log. */
+  adminActions: AuditEntryView[];
 }

@@ -4,14 +4,18 @@ import cookieParser from 'cookie-parser';
 import cors from 'cors';
 import express, { type RequestHandler } from 'express';
 import helmet from 'helmet';
+import proxyaddr from 'proxy-addr';
 import type { Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
 import type { Config } from './config.ts';
 import type { Orm } from './db/orm.ts';
 import { authenticate } from './http/auth-middleware.ts';
+import { createActionLimits } from './http/action-limits.ts';
 import { originCheck } from './http/csrf.ts';
 import { DomainError } from './http/domain-error.ts';
 import { notFoundHandler, problemHandler } from './http/problem.ts';
+import { auditRoutes } from './modules/audit/audit.routes.ts';
+import { createAuditService } from './modules/audit/audit.service.ts';
 import { authRoutes } from './modules/auth/auth.routes.ts';
 import { createAuthService, type EndedSession } from './modules/auth/auth.service.ts';
 import { createClaimService } from './modules/claims/claim.service.ts';
@@ -25,6 +29,8 @@ import { silentNotifier, type EventNotifier } from './modules/events/outbox.ts';
 import { createRealtime, type Realtime, type RealtimeDeps } from './realtime/realtime.ts';
 import { createPriorityFormula } from './modules/waitlist/priority.ts';
 import { createWaitlistService } from './modules/waitlist/waitlist.service.ts';
+import { accountRoutes } from './modules/users/account.routes.ts';
+import { createAccountService } from './modules/users/account.service.ts';
 
 export interface AppDeps {
   config: Readonly<Config>;
@@ -37,16 +43,25 @@ export interface AppDeps {
 export type Services = ReturnType<typeof createServices>;
 
 export function createServices(
-  deps: Pick<AppDeps, 'config' | 'orm'> & { notifier?: EventNotifier; onSessionsEnded?: (ended: EndedSession[]) => void },
+  deps: Pick<AppDeps, 'config' | 'orm'> & {
+    notifier?: EventNotifier;
+    onSessionsEnded?: (ended: EndedSession[]) => void;
+    onAccountDeleted?: (userId: string) => void;
+  },
 ) {
   const formula = createPriorityFormula(deps.config.priority);
   const notifier = deps.notifier ?? silentNotifier;
   const drops = createDropService({ orm: deps.orm, notifier });
   // Claims, joins and leaves change what a drop page shows: its cached view goes after each commit.
   const changed: EventNotifier & { drop: (dropId: string) => void } = { committed: () => notifier.committed(), drop: drops.forget };
+  const auth = createAuthService(deps);
+  const audit = createAuditService(deps);
   return {
     formula,
-    auth: createAuthService(deps),
+    limits: createActionLimits(deps.config.rateLimits),
+    auth,
+    audit,
+    account: createAccountService({ orm: deps.orm, auth, audit, notifier: changed, onAccountDeleted: deps.onAccountDeleted }),
     events: createEventService(deps),
     drops,
     waitlist: createWaitlistService({ orm: deps.orm, formula, notifier: changed }),
@@ -89,6 +104,7 @@ export function createApp(deps: AppDeps): App {
     ...deps,
     notifier: { committed: () => late.realtime?.notifier.committed() },
     onSessionsEnded: (ended) => late.realtime?.sessionsEnded(ended),
+    onAccountDeleted: (userId) => late.realtime?.disconnectUser(userId),
   });
   const app = express();
   if (config.trustProxy !== undefined) app.set('trust proxy', config.trustProxy);
@@ -138,9 +154,10 @@ export function createApp(deps: AppDeps): App {
   api.use(authenticate(services.auth), originCheck(config.corsOrigins));
   api.use('/auth', authRoutes({ auth: services.auth, config }));
   api.use('/drops', dropRoutes({ orm, config, ...services }));
-  api.use('/me', meRoutes(services));
+  api.use('/me', meRoutes(services), accountRoutes({ account: services.account, config }));
   api.use('/admin', eventRoutes({ events: services.events, auth: services.auth, onRevoke: (id) => late.realtime?.disconnectApiToken(id) }));
   api.use('/admin', adminRoutes(services));
+  api.use('/admin', auditRoutes(services));
   api.get('/priority', (_req, res) => {
     res.json(services.formula.view);
   });
@@ -152,7 +169,16 @@ export function createApp(deps: AppDeps): App {
   app.use(problemHandler);
 
   const httpServer = createServer(app);
-  const live = createRealtime({ httpServer, config, orm, logger, services, limits: deps.realtimeLimits });
+  const live = createRealtime({
+    httpServer,
+    config,
+    orm,
+    logger,
+    services,
+    // The same rule as Express's `req.ip`, so a socket and an HTTP request from one client count as one address.
+    clientIp: (req) => proxyaddr(req, app.get('trust proxy fn') as Parameters<typeof proxyaddr>[1]),
+    limits: deps.realtimeLimits,
+  });
   late.realtime = live;
   return {
     app,

@@ -43,6 +43,7 @@ const envSchema = z.object({
   RATE_LIMIT_AUTH_PER_MINUTE: z.coerce.number().int().min(1).default(20),
   RATE_LIMIT_CLAIM_PER_MINUTE: z.coerce.number().int().min(1).default(60),
   RATE_LIMIT_WAITLIST_PER_MINUTE: z.coerce.number().int().min(1).default(60),
+  RATE_LIMIT_ACTIONS_PER_IP_PER_MINUTE: z.coerce.number().int().min(1).default(1200),
   SEED_DEMO: bool.optional(),
   // built: client/build (npm start builds it); dev: Vite with hot reload; off: API only.
   CLIENT: z.enum(['built', 'dev', 'off']).optional(),
@@ -72,7 +73,7 @@ export interface Config {
   corsOrigins: string[];
   trustProxy: boolean | number | string | undefined;
   bodyLimit: string;
-  rateLimits: { authPerMinute: number; claimPerMinute: number; waitlistPerMinute: number };
+  rateLimits: { authPerMinute: number; claimPerMinute: number; waitlistPerMinute: number; actionsPerIpPerMinute: number };
   seedDemo: boolean;
   client: 'built' | 'dev' | 'off';
   priority: { remoteUrl: string | undefined; firstCommitEpoch: number | undefined; startTime: string; base: number };
@@ -145,6 +146,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       authPerMinute: e.RATE_LIMIT_AUTH_PER_MINUTE,
       claimPerMinute: e.RATE_LIMIT_CLAIM_PER_MINUTE,
       waitlistPerMinute: e.RATE_LIMIT_WAITLIST_PER_MINUTE,
+      actionsPerIpPerMinute: e.RATE_LIMIT_ACTIONS_PER_IP_PER_MINUTE,
     },
     seedDemo,
     client: e.CLIENT ?? (e.NODE_ENV === 'test' ? 'off' : 'built'),

@@ -1,5 +1,6 @@
 import type { Orm } from './db/orm.ts';
 import type { Services } from './app.ts';
+import { SYSTEM_ACTOR } from './modules/audit/audit.ts';
 import { DropSchema } from './modules/drops/drop.entity.ts';
 
 export const DEMO_ADMIN = { email: 'admin@dropspot.local', password: 'dropspot-admin' } as const;
@@ -23,7 +24,7 @@ export async function seedDemo(orm: Orm, services: Services): Promise<boolean> {
     claimWindowStart: at(-5),
     claimWindowEnd: at(60),
     isActive: true,
-  });
+  }, SYSTEM_ACTOR);
   await services.drops.create({
     title: 'Studio vinyl pressing: opens in 3 minutes',
     description: '200 numbered copies. Join the waitlist now and watch the countdown.',
@@ -32,7 +33,7 @@ export async function seedDemo(orm: Orm, services: Services): Promise<boolean> {
     claimWindowStart: at(3),
     claimWindowEnd: at(33),
     isActive: true,
-  });
+  }, SYSTEM_ACTOR);
   await services.drops.create({
     title: 'Festival early-bird passes: ended',
     description: 'This window closed yesterday.',
@@ -41,6 +42,6 @@ export async function seedDemo(orm: Orm, services: Services): Promise<boolean> {
     claimWindowStart: at(-26 * 60),
     claimWindowEnd: at(-24 * 60),
     isActive: true,
-  });
+  }, SYSTEM_ACTOR);
   return true;
 }

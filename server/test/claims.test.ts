@@ -1,10 +1,12 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SYSTEM_ACTOR } from '../src/modules/audit/audit.ts';
 import { ClaimSchema } from '../src/modules/claims/claim.entity.ts';
 import { IdempotencyKeySchema } from '../src/modules/idempotency/idempotency.entity.ts';
 import { DropSchema } from '../src/modules/drops/drop.entity.ts';
 import { addToWaitlist, client, createDrop, createUser, createUsers, startTestApp, type TestApp } from './support/app.ts';
+import { closeSockets, connect, connected, next, request } from './support/sockets.ts';
 
 const CODE_FORMAT = /^[23456789ABCDEFGHJKMNPQRSTUVWXYZ]{4}-[23456789ABCDEFGHJKMNPQRSTUVWXYZ]{4}-[23456789ABCDEFGHJKMNPQRSTUVWXYZ]{4}$/;
 
@@ -15,7 +17,10 @@ beforeAll(async () => {
   app = await startTestApp();
   api = client(app.baseUrl);
 });
-afterAll(() => app.close());
+afterAll(async () => {
+  closeSockets();
+  await app.close();
+});
 
 async function waitlistedUser(dropId: string) {
   const user = await createUser(app);
@@ -157,7 +162,7 @@ describe('window edges under a storm', () => {
     await addToWaitlist(app, drop.id, users.map((u) => u.id));
     const storm = Promise.all(users.map((u) => app.services.claims.claim(u.id, drop.id).then(() => 'ok', (e: { code: string }) => e.code)));
     await new Promise((resolve) => setTimeout(resolve, 30));
-    await app.services.drops.windowAction(drop.id, { action: 'close-now' });
+    await app.services.drops.windowAction(drop.id, { action: 'close-now' }, SYSTEM_ACTOR);
     const outcomes = await storm;
     const [row] = await app.orm.em.fork().execute<{ late: number; claims: number; claimed: number }[]>(
       `select count(*) filter (where c.issued_at >= d.claim_window_end)::int late, count(c.id)::int claims, d.claimed
@@ -174,7 +179,7 @@ describe('window edges under a storm', () => {
     const drop = await createDrop(app, { totalSlots: 2000, endInMs: 300 });
     const users = await createUsers(app, 400);
     await addToWaitlist(app, drop.id, users.map((u) => u.id));
-    await app.services.drops.windowAction(drop.id, { action: 'extend', seconds: 60 });
+    await app.services.drops.windowAction(drop.id, { action: 'extend', seconds: 60 }, SYSTEM_ACTOR);
     const outcomes = await Promise.all(users.map((u) => app.services.claims.claim(u.id, drop.id).then(() => 'ok', (e: { code: string }) => e.code)));
     expect(outcomes.filter((o) => o === 'ok')).toHaveLength(400);
     const [row] = await app.orm.em.fork().execute<{ outside: number }[]>(
@@ -208,7 +213,7 @@ describe('Idempotency-Key', () => {
       await holder.end();
     }
     await new Promise((resolve) => setTimeout(resolve, 300));
-    await app.services.drops.windowAction(drop.id, { action: 'open-now', seconds: 60 });
+    await app.services.drops.windowAction(drop.id, { action: 'open-now', seconds: 60 }, SYSTEM_ACTOR);
     const retry = await api('POST', `/api/drops/${drop.id}/claim`, { token: user.token, headers: { 'Idempotency-Key': 'abandoned' } });
     expect(retry.status).toBe(201);
   });
@@ -282,11 +287,15 @@ describe('Idempotency-Key', () => {
 });
 
 describe('graceful close', () => {
-  it('lets a claim in flight finish and answer while the server stops taking new work', async () => {
+  it('lets a claim in flight finish and answer while the server stops taking new work, and tells sockets why they close', async () => {
     const own = await startTestApp();
     const drop = await createDrop(own, { totalSlots: 2 });
     const user = await createUser(own);
     await addToWaitlist(own, drop.id, [user.id]);
+    const watcher = await connected(connect(own.baseUrl));
+    await request(watcher, 'drop:watch', { dropId: drop.id });
+    const told = next(watcher, 'server:shutdown');
+    const closed = new Promise((resolve) => watcher.once('disconnect', resolve));
     const holder = new pg.Client({ connectionString: own.config.databaseUrl });
     await holder.connect();
     await holder.query('begin');
@@ -301,6 +310,8 @@ describe('graceful close', () => {
     const res = await inFlight;
     expect(res.status).toBe(201);
     await closing;
+    expect(await told).toEqual({ reason: 'server shutting down' });
+    await closed;
     expect(await app.orm.em.fork().count(ClaimSchema, { drop: drop.id })).toBe(1);
   });
 });

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClaimSchema } from '../src/modules/claims/claim.entity.ts';
-import { DropSchema } from '../src/modules/drops/drop.entity.ts';
 import { WaitlistSchema } from '../src/modules/waitlist/waitlist.entity.ts';
 import { addToWaitlist, client, createDrop, createUser, startTestApp, type TestApp } from './support/app.ts';
 
@@ -256,27 +255,5 @@ describe('redeem', () => {
       const res = await api('POST', `/api/admin/claims/${code}/redeem`, { token: admin.token });
       expect([res.status, res.body.code]).toEqual([404, 'CODE_NOT_FOUND']);
     }
-  });
-});
-
-describe('role checks on every admin route', () => {
-  const id = '00000000-0000-4000-8000-000000000000';
-  const routes: [string, string, object?][] = [
-    ['GET', '/api/admin/drops'],
-    ['POST', '/api/admin/drops', validDrop()],
-    ['GET', `/api/admin/drops/${id}`],
-    ['PATCH', `/api/admin/drops/${id}`, { title: 'x' }],
-    ['DELETE', `/api/admin/drops/${id}`],
-    ['POST', `/api/admin/drops/${id}/window`, { action: 'pause' }],
-    ['POST', '/api/admin/claims/AAAA-BBBB-CCCC/redeem'],
-  ];
-
-  it.each(routes)('%s %s: 401 anonymous, 403 for a user, and changes nothing', async (method, path, body) => {
-    const before = await app.orm.em.fork().count(DropSchema, {});
-    const anon = await api(method, path, { body });
-    expect([anon.status, anon.body.code]).toEqual([401, 'UNAUTHENTICATED']);
-    const asUser = await api(method, path, { token: user.token, body });
-    expect([asUser.status, asUser.body.code]).toEqual([403, 'FORBIDDEN']);
-    expect(await app.orm.em.fork().count(DropSchema, {})).toBeGreaterThanOrEqual(before);
   });
 });

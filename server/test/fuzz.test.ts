@@ -69,6 +69,8 @@ const endpoints: { method: string; path: (id: string) => string; who: Who; field
   { method: 'GET', path: () => '/api/auth/me', who: 'user', fields: [] },
   { method: 'POST', path: () => '/api/auth/password', who: 'user', fields: ['currentPassword', 'newPassword'] },
   { method: 'GET', path: () => '/api/me/waitlists', who: 'user', fields: [] },
+  { method: 'GET', path: () => '/api/me/export', who: 'user', fields: [] },
+  { method: 'DELETE', path: () => '/api/me', who: 'user', fields: ['currentPassword'] },
   { method: 'GET', path: (id) => `/api/drops?status=${id}&page=${id}&pageSize=${id}`, who: 'anon', fields: [] },
   { method: 'GET', path: (id) => `/api/drops/${id}`, who: 'user', fields: [] },
   { method: 'POST', path: (id) => `/api/drops/${id}/join`, who: 'user', fields: [] },
@@ -87,6 +89,8 @@ const endpoints: { method: string; path: (id: string) => string; who: Who; field
   { method: 'GET', path: (id) => `/api/admin/events?after=${id}&limit=${id}`, who: 'admin', fields: [] },
   { method: 'POST', path: () => '/api/admin/api-tokens', who: 'admin', fields: ['name'] },
   { method: 'DELETE', path: (id) => `/api/admin/api-tokens/${id}`, who: 'admin', fields: [] },
+  { method: 'GET', path: (id) => `/api/admin/audit?dropId=${id}&action=${id}&page=${id}&pageSize=${id}&format=${id}`, who: 'admin', fields: [] },
+  { method: 'GET', path: (id) => `/api/admin/audit.csv?dropId=${id}&action=${id}`, who: 'admin', fields: [] },
 ];
 
 /** Row counts of every table a request could change (user_action records refused requests on purpose). */
@@ -95,7 +99,8 @@ async function fingerprint(): Promise<string> {
     `select (select count(*) from "user") u, (select count(*) from "drop") d, (select coalesce(sum(claimed), 0) from "drop") c,
             (select max(updated_at) from "drop") du, (select count(*) from "waitlist") w, (select count(*) from "claim") cl,
             (select count(*) from "claim" where status = 'USED') used, (select count(*) from "session" where revoked_at is null) s,
-            (select count(*) from "api_token" where revoked_at is null) t, (select count(*) from "outbox_event") o`,
+            (select count(*) from "api_token" where revoked_at is null) t, (select count(*) from "outbox_event") o,
+            (select count(*) from "audit_log") a`,
   );
   return JSON.stringify(row);
 }

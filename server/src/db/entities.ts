@@ -1,3 +1,4 @@
+import { AuditEntrySchema } from '../modules/audit/audit.entity.ts';
 import { ApiTokenSchema } from '../modules/events/api-token.entity.ts';
 import { OutboxEventSchema } from '../modules/events/outbox-event.entity.ts';
 import { ClaimSchema } from '../modules/claims/claim.entity.ts';
@@ -8,4 +9,4 @@ import { UserSchema } from '../modules/users/user.entity.ts';
 import { UserActionSchema } from '../modules/waitlist/user-action.entity.ts';
 import { WaitlistSchema } from '../modules/waitlist/waitlist.entity.ts';
 
-export const entities = [UserSchema, DropSchema, WaitlistSchema, ClaimSchema, SessionSchema, IdempotencyKeySchema, UserActionSchema, OutboxEventSchema, ApiTokenSchema];
+export const entities = [UserSchema, DropSchema, WaitlistSchema, ClaimSchema, SessionSchema, IdempotencyKeySchema, UserActionSchema, OutboxEventSchema, ApiTokenSchema, AuditEntrySchema];

@@ -24,6 +24,7 @@ import {
 import type { Services } from '../app.ts';
 import type { Config } from '../config.ts';
 import type { Orm } from '../db/orm.ts';
+import type { LimitedAction } from '../http/action-limits.ts';
 import { ACCESS_COOKIE } from '../http/auth-middleware.ts';
 import { DomainError } from '../http/domain-error.ts';
 import { toDomainError } from '../http/problem.ts';
@@ -57,6 +58,9 @@ const WINDOW_TYPES: Partial<Record<string, WindowEventType>> = {
   'drop.updated': 'updated',
   'drop.deleted': 'deleted',
 };
+
+/** The longest a drop's counts wait for the other processes' watcher numbers. */
+const WATCHER_COUNT_TIMEOUT_MS = 1000;
 
 /** How often `/admin` and `/events` sockets are checked again (role, session, API token). */
 const RECHECK_MS = 5000;
@@ -102,6 +106,8 @@ export interface RealtimeDeps {
   orm: Orm;
   logger: Logger;
   services: Services;
+  /** The client's address as HTTP sees it (`req.ip`, honouring TRUST_PROXY); defaults to the peer address. */
+  clientIp?: (req: IncomingMessage) => string | undefined;
   limits?: Partial<SocketLimits> & {
     maxPayloadBytes?: number;
     countIntervalMs?: number;
@@ -121,6 +127,8 @@ export function createRealtime(deps: RealtimeDeps) {
   const { httpServer, config, orm, logger, services } = deps;
   const log = logger.child({ component: 'realtime' });
   const allowed = new Set(config.corsOrigins);
+  /** Behind a proxy every socket's peer is the proxy: per-IP limits and the audit log need the client. */
+  const addressOf = (socket: Socket) => deps.clientIp?.(socket.request) ?? socket.handshake.address;
 
   const io = new Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>(httpServer, {
     serveClient: false,
@@ -136,27 +144,60 @@ export function createRealtime(deps: RealtimeDeps) {
   });
 
   let redis: { close: () => Promise<void>; up: () => boolean } | undefined;
+  /**
+   * Brings this process's watchers up to date by itself: each of its drop rooms gets fresh
+   * counts from the database and each stream subscriber catches up from it. Run every second
+   * while Redis is down (events published by another process cannot reach these sockets then)
+   * and once when it is back (messages published while this process was still re-subscribing
+   * are lost to it: Redis pub/sub keeps nothing for a subscriber that is away).
+   */
+  function resyncLocal(): void {
+    for (const room of publicNs.adapter.rooms.keys()) if (room.startsWith('drop:')) counts.markDirty(room.slice(5));
+    stream.catchUpAll();
+  }
   async function attachRedis(url: string): Promise<void> {
-    const pub = createClient({ url });
+    // Always retry, capped at 2 s: node-redis's default gives up for good after a connect
+    // timeout (a Redis host that stops answering rather than refusing), and this process would
+    // then never span processes again.
+    const reconnectStrategy = (retries: number) => Math.min(2 ** retries * 50, 2000) + Math.floor(Math.random() * 200);
+    const pub = createClient({ url, socket: { reconnectStrategy } });
     const sub = pub.duplicate();
     let wasUp = true;
-    // Without Redis each process keeps serving its own sockets; rooms span processes again
-    // once the clients reconnect (node-redis retries and re-subscribes by itself).
+    let outage: NodeJS.Timeout | undefined;
+    // Without Redis each process keeps serving its own sockets (room emits stay local, see
+    // `rooms()`); node-redis reconnects and re-subscribes before it reports `ready`, so once
+    // both clients are ready, rooms span processes again.
     const watch = (client: typeof pub, role: string) => {
       client.on('error', (error: unknown) => log.warn({ err: error, role }, 'redis error'));
       client.on('reconnecting', () => {
-        if (wasUp) log.warn('redis lost: serving this process\'s sockets alone until it is back');
+        if (!wasUp) return;
         wasUp = false;
+        log.warn('redis lost: serving this process\'s sockets alone until it is back');
+        outage = setInterval(resyncLocal, 1000);
+        outage.unref();
       });
       client.on('ready', () => {
         if (!wasUp && pub.isReady && sub.isReady) {
           wasUp = true;
+          clearInterval(outage);
           log.info('redis is back: rooms and the event stream span processes again');
+          resyncLocal();
         }
       });
     };
     watch(pub, 'pub');
     watch(sub, 'sub');
+    // The adapter publishes and forgets: a PUBLISH in flight when the connection drops rejects
+    // with ECONNRESET and nobody would catch it. A lost broadcast is what an outage means here
+    // (`resyncLocal` repairs the numbers), so it is counted in the log, not left unhandled.
+    const publish = pub.publish.bind(pub);
+    Object.assign(pub, {
+      publish: (channel: string, message: string) =>
+        publish(channel, message).catch((error: unknown) => {
+          log.debug({ err: error }, 'a Redis publish was lost');
+          return 0;
+        }),
+    });
     await Promise.all([pub.connect(), sub.connect()]);
     // A short request timeout: a process that went away (or a count miscounted after a Redis
     // restart) delays a watcher count by a second at most, not five.
@@ -164,6 +205,7 @@ export function createRealtime(deps: RealtimeDeps) {
     redis = {
       // A graceful quit waits for a connection that may never come back: give it a second.
       close: async () => {
+        clearInterval(outage);
         const quit = Promise.allSettled([pub.quit(), sub.quit()]);
         await Promise.race([quit, new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
         for (const client of [pub, sub]) if (client.isOpen) client.destroy();
@@ -181,6 +223,13 @@ export function createRealtime(deps: RealtimeDeps) {
   const adminNs = io.of('/admin') as unknown as Namespace<AdminClientToServerEvents, AdminServerToClientEvents, Record<string, never>, SocketData>;
   const eventsNs = io.of('/events') as unknown as Namespace<EventsClientToServerEvents, EventsServerToClientEvents, Record<string, never>, SocketData>;
 
+  /**
+   * Where room broadcasts go: through the adapter to every process while Redis is up; while it
+   * is down, to this process's sockets only, instead of piling up in the client's offline queue
+   * and arriving stale when Redis returns.
+   */
+  const rooms = () => (redis && !redis.up() ? publicNs.local : publicNs);
+
   // ---- live counts and positions ----------------------------------------------------------
   const localWatchers = (dropId: string) => publicNs.adapter.rooms.get(dropRoom(dropId))?.size ?? 0;
 
@@ -191,7 +240,16 @@ export function createRealtime(deps: RealtimeDeps) {
     // Once closing, Redis may already be gone: the adapter would publish on a closed client.
     if (!redis || closing || !redis.up()) return localWatchers(dropId);
     try {
-      const others = (await (publicNs as unknown as Namespace).serverSideEmitWithAck('room-size', dropId)) as unknown as number[];
+      // The adapter first asks Redis how many processes listen, and only then starts its own
+      // timeout: when Redis drops at that moment the question waits in the client's offline
+      // queue until Redis is back, and this drop's counts would stall with it. Bounded here.
+      let timer: NodeJS.Timeout | undefined;
+      const others = (await Promise.race([
+        (publicNs as unknown as Namespace).serverSideEmitWithAck('room-size', dropId),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error('watcher count timed out')), WATCHER_COUNT_TIMEOUT_MS);
+        }),
+      ]).finally(() => clearTimeout(timer))) as number[];
       return localWatchers(dropId) + others.reduce((sum, n) => sum + (Number(n) || 0), 0);
     } catch {
       return localWatchers(dropId);
@@ -220,7 +278,7 @@ export function createRealtime(deps: RealtimeDeps) {
     intervalMs: deps.limits?.countIntervalMs ?? 100,
     read: readCounts,
     send: (value) => {
-      publicNs.to(dropRoom(value.dropId)).to(LOBBY).emit('drop:counts', value);
+      rooms().to(dropRoom(value.dropId)).to(LOBBY).emit('drop:counts', value);
     },
     onError: (error) => log.warn({ err: error }, 'could not read drop counts'),
   });
@@ -234,7 +292,7 @@ export function createRealtime(deps: RealtimeDeps) {
       if (userId) userIds.add(userId);
     }
     for (const { userId, position } of await tracker.changed(dropId, [...userIds])) {
-      publicNs.to(userRoom(userId)).emit('me:position', position);
+      rooms().to(userRoom(userId)).emit('me:position', position);
     }
     return undefined;
   }
@@ -268,8 +326,8 @@ export function createRealtime(deps: RealtimeDeps) {
           serverNow: new Date().toISOString(),
         };
         // Watchers of a drop that went back to draft learn it is gone; admins see everything.
-        publicNs.to(dropRoom(dropId)).emit('drop:window', drop && !drop.isActive ? { ...message, type: 'deleted' } : message);
-        adminNs.emit('drop:window', message);
+        rooms().to(dropRoom(dropId)).emit('drop:window', drop && !drop.isActive ? { ...message, type: 'deleted' } : message);
+        (redis && !redis.up() ? adminNs.local : adminNs).emit('drop:window', message);
       }
       if (windowType || event.type === 'drop.created') {
         void scheduler.reload(dropId).catch((error: unknown) => log.warn({ err: error }, 'scheduler reload failed'));
@@ -277,26 +335,28 @@ export function createRealtime(deps: RealtimeDeps) {
       }
       if (event.type === 'drop.deleted' || (drop && !drop.isActive)) {
         // Drafts are never shown to the public lobby.
-        publicNs.to(LOBBY).emit('drops:deleted', { dropId });
+        rooms().to(LOBBY).emit('drops:deleted', { dropId });
         if (event.type === 'drop.deleted') {
           counts.forget(dropId);
           positions.forget(dropId);
           tracker.forget(dropId);
         }
       } else if (drop) {
-        publicNs.to(LOBBY).emit('drops:changed', drop);
+        rooms().to(LOBBY).emit('drops:changed', drop);
       }
-      if (event.type === 'claim.issued' || event.type === 'waitlist.joined' || event.type === 'waitlist.left') counts.markDirty(dropId);
+      if (event.type === 'claim.issued' || event.type === 'claim.released' || event.type === 'waitlist.joined' || event.type === 'waitlist.left') {
+        counts.markDirty(dropId);
+      }
       if (event.type === 'waitlist.joined' || event.type === 'waitlist.left') {
         positions.markDirty(dropId);
         if (redis?.up() && !closing) publicNs.serverSideEmit('positions-dirty', dropId);
       }
       if (event.userId && (event.type === 'claim.issued' || event.type === 'claim.redeemed')) {
-        publicNs.to(userRoom(event.userId)).emit('me:claim', event.payload.claim as never);
+        rooms().to(userRoom(event.userId)).emit('me:claim', event.payload.claim as never);
       }
       if (event.userId && (event.type === 'waitlist.joined' || event.type === 'waitlist.left')) {
         const entry = event.type === 'waitlist.joined' ? (event.payload.entry as never) : null;
-        publicNs.to(userRoom(event.userId)).emit('me:waitlist', { dropId, entry });
+        rooms().to(userRoom(event.userId)).emit('me:waitlist', { dropId, entry });
       }
     }
   }
@@ -439,9 +499,15 @@ export function createRealtime(deps: RealtimeDeps) {
       }),
     );
 
-    socket.on('drop:join', handle(socket, dropRefSchema, async ({ dropId }) => services.waitlist.join((await currentUser(socket)).userId, dropId)));
-    socket.on('drop:leave', handle(socket, dropRefSchema, async ({ dropId }) => services.waitlist.leave((await currentUser(socket)).userId, dropId)));
-    socket.on('drop:claim', handle(socket, dropRefSchema, async ({ dropId }) => services.claims.claim((await currentUser(socket)).userId, dropId)));
+    /** The signed-in user, counted against the same per-user and per-IP limits as HTTP. */
+    const limitedUser = async (action: LimitedAction) => {
+      const { userId } = await currentUser(socket);
+      await services.limits.consume(action, userId, addressOf(socket as unknown as Socket));
+      return userId;
+    };
+    socket.on('drop:join', handle(socket, dropRefSchema, async ({ dropId }) => services.waitlist.join(await limitedUser('waitlist'), dropId)));
+    socket.on('drop:leave', handle(socket, dropRefSchema, async ({ dropId }) => services.waitlist.leave(await limitedUser('waitlist'), dropId)));
+    socket.on('drop:claim', handle(socket, dropRefSchema, async ({ dropId }) => services.claims.claim(await limitedUser('claim'), dropId)));
   });
 
   // ---- /admin and /events: privileged, checked at the handshake and every few seconds --------
@@ -459,11 +525,11 @@ export function createRealtime(deps: RealtimeDeps) {
     socket.on(
       'window:action',
       handle(socket as unknown as Socket, adminWindowPayloadSchema, async ({ dropId, ...body }) => {
-        await requireAdminToken(socket as unknown as Socket);
+        const auth = await requireAdminToken(socket as unknown as Socket);
         if (body.action === 'extend' && body.seconds === undefined) {
           throw new DomainError('VALIDATION_FAILED', 'extend needs seconds', { issues: [{ path: 'seconds', message: 'extend needs seconds', code: 'custom' }] });
         }
-        return services.drops.windowAction(dropId, body);
+        return services.drops.windowAction(dropId, body, { userId: auth.userId, ip: addressOf(socket as unknown as Socket) });
       }),
     );
   });
@@ -543,7 +609,8 @@ export function createRealtime(deps: RealtimeDeps) {
     if (up === databaseUp) return;
     databaseUp = up;
     log[up ? 'info' : 'warn']({ database: up ? 'up' : 'down' }, up ? 'database is back' : 'database is unreachable');
-    publicNs.emit('server:status', { database: up ? 'up' : 'down', serverNow: new Date().toISOString() });
+    // Each process watches its own connection to the database and tells its own sockets.
+    publicNs.local.emit('server:status', { database: up ? 'up' : 'down', serverNow: new Date().toISOString() });
     if (up) relay.poke();
   }
   const databaseTimer = setInterval(() => void checkDatabase(), deps.limits?.databaseCheckMs ?? 2000);
@@ -571,6 +638,19 @@ export function createRealtime(deps: RealtimeDeps) {
         }
       })().catch((error: unknown) => log.warn({ err: error }, 'could not disconnect a revoked API token'));
     },
+    /** A deleted account's connections are told why and closed: its own sockets on every process, privileged ones here (elsewhere at the next re-check). */
+    disconnectUser(userId: string): void {
+      const gone = { code: 'SESSION_REVOKED' as const, message: 'This account was deleted.' };
+      publicNs.in(userRoom(userId)).emit('session:expired', gone);
+      publicNs.in(userRoom(userId)).disconnectSockets(true);
+      for (const ns of [adminNs, eventsNs] as unknown as Namespace[]) {
+        for (const socket of ns.sockets.values()) {
+          if ((socket.data as SocketData).auth?.userId !== userId) continue;
+          socket.emit('session:expired' as never, gone as never);
+          socket.disconnect(true);
+        }
+      }
+    },
     /** Signed-out sessions stop working and receiving personal events at once, on every process. */
     sessionsEnded(sessions: EndedSession[]): void {
       if (redis?.up() && !closing) publicNs.serverSideEmit('sessions-ended', sessions);
@@ -582,7 +662,8 @@ export function createRealtime(deps: RealtimeDeps) {
     },
     async close(reason = 'server shutting down'): Promise<void> {
       closing = true;
-      publicNs.emit('server:shutdown', { reason });
+      // Only this process is stopping: the other processes' sockets stay.
+      publicNs.local.emit('server:shutdown', { reason });
       clearInterval(recheckTimer);
       clearInterval(databaseTimer);
       scheduler.stop();

@@ -16,7 +16,14 @@ export interface SocketLimits {
 export function toAckError(error: unknown, logger: Logger): Ack<never> {
   const known = toDomainError(error);
   if (known) {
-    return { ok: false, code: known.code, message: known.message, ...(known.issues ? { issues: known.issues } : {}) };
+    const retryAfter = known.extra.retryAfter;
+    return {
+      ok: false,
+      code: known.code,
+      message: known.message,
+      ...(known.issues ? { issues: known.issues } : {}),
+      ...(typeof retryAfter === 'number' ? { retryAfter } : {}),
+    };
   }
   logger.error({ err: error }, 'unhandled socket handler error');
   return { ok: false, code: 'INTERNAL', message: 'Something went wrong on our side. It has been logged.' };

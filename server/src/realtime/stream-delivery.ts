@@ -53,6 +53,10 @@ export function createStreamDelivery(deps: { after: (cursor: number, limit: numb
       socket.once('disconnect', () => subscribers.delete(socket.id));
       void catchUp(sub);
     },
+    /** Every subscriber reads what it has not seen yet from the database (events published elsewhere that could not reach it). */
+    catchUpAll(): void {
+      for (const sub of subscribers.values()) void catchUp(sub);
+    },
     deliver(event: StreamEvent): void {
       for (const sub of subscribers.values()) {
         if (event.id <= sub.cursor) continue;

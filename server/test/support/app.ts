@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import pg from 'pg';
 import { inject } from 'vitest';
-import { createApp, type AppDeps, type Services } from '../../src/app.ts';
+import { createApp, type App, type AppDeps, type Services } from '../../src/app.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { initOrm, type Orm } from '../../src/db/orm.ts';
 import { hashPassword } from '../../src/modules/auth/password.ts';
@@ -53,11 +53,14 @@ export interface TestApp {
   orm: Orm;
   config: Readonly<Config>;
   services: Services;
+  /** The Express app and the realtime layer, for tests that read their routes and handlers. */
+  app: App['app'];
+  realtime: App['realtime'];
   close(): Promise<void>;
 }
 
 /** The whole app on 127.0.0.1 port 0 against the tests' database, with generous rate limits. */
-export async function startTestApp(env: Record<string, string> = {}, limits?: AppDeps['realtimeLimits']): Promise<TestApp> {
+export async function startTestApp(env: Record<string, string> = {}, limits?: AppDeps['realtimeLimits'], logger?: Logger): Promise<TestApp> {
   const config = loadConfig({
     NODE_ENV: 'test',
     LOG_LEVEL: 'silent',
@@ -66,13 +69,14 @@ export async function startTestApp(env: Record<string, string> = {}, limits?: Ap
     RATE_LIMIT_AUTH_PER_MINUTE: '100000',
     RATE_LIMIT_CLAIM_PER_MINUTE: '100000',
     RATE_LIMIT_WAITLIST_PER_MINUTE: '100000',
+    RATE_LIMIT_ACTIONS_PER_IP_PER_MINUTE: '100000',
     PRIORITY_REMOTE_URL: 'https://example.test/dropspot.git',
     PRIORITY_FIRST_COMMIT_EPOCH: '1762279200',
     ...env,
   });
   const orm = await initOrm(config.databaseUrl!, { pool: { min: 0, max: 10 }, logger: () => {} });
-  const logger = pino({ level: 'silent' });
-  const { httpServer, services, start, close } = createApp({ config, orm, logger, realtimeLimits: limits });
+  logger ??= pino({ level: 'silent' });
+  const { app, realtime, httpServer, services, start, close } = createApp({ config, orm, logger, realtimeLimits: limits });
   await start();
   httpServer.listen(0, '127.0.0.1');
   await once(httpServer, 'listening');
@@ -82,6 +86,8 @@ export async function startTestApp(env: Record<string, string> = {}, limits?: Ap
     orm,
     config,
     services,
+    app,
+    realtime,
     close: async () => {
       await close();
       await orm.close();

@@ -265,5 +265,5 @@ export function createAuthService(deps: { orm: Orm; config: Readonly<Config>; on
     return { user: toUserView(user), created: true };
   }
 
-  return { signup, login, refresh, logout, changePassword, authenticate, forgetSessions, me, ensureUser };
+  return { signup, login, refresh, logout, changePassword, authenticate, forgetSessions, endSessions: ended, me, ensureUser };
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
+import { ForeignKeyConstraintViolationException, UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
 import type { ClaimView } from '@dropspot/protocol';
 import type { Orm } from '../../db/orm.ts';
 import { DomainError } from '../../http/domain-error.ts';
@@ -123,20 +123,29 @@ export function createClaimBatcher(deps: {
     const userIds = [...new Set(batch.map((w) => w.userId))];
     try {
       const em = orm.em.fork();
-      // Every claim request counts toward the priority formula's rapid-actions term, refused or not.
-      await em.execute(
-        `insert into "user_action" (user_id, kind, at) values ${placeholders(batch.length, "(?, 'claim', now())")}`,
-        batch.map((w) => w.userId),
-      );
+      // Every claim request counts toward the priority formula's rapid-actions term, refused or
+      // not. An account deleted a moment ago (its token still cached) has nothing left to count,
+      // and must not make the whole batch fail on the foreign key.
+      await em
+        .execute(
+          `insert into "user_action" (user_id, kind, at)
+           select v.id::uuid, 'claim', now() from (values ${placeholders(batch.length, '(?)')}) as v(id)
+            where exists (select 1 from "user" u where u.id = v.id::uuid)`,
+          batch.map((w) => w.userId),
+        )
+        .catch((error: unknown) => {
+          if (!(error instanceof ForeignKeyConstraintViolationException)) throw error;
+        });
       let results: Map<string, ClaimOutcome | Error>;
       let committed = false;
       try {
         results = await orm.em.fork().transactional((tem) => commitBatch(tem, dropId, userIds));
         committed = true;
       } catch (error) {
-        if (!(error instanceof UniqueConstraintViolationException)) throw error;
-        // Two codes collided, or another process slipped a claim in: settle each claim alone,
-        // each with its own outcome (one user's failure is not another's).
+        if (!(error instanceof UniqueConstraintViolationException || error instanceof ForeignKeyConstraintViolationException)) throw error;
+        // Two codes collided, another process slipped a claim in, or one of the users deleted
+        // their account meanwhile: settle each claim alone, each with its own outcome (one
+        // user's failure is not another's).
         results = new Map();
         for (const userId of userIds) {
           try {

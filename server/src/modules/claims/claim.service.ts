@@ -1,4 +1,4 @@
-import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
+import { ForeignKeyConstraintViolationException, UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
 import type { ClaimView } from '@dropspot/protocol';
 import type { Orm } from '../../db/orm.ts';
 import { DomainError } from '../../http/domain-error.ts';
@@ -8,6 +8,7 @@ import { createClaimBatcher } from './claim-batcher.ts';
 import { WaitlistSchema } from '../waitlist/waitlist.entity.ts';
 import { ClaimSchema } from './claim.entity.ts';
 import { newClaimCode } from './claim-code.ts';
+import { recordAudit, type Actor } from '../audit/audit.ts';
 import { recordEvent, type EventNotifier } from '../events/outbox.ts';
 import { toClaimView } from './claim.view.ts';
 import { lockDropForClaim, readDropState, refusalFor } from './drop-state.ts';
@@ -71,6 +72,9 @@ export function createClaimService(deps: { orm: Orm; notifier: EventNotifier; ba
         notifier.committed();
         return { claim: created, created: true };
       } catch (error) {
+        if (error instanceof ForeignKeyConstraintViolationException) {
+          throw new DomainError('UNAUTHENTICATED', 'The account no longer exists.', { cause: error });
+        }
         if (!(error instanceof UniqueConstraintViolationException)) throw error;
         // The same user's parallel claim committed first: answer with that claim.
         const winner = await existingClaim(orm.em.fork(), userId, dropId);
@@ -94,7 +98,7 @@ export function createClaimService(deps: { orm: Orm; notifier: EventNotifier; ba
   }
 
   /** ISSUED → USED exactly once; a second redemption is refused with the time of the first. */
-  async function redeem(code: string): Promise<ClaimView> {
+  async function redeem(code: string, actor: Actor): Promise<ClaimView> {
     const view = await orm.em.fork().transactional(async (em) => {
       const updated = await em.nativeUpdate(ClaimSchema, { code, status: 'ISSUED' }, { status: 'USED', usedAt: new Date() });
       const claim = await em.findOne(ClaimSchema, { code }, { populate: ['drop'] });
@@ -106,6 +110,7 @@ export function createClaimService(deps: { orm: Orm; notifier: EventNotifier; ba
       }
       const redeemed = toClaimView(claim, claim.drop.title);
       recordEvent(em, { type: 'claim.redeemed', dropId: claim.drop.id, userId: claim.user.id, payload: { claim: redeemed } });
+      await recordAudit(em, actor, { action: 'claim.redeem', dropId: claim.drop.id, targetId: claim.id, details: { code, userId: claim.user.id } });
       return redeemed;
     });
     notifier.committed();

@@ -9,6 +9,7 @@ import {
 import { requireAdmin } from '../../http/auth-middleware.ts';
 import { DomainError } from '../../http/domain-error.ts';
 import { parseBody, parseId, parseQuery } from '../../http/validate.ts';
+import { requestActor } from '../audit/audit.ts';
 import type { ClaimService } from '../claims/claim.service.ts';
 import type { DropService } from './drop.service.ts';
 
@@ -25,7 +26,7 @@ export function adminRoutes(deps: { drops: DropService; claims: ClaimService }):
   });
 
   router.post('/drops', async (req, res) => {
-    res.status(201).json(await drops.create(parseBody(createDropBodySchema, req.body)));
+    res.status(201).json(await drops.create(parseBody(createDropBodySchema, req.body), requestActor(req)));
   });
 
   router.get('/drops/:id', async (req, res) => {
@@ -33,22 +34,22 @@ export function adminRoutes(deps: { drops: DropService; claims: ClaimService }):
   });
 
   router.patch('/drops/:id', async (req, res) => {
-    res.json(await drops.update(dropId(req.params.id), parseBody(updateDropBodySchema, req.body)));
+    res.json(await drops.update(dropId(req.params.id), parseBody(updateDropBodySchema, req.body), requestActor(req)));
   });
 
   router.delete('/drops/:id', async (req, res) => {
-    await drops.remove(dropId(req.params.id));
+    await drops.remove(dropId(req.params.id), requestActor(req));
     res.status(204).end();
   });
 
   router.post('/drops/:id/window', async (req, res) => {
-    res.json(await drops.windowAction(dropId(req.params.id), parseBody(windowActionBodySchema, req.body)));
+    res.json(await drops.windowAction(dropId(req.params.id), parseBody(windowActionBodySchema, req.body), requestActor(req)));
   });
 
   router.post('/claims/:code/redeem', async (req, res) => {
     const code = redeemCodeSchema.safeParse(req.params.code);
     if (!code.success) throw new DomainError('CODE_NOT_FOUND', 'No claim has this code.');
-    res.json({ claim: await claims.redeem(code.data) });
+    res.json({ claim: await claims.redeem(code.data, requestActor(req)) });
   });
 
   return router;

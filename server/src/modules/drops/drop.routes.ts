@@ -1,8 +1,8 @@
-import { Router } from 'express';
+import { Router, type RequestHandler } from 'express';
 import { listDropsQuerySchema } from '@dropspot/protocol';
 import type { Config } from '../../config.ts';
 import { requireUser, userId } from '../../http/auth-middleware.ts';
-import { limit } from '../../http/rate-limit.ts';
+import type { ActionLimits, LimitedAction } from '../../http/action-limits.ts';
 import { parseId, parseQuery } from '../../http/validate.ts';
 import type { Orm } from '../../db/orm.ts';
 import type { ClaimService } from '../claims/claim.service.ts';
@@ -19,12 +19,20 @@ export function dropRoutes(deps: {
   drops: DropService;
   waitlist: WaitlistService;
   claims: ClaimService;
+  limits: ActionLimits;
 }): Router {
-  const { drops, waitlist, claims, config } = deps;
+  const { drops, waitlist, claims } = deps;
   const router = Router();
   const once = idempotent(deps.orm);
-  const waitlistLimit = limit({ name: 'waitlist', perMinute: config.rateLimits.waitlistPerMinute, by: 'user' });
-  const claimLimit = limit({ name: 'claim', perMinute: config.rateLimits.claimPerMinute, by: 'user' });
+  // The same counters as the socket events: per user and per IP, whichever transport is used.
+  const limited =
+    (action: LimitedAction): RequestHandler =>
+    async (req, _res, next) => {
+      await deps.limits.consume(action, userId(req), req.ip);
+      next();
+    };
+  const waitlistLimit = limited('waitlist');
+  const claimLimit = limited('claim');
 
   router.get('/', async (req, res) => {
     res.json(await drops.page(parseQuery(listDropsQuerySchema, req.query), false));

@@ -12,6 +12,7 @@ import type {
 import type { Orm } from '../../db/orm.ts';
 import { DomainError } from '../../http/domain-error.ts';
 import { ClaimSchema } from '../claims/claim.entity.ts';
+import { recordAudit, type Actor } from '../audit/audit.ts';
 import { recordEvent, type EventNotifier } from '../events/outbox.ts';
 import { toClaimView } from '../claims/claim.view.ts';
 import { toWaitlistEntryView, waitlistPosition } from '../waitlist/waitlist.service.ts';
@@ -151,7 +152,7 @@ export function createDropService(deps: { orm: Orm; notifier: EventNotifier }) {
     };
   }
 
-  async function create(body: CreateDropBody): Promise<DropView> {
+  async function create(body: CreateDropBody, actor: Actor): Promise<DropView> {
     const em = orm.em.fork();
     const now = new Date();
     const drop = em.create(DropSchema, {
@@ -166,12 +167,13 @@ export function createDropService(deps: { orm: Orm; notifier: EventNotifier }) {
     });
     const view = toDropView(drop, 0, now);
     recordEvent(em, { type: 'drop.created', dropId: drop.id, payload: { drop: view } });
+    await recordAudit(em, actor, { action: 'drop.create', dropId: drop.id, details: { ...body } });
     await em.flush();
     notifier.committed();
     return view;
   }
 
-  async function update(id: string, body: UpdateDropBody): Promise<DropView> {
+  async function update(id: string, body: UpdateDropBody, actor: Actor): Promise<DropView> {
     const updated = await orm.em.fork().transactional(async (em) => {
       // Locked so a claim cannot slip in between the slots check and the write.
       const drop = await em.findOne(DropSchema, { id }, { lockMode: LockMode.PESSIMISTIC_WRITE });
@@ -194,6 +196,7 @@ export function createDropService(deps: { orm: Orm; notifier: EventNotifier }) {
       await em.flush();
       const fresh = await view(em, drop);
       recordEvent(em, { type: 'drop.updated', dropId: id, payload: { drop: fresh, changed: Object.keys(body) } });
+      await recordAudit(em, actor, { action: 'drop.update', dropId: id, details: { ...body } });
       return fresh;
     });
     forget(id);
@@ -201,18 +204,19 @@ export function createDropService(deps: { orm: Orm; notifier: EventNotifier }) {
     return updated;
   }
 
-  async function remove(id: string): Promise<void> {
+  async function remove(id: string, actor: Actor): Promise<void> {
     await orm.em.fork().transactional(async (em) => {
       const drop = await em.findOne(DropSchema, { id });
       if (!drop) throw new DomainError('DROP_NOT_FOUND', 'No drop with this id.');
       await em.nativeDelete(DropSchema, { id });
       recordEvent(em, { type: 'drop.deleted', dropId: id, payload: { dropId: id, title: drop.title } });
+      await recordAudit(em, actor, { action: 'drop.delete', dropId: id, details: { title: drop.title, claimed: drop.claimed } });
     });
     forget(id);
     notifier.committed();
   }
 
-  async function windowAction(id: string, body: WindowActionBody): Promise<DropView> {
+  async function windowAction(id: string, body: WindowActionBody, actor: Actor): Promise<DropView> {
     const seconds = body.seconds ?? null;
     const params = body.action === 'open-now' ? [seconds, seconds] : body.action === 'extend' ? [seconds] : [];
     // Pausing a window that has already ended means nothing, so it is refused rather than stored.
@@ -230,6 +234,7 @@ export function createDropService(deps: { orm: Orm; notifier: EventNotifier }) {
       }
       const fresh = await view(em, await loadDrop(em, id, true));
       recordEvent(em, { type: WINDOW_EVENT[body.action], dropId: id, payload: { drop: fresh, action: body.action, seconds } });
+      await recordAudit(em, actor, { action: `window.${body.action}`, dropId: id, details: { seconds, window: fresh.window } });
       return fresh;
     });
     forget(id);

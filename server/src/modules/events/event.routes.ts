@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { text, type EventPage } from '@dropspot/protocol';
 import type { AuthService } from '../auth/auth.service.ts';
 import { requireAdmin, userId } from '../../http/auth-middleware.ts';
+import { requestActor } from '../audit/audit.ts';
 import { DomainError } from '../../http/domain-error.ts';
 import { parseBody, parseId, parseQuery } from '../../http/validate.ts';
 import type { EventService } from './event.service.ts';
@@ -43,12 +44,12 @@ export function eventRoutes(deps: { events: EventService; auth: AuthService; onR
 
   router.post('/api-tokens', requireAdmin, async (req, res) => {
     const body = parseBody(createTokenSchema, req.body);
-    res.status(201).json(await events.createToken(userId(req), body.name));
+    res.status(201).json(await events.createToken({ ...requestActor(req), userId: userId(req) }, body.name));
   });
 
   router.delete('/api-tokens/:id', requireAdmin, async (req, res) => {
     const id = parseId(req.params.id, 'NOT_FOUND', 'API token');
-    await events.revokeToken(id);
+    await events.revokeToken(id, requestActor(req));
     deps.onRevoke(id);
     res.status(204).end();
   });

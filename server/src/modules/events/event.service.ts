@@ -4,6 +4,7 @@ import type { Orm } from '../../db/orm.ts';
 import { DomainError } from '../../http/domain-error.ts';
 import { sha256 } from '../auth/tokens.ts';
 import { toStreamEvent } from '../../realtime/outbox-relay.ts';
+import { recordAudit, type Actor } from '../audit/audit.ts';
 import { ApiTokenSchema } from './api-token.entity.ts';
 
 export const API_TOKEN_PREFIX = 'dsk_';
@@ -24,10 +25,11 @@ export function createEventService(deps: { orm: Orm }) {
     return rows.map((row) => toPublicEvent(toStreamEvent(row)));
   }
 
-  async function createToken(userId: string, name: string): Promise<ApiTokenView & { token: string }> {
+  async function createToken(actor: Actor & { userId: string }, name: string): Promise<ApiTokenView & { token: string }> {
     const token = API_TOKEN_PREFIX + randomBytes(32).toString('base64url');
     const em = orm.em.fork();
-    const row = em.create(ApiTokenSchema, { name, tokenHash: sha256(token), createdBy: userId });
+    const row = em.create(ApiTokenSchema, { name, tokenHash: sha256(token), createdBy: actor.userId });
+    await recordAudit(em, actor, { action: 'api-token.create', targetId: row.id, details: { name } });
     await em.flush();
     return { ...tokenView(row), token };
   }
@@ -37,10 +39,11 @@ export function createEventService(deps: { orm: Orm }) {
     return rows.map(tokenView);
   }
 
-  async function revokeToken(id: string): Promise<void> {
+  async function revokeToken(id: string, actor: Actor): Promise<void> {
     const em = orm.em.fork();
     const row = await em.findOne(ApiTokenSchema, { id });
     if (!row) throw new DomainError('NOT_FOUND', 'No API token with this id.');
+    if (!row.revokedAt) await recordAudit(em, actor, { action: 'api-token.revoke', targetId: id, details: { name: row.name } });
     row.revokedAt ??= new Date();
     await em.flush();
   }

@@ -1,0 +1,44 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Request } from 'express';
+import type { AuditAction } from '@dropspot/protocol';
+import { AuditEntrySchema } from './audit.entity.ts';
+
+/** Who is acting: an admin (with the address the request came from), or the server itself. */
+export interface Actor {
+  userId: string | null;
+  ip: string | null;
+}
+
+export const SYSTEM_ACTOR: Actor = { userId: null, ip: null };
+
+/** The signed-in admin behind an HTTP request; only call behind `requireAdmin`. */
+export function requestActor(req: Request): Actor {
+  return { userId: req.auth?.userId ?? null, ip: req.ip ?? null };
+}
+
+export interface AuditInput {
+  action: AuditAction;
+  dropId?: string | null;
+  targetId?: string | null;
+  details?: Record<string, unknown>;
+}
+
+/**
+ * Adds an audit entry to the unit of work: call it inside the transaction (or before the flush)
+ * that makes the change, so the entry and the change commit together or not at all.
+ */
+export async function recordAudit(em: EntityManager, actor: Actor, entry: AuditInput): Promise<void> {
+  const [user] = actor.userId
+    ? await em.execute<{ email: string }[]>(`select email from "user" where id = ?`, [actor.userId])
+    : [];
+  em.create(AuditEntrySchema, {
+    at: new Date(),
+    actorId: actor.userId,
+    actorEmail: user?.email ?? null,
+    actorIp: actor.ip?.slice(0, 64) ?? null,
+    action: entry.action,
+    dropId: entry.dropId ?? null,
+    targetId: entry.targetId ?? null,
+    details: entry.details ?? {},
+  });
+}

@@ -1,0 +1,136 @@
+import type { AccountExport, DeleteAccountBody } from '@dropspot/protocol';
+import type { Orm } from '../../db/orm.ts';
+import { DomainError } from '../../http/domain-error.ts';
+import type { AuthContext } from '../../types.d.ts';
+import type { AuditService } from '../audit/audit.service.ts';
+import type { AuthService, EndedSession } from '../auth/auth.service.ts';
+import { verifyPassword } from '../auth/password.ts';
+import { SessionSchema } from '../auth/session.entity.ts';
+import { ClaimSchema } from '../claims/claim.entity.ts';
+import { toClaimView } from '../claims/claim.view.ts';
+import { ApiTokenSchema } from '../events/api-token.entity.ts';
+import { recordEvent, type EventNotifier } from '../events/outbox.ts';
+import { UserActionSchema } from '../waitlist/user-action.entity.ts';
+import { WaitlistSchema } from '../waitlist/waitlist.entity.ts';
+import { toWaitlistEntryView } from '../waitlist/waitlist.service.ts';
+import { UserSchema } from './user.entity.ts';
+import { toUserView } from './user.view.ts';
+
+export type AccountService = ReturnType<typeof createAccountService>;
+
+const iso = (date: Date | null | undefined) => date?.toISOString() ?? null;
+
+/** A user's own account: everything kept about it, and its deletion. */
+export function createAccountService(deps: {
+  orm: Orm;
+  auth: AuthService;
+  audit: AuditService;
+  notifier: EventNotifier;
+  /** The account is gone: its live connections are closed (realtime layer, every process). */
+  onAccountDeleted?: (userId: string) => void;
+}) {
+  const { orm, auth, audit, notifier } = deps;
+
+  async function exportData(userId: string, currentSessionId: string): Promise<AccountExport> {
+    const em = orm.em.fork();
+    const user = await em.findOne(UserSchema, { id: userId });
+    if (!user) throw new DomainError('UNAUTHENTICATED', 'The account no longer exists.');
+    const [waitlists, claims, sessions, actions, apiTokens, adminActions] = await Promise.all([
+      orm.em.fork().find(WaitlistSchema, { user: userId }, { populate: ['drop'], orderBy: { joinedAt: 'asc' } }),
+      orm.em.fork().find(ClaimSchema, { user: userId }, { populate: ['drop'], orderBy: { issuedAt: 'asc' } }),
+      orm.em.fork().find(SessionSchema, { user: userId }, { orderBy: { createdAt: 'asc' } }),
+      orm.em.fork().find(UserActionSchema, { user: userId }, { orderBy: { at: 'asc' } }),
+      orm.em.fork().find(ApiTokenSchema, { createdBy: userId }, { orderBy: { createdAt: 'asc' } }),
+      audit.byActor(userId),
+    ]);
+    return {
+      exportedAt: new Date().toISOString(),
+      user: toUserView(user),
+      waitlists: waitlists.map((w) => ({ ...toWaitlistEntryView(w), dropTitle: w.drop.title })),
+      claims: claims.map((c) => toClaimView(c, c.drop.title)),
+      // Metadata only: the refresh token hashes stay inside.
+      sessions: sessions.map((s) => ({
+        id: s.id,
+        createdAt: s.createdAt.toISOString(),
+        expiresAt: s.expiresAt.toISOString(),
+        revokedAt: iso(s.revokedAt),
+        revokedReason: s.revokedReason ?? null,
+        userAgent: s.userAgent ?? null,
+        current: s.id === currentSessionId,
+      })),
+      actions: actions.map((a) => ({ kind: a.kind, at: a.at.toISOString() })),
+      apiTokens: apiTokens.map((t) => ({ id: t.id, name: t.name, createdAt: t.createdAt.toISOString(), lastUsedAt: iso(t.lastUsedAt), revokedAt: iso(t.revokedAt) })),
+      adminActions,
+    };
+  }
+
+  /**
+   * Deletes the account and, by cascade, its waitlist entries, claims, sessions, idempotency
+   * keys, request counts and API tokens (the admin audit log keeps what an admin did). Every
+   * drop it held a claim in gets the slot back in the same transaction, so `drop.claimed` stays
+   * the number of claims. Locks: for an admin, every admin row (the last admin stays); the
+   * user's row (a claim or join for this user still in flight waits, then fails on the foreign
+   * key instead of slipping in between); then the drops it claimed in, in id order.
+   */
+  async function deleteAccount(actor: AuthContext, body: DeleteAccountBody): Promise<void> {
+    const user = await orm.em.fork().findOne(UserSchema, { id: actor.userId });
+    if (!user || !(await verifyPassword(user.passwordHash, body.currentPassword))) {
+      throw new DomainError('INVALID_CREDENTIALS', 'The current password is wrong.', {
+        issues: [{ path: 'currentPassword', message: 'wrong password', code: 'invalid' }],
+      });
+    }
+    const { sessions, dropIds } = await orm.em.fork().transactional(async (em) => {
+      await em.execute(`set local lock_timeout = '5s'`);
+      if (user.role === 'ADMIN') {
+        // Every admin row, this one included, locked first and in id order: two admins leaving
+        // at once queue here (no deadlock) and cannot both go.
+        const admins = await em.execute<{ id: string }[]>(`select id from "user" where role = 'ADMIN' order by id for update`);
+        if (admins.length <= 1) {
+          throw new DomainError('FORBIDDEN', 'The last admin cannot delete their account; make someone else an admin first.');
+        }
+      }
+      const [locked] = await em.execute<{ role: string }[]>('select role from "user" where id = ? for update', [actor.userId]);
+      if (!locked) throw new DomainError('UNAUTHENTICATED', 'The account no longer exists.');
+      if (locked.role === 'ADMIN' && user.role !== 'ADMIN') {
+        throw new DomainError('SERVICE_UNAVAILABLE', 'The account changed meanwhile; try again.', { extra: { retryAfter: 1 } });
+      }
+      const claimedIn = await em.execute<{ drop_id: string }[]>('select distinct drop_id from "claim" where user_id = ?', [actor.userId]);
+      if (claimedIn.length > 0) {
+        await em.execute('select 1 from "drop" where id in (?) order by id for no key update', [claimedIn.map((c) => c.drop_id)]);
+      }
+      // Read again under the locks: a drop deleted meanwhile took its claims with it.
+      const claimed = await em.execute<{ id: string; drop_id: string }[]>('select id, drop_id from "claim" where user_id = ?', [actor.userId]);
+      const counters = await em.execute<{ id: string; claimed: number; total_slots: number }[]>(
+        `update "drop" d set claimed = d.claimed - c.n, updated_at = clock_timestamp()
+           from (select drop_id, count(*)::int as n from "claim" where user_id = ? group by drop_id) c
+          where d.id = c.drop_id returning d.id, d.claimed, d.total_slots`,
+        [actor.userId],
+      );
+      const byDrop = new Map(counters.map((row) => [row.id, row]));
+      for (const claim of claimed) {
+        const counter = byDrop.get(claim.drop_id)!;
+        recordEvent(em, {
+          type: 'claim.released',
+          dropId: claim.drop_id,
+          payload: { claimId: claim.id, claimed: counter.claimed, remaining: counter.total_slots - counter.claimed, reason: 'account-deleted' },
+        });
+      }
+      const waitlisted = await em.execute<{ drop_id: string }[]>('select drop_id from "waitlist" where user_id = ?', [actor.userId]);
+      for (const { drop_id: dropId } of waitlisted) {
+        recordEvent(em, { type: 'waitlist.left', dropId, userId: actor.userId, payload: { dropId, userId: actor.userId } });
+      }
+      const sessionRows = await em.execute<{ id: string }[]>('select id from "session" where user_id = ?', [actor.userId]);
+      await em.execute('delete from "user" where id = ?', [actor.userId]);
+      return {
+        sessions: sessionRows.map((s): EndedSession => ({ sessionId: s.id, userId: actor.userId })),
+        dropIds: new Set([...claimed.map((c) => c.drop_id), ...waitlisted.map((w) => w.drop_id)]),
+      };
+    });
+    for (const dropId of dropIds) notifier.drop?.(dropId);
+    notifier.committed();
+    deps.onAccountDeleted?.(actor.userId);
+    auth.endSessions(sessions);
+  }
+
+  return { exportData, deleteAccount };
+}

@@ -1,0 +1,243 @@
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { AuditEntrySchema } from '../src/modules/audit/audit.entity.ts';
+import { ClaimSchema } from '../src/modules/claims/claim.entity.ts';
+import { DropSchema } from '../src/modules/drops/drop.entity.ts';
+import { addToWaitlist, client, createDrop, createUser, createUsers, startTestApp, type TestApp } from './support/app.ts';
+import { closeSockets, connect, connected, next, request, sleep } from './support/sockets.ts';
+
+let app: TestApp;
+let api: ReturnType<typeof client>;
+
+beforeAll(async () => {
+  app = await startTestApp();
+  api = client(app.baseUrl);
+});
+afterEach(() => closeSockets());
+afterAll(() => app.close());
+
+/** A user signed in through the real login route, so they have a refresh token and a user agent. */
+async function signedIn() {
+  const user = await createUser(app);
+  const login = await api('POST', '/api/auth/login', { body: { email: user.email, password: user.password }, headers: { 'user-agent': 'account-test/1.0' } });
+  expect(login.status).toBe(200);
+  return { ...user, token: login.body.accessToken as string, refreshToken: login.body.refreshToken as string };
+}
+
+/** For every drop: the counter equals the claims (the invariant deletion must keep). */
+async function countersMatchClaims(dropIds: string[]) {
+  const rows = await app.orm.em.fork().execute<{ id: string; claimed: number; actual: number }[]>(
+    `select d.id, d.claimed, (select count(*)::int from "claim" c where c.drop_id = d.id) as actual from "drop" d where d.id in (?)`,
+    [dropIds],
+  );
+  expect(rows).toHaveLength(dropIds.length);
+  for (const row of rows) expect(row.claimed, `drop ${row.id}`).toBe(row.actual);
+  return new Map(rows.map((r) => [r.id, r.claimed]));
+}
+
+describe('GET /api/me/export', () => {
+  it('returns the profile, waitlists with scores, claims with codes, sessions metadata and request counts, nobody else\'s', async () => {
+    const user = await signedIn();
+    const other = await createUser(app);
+    const drops = [await createDrop(app, { title: 'Export A' }), await createDrop(app, { title: 'Export B' })];
+    for (const drop of drops) {
+      expect((await api('POST', `/api/drops/${drop.id}/join`, { token: user.token })).status).toBe(201);
+      await addToWaitlist(app, drop.id, [other.id]);
+      await api('POST', `/api/drops/${drop.id}/claim`, { token: other.token });
+    }
+    const claim = (await api('POST', `/api/drops/${drops[0]!.id}/claim`, { token: user.token })).body.claim;
+
+    const res = await api('GET', '/api/me/export', { token: user.token });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-disposition')).toBe(`attachment; filename=dropspot-account-${user.id}.json`);
+    const data = res.body;
+    expect(data.user).toEqual({ id: user.id, email: user.email, role: 'USER', createdAt: expect.any(String) });
+    expect(data.waitlists.map((w: { dropTitle: string }) => w.dropTitle)).toEqual(['Export A', 'Export B']);
+    expect(data.waitlists[0]).toMatchObject({ dropId: drops[0]!.id, priorityScore: expect.any(Number), breakdown: { score: expect.any(Number) } });
+    expect(data.claims).toEqual([claim]);
+    const current = data.sessions.find((s: { current: boolean }) => s.current);
+    expect(current).toMatchObject({ userAgent: 'account-test/1.0', revokedAt: null });
+    expect(data.actions.map((a: { kind: string }) => a.kind).sort()).toEqual(['claim', 'join', 'join']);
+    expect(data).toMatchObject({ apiTokens: [], adminActions: [] });
+    // No secrets and nobody else's rows.
+    const text = JSON.stringify(data);
+    expect(text).not.toMatch(/argon2|passwordHash|refreshTokenHash/);
+    expect(text).not.toContain(user.refreshToken);
+    expect(text).not.toContain(other.id);
+  });
+
+  it('includes an admin\'s API tokens and audit entries, and needs a signed-in user', async () => {
+    const admin = await createUser(app, 'ADMIN');
+    const drop = await createDrop(app);
+    await api('POST', `/api/admin/drops/${drop.id}/window`, { token: admin.token, body: { action: 'pause' } });
+    await api('POST', '/api/admin/api-tokens', { token: admin.token, body: { name: 'board' } });
+    const data = (await api('GET', '/api/me/export', { token: admin.token })).body;
+    expect(data.apiTokens).toMatchObject([{ name: 'board', revokedAt: null }]);
+    expect(data.apiTokens[0].token).toBeUndefined();
+    expect(data.adminActions.map((a: { action: string }) => a.action)).toEqual(['window.pause', 'api-token.create']);
+    expect((await api('GET', '/api/me/export')).status).toBe(401);
+  });
+});
+
+describe('DELETE /api/me', () => {
+  it('needs the current password; a wrong or missing one deletes nothing', async () => {
+    const user = await signedIn();
+    const wrong = await api('DELETE', '/api/me', { token: user.token, body: { currentPassword: 'not it at all' } });
+    expect([wrong.status, wrong.body.code]).toEqual([401, 'INVALID_CREDENTIALS']);
+    const missing = await api('DELETE', '/api/me', { token: user.token });
+    expect([missing.status, missing.body.code]).toEqual([400, 'VALIDATION_FAILED']);
+    expect((await api('DELETE', '/api/me', { body: { currentPassword: user.password } })).status).toBe(401);
+    expect((await api('GET', '/api/auth/me', { token: user.token })).status).toBe(200);
+  });
+
+  it('deletes a user with claims in several drops: cascades, gives the slots back, tells watchers, closes sockets', async () => {
+    const user = await signedIn();
+    const others = await createUsers(app, 3);
+    const drops = [await createDrop(app, { totalSlots: 5 }), await createDrop(app, { totalSlots: 5 }), await createDrop(app, { totalSlots: 1 })];
+    const waitOnly = await createDrop(app);
+    for (const drop of drops) {
+      await addToWaitlist(app, drop.id, [user.id, ...others.map((o) => o.id)]);
+      expect((await api('POST', `/api/drops/${drop.id}/claim`, { token: user.token })).status).toBe(201);
+    }
+    // Another user's claim stays where it is.
+    await api('POST', `/api/drops/${drops[0]!.id}/claim`, { token: others[0]!.token });
+    await addToWaitlist(app, waitOnly.id, [user.id]);
+    const soldOut = await api('POST', `/api/drops/${drops[2]!.id}/claim`, { token: others[1]!.token });
+    expect(soldOut.body.code).toBe('SOLD_OUT');
+    const admin = await createUser(app, 'ADMIN');
+    await api('POST', `/api/admin/drops/${drops[0]!.id}/window`, { token: admin.token, body: { action: 'extend', seconds: 60 } });
+
+    const watcher = await connected(connect(app.baseUrl));
+    await request(watcher, 'drop:watch', { dropId: drops[0]!.id });
+    const own = await connected(connect(app.baseUrl, { auth: { token: user.token } }));
+    await request(own, 'drop:watch', { dropId: drops[1]!.id });
+    const stream = await connected(connect(app.baseUrl, { namespace: '/events', auth: { token: admin.token } }));
+    const released: { type: string; dropId: string; payload: Record<string, unknown> }[] = [];
+    stream.on('event', (e: { type: string; dropId: string; payload: Record<string, unknown> }) => {
+      if (e.type === 'claim.released' && drops.some((d) => d.id === e.dropId)) released.push(e);
+    });
+    const counts = next(watcher, 'drop:counts', (c: { dropId: string; claimed: number }) => c.dropId === drops[0]!.id && c.claimed === 1);
+    const expired = next(own, 'session:expired');
+    const disconnected = new Promise((resolve) => own.once('disconnect', resolve));
+
+    const res = await api('DELETE', '/api/me', { token: user.token, body: { currentPassword: user.password } });
+    expect(res.status).toBe(204);
+
+    // The counters dropped by exactly the user's claims and still equal the claims.
+    const claimed = await countersMatchClaims([...drops, waitOnly].map((d) => d.id));
+    expect(drops.map((d) => claimed.get(d.id))).toEqual([1, 0, 0]);
+    // Everything of theirs went with them.
+    const [rows] = await app.orm.em.fork().execute<Record<string, number>[]>(
+      `select (select count(*)::int from "user" where id = ?) u, (select count(*)::int from "claim" where user_id = ?) c,
+              (select count(*)::int from "waitlist" where user_id = ?) w, (select count(*)::int from "session" where user_id = ?) s,
+              (select count(*)::int from "user_action" where user_id = ?) a`,
+      [user.id, user.id, user.id, user.id, user.id],
+    );
+    expect(rows).toEqual({ u: 0, c: 0, w: 0, s: 0, a: 0 });
+    // Signed out everywhere at once: access and refresh tokens are dead, the socket was told and closed.
+    expect((await api('GET', '/api/auth/me', { token: user.token })).status).toBe(401);
+    expect((await api('POST', '/api/auth/refresh', { body: { refreshToken: user.refreshToken } })).status).toBe(401);
+    expect(await expired).toMatchObject({ code: 'SESSION_REVOKED' });
+    await disconnected;
+    // Watchers see the new numbers; the stream says which slots came back (without who held them).
+    expect(await counts).toMatchObject({ claimed: 1, remaining: 4 });
+    await sleep(300);
+    expect(released.map((e) => e.dropId).sort()).toEqual(drops.map((d) => d.id).sort());
+    expect(released.find((e) => e.dropId === drops[2]!.id)?.payload).toMatchObject({ claimed: 0, remaining: 1, reason: 'account-deleted' });
+    expect(JSON.stringify(released)).not.toContain(user.id);
+    // The freed slot can be claimed again.
+    expect((await api('POST', `/api/drops/${drops[2]!.id}/claim`, { token: others[1]!.token })).status).toBe(201);
+    // The admin audit log is not the user's data: it stays.
+    expect(await app.orm.em.fork().count(AuditEntrySchema, { dropId: drops[0]!.id })).toBe(1);
+  });
+
+  it('keeps every counter equal to its claims when accounts are deleted in the middle of claim storms', async () => {
+    const drops = [await createDrop(app, { totalSlots: 40 }), await createDrop(app, { totalSlots: 40 }), await createDrop(app, { totalSlots: 40 })];
+    const leaving = await Promise.all(Array.from({ length: 4 }, () => signedIn()));
+    const stormers = await createUsers(app, 60);
+    for (const drop of drops) await addToWaitlist(app, drop.id, [...leaving.map((u) => u.id), ...stormers.map((u) => u.id)]);
+    // The leavers hold claims in every drop before the storm.
+    for (const user of leaving) for (const drop of drops) await api('POST', `/api/drops/${drop.id}/claim`, { token: user.token });
+
+    const storm = stormers.flatMap((u) => drops.map((d) => api('POST', `/api/drops/${d.id}/claim`, { token: u.token })));
+    const deletions = leaving.map((u) => api('DELETE', '/api/me', { token: u.token, body: { currentPassword: u.password } }));
+    const [stormResults, deleted] = await Promise.all([Promise.all(storm), Promise.all(deletions)]);
+    expect(deleted.map((r) => r.status)).toEqual([204, 204, 204, 204]);
+    expect(stormResults.every((r) => r.status === 201 || r.body.code === 'SOLD_OUT')).toBe(true);
+    const claimed = await countersMatchClaims(drops.map((d) => d.id));
+    for (const [i, drop] of drops.entries()) {
+      // Slots freed mid-storm may go to stormers or stay free: the counter is what was granted.
+      const granted = stormResults.filter((r, n) => n % drops.length === i && r.status === 201).length;
+      expect(claimed.get(drop.id)).toBe(granted);
+      expect(granted).toBeGreaterThanOrEqual(36);
+      expect(await app.orm.em.fork().count(ClaimSchema, { drop: drop.id, user: { $in: leaving.map((u) => u.id) } })).toBe(0);
+    }
+  });
+
+  it('a claim batch that meets an account being deleted still answers everyone else', async () => {
+    const drop = await createDrop(app, { totalSlots: 10 });
+    const [doomed, ...rest] = await createUsers(app, 6);
+    await addToWaitlist(app, drop.id, [doomed!.id, ...rest.map((u) => u.id)]);
+    // Another connection deletes the account and holds the transaction open while the batch arrives.
+    const pgClient = new pg.Client({ connectionString: app.config.databaseUrl });
+    await pgClient.connect();
+    try {
+      await pgClient.query('begin');
+      await pgClient.query('delete from "user" where id = $1', [doomed!.id]);
+      const results = [doomed!, ...rest].map((u) => app.services.claims.claim(u.id, drop.id).then((r) => r.created, (e: { code?: string }) => e.code ?? String(e)));
+      await sleep(300);
+      await pgClient.query('commit');
+      const outcomes = await Promise.all(results);
+      expect(outcomes.slice(1)).toEqual([true, true, true, true, true]);
+      expect(['NOT_ON_WAITLIST', 'UNAUTHENTICATED']).toContain(outcomes[0]);
+    } finally {
+      await pgClient.end();
+    }
+    const row = await app.orm.em.fork().findOneOrFail(DropSchema, { id: drop.id });
+    expect(row.claimed).toBe(5);
+    await countersMatchClaims([drop.id]);
+  });
+});
+
+describe('DELETE /api/me racing an admin', () => {
+  it('a drop deleted while the account is being deleted: both succeed, the other counters stay exact', async () => {
+    const user = await signedIn();
+    const [kept, doomed] = [await createDrop(app), await createDrop(app)];
+    for (const drop of [kept, doomed]) {
+      await addToWaitlist(app, drop.id, [user.id]);
+      expect((await api('POST', `/api/drops/${drop.id}/claim`, { token: user.token })).status).toBe(201);
+    }
+    // Another connection deletes one of the drops and holds the transaction open meanwhile.
+    const pgClient = new pg.Client({ connectionString: app.config.databaseUrl });
+    await pgClient.connect();
+    try {
+      await pgClient.query('begin');
+      await pgClient.query('delete from "drop" where id = $1', [doomed.id]);
+      const deletion = api('DELETE', '/api/me', { token: user.token, body: { currentPassword: user.password } });
+      await sleep(300);
+      await pgClient.query('commit');
+      expect((await deletion).status).toBe(204);
+    } finally {
+      await pgClient.end();
+    }
+    const claimed = await countersMatchClaims([kept.id]);
+    expect(claimed.get(kept.id)).toBe(0);
+  });
+});
+
+describe('DELETE /api/me by admins', () => {
+  it('an admin may leave while another admin remains; of two leaving at once, one stays', async () => {
+    // Last in the file: it demotes the admins earlier tests made, so only this test's two count.
+    await app.orm.em.fork().execute(`update "user" set role = 'USER' where role = 'ADMIN'`);
+    const [first, second] = await Promise.all([signedIn(), signedIn()]);
+    await app.orm.em.fork().execute(`update "user" set role = 'ADMIN' where id in (?)`, [[first.id, second.id]]);
+    await sleep(1100); // sessions remember a role for a second
+    const results = await Promise.all(
+      [first, second].map((u) => api('DELETE', '/api/me', { token: u.token, body: { currentPassword: u.password } })),
+    );
+    expect(results.map((r) => r.status).sort()).toEqual([204, 403]);
+    expect(results.find((r) => r.status === 403)!.body.code).toBe('FORBIDDEN');
+    const [row] = await app.orm.em.fork().execute<{ n: number }[]>(`select count(*)::int as n from "user" where role = 'ADMIN'`);
+    expect(row!.n).toBe(1);
+  });
+});
