@@ -450,6 +450,18 @@ export function createRealtime(deps: RealtimeDeps) {
     }) as never,
   );
 
+  /** Joins `room`, then reads; a failed read leaves the room again unless the socket was already in it. */
+  async function joinThenRead<T>(socket: PublicSocket, room: string, read: () => Promise<T>): Promise<T> {
+    const already = socket.rooms.has(room);
+    await socket.join(room);
+    try {
+      return await read();
+    } catch (error) {
+      if (!already) await socket.leave(room);
+      throw error;
+    }
+  }
+
   publicNs.on('connection', (socket) => {
     socket.on('disconnecting', () => {
       clearTimeout(expiryTimers.get(socket));
@@ -464,11 +476,13 @@ export function createRealtime(deps: RealtimeDeps) {
 
     socket.on(
       'drops:watch',
-      handle(socket, undefined, async () => {
-        const page = await services.drops.page({ page: 1, pageSize: 100 }, false);
-        await socket.join(LOBBY);
-        return { drops: page.items, serverNow: page.serverNow };
-      }),
+      handle(socket, undefined, async () =>
+        // In the room before the read: a change committed meanwhile is in the list or arrives after it.
+        joinThenRead(socket, LOBBY, async () => {
+          const page = await services.drops.page({ page: 1, pageSize: 100 }, false);
+          return { drops: page.items, serverNow: page.serverNow };
+        }),
+      ),
     );
     socket.on(
       'drops:unwatch',
@@ -481,8 +495,9 @@ export function createRealtime(deps: RealtimeDeps) {
     socket.on(
       'drop:watch',
       handle(socket, dropRefSchema, async ({ dropId }) => {
-        const drop = await services.drops.detail(dropId, (await viewer(socket))?.userId);
-        await socket.join(dropRoom(dropId));
+        // In the room before the snapshot is read: a window change committed in between is either in
+        // the snapshot or delivered after it, never lost between the two.
+        const drop = await joinThenRead(socket, dropRoom(dropId), async () => services.drops.detail(dropId, (await viewer(socket))?.userId));
         counts.markDirty(dropId);
         positions.markDirty(dropId);
         return { drop, watchers: await watcherCount(dropId), serverNow: new Date().toISOString() };
