@@ -41,14 +41,14 @@ test('every page passes an axe scan with no serious or critical violations', asy
   await page.getByRole('button', { name: 'Claim now' }).click();
   await expect(page.getByTestId('claim-code')).toBeVisible();
   await expectNoSeriousViolations(page, 'user drop room (claimed)');
-  for (const url of ['/me', '/admin']) {
+  for (const url of ['/me', '/account', '/admin']) {
     await page.goto(url);
     await expectNoSeriousViolations(page, `user ${url}`);
   }
 
   await page.request.post('/api/auth/logout', { data: {} });
   await signIn(page, ADMIN);
-  for (const url of ['/admin', `/admin/drops/${live.id}`, '/admin/drops/new', '/admin/redeem', '/admin/tokens']) {
+  for (const url of ['/admin', `/admin/drops/${live.id}`, '/admin/drops/new', '/admin/redeem', '/admin/tokens', '/admin/audit']) {
     await page.goto(url);
     await waitLive(page);
     await expectNoSeriousViolations(page, `admin ${url}`);
@@ -82,6 +82,8 @@ test('keyboard only: sign in, find the drop, claim, copy the code', async ({ pag
   expect(focus.outline).not.toBe('none');
   await page.keyboard.press('Enter');
   await expect(page.getByTestId('claim-code')).toBeVisible();
+  // The button is gone; keyboard focus moved to the result rather than back to the page's top.
+  await expect(page.getByTestId('claim-success')).toBeFocused();
   await tabTo(page, /Copy code/);
   await page.keyboard.press('Enter');
   await expect(page.getByRole('button', { name: 'Copied' })).toBeVisible();

@@ -33,20 +33,35 @@ export interface RequestOptions {
 }
 
 const SIGNED_IN_HINT = 'dropspot:signed-in';
+const ACCESS_EXPIRES = 'dropspot:access-expires';
 const REFRESHABLE: ReadonlySet<string> = new Set(['TOKEN_EXPIRED', 'UNAUTHENTICATED', 'SESSION_REVOKED']);
 
 function browser(): boolean {
   return typeof window !== 'undefined';
 }
 
-/** The refresh cookie is httpOnly, so the page keeps a hint that a session may exist. */
-export function setSignedInHint(signedIn: boolean): void {
+/**
+ * The session cookies are httpOnly, so the page keeps a hint that a session may exist and when its
+ * access token runs out (the cookie goes with it): a socket that reconnects after that renews first.
+ */
+export function setSignedInHint(signedIn: boolean, expiresInSeconds?: number): void {
   if (!browser()) return;
-  if (signedIn) localStorage.setItem(SIGNED_IN_HINT, '1');
-  else localStorage.removeItem(SIGNED_IN_HINT);
+  if (signedIn) {
+    localStorage.setItem(SIGNED_IN_HINT, '1');
+    if (expiresInSeconds !== undefined) localStorage.setItem(ACCESS_EXPIRES, String(Date.now() + expiresInSeconds * 1000));
+  } else {
+    localStorage.removeItem(SIGNED_IN_HINT);
+    localStorage.removeItem(ACCESS_EXPIRES);
+  }
 }
 export function hasSignedInHint(): boolean {
   return browser() && localStorage.getItem(SIGNED_IN_HINT) === '1';
+}
+/** True when the page believes it is signed in but its access token has expired (or soon will). */
+export function accessTokenStale(): boolean {
+  if (!hasSignedInHint()) return false;
+  const expires = Number(localStorage.getItem(ACCESS_EXPIRES));
+  return !Number.isFinite(expires) || Date.now() > expires - 10_000;
 }
 
 async function send(path: string, options: RequestOptions): Promise<Response> {
@@ -94,7 +109,9 @@ export function refreshSession(): Promise<AuthResponse | null> {
         setSignedInHint(false);
         return null;
       }
-      return (await response.json()) as AuthResponse;
+      const session = (await response.json()) as AuthResponse;
+      setSignedInHint(true, session.expiresIn);
+      return session;
     };
     try {
       return browser() && 'locks' in navigator ? await navigator.locks.request('dropspot-refresh', run) : await run();

@@ -37,3 +37,6 @@ export const PHASE_STYLE: Record<WindowPhase, string> = {
 export function percentRemaining(drop: Pick<DropView, 'remaining' | 'totalSlots'>): number {
   return drop.totalSlots > 0 ? Math.max(0, Math.min(100, (drop.remaining / drop.totalSlots) * 100)) : 0;
 }
+
+/** How many of a drop's latest admin actions its console shows. */
+export const CONSOLE_AUDIT_ROWS = 8;

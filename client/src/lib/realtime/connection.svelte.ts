@@ -1,6 +1,7 @@
 import { io, type Socket } from 'socket.io-client';
 import type { Ack, ClientToServerEvents, ServerToClientEvents } from '@dropspot/protocol';
-import { refreshSession } from '../api.ts';
+import type { ErrorCode } from '@dropspot/protocol';
+import { accessTokenStale, hasSignedInHint, refreshSession, setSignedInHint } from '../api.ts';
 import { clock } from '../clock.svelte.ts';
 
 export type PublicSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
@@ -15,6 +16,8 @@ type AckEvents = {
 type PayloadOf<E extends keyof ClientToServerEvents> = Parameters<ClientToServerEvents[E]> extends [infer P, unknown] ? P : undefined;
 
 const ACK_TIMEOUT_MS = 10_000;
+/** Refusals that mean "your access token is gone", after which a refresh may help. */
+const RENEWABLE: ReadonlySet<string> = new Set<ErrorCode>(['TOKEN_EXPIRED', 'UNAUTHENTICATED']);
 
 /**
  * The page's one Socket.IO connection. It authenticates with the session cookie at the handshake,
@@ -33,11 +36,7 @@ export class Connection {
 
   constructor() {
     this.socket = io({ transports: ['websocket', 'polling'], withCredentials: true, autoConnect: true });
-    this.socket.on('connect', () => {
-      this.status = 'online';
-      this.notice = null;
-      for (const listener of this.#connectListeners) listener();
-    });
+    this.socket.on('connect', () => void this.#connected());
     this.socket.on('disconnect', (reason) => {
       this.status = reason === 'io client disconnect' ? 'offline' : 'reconnecting';
     });
@@ -48,26 +47,64 @@ export class Connection {
       this.status = this.socket.active ? 'reconnecting' : 'offline';
     });
     this.socket.on('server:status', (status) => {
+      const recovered = this.database === 'down' && status.database === 'up';
       this.database = status.database;
       clock.sync(status.serverNow);
+      // Whatever changed while the database was away: every room asks for a fresh snapshot.
+      if (recovered) this.#notify();
     });
     this.socket.on('server:shutdown', () => {
       this.notice = 'The server is restarting. Reconnecting…';
     });
-    this.socket.on('session:expired', () => void this.#renewSession());
+    this.socket.on('session:expired', ({ code }) => {
+      if (RENEWABLE.has(code)) {
+        void this.#renew().then((renewed) => renewed && this.#notify());
+      } else {
+        // Revoked (logged out elsewhere, password changed): refreshing would replay a dead token.
+        setSignedInHint(false);
+        this.onSignedOut?.();
+      }
+    });
   }
 
-  async #renewSession(): Promise<void> {
-    const session = await refreshSession();
-    if (!session) {
-      this.onSignedOut?.();
-      return;
-    }
-    const ack = await this.request('auth', { token: session.accessToken });
-    if (!ack.ok) this.onSignedOut?.();
+  async #connected(): Promise<void> {
+    this.status = 'online';
+    this.notice = null;
+    // The access cookie expires with its token, so a handshake after a long sleep arrives as a
+    // visitor's: renew first, then let the rooms take their snapshots (with the user's own part).
+    if (accessTokenStale()) await this.#renew();
+    this.#notify();
   }
 
-  /** Runs `listener` on every (re)connection, and now if already connected; returns the unsubscribe. */
+  #notify(): void {
+    for (const listener of this.#connectListeners) listener();
+  }
+
+  #renewing: Promise<boolean> | undefined;
+  /** A fresh access token for this socket; false (and signed out) when the session is over. */
+  #renew(): Promise<boolean> {
+    this.#renewing ??= (async () => {
+      try {
+        const session = await refreshSession();
+        const ack = session ? await this.request('auth', { token: session.accessToken }) : undefined;
+        if (!ack?.ok) this.onSignedOut?.();
+        return ack?.ok === true;
+      } finally {
+        this.#renewing = undefined;
+      }
+    })();
+    return this.#renewing;
+  }
+
+  /** After an action was refused with `code`: renews the session when that can help; true to retry. */
+  async renewAfter(code: string): Promise<boolean> {
+    return RENEWABLE.has(code) && hasSignedInHint() && (await this.#renew());
+  }
+
+  /**
+   * Runs `listener` on every (re)connection, after a renewed session and when the database is back,
+   * and now if already connected: the cue to take a fresh snapshot. Returns the unsubscribe.
+   */
   onConnect(listener: () => void): () => void {
     this.#connectListeners.add(listener);
     if (this.socket.connected) listener();

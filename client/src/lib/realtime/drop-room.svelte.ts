@@ -40,8 +40,17 @@ export class DropRoom {
   #lastMilestone = '';
   #connection: Connection | undefined;
 
-  constructor(initial: DropDetailView) {
+  /** True once a snapshot came over the socket (the page is in the room and following it). */
+  synced = $state(false);
+  #admin: boolean;
+
+  /**
+   * `admin`: the console's view. An unpublished drop has no public room (its watch is refused)
+   * but is not gone; its window changes still arrive.
+   */
+  constructor(initial: DropDetailView, options: { admin?: boolean } = {}) {
     this.drop = initial;
+    this.#admin = options.admin ?? false;
   }
 
   get id(): string {
@@ -78,7 +87,7 @@ export class DropRoom {
         if (counts.dropId === dropId) this.#applyCounts(counts);
       },
       'drop:window': (event) => {
-        if (event.dropId === dropId) this.#applyWindow(event);
+        if (event.dropId === dropId) this.applyWindow(event);
       },
       'me:claim': (claim) => {
         if (claim.dropId === dropId) this.#setMe({ claim });
@@ -95,18 +104,27 @@ export class DropRoom {
     return () => {
       off();
       offConnect();
+      clearTimeout(this.#retry);
       this.#connection = undefined;
       if (connection.socket.connected) connection.socket.emit('drop:unwatch', { dropId });
     };
   }
 
-  async #watch(connection: Connection): Promise<void> {
+  #retry: ReturnType<typeof setTimeout> | undefined;
+
+  /** Takes a fresh snapshot; a failure other than "gone" is retried with backoff while watching. */
+  async #watch(connection: Connection, attempt = 0): Promise<void> {
+    clearTimeout(this.#retry);
     const ack = await connection.request('drop:watch', { dropId: this.id });
+    if (this.#connection !== connection) return;
     if (ack.ok) {
       this.drop = ack.data.drop;
       this.watchers = ack.data.watchers;
-    } else if (ack.code === 'DROP_NOT_FOUND') {
+      this.synced = true;
+    } else if (ack.code === 'DROP_NOT_FOUND' && !this.#admin) {
       this.removed = true;
+    } else if (ack.code !== 'DROP_NOT_FOUND') {
+      this.#retry = setTimeout(() => void this.#watch(connection, attempt + 1), Math.min(10_000, 500 * 2 ** attempt));
     }
   }
 
@@ -130,12 +148,11 @@ export class DropRoom {
     }
   }
 
-  #applyWindow(event: WindowEvent): void {
-    if (event.type === 'deleted') {
-      this.removed = true;
-    } else if (event.drop) {
-      this.#mergeDrop(event.drop);
-    }
+  /** A window change from the room (or, in the admin console, from `/admin`). */
+  applyWindow(event: WindowEvent): void {
+    this.error = null;
+    if (event.drop) this.#mergeDrop(event.drop);
+    if (event.type === 'deleted' && !(this.#admin && event.drop)) this.removed = true;
     let words = WINDOW_WORDS[event.type];
     if (event.type === 'extended' && event.window) {
       words += ` It now closes in ${describeDuration(Date.parse(event.window.end) - clock.now())}.`;
@@ -143,8 +160,13 @@ export class DropRoom {
     this.#announce(words);
   }
 
+  /**
+   * A window event carries the drop as it was at that commit; the live numbers come from counts
+   * messages, which may already be newer, so they are kept (remaining follows a new slot total).
+   */
   #mergeDrop(drop: DropView): void {
-    this.drop = { ...drop, me: this.drop.me };
+    const { claimed, waitlistCount, me } = this.drop;
+    this.drop = { ...drop, claimed, waitlistCount, remaining: drop.totalSlots - claimed, me };
   }
 
   /**
@@ -155,11 +177,12 @@ export class DropRoom {
     const target = this.phase === 'upcoming' ? Date.parse(this.drop.window.start) : this.phase === 'live' ? Date.parse(this.drop.window.end) : NaN;
     if (Number.isNaN(target)) return;
     const left = Math.ceil((target - now) / 1000);
-    const milestone = MILESTONES.find((m) => m === left);
+    // The milestone just passed (a late or throttled tick still finds it), once per target.
+    const milestone = MILESTONES.find((m) => left <= m && left > m - 3);
     const key = `${this.phase}:${target}:${milestone}`;
     if (milestone === undefined || key === this.#lastMilestone) return;
     this.#lastMilestone = key;
-    this.#announce(`The claim window ${this.phase === 'upcoming' ? 'opens' : 'closes'} in ${describeDuration(milestone * 1000)}.`);
+    this.#announce(`The claim window ${this.phase === 'upcoming' ? 'opens' : 'closes'} in ${describeDuration(left * 1000)}.`);
   }
 
   #announce(text: string): void {
@@ -189,7 +212,9 @@ export class DropRoom {
     const dropId = this.id;
     const connection = this.#connection;
     if (connection?.socket.connected) {
-      const ack = await connection.request(`drop:${action}`, { dropId });
+      let ack = await connection.request(`drop:${action}`, { dropId });
+      // A socket whose session ran out: renew once and try again, as HTTP calls do.
+      if (!ack.ok && (await connection.renewAfter(ack.code))) ack = await connection.request(`drop:${action}`, { dropId });
       if (!ack.ok) throw new ApiError({ status: 409, code: ack.code, detail: ack.message, issues: ack.issues });
       this.#applyResult(action, ack.data);
       return;

@@ -1,6 +1,7 @@
 import { untrack } from 'svelte';
 import { io, type Socket } from 'socket.io-client';
 import type { EventsServerToClientEvents, StreamEvent } from '@dropspot/protocol';
+import { refreshSession } from '../api.ts';
 import type { ConnectionStatus } from './connection.svelte.ts';
 
 const KEEP = 200;
@@ -44,12 +45,24 @@ export class EventFeed {
       this.status = 'online';
       this.error = null;
     });
-    socket.on('disconnect', () => {
+    // The stream re-checks the admin's token every few seconds and closes it once expired, and
+    // refuses a handshake with an expired cookie: renew the session, then connect again.
+    let lastRenewal = 0;
+    const renewAndReconnect = async () => {
+      if (Date.now() - lastRenewal < 10_000) return;
+      lastRenewal = Date.now();
+      if (await refreshSession()) socket.connect();
+      else this.status = 'offline';
+    };
+    socket.on('disconnect', (reason) => {
       this.status = 'reconnecting';
+      if (reason === 'io server disconnect') void renewAndReconnect();
     });
     socket.on('connect_error', (error) => {
       this.status = socket.active ? 'reconnecting' : 'offline';
       this.error = error.message;
+      const code = (error as Error & { data?: { code?: string } }).data?.code;
+      if (!socket.active && (code === 'TOKEN_EXPIRED' || code === 'UNAUTHENTICATED')) void renewAndReconnect();
     });
     socket.on('event', (event) => {
       if (event.id <= this.#lastId) return;

@@ -37,7 +37,9 @@ export class Lobby {
         else this.drops[index] = drop;
       },
       'drops:deleted': ({ dropId }) => {
-        this.drops = this.drops.filter((d) => d.id !== dropId);
+        // The public lobby hears "deleted" for unpublished drops too: the admin list asks again.
+        if (this.#reload) void this.#reload().then((drops) => (this.drops = drops), () => undefined);
+        else this.drops = this.drops.filter((d) => d.id !== dropId);
       },
       'drop:counts': (counts) => {
         const drop = this.drops.find((d) => d.id === counts.dropId);

@@ -3,8 +3,9 @@ import { requireUser } from '#lib/auth.ts';
 import { loadApi } from '#lib/load.ts';
 import type { PageServerLoad } from './$types';
 
-export const load: PageServerLoad = async ({ fetch, locals, url }) => {
+export const load: PageServerLoad = async ({ fetch, locals, url, depends }) => {
   requireUser(locals.user, url);
+  depends('app:my-waitlists');
   const [claims, waitlists] = await Promise.all([
     loadApi<{ items: ClaimView[] }>(fetch, '/api/me/claims'),
     loadApi<{ items: (PositionView & { dropTitle: string })[] }>(fetch, '/api/me/waitlists'),
