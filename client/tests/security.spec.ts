@@ -47,3 +47,18 @@ test('API responses are not framable and state-changing cookie requests from ano
   expect(me.status()).toBe(200);
   expect(baseURL).toBeTruthy();
 });
+
+test('after signing in, next= only leads to a page on this site', async ({ page, baseURL }) => {
+  const account = { email: `next-${Date.now()}@dropspot.test`, password: 'correct-horse-battery' };
+  await page.request.post('/api/auth/signup', { data: account });
+  await page.request.post('/api/auth/logout', { data: {} });
+  for (const next of ['https://evil.example/phish', '//evil.example/x', '/\t/evil.example']) {
+    await page.goto(`/login?next=${encodeURIComponent(next)}`);
+    await page.getByLabel('Email').fill(account.email);
+    await page.getByLabel('Password').fill(account.password);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    // Sent home instead of anywhere else.
+    await expect(page).toHaveURL(new URL('/', baseURL).toString());
+    await page.request.post('/api/auth/logout', { data: {} });
+  }
+});
