@@ -1,9 +1,12 @@
 import { z } from 'zod';
 import type { ErrorCode, ErrorIssue } from './errors.ts';
-import type { ClaimView, DropDetailView, DropView, PositionView, WaitlistEntryView, WindowView } from './types.ts';
+import type { ClaimView, DropDetailView, DropView, PositionView, ReservationView, WaitlistEntryView, WindowView } from './types.ts';
 
 /** Every acknowledgement: the same codes as HTTP problem+json. */
-export type Ack<T> = { ok: true; data: T } | { ok: false; code: ErrorCode; message: string; issues?: ErrorIssue[] };
+export type Ack<T> =
+  | { ok: true; data: T }
+  /** `extra`: the same extension fields as the problem+json (e.g. `reservation` with NOT_YOUR_TURN). */
+  | { ok: false; code: ErrorCode; message: string; issues?: ErrorIssue[]; extra?: Record<string, unknown> };
 export type AckFn<T> = (ack: Ack<T>) => void;
 
 export const dropRefSchema = z.strictObject({ dropId: z.uuid() });
@@ -12,6 +15,19 @@ export type DropRef = z.infer<typeof dropRefSchema>;
 export const authPayloadSchema = z.strictObject({ token: z.string().min(1).max(4096) });
 
 /** Admin window actions over the socket carry the drop id plus the HTTP body's fields. */
+export const adminExtendHoldsPayloadSchema = z.strictObject({
+  dropId: z.uuid(),
+  seconds: z.number().int().min(1).max(24 * 3600),
+});
+
+/** What admins hear about a PRIORITY drop's line: the stream event as it was published. */
+export interface ReservationEvent {
+  dropId: string;
+  type: 'ranking.frozen' | 'reservation.granted' | 'reservation.expired' | 'reservation.released' | 'reservation.passed' | 'reservation.extended';
+  payload: Record<string, unknown>;
+  at: string;
+}
+
 export const adminWindowPayloadSchema = z.strictObject({
   dropId: z.uuid(),
   action: z.enum(['open-now', 'close-now', 'extend', 'pause', 'resume']),
@@ -62,6 +78,18 @@ export const DOMAIN_EVENT_TYPES = [
   'waitlist.left',
   'claim.issued',
   'claim.redeemed',
+  /** PRIORITY: the window opened, the waitlist closed and the ranking was frozen and revealed. */
+  'ranking.frozen',
+  /** A reservation was granted to a user (at the freeze or by backfill); payload has the ReservationView. */
+  'reservation.granted',
+  /** A hold ran out unclaimed. */
+  'reservation.expired',
+  /** The holder (or a waiting user) left the waitlist. */
+  'reservation.released',
+  /** An expired or released reservation went to the next user in line: { from, to }. */
+  'reservation.passed',
+  /** An admin added time to every open hold. */
+  'reservation.extended',
 ] as const;
 export type DomainEventType = (typeof DOMAIN_EVENT_TYPES)[number];
 
@@ -88,6 +116,8 @@ export interface ServerToClientEvents {
   'me:claim': (claim: ClaimView) => void;
   'me:waitlist': (payload: { dropId: string; entry: (WaitlistEntryView & { position: number }) | null }) => void;
   'me:position': (position: PositionView) => void;
+  /** PRIORITY drops: your reservation or place in line changed (granted, expired, released, claimed, or the line moved). */
+  'me:reservation': (reservation: ReservationView) => void;
   'session:expired': (payload: { code: ErrorCode; message: string }) => void;
   'server:shutdown': (payload: { reason: string }) => void;
   /** The database went away or came back; after `up`, re-watch to re-sync the numbers. */
@@ -108,9 +138,12 @@ export interface ClientToServerEvents {
 /** `/admin`: ADMIN role only. */
 export interface AdminServerToClientEvents {
   'drop:window': (event: WindowEvent) => void;
+  'drop:reservations': (event: ReservationEvent) => void;
 }
 export interface AdminClientToServerEvents {
   'window:action': (payload: z.infer<typeof adminWindowPayloadSchema>, ack: AckFn<DropView>) => void;
+  /** Adds `seconds` to every open hold of the drop; answers how many holds were extended. */
+  'holds:extend': (payload: z.infer<typeof adminExtendHoldsPayloadSchema>, ack: AckFn<{ extended: number }>) => void;
 }
 
 /** `/events`: an admin access token or an API token; `auth.lastEventId` resumes the stream. */

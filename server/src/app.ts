@@ -25,6 +25,7 @@ import { silentNotifier, type EventNotifier } from './modules/events/outbox.ts';
 import { createRealtime, type Realtime, type RealtimeDeps } from './realtime/realtime.ts';
 import { createPriorityFormula } from './modules/waitlist/priority.ts';
 import { createWaitlistService } from './modules/waitlist/waitlist.service.ts';
+import { createReservationService } from './modules/reservations/reservation.service.ts';
 
 export interface AppDeps {
   config: Readonly<Config>;
@@ -41,16 +42,18 @@ export function createServices(
 ) {
   const formula = createPriorityFormula(deps.config.priority);
   const notifier = deps.notifier ?? silentNotifier;
-  const drops = createDropService({ orm: deps.orm, notifier });
-  // Claims, joins and leaves change what a drop page shows: its cached view goes after each commit.
-  const changed: EventNotifier & { drop: (dropId: string) => void } = { committed: () => notifier.committed(), drop: drops.forget };
+  // Claims, joins, leaves and the PRIORITY line change what a drop page shows: its cached view goes after each commit.
+  const changed: EventNotifier & { drop: (dropId: string) => void } = { committed: () => notifier.committed(), drop: (id) => drops.forget(id) };
+  const reservations = createReservationService({ orm: deps.orm, formula, notifier: changed });
+  const drops = createDropService({ orm: deps.orm, notifier, line: reservations });
   return {
     formula,
     auth: createAuthService(deps),
     events: createEventService(deps),
     drops,
-    waitlist: createWaitlistService({ orm: deps.orm, formula, notifier: changed }),
-    claims: createClaimService({ orm: deps.orm, notifier: changed }),
+    reservations,
+    waitlist: createWaitlistService({ orm: deps.orm, formula, notifier: changed, line: reservations }),
+    claims: createClaimService({ orm: deps.orm, notifier: changed, line: reservations }),
   };
 }
 

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { createClient } from 'redis';
 import { Server, type Namespace, type Socket } from 'socket.io';
 import {
+  adminExtendHoldsPayloadSchema,
   adminWindowPayloadSchema,
   authPayloadSchema,
   dropRefSchema,
@@ -15,6 +16,8 @@ import {
   type DropView,
   type EventsClientToServerEvents,
   type EventsServerToClientEvents,
+  type ReservationEvent,
+  type ReservationView,
   type ServerToClientEvents,
   type SessionInfo,
   type StreamEvent,
@@ -37,6 +40,7 @@ import { createPositionTracker } from './positions.ts';
 import { LOBBY, dropRoom, sessionRoom, userRoom } from './rooms.ts';
 import { createHandlerFactory, type SocketLimits } from './socket-handler.ts';
 import { createStreamDelivery } from './stream-delivery.ts';
+import { createLineScheduler } from './line-scheduler.ts';
 import { createWindowScheduler } from './window-scheduler.ts';
 
 interface SocketData {
@@ -57,6 +61,10 @@ const WINDOW_TYPES: Partial<Record<string, WindowEventType>> = {
   'drop.updated': 'updated',
   'drop.deleted': 'deleted',
 };
+
+/** Events about a PRIORITY drop's line: admins hear them all, the user named in one hears `me:reservation`. */
+const LINE_TYPES = new Set<string>(['ranking.frozen', 'reservation.granted', 'reservation.expired', 'reservation.released', 'reservation.passed', 'reservation.extended']);
+const PERSONAL_LINE_TYPES = new Set<string>(['reservation.granted', 'reservation.expired', 'reservation.released', 'reservation.extended']);
 
 /** How often `/admin` and `/events` sockets are checked again (role, session, API token). */
 const RECHECK_MS = 5000;
@@ -233,11 +241,26 @@ export function createRealtime(deps: RealtimeDeps) {
       const userId = publicNs.sockets.get(id)?.data.auth?.userId;
       if (userId) userIds.add(userId);
     }
+    // A frozen PRIORITY line: each watcher's place in it ("#214; 37 reservations ahead still open").
+    const places = await services.reservations.viewsFor(orm.em.fork(), dropId, [...userIds]);
+    if (places.size > 0) {
+      const before = lastLine.get(dropId) ?? new Map<string, string>();
+      const now = new Map<string, string>();
+      for (const [userId, view] of places) {
+        const key = lineKey(view);
+        now.set(userId, key);
+        if (before.get(userId) !== key) publicNs.to(userRoom(userId)).emit('me:reservation', view);
+      }
+      lastLine.set(dropId, now);
+      return undefined;
+    }
     for (const { userId, position } of await tracker.changed(dropId, [...userIds])) {
       publicNs.to(userRoom(userId)).emit('me:position', position);
     }
     return undefined;
   }
+  const lastLine = new Map<string, Map<string, string>>();
+  const lineKey = (view: ReservationView) => `${view.status}|${view.rank}|${view.expiresAt}|${view.waitingAhead}|${view.openReservations}|${view.remaining}`;
   const positions = createCountCoalescer({
     intervalMs: deps.limits?.positionIntervalMs ?? 1000,
     read: pushPositions,
@@ -281,12 +304,29 @@ export function createRealtime(deps: RealtimeDeps) {
         if (event.type === 'drop.deleted') {
           counts.forget(dropId);
           positions.forget(dropId);
+          lastLine.delete(dropId);
           tracker.forget(dropId);
         }
       } else if (drop) {
         publicNs.to(LOBBY).emit('drops:changed', drop);
       }
       if (event.type === 'claim.issued' || event.type === 'waitlist.joined' || event.type === 'waitlist.left') counts.markDirty(dropId);
+      if (LINE_TYPES.has(event.type) || windowType || event.type === 'drop.created') {
+        void line.reload(dropId).catch((error: unknown) => log.warn({ err: error }, 'line scheduler reload failed'));
+        if (redis?.up() && !closing) publicNs.serverSideEmit('line-changed', dropId);
+      }
+      if (LINE_TYPES.has(event.type) || event.type === 'claim.issued') {
+        // Everyone waiting in a PRIORITY line sees how many reservations ahead are still open.
+        positions.markDirty(dropId);
+        if (redis?.up() && !closing) publicNs.serverSideEmit('positions-dirty', dropId);
+      }
+      if (LINE_TYPES.has(event.type)) {
+        const message: ReservationEvent = { dropId, type: event.type as ReservationEvent['type'], payload: event.payload, at: event.at };
+        adminNs.emit('drop:reservations', message);
+      }
+      if (event.userId && PERSONAL_LINE_TYPES.has(event.type)) {
+        publicNs.to(userRoom(event.userId)).emit('me:reservation', event.payload.reservation as ReservationView);
+      }
       if (event.type === 'waitlist.joined' || event.type === 'waitlist.left') {
         positions.markDirty(dropId);
         if (redis?.up() && !closing) publicNs.serverSideEmit('positions-dirty', dropId);
@@ -304,6 +344,8 @@ export function createRealtime(deps: RealtimeDeps) {
   const relay = createOutboxRelay({ orm, logger: log, publish: fanOut });
   const notifier: EventNotifier = { committed: () => relay.poke() };
   const scheduler = createWindowScheduler({ orm, logger: log, notifier });
+  const line = createLineScheduler({ reservations: services.reservations, logger: log });
+  publicNs.on('line-changed' as never, ((dropId: string) => void line.reload(dropId).catch(() => undefined)) as never);
   publicNs.on('window-changed' as never, ((dropId: string) => void scheduler.reload(dropId).catch(() => undefined)) as never);
 
   // Another process ended sessions: forget them here too.
@@ -466,6 +508,13 @@ export function createRealtime(deps: RealtimeDeps) {
         return services.drops.windowAction(dropId, body);
       }),
     );
+    socket.on(
+      'holds:extend',
+      handle(socket as unknown as Socket, adminExtendHoldsPayloadSchema, async ({ dropId, seconds }) => {
+        await requireAdminToken(socket as unknown as Socket);
+        return services.reservations.extendHolds(dropId, seconds);
+      }),
+    );
   });
 
   async function authorizeStream(socket: Socket): Promise<void> {
@@ -556,6 +605,7 @@ export function createRealtime(deps: RealtimeDeps) {
     async start(): Promise<void> {
       if (config.redisUrl) await attachRedis(config.redisUrl);
       await scheduler.start();
+      await line.start();
       relay.start();
     },
     /** `off` without REDIS_URL; `down` while Redis is unreachable (this process then works alone). */
@@ -586,6 +636,7 @@ export function createRealtime(deps: RealtimeDeps) {
       clearInterval(recheckTimer);
       clearInterval(databaseTimer);
       scheduler.stop();
+      line.stop();
       counts.close();
       positions.close();
       tracker.clear();

@@ -16,7 +16,13 @@ export interface SocketLimits {
 export function toAckError(error: unknown, logger: Logger): Ack<never> {
   const known = toDomainError(error);
   if (known) {
-    return { ok: false, code: known.code, message: known.message, ...(known.issues ? { issues: known.issues } : {}) };
+    return {
+      ok: false,
+      code: known.code,
+      message: known.message,
+      ...(known.issues ? { issues: known.issues } : {}),
+      ...(Object.keys(known.extra).length > 0 ? { extra: known.extra } : {}),
+    };
   }
   logger.error({ err: error }, 'unhandled socket handler error');
   return { ok: false, code: 'INTERNAL', message: 'Something went wrong on our side. It has been logged.' };

@@ -7,6 +7,7 @@ import { OutboxEventSchema } from '../events/outbox-event.entity.ts';
 import { outboxRow, type EventNotifier } from '../events/outbox.ts';
 import { ClaimSchema } from './claim.entity.ts';
 import { newClaimCode } from './claim-code.ts';
+import type { ReservationService } from '../reservations/reservation.service.ts';
 import { lockDropForClaim, readDropState, refusalFor } from './drop-state.ts';
 
 export interface ClaimOutcome {
@@ -45,6 +46,8 @@ export function createClaimBatcher(deps: {
   notifier: EventNotifier;
   /** Single-claim path, used when a batch collides with another process's claim for the same user. */
   claimOne: (userId: string, dropId: string) => Promise<ClaimOutcome>;
+  /** PRIORITY drops: who holds a live reservation (checked in the batch's transaction). */
+  line: Pick<ReservationService, 'admit' | 'markClaimed'>;
   windowMs?: number;
   maxBatch?: number;
 }) {
@@ -95,10 +98,16 @@ export function createClaimBatcher(deps: {
       for (const id of eligible) results.set(id, refusal);
       return results;
     }
-    const granted = eligible.slice(0, row.total_slots - row.claimed);
-    for (const id of eligible.slice(granted.length)) results.set(id, new DomainError('SOLD_OUT', 'Every slot has been claimed.'));
+    // PRIORITY: only holders of a live reservation (judged after expiring and backfilling the line
+    // in this same transaction); holders never outnumber the free slots.
+    const notTheirTurn = await deps.line.admit(em, dropId, eligible);
+    for (const [id, error] of notTheirTurn) results.set(id, error);
+    const admitted = eligible.filter((id) => !notTheirTurn.has(id));
+    const granted = admitted.slice(0, row.total_slots - row.claimed);
+    for (const id of admitted.slice(granted.length)) results.set(id, new DomainError('SOLD_OUT', 'Every slot has been claimed.'));
     if (granted.length === 0) return results;
 
+    await deps.line.markClaimed(em, dropId, granted);
     await em.execute('update "drop" set claimed = claimed + ?, updated_at = clock_timestamp() where id = ?', [granted.length, dropId]);
     // Many rows, two multi-row inserts: the claims and their outbox events.
     const issuedAt = new Date(row.now);
@@ -146,7 +155,8 @@ export function createClaimBatcher(deps: {
           }
         }
       }
-      if (committed && [...results.values()].some((r) => !(r instanceof Error) && r.created)) {
+      // Refused claims may have moved a PRIORITY line too (expired, backfilled): announce any commit.
+      if (committed) {
         try {
           notifier.drop?.(dropId);
           notifier.committed();

@@ -8,6 +8,7 @@ import type { Orm } from '../../db/orm.ts';
 import type { ClaimService } from '../claims/claim.service.ts';
 import { idempotent } from '../idempotency/idempotency.middleware.ts';
 import type { WaitlistService } from '../waitlist/waitlist.service.ts';
+import type { ReservationService } from '../reservations/reservation.service.ts';
 import type { DropService } from './drop.service.ts';
 
 const dropId = (raw: unknown) => parseId(raw, 'DROP_NOT_FOUND', 'drop');
@@ -19,8 +20,9 @@ export function dropRoutes(deps: {
   drops: DropService;
   waitlist: WaitlistService;
   claims: ClaimService;
+  reservations: ReservationService;
 }): Router {
-  const { drops, waitlist, claims, config } = deps;
+  const { drops, waitlist, claims, reservations, config } = deps;
   const router = Router();
   const once = idempotent(deps.orm);
   const waitlistLimit = limit({ name: 'waitlist', perMinute: config.rateLimits.waitlistPerMinute, by: 'user' });
@@ -32,6 +34,11 @@ export function dropRoutes(deps: {
 
   router.get('/:id', async (req, res) => {
     res.json(await drops.detail(dropId(req.params.id), req.auth?.userId));
+  });
+
+  // PRIORITY drops: the commitment before the window opens; the secret and the frozen ranking after.
+  router.get('/:id/ranking', async (req, res) => {
+    res.json(await reservations.ranking(dropId(req.params.id), req.auth?.userId));
   });
 
   router.post('/:id/join', requireUser, waitlistLimit, once, async (req, res) => {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { LockMode, type EntityManager } from '@mikro-orm/postgresql';
 import { LRUCache } from 'lru-cache';
 import type {
@@ -16,6 +17,7 @@ import { recordEvent, type EventNotifier } from '../events/outbox.ts';
 import { toClaimView } from '../claims/claim.view.ts';
 import { toWaitlistEntryView, waitlistPosition } from '../waitlist/waitlist.service.ts';
 import { WaitlistSchema } from '../waitlist/waitlist.entity.ts';
+import type { ReservationService } from '../reservations/reservation.service.ts';
 import { DropSchema, type Drop } from './drop.entity.ts';
 import { toDropView } from './drop.view.ts';
 
@@ -77,8 +79,8 @@ const WINDOW_EVENT = {
   resume: 'window.resumed',
 } as const;
 
-export function createDropService(deps: { orm: Orm; notifier: EventNotifier }) {
-  const { orm, notifier } = deps;
+export function createDropService(deps: { orm: Orm; notifier: EventNotifier; line: Pick<ReservationService, 'syncLocked' | 'mine'> }) {
+  const { orm, notifier, line } = deps;
 
   async function page(query: ListDropsQuery, includeInactive: boolean): Promise<Page<DropView>> {
     const em = orm.em.fork();
@@ -147,6 +149,7 @@ export function createDropService(deps: { orm: Orm; notifier: EventNotifier }) {
       me: {
         waitlist: entry ? { ...toWaitlistEntryView(entry), position: await waitlistPosition(em, entry) } : null,
         claim: claim ? toClaimView(claim, drop.title) : null,
+        ...(drop.allocationMode === 'PRIORITY' ? { reservation: await line.mine(em, id, userId) } : {}),
       },
     };
   }
@@ -162,6 +165,8 @@ export function createDropService(deps: { orm: Orm; notifier: EventNotifier }) {
       claimWindowStart: body.claimWindowStart,
       claimWindowEnd: body.claimWindowEnd,
       isActive: body.isActive,
+      allocationMode: body.allocationMode,
+      holdSeconds: body.holdSeconds,
       publishedAt: body.isActive ? now : null,
     });
     const view = toDropView(drop, 0, now);
@@ -188,11 +193,23 @@ export function createDropService(deps: { orm: Orm; notifier: EventNotifier }) {
           extra: { claimed: drop.claimed },
         });
       }
+      // The mode decides who may claim: it cannot change once a PRIORITY ranking is frozen or the window has opened.
+      if (body.allocationMode !== undefined && body.allocationMode !== drop.allocationMode) {
+        const [opened] = await em.execute<{ opened: boolean }[]>('select claim_window_start <= clock_timestamp() as opened from "drop" where id = ?', [id]);
+        if (drop.rankingFrozenAt || opened?.opened) {
+          throw new DomainError('VALIDATION_FAILED', 'The allocation mode cannot change once the claim window has opened.', {
+            issues: [{ path: 'allocationMode', message: 'cannot change once the window has opened', code: 'custom' }],
+          });
+        }
+        if (body.allocationMode === 'PRIORITY' && !drop.rankingSecret) drop.rankingSecret = randomBytes(32).toString('hex');
+      }
       const { imageUrl, ...rest } = body;
       em.assign(drop, { ...rest, ...(imageUrl !== undefined ? { imageUrl } : {}) });
       if (drop.isActive && !drop.publishedAt) drop.publishedAt = new Date();
       await em.flush();
-      const fresh = await view(em, drop);
+      // A new window may have opened a PRIORITY drop (freeze) or reopened its line (backfill).
+      await line.syncLocked(em, id);
+      const fresh = await view(em, await em.findOneOrFail(DropSchema, { id }, { refresh: true }));
       recordEvent(em, { type: 'drop.updated', dropId: id, payload: { drop: fresh, changed: Object.keys(body) } });
       return fresh;
     });
@@ -228,6 +245,9 @@ export function createDropService(deps: { orm: Orm; notifier: EventNotifier }) {
         await loadDrop(em, id, true);
         throw new DomainError('WINDOW_CLOSED', 'The claim window has already ended; extend or open it instead.');
       }
+      // PRIORITY: opening freezes the ranking (the same step as the scheduled opening), and an
+      // extension may reopen the line for backfill; the row is still locked.
+      await line.syncLocked(em, id);
       const fresh = await view(em, await loadDrop(em, id, true));
       recordEvent(em, { type: WINDOW_EVENT[body.action], dropId: id, payload: { drop: fresh, action: body.action, seconds } });
       return fresh;

@@ -8,6 +8,8 @@ import { UserSchema } from '../users/user.entity.ts';
 import { RAPID_ACTIONS_WINDOW_SECONDS, wholeDaysBetween, type PriorityFormula } from './priority.ts';
 import type { UserActionKind } from './user-action.entity.ts';
 import { WaitlistSchema, type Waitlist } from './waitlist.entity.ts';
+import { lockDropForClaim } from '../claims/drop-state.ts';
+import type { ReservationService } from '../reservations/reservation.service.ts';
 
 export type WaitlistService = ReturnType<typeof createWaitlistService>;
 
@@ -54,8 +56,16 @@ export async function recordUserAction(em: EntityManager, userId: string, kind: 
   return rows[0]?.before ?? 0;
 }
 
-export function createWaitlistService(deps: { orm: Orm; formula: PriorityFormula; notifier: EventNotifier }) {
-  const { orm, formula, notifier } = deps;
+const priorityClosed = () =>
+  new DomainError('WAITLIST_CLOSED', 'This is a priority drop: joining closed when the window opened and the ranking was frozen.');
+
+export function createWaitlistService(deps: {
+  orm: Orm;
+  formula: PriorityFormula;
+  notifier: EventNotifier;
+  line: Pick<ReservationService, 'releaseLocked'>;
+}) {
+  const { orm, formula, notifier, line } = deps;
 
   async function findVisibleDrop(em: EntityManager, dropId: string) {
     const drop = await em.findOne(DropSchema, { id: dropId, isActive: true });
@@ -76,6 +86,8 @@ export function createWaitlistService(deps: { orm: Orm; formula: PriorityFormula
     if (drop.claimWindowEnd.getTime() <= now.getTime()) {
       throw new DomainError('WAITLIST_CLOSED', 'The claim window has ended; the waitlist is closed.');
     }
+    const priority = drop.allocationMode === 'PRIORITY';
+    if (priority && drop.claimWindowStart.getTime() <= now.getTime()) throw priorityClosed();
     const breakdown = formula.score({
       signupLatencyMs: Math.max(0, now.getTime() - (drop.publishedAt ?? drop.createdAt).getTime()),
       accountAgeDays: wholeDaysBetween(user.createdAt, now),
@@ -84,7 +96,26 @@ export function createWaitlistService(deps: { orm: Orm; formula: PriorityFormula
     const entry = em.create(WaitlistSchema, { user, drop, priorityScore: breakdown.score, scoreBreakdown: breakdown, joinedAt: now });
     recordEvent(em, { type: 'waitlist.joined', dropId, userId, payload: { entry: toWaitlistEntryView(entry) } });
     try {
-      await em.flush();
+      if (priority) {
+        // The ranking freezes under the drop's row lock when the window opens: a share lock here
+        // waits for a freeze in progress, and the database clock decides whether this join made it.
+        // The same EntityManager (its unit of work holds the new entry) in an explicit transaction.
+        await em.begin();
+        try {
+          const [row] = await em.execute<{ open: boolean }[]>(
+            `select ranking_frozen_at is null and clock_timestamp() < claim_window_start as open from "drop" where id = ? for share`,
+            [dropId],
+          );
+          if (!row?.open) throw priorityClosed();
+          await em.flush();
+          await em.commit();
+        } catch (error) {
+          await em.rollback();
+          throw error;
+        }
+      } else {
+        await em.flush();
+      }
     } catch (error) {
       // A parallel join of the same user won the race: answer with its entry.
       if (!(error instanceof UniqueConstraintViolationException)) throw error;
@@ -101,9 +132,13 @@ export function createWaitlistService(deps: { orm: Orm; formula: PriorityFormula
   async function leave(userId: string, dropId: string): Promise<{ left: boolean }> {
     const em = orm.em.fork();
     await recordUserAction(em, userId, 'leave');
-    await findVisibleDrop(em, dropId);
+    const drop = await findVisibleDrop(em, dropId);
     const left = await em.transactional(async (tem) => {
+      // PRIORITY: under the drop's row lock, like claims and expiry, so giving up a reservation
+      // and passing it on is one step that cannot interleave with a claim or a backfill.
+      if (drop.allocationMode === 'PRIORITY') await lockDropForClaim(tem, dropId);
       const deleted = await tem.nativeDelete(WaitlistSchema, { user: userId, drop: dropId });
+      if (drop.allocationMode === 'PRIORITY') await line.releaseLocked(tem, dropId, userId);
       if (deleted > 0) recordEvent(tem, { type: 'waitlist.left', dropId, userId, payload: { dropId, userId } });
       return deleted > 0;
     });
