@@ -337,6 +337,22 @@ describe('reservations, holds and backfill', () => {
     await checkInvariants(drop.id);
   });
 
+  it('raising totalSlots grants the next in line at once; lowering it below claimed + held is refused; positions are the frozen ranks', async () => {
+    const users = await createUsers(app, 5);
+    const drop = await priorityDrop(users, { totalSlots: 2, holdSeconds: 60 });
+    await openNow(drop.id);
+    const order = (await line(drop.id)).items.map((i) => users.find((u) => u.id === i.userId)!);
+    expect((await claim(drop.id, order[0]!)).status).toBe(201);
+    const lower = await api('PATCH', `/api/admin/drops/${drop.id}`, { token: admin.token, body: { totalSlots: 1 } });
+    expect(lower.body).toMatchObject({ code: 'SLOTS_BELOW_CLAIMED', claimed: 1, held: 1 });
+    expect((await api('PATCH', `/api/admin/drops/${drop.id}`, { token: admin.token, body: { totalSlots: 4 } })).status).toBe(200);
+    expect((await line(drop.id)).counts).toMatchObject({ CLAIMED: 1, GRANTED: 3, WAITING: 1 });
+    for (let i = 0; i < 5; i++) {
+      expect((await api('GET', `/api/drops/${drop.id}/position`, { token: order[i]!.token })).body.position).toBe(i + 1);
+    }
+    await checkInvariants(drop.id);
+  });
+
   it('admins see the line live and extend every open hold', async () => {
     const users = await createUsers(app, 4);
     const drop = await priorityDrop(users, { totalSlots: 2, holdSeconds: 5 });

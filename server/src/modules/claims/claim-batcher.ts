@@ -100,7 +100,7 @@ export function createClaimBatcher(deps: {
     }
     // PRIORITY: only holders of a live reservation (judged after expiring and backfilling the line
     // in this same transaction); holders never outnumber the free slots.
-    const notTheirTurn = await deps.line.admit(em, dropId, eligible);
+    const notTheirTurn = row.allocation_mode === 'PRIORITY' ? await deps.line.admit(em, dropId, eligible) : new Map<string, DomainError>();
     for (const [id, error] of notTheirTurn) results.set(id, error);
     const admitted = eligible.filter((id) => !notTheirTurn.has(id));
     const granted = admitted.slice(0, row.total_slots - row.claimed);

@@ -50,7 +50,7 @@ export function createClaimService(deps: {
           const onWaitlist = await tem.count(WaitlistSchema, { user: userId, drop: dropId });
           if (onWaitlist === 0) throw new DomainError('NOT_ON_WAITLIST', 'Join the waitlist before claiming.');
           // PRIORITY: a live reservation is needed (an open window first, so the reason stays the window's).
-          if (!refusalFor(await readDropState(tem, dropId))) {
+          if (drop.allocationMode === 'PRIORITY' && !refusalFor(await readDropState(tem, dropId))) {
             const notYourTurn = (await line.admit(tem, dropId, [userId])).get(userId);
             if (notYourTurn) throw notYourTurn;
           }

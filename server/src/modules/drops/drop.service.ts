@@ -193,6 +193,16 @@ export function createDropService(deps: { orm: Orm; notifier: EventNotifier; lin
           extra: { claimed: drop.claimed },
         });
       }
+      if (body.totalSlots !== undefined && drop.rankingFrozenAt) {
+        // A PRIORITY line's open reservations hold slots too: each was promised one.
+        const [held] = await em.execute<{ granted: number }[]>(`select count(*)::int as granted from "reservation" where drop_id = ? and status = 'GRANTED'`, [id]);
+        const promised = drop.claimed + (held?.granted ?? 0);
+        if (body.totalSlots < promised) {
+          throw new DomainError('SLOTS_BELOW_CLAIMED', `${promised} slots are claimed or held by open reservations; totalSlots cannot go below that.`, {
+            extra: { claimed: drop.claimed, held: held?.granted ?? 0 },
+          });
+        }
+      }
       // The mode decides who may claim: it cannot change once a PRIORITY ranking is frozen or the window has opened.
       if (body.allocationMode !== undefined && body.allocationMode !== drop.allocationMode) {
         const [opened] = await em.execute<{ opened: boolean }[]>('select claim_window_start <= clock_timestamp() as opened from "drop" where id = ?', [id]);

@@ -88,14 +88,15 @@ export function createReservationService(deps: { orm: Orm; formula: PriorityForm
    * The caller holds the drop's row lock; joins of a PRIORITY drop take a share lock on the same
    * row and are refused once the window opened, so the waitlist read here is final.
    */
-  async function freezeIfDue(em: EntityManager, dropId: string, events: ReturnType<typeof outboxRow>[]): Promise<boolean> {
+  async function freezeIfDue(em: EntityManager, dropId: string, events: ReturnType<typeof outboxRow>[]): Promise<{ priority: boolean; frozen: boolean }> {
     const [drop] = await em.execute<{ allocation_mode: string; ranking_secret: string | null; due: boolean; now: Date }[]>(
       `select allocation_mode, ranking_secret, clock_timestamp() as now,
               is_active and ranking_frozen_at is null and claim_window_start <= clock_timestamp() as due
          from "drop" where id = ?`,
       [dropId],
     );
-    if (!drop || drop.allocation_mode !== 'PRIORITY' || !drop.due) return false;
+    if (!drop || drop.allocation_mode !== 'PRIORITY') return { priority: false, frozen: false };
+    if (!drop.due) return { priority: true, frozen: false };
     // Only drops created before PRIORITY existed lack a secret (and switching them draws one): never published, but still unguessable.
     const secret = drop.ranking_secret ?? randomBytes(32).toString('hex');
     const entries = await em.execute<{ user_id: string; priority_score: number; joined_at: Date; score_breakdown: ScoreBreakdown }[]>(
@@ -131,7 +132,7 @@ export function createReservationService(deps: { orm: Orm; formula: PriorityForm
     }
     await em.execute(`update "drop" set ranking_frozen_at = clock_timestamp(), ranking_secret = ? where id = ?`, [secret, dropId]);
     record(events, 'ranking.frozen', dropId, null, { dropId, ranked: ranked.length, commitment: commitmentOf(secret), frozenAt: new Date(drop.now).toISOString() });
-    return true;
+    return { priority: true, frozen: true };
   }
 
   /**
@@ -191,7 +192,8 @@ export function createReservationService(deps: { orm: Orm; formula: PriorityForm
    */
   async function syncLocked(em: EntityManager, dropId: string, freed: Freed[] = []): Promise<void> {
     const events: ReturnType<typeof outboxRow>[] = [];
-    const frozen = await freezeIfDue(em, dropId, events);
+    const { priority, frozen } = await freezeIfDue(em, dropId, events);
+    if (!priority) return;
     await settleLocked(em, dropId, events, freed, frozen);
     await flushEvents(em, events);
   }
@@ -218,13 +220,13 @@ export function createReservationService(deps: { orm: Orm; formula: PriorityForm
   }
 
   /**
-   * For the claim paths, inside their transaction after the drop's row lock: brings the line up
-   * to date, then refuses every user who does not hold a live reservation (`NOT_YOUR_TURN` with
-   * their place in line). Does nothing for FCFS drops.
+   * For the claim paths on a PRIORITY drop, inside their transaction after the drop's row lock:
+   * brings the line up to date, then refuses every user who does not hold a live reservation
+   * (`NOT_YOUR_TURN` with their place in line).
    */
   async function admit(em: EntityManager, dropId: string, userIds: string[]): Promise<Map<string, DomainError>> {
     const refused = new Map<string, DomainError>();
-    if (userIds.length === 0 || !(await isPriority(em, dropId))) return refused;
+    if (userIds.length === 0) return refused;
     await syncLocked(em, dropId);
     const views = await viewsFor(em, dropId, userIds);
     for (const userId of userIds) {
@@ -258,7 +260,7 @@ export function createReservationService(deps: { orm: Orm; formula: PriorityForm
    */
   async function releaseLocked(em: EntityManager, dropId: string, userId: string): Promise<void> {
     const events: ReturnType<typeof outboxRow>[] = [];
-    const frozen = await freezeIfDue(em, dropId, events);
+    const { frozen } = await freezeIfDue(em, dropId, events);
     const released = await em.execute<LineRow[]>(
       `update "reservation" set status = 'RELEASED', ended_at = clock_timestamp()
         where drop_id = ? and user_id = ? and status in ('WAITING', 'GRANTED')
@@ -416,5 +418,5 @@ export function createReservationService(deps: { orm: Orm; formula: PriorityForm
     return { extended };
   }
 
-  return { admit, markClaimed, syncLocked, releaseLocked, isPriority, tick, nextInstant, pendingDrops, mine, viewsFor, ranking, adminView, extendHolds };
+  return { admit, markClaimed, syncLocked, releaseLocked, tick, nextInstant, pendingDrops, mine, viewsFor, ranking, adminView, extendHolds };
 }

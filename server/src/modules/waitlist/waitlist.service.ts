@@ -151,10 +151,12 @@ export function createWaitlistService(deps: {
 
   async function position(userId: string, dropId: string): Promise<PositionView> {
     const em = orm.em.fork();
-    await findVisibleDrop(em, dropId);
+    const drop = await findVisibleDrop(em, dropId);
     const entry = await em.findOne(WaitlistSchema, { user: userId, drop: dropId });
     if (!entry) throw new DomainError('NOT_ON_WAITLIST', 'You are not on this waitlist.');
-    const rank = await waitlistPosition(em, entry);
+    // A frozen PRIORITY ranking is the position that counts (its tie-break is only known from then on).
+    const frozen = drop.rankingFrozenAt ? await em.execute<{ rank: number }[]>(`select rank from "reservation" where drop_id = ? and user_id = ?`, [dropId, userId]) : [];
+    const rank = frozen[0]?.rank ?? (await waitlistPosition(em, entry));
     const total = await waitlistCount(em, dropId);
     return {
       dropId,
