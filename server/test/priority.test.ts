@@ -324,6 +324,18 @@ describe('reservations, holds and backfill', () => {
     });
   });
 
+  it('a long line freezes in one go (more rows than one statement can carry) and grants every slot', async () => {
+    const users = await createUsers(app, 6000);
+    const drop = await priorityDrop(users, { totalSlots: 2500, holdSeconds: 60 });
+    await openNow(drop.id);
+    const view = await line(drop.id);
+    expect(view.counts).toMatchObject({ GRANTED: 2500, WAITING: 3500 });
+    expect(view.items.map((i) => i.rank)).toEqual(Array.from({ length: 6000 }, (_, i) => i + 1));
+    const ranking = (await api('GET', `/api/drops/${drop.id}/ranking`)).body as RankingView;
+    expect(verifyRanking(ranking)).toEqual([]);
+    await checkInvariants(drop.id);
+  });
+
   it('when the line runs out, fewer claims than slots; a waiting user who leaves frees nothing', async () => {
     const users = await createUsers(app, 3);
     const drop = await priorityDrop(users, { totalSlots: 5, holdSeconds: 60 });

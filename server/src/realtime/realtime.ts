@@ -260,6 +260,8 @@ export function createRealtime(deps: RealtimeDeps) {
     return undefined;
   }
   const lastLine = new Map<string, Map<string, string>>();
+  /** PRIORITY drops this process has seen line events for: their claims move the line too (FCFS claims do not touch positions). */
+  const priorityDrops = new Set<string>();
   const lineKey = (view: ReservationView) => `${view.status}|${view.rank}|${view.expiresAt}|${view.waitingAhead}|${view.openReservations}|${view.remaining}`;
   const positions = createCountCoalescer({
     intervalMs: deps.limits?.positionIntervalMs ?? 1000,
@@ -305,6 +307,7 @@ export function createRealtime(deps: RealtimeDeps) {
           counts.forget(dropId);
           positions.forget(dropId);
           lastLine.delete(dropId);
+          priorityDrops.delete(dropId);
           tracker.forget(dropId);
         }
       } else if (drop) {
@@ -315,7 +318,8 @@ export function createRealtime(deps: RealtimeDeps) {
         void line.reload(dropId).catch((error: unknown) => log.warn({ err: error }, 'line scheduler reload failed'));
         if (redis?.up() && !closing) publicNs.serverSideEmit('line-changed', dropId);
       }
-      if (LINE_TYPES.has(event.type) || event.type === 'claim.issued') {
+      if (LINE_TYPES.has(event.type)) priorityDrops.add(dropId);
+      if (LINE_TYPES.has(event.type) || (event.type === 'claim.issued' && priorityDrops.has(dropId))) {
         // Everyone waiting in a PRIORITY line sees how many reservations ahead are still open.
         positions.markDirty(dropId);
         if (redis?.up() && !closing) publicNs.serverSideEmit('positions-dirty', dropId);

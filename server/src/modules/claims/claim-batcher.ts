@@ -56,10 +56,11 @@ export function createClaimBatcher(deps: {
   const maxBatch = deps.maxBatch ?? 250;
   const queues = new Map<string, DropQueue>();
 
-  async function commitBatch(em: EntityManager, dropId: string, userIds: string[]): Promise<Map<string, ClaimOutcome | DomainError>> {
+  async function commitBatch(em: EntityManager, dropId: string, userIds: string[], seen: { priority: boolean }): Promise<Map<string, ClaimOutcome | DomainError>> {
     const results = new Map<string, ClaimOutcome | DomainError>();
     await lockDropForClaim(em, dropId);
     const row = await readDropState(em, dropId);
+    seen.priority = row?.allocation_mode === 'PRIORITY';
     const existing = await em.execute<{ id: string; user_id: string; code: string; status: 'ISSUED' | 'USED'; issued_at: Date; used_at: Date | null }[]>(
       `select id, user_id, code, status, issued_at, used_at from "claim" where drop_id = ? and user_id in (?)`,
       [dropId, userIds],
@@ -107,7 +108,7 @@ export function createClaimBatcher(deps: {
     for (const id of admitted.slice(granted.length)) results.set(id, new DomainError('SOLD_OUT', 'Every slot has been claimed.'));
     if (granted.length === 0) return results;
 
-    await deps.line.markClaimed(em, dropId, granted);
+    if (row.allocation_mode === 'PRIORITY') await deps.line.markClaimed(em, dropId, granted);
     await em.execute('update "drop" set claimed = claimed + ?, updated_at = clock_timestamp() where id = ?', [granted.length, dropId]);
     // Many rows, two multi-row inserts: the claims and their outbox events.
     const issuedAt = new Date(row.now);
@@ -139,8 +140,9 @@ export function createClaimBatcher(deps: {
       );
       let results: Map<string, ClaimOutcome | Error>;
       let committed = false;
+      const seen = { priority: false };
       try {
-        results = await orm.em.fork().transactional((tem) => commitBatch(tem, dropId, userIds));
+        results = await orm.em.fork().transactional((tem) => commitBatch(tem, dropId, userIds, seen));
         committed = true;
       } catch (error) {
         if (!(error instanceof UniqueConstraintViolationException)) throw error;
@@ -155,8 +157,8 @@ export function createClaimBatcher(deps: {
           }
         }
       }
-      // Refused claims may have moved a PRIORITY line too (expired, backfilled): announce any commit.
-      if (committed) {
+      // On a PRIORITY drop even a batch of refusals may have moved the line (expired, backfilled).
+      if (committed && (seen.priority || [...results.values()].some((r) => !(r instanceof Error) && r.created))) {
         try {
           notifier.drop?.(dropId);
           notifier.committed();

@@ -34,6 +34,13 @@ interface Freed {
   reason: 'expired' | 'released';
 }
 
+/** Rows per multi-row insert: PostgreSQL takes at most 65,535 parameters per statement. */
+const INSERT_CHUNK = 1000;
+
+async function inChunks<T>(rows: T[], insert: (part: T[]) => Promise<unknown>): Promise<void> {
+  for (let from = 0; from < rows.length; from += INSERT_CHUNK) await insert(rows.slice(from, from + INSERT_CHUNK));
+}
+
 const iso = (value: Date | null) => (value ? new Date(value).toISOString() : null);
 
 function toView(dropId: string, row: LineRow, waitingAhead: number, totals: LineTotals): ReservationView {
@@ -80,7 +87,7 @@ export function createReservationService(deps: { orm: Orm; formula: PriorityForm
   }
 
   async function flushEvents(em: EntityManager, events: ReturnType<typeof outboxRow>[]): Promise<void> {
-    if (events.length > 0) await em.insertMany(OutboxEventSchema, events);
+    await inChunks(events, (part) => em.insertMany(OutboxEventSchema, part));
   }
 
   /**
@@ -110,26 +117,22 @@ export function createReservationService(deps: { orm: Orm; formula: PriorityForm
         return { ...e, priorityScore: e.priority_score, joinedAt: new Date(e.joined_at), anonId, tieBreak: tieBreakOf(seed, secret, anonId) };
       })
       .sort(compareRankable);
-    if (ranked.length > 0) {
-      await em.insertMany(
-        ReservationSchema,
-        ranked.map((e, i) => ({
-          id: randomUUID(),
-          drop: dropId,
-          user: e.user_id,
-          rank: i + 1,
-          anonId: e.anonId,
-          priorityScore: e.priority_score,
-          scoreBreakdown: e.score_breakdown,
-          joinedAt: e.joinedAt,
-          tieBreak: e.tieBreak,
-          status: 'WAITING' as const,
-          grantedAt: null,
-          expiresAt: null,
-          endedAt: null,
-        })),
-      );
-    }
+    const rows = ranked.map((e, i) => ({
+      id: randomUUID(),
+      drop: dropId,
+      user: e.user_id,
+      rank: i + 1,
+      anonId: e.anonId,
+      priorityScore: e.priority_score,
+      scoreBreakdown: e.score_breakdown,
+      joinedAt: e.joinedAt,
+      tieBreak: e.tieBreak,
+      status: 'WAITING' as const,
+      grantedAt: null,
+      expiresAt: null,
+      endedAt: null,
+    }));
+    await inChunks(rows, (part) => em.insertMany(ReservationSchema, part));
     await em.execute(`update "drop" set ranking_frozen_at = clock_timestamp(), ranking_secret = ? where id = ?`, [secret, dropId]);
     record(events, 'ranking.frozen', dropId, null, { dropId, ranked: ranked.length, commitment: commitmentOf(secret), frozenAt: new Date(drop.now).toISOString() });
     return { priority: true, frozen: true };
