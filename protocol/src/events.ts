@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { ErrorCode, ErrorIssue } from './errors.ts';
-import type { ClaimView, DropDetailView, DropView, PositionView, ReservationView, WaitlistEntryView, WindowView } from './types.ts';
+import type { AdminReservationsView, ClaimView, DropDetailView, DropView, PositionView, ReservationView, WaitlistEntryView, WindowView } from './types.ts';
 
 /** Every acknowledgement: the same codes as HTTP problem+json. */
 export type Ack<T> =
@@ -142,6 +142,8 @@ export interface AdminServerToClientEvents {
 }
 export interface AdminClientToServerEvents {
   'window:action': (payload: z.infer<typeof adminWindowPayloadSchema>, ack: AckFn<DropView>) => void;
+  /** A PRIORITY drop's whole line (as GET /api/admin/drops/:id/reservations); live changes follow as `drop:reservations`. */
+  'reservations:list': (payload: DropRef, ack: AckFn<AdminReservationsView>) => void;
   /** Adds `seconds` to every open hold of the drop; answers how many holds were extended. */
   'holds:extend': (payload: z.infer<typeof adminExtendHoldsPayloadSchema>, ack: AckFn<{ extended: number }>) => void;
 }

@@ -155,6 +155,7 @@ describe('every socket event', () => {
     ['/', 'drop:claim'],
     ['/admin', 'window:action'],
     ['/admin', 'holds:extend'],
+    ['/admin', 'reservations:list'],
   ];
 
   it.each(events)('%s %s acks bad payloads with stable codes and the server stays up', async (namespace, event) => {

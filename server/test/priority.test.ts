@@ -386,6 +386,8 @@ describe('reservations, holds and backfill', () => {
     const extended = await api('POST', `/api/admin/drops/${drop.id}/holds`, { token: admin.token, body: { seconds: 60 } });
     expect(extended.body).toEqual({ extended: 2 });
     await pushed;
+    const listedLive = await request(adminSocket, 'reservations:list', { dropId: drop.id });
+    expect(listedLive).toMatchObject({ ok: true, data: { dropId: drop.id, counts: { GRANTED: 2, WAITING: 2 } } });
     const viaSocket = await request(adminSocket, 'holds:extend', { dropId: drop.id, seconds: 30 });
     expect(viaSocket).toEqual({ ok: true, data: { extended: 2 } });
     expect(Date.parse((await line(drop.id)).items[0]!.expiresAt!)).toBe(before + 90_000);

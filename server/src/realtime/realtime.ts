@@ -513,6 +513,13 @@ export function createRealtime(deps: RealtimeDeps) {
       }),
     );
     socket.on(
+      'reservations:list',
+      handle(socket as unknown as Socket, dropRefSchema, async ({ dropId }) => {
+        await requireAdminToken(socket as unknown as Socket);
+        return services.reservations.adminView(dropId);
+      }),
+    );
+    socket.on(
       'holds:extend',
       handle(socket as unknown as Socket, adminExtendHoldsPayloadSchema, async ({ dropId, seconds }) => {
         await requireAdminToken(socket as unknown as Socket);

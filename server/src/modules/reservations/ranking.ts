@@ -73,6 +73,10 @@ export function verifyRanking(ranking: RankingView, published?: PriorityFormulaV
     seen.add(entry.anonId);
     const score = scoreOf(formula.base, formula.coefficients, entry.breakdown);
     if (score !== entry.priorityScore) problems.push(`${where}: score ${entry.priorityScore}, but its breakdown gives ${score}`);
+    const used = entry.breakdown.coefficients;
+    if (used.A !== formula.coefficients.A || used.B !== formula.coefficients.B || used.C !== formula.coefficients.C || entry.breakdown.base !== formula.base) {
+      problems.push(`${where}: its breakdown used base ${entry.breakdown.base} and A=${used.A} B=${used.B} C=${used.C}, not the published formula`);
+    }
     if (entry.breakdown.score !== entry.priorityScore) problems.push(`${where}: breakdown says ${entry.breakdown.score}, entry says ${entry.priorityScore}`);
     const tieBreak = tieBreakOf(formula.seed, ranking.secret!, entry.anonId);
     if (tieBreak !== entry.tieBreak) problems.push(`${where}: tie-break ${entry.tieBreak}, recomputed ${tieBreak}`);
