@@ -113,6 +113,8 @@ export interface ServerToClientEvents {
   'drops:deleted': (payload: DropRef) => void;
   'drop:counts': (counts: DropCounts) => void;
   'drop:window': (event: WindowEvent) => void;
+  /** PRIORITY: the window opened and the ranking was frozen: GET /api/drops/:id/ranking now reveals it. */
+  'drop:ranking': (event: { dropId: string; ranked: number; commitment: string; frozenAt: string }) => void;
   'me:claim': (claim: ClaimView) => void;
   'me:waitlist': (payload: { dropId: string; entry: (WaitlistEntryView & { position: number }) | null }) => void;
   'me:position': (position: PositionView) => void;

@@ -167,6 +167,51 @@ describe('PRIORITY drops: mode, commitment and joining', () => {
   });
 });
 
+describe('joining against the freeze', () => {
+  it('joins racing the opening instant are either in the frozen ranking or refused WAITLIST_CLOSED, never lost', async () => {
+    const users = await createUsers(app, 60);
+    const opensAt = Date.now() + 900;
+    const created = await api('POST', '/api/admin/drops', {
+      token: admin.token,
+      body: {
+        title: 'Join race',
+        totalSlots: 10,
+        claimWindowStart: new Date(opensAt).toISOString(),
+        claimWindowEnd: new Date(opensAt + 600_000).toISOString(),
+        allocationMode: 'PRIORITY',
+        holdSeconds: 60,
+      },
+    });
+    const dropId = (created.body as { id: string }).id;
+    const watcher = await connected(connect(app.baseUrl));
+    await request(watcher, 'drop:watch', { dropId });
+    const revealed = next<{ dropId: string; ranked: number }>(watcher, 'drop:ranking', (e) => e.dropId === dropId, 5000);
+    // One join every 10 ms from 300 ms before the opening to 300 ms after it.
+    const results = await Promise.all(
+      users.map(async (user, i) => {
+        await sleep(Math.max(0, opensAt - 300 + i * 10 - Date.now()));
+        const res = await api('POST', `/api/drops/${dropId}/join`, { token: user.token });
+        return { userId: user.id, status: res.status, code: (res.body as { code?: string }).code };
+      }),
+    );
+    const event = await revealed;
+    const view = await until('the freeze', () => line(dropId), (v) => v.frozenAt !== null);
+    const ranked = new Set(view.items.map((i) => i.userId));
+    for (const r of results) {
+      if (r.status === 201) expect(ranked.has(r.userId)).toBe(true);
+      else {
+        expect(r.code).toBe('WAITLIST_CLOSED');
+        expect(ranked.has(r.userId)).toBe(false);
+      }
+    }
+    expect(results.some((r) => r.status === 201)).toBe(true);
+    expect(results.some((r) => r.status === 409)).toBe(true);
+    const waitlisted = await app.orm.em.fork().count(WaitlistSchema, { drop: dropId });
+    expect(view.items).toHaveLength(waitlisted);
+    expect(event.ranked).toBe(waitlisted);
+  });
+});
+
 describe('verifiable ranking', () => {
   it('orders by score, then joinedAt, then a tie-break from the seed and the committed secret; anyone can recompute it', async () => {
     const users = await createUsers(app, 30);

@@ -324,6 +324,9 @@ export function createRealtime(deps: RealtimeDeps) {
         positions.markDirty(dropId);
         if (redis?.up() && !closing) publicNs.serverSideEmit('positions-dirty', dropId);
       }
+      if (event.type === 'ranking.frozen') {
+        publicNs.to(dropRoom(dropId)).emit('drop:ranking', event.payload as { dropId: string; ranked: number; commitment: string; frozenAt: string });
+      }
       if (LINE_TYPES.has(event.type)) {
         const message: ReservationEvent = { dropId, type: event.type as ReservationEvent['type'], payload: event.payload, at: event.at };
         adminNs.emit('drop:reservations', message);

@@ -136,9 +136,13 @@ export function createWaitlistService(deps: {
     const left = await em.transactional(async (tem) => {
       // PRIORITY: under the drop's row lock, like claims and expiry, so giving up a reservation
       // and passing it on is one step that cannot interleave with a claim or a backfill.
-      if (drop.allocationMode === 'PRIORITY') await lockDropForClaim(tem, dropId);
+      // The release comes first: if the window has just opened, the ranking freezes with this user
+      // still in it (they were on the waitlist at the instant), and their place is then given up.
+      if (drop.allocationMode === 'PRIORITY') {
+        await lockDropForClaim(tem, dropId);
+        await line.releaseLocked(tem, dropId, userId);
+      }
       const deleted = await tem.nativeDelete(WaitlistSchema, { user: userId, drop: dropId });
-      if (drop.allocationMode === 'PRIORITY') await line.releaseLocked(tem, dropId, userId);
       if (deleted > 0) recordEvent(tem, { type: 'waitlist.left', dropId, userId, payload: { dropId, userId } });
       return deleted > 0;
     });
