@@ -340,6 +340,14 @@ describe('reservations, holds and backfill', () => {
     expect(claimers).toEqual([1, 2, 3, 4, 11, 12, 15, 16, 17, 18].map((r) => at(r).id).sort());
     for (let rank = 19; rank <= 50; rank++) expect(heardStatus(rank, 'GRANTED')).toBe(false);
     await checkInvariants(drop.id);
+    // Places in line counted in one pass (a room's watchers) equal those counted one by one.
+    const em = app.orm.em.fork();
+    const together = await app.services.reservations.viewsFor(em, drop.id, users.map((u) => u.id));
+    for (const user of users) {
+      const alone = await app.services.reservations.mine(em, drop.id, user.id);
+      expect({ ...together.get(user.id), serverNow: '' }).toEqual({ ...alone, serverNow: '' });
+    }
+    expect(together.get(at(30).id)).toMatchObject({ status: 'WAITING', waitingAhead: 11, openReservations: 0, remaining: 0 });
 
     // The event stream carries the line: each freed reservation passed to the next in rank order.
     const passed = await app.orm.em.fork().execute<{ payload: { from: { rank: number; reason: string }; to: { rank: number } } }[]>(
@@ -408,6 +416,23 @@ describe('reservations, holds and backfill', () => {
       expect((await api('GET', `/api/drops/${drop.id}/position`, { token: order[i]!.token })).body.position).toBe(i + 1);
     }
     await checkInvariants(drop.id);
+  });
+
+  it('a waiting watcher hears their place in line move: "you are #4; 2 reservations ahead of you are still open"', async () => {
+    const users = await createUsers(app, 4);
+    const drop = await priorityDrop(users, { totalSlots: 2, holdSeconds: 60 });
+    await openNow(drop.id);
+    const order = (await line(drop.id)).items.map((i) => users.find((u) => u.id === i.userId)!);
+    const socket = await connected(connect(app.baseUrl, { auth: { token: order[3]!.token } }));
+    const snapshot = await request(socket, 'drop:watch', { dropId: drop.id });
+    expect(snapshot.ok && snapshot.data.drop.me.reservation).toMatchObject({ rank: 4, status: 'WAITING', waitingAhead: 1, openReservations: 2, remaining: 2 });
+    const moved = next<ReservationView>(socket, 'me:reservation', (r) => r.openReservations === 1 && r.remaining === 1, 5000);
+    expect((await claim(drop.id, order[0]!)).status).toBe(201);
+    expect(await moved).toMatchObject({ rank: 4, status: 'WAITING', waitingAhead: 1 });
+    // The holder of rank 2 leaves: rank 3 is granted, and rank 4 is next in line.
+    const next4 = next<ReservationView>(socket, 'me:reservation', (r) => r.waitingAhead === 0, 5000);
+    await leave(drop.id, order[1]!);
+    expect(await next4).toMatchObject({ rank: 4, status: 'WAITING', waitingAhead: 0, openReservations: 1 });
   });
 
   it('admins see the line live and extend every open hold', async () => {

@@ -34,6 +34,9 @@ interface Freed {
   reason: 'expired' | 'released';
 }
 
+/** Up to this many users, places in line are counted one by one; beyond, in one pass over the line. */
+const FEW_USERS = 32;
+
 /** Rows per multi-row insert: PostgreSQL takes at most 65,535 parameters per statement. */
 const INSERT_CHUNK = 1000;
 
@@ -210,12 +213,19 @@ export function createReservationService(deps: { orm: Orm; formula: PriorityForm
   async function viewsFor(em: EntityManager, dropId: string, userIds: string[]): Promise<Map<string, ReservationView>> {
     const views = new Map<string, ReservationView>();
     if (userIds.length === 0) return views;
-    const rows = await em.execute<(LineRow & { waiting_ahead: number })[]>(
-      `select r.user_id, r.rank, r.status, r.granted_at, r.expires_at,
-              (select count(*)::int from "reservation" w where w.drop_id = r.drop_id and w.status = 'WAITING' and w.rank < r.rank) as waiting_ahead
-         from "reservation" r where r.drop_id = ? and r.user_id in (?)`,
-      [dropId, userIds],
-    );
+    // A few users: count each one's waiting predecessors on the (drop, status, rank) index. Many
+    // (a room's watchers): one pass over the line with a running count, instead of one count each.
+    const sql =
+      userIds.length <= FEW_USERS
+        ? `select r.user_id, r.rank, r.status, r.granted_at, r.expires_at,
+                  (select count(*)::int from "reservation" w where w.drop_id = r.drop_id and w.status = 'WAITING' and w.rank < r.rank) as waiting_ahead
+             from "reservation" r where r.drop_id = ? and r.user_id in (?)`
+        : `select * from (
+             select user_id, rank, status, granted_at, expires_at,
+                    coalesce(count(*) filter (where status = 'WAITING') over (order by rank rows between unbounded preceding and 1 preceding), 0)::int as waiting_ahead
+               from "reservation" where drop_id = ?) r
+            where r.user_id in (?)`;
+    const rows = await em.execute<(LineRow & { waiting_ahead: number })[]>(sql, [dropId, userIds]);
     if (rows.length === 0) return views;
     const totals = await lineTotals(em, dropId);
     for (const row of rows) views.set(row.user_id, toView(dropId, row, row.waiting_ahead, totals));
