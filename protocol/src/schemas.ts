@@ -55,6 +55,18 @@ export const text = (max: number) =>
  */
 export const ALLOCATION_MODES = ['FCFS', 'PRIORITY'] as const;
 export type AllocationMode = (typeof ALLOCATION_MODES)[number];
+/** How each mode is shown to users, in plain words (the client may word it its own way). */
+export const ALLOCATION_MODE_TEXT: Record<AllocationMode, { label: string; explanation: string }> = {
+  FCFS: {
+    label: 'First come, first served',
+    explanation: 'Join the waitlist, then claim when the window opens: the first claims to arrive get the codes.',
+  },
+  PRIORITY: {
+    label: 'Priority order',
+    explanation:
+      'Join before the window opens; joining closes then. The ranking is frozen and published, and the highest-ranked people get a reservation with a few minutes to claim. An unclaimed reservation passes to the next person in line, and you are told the moment one reaches you.',
+  },
+};
 export const DEFAULT_HOLD_SECONDS = 600;
 export const MAX_HOLD_SECONDS = 24 * 3600;
 

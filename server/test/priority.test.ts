@@ -414,6 +414,9 @@ describe('reservations, holds and backfill', () => {
     expect((await line(drop.id)).counts).toMatchObject({ CLAIMED: 1, GRANTED: 3, WAITING: 1 });
     for (let i = 0; i < 5; i++) {
       expect((await api('GET', `/api/drops/${drop.id}/position`, { token: order[i]!.token })).body.position).toBe(i + 1);
+      expect((await api('GET', `/api/drops/${drop.id}`, { token: order[i]!.token })).body.me.waitlist.position).toBe(i + 1);
+      const mine = (await api('GET', '/api/me/waitlists', { token: order[i]!.token })).body.items as { dropId: string; position: number }[];
+      expect(mine.find((m) => m.dropId === drop.id)!.position).toBe(i + 1);
     }
     await checkInvariants(drop.id);
   });

@@ -144,12 +144,14 @@ export function createDropService(deps: { orm: Orm; notifier: EventNotifier; lin
     if (!userId) return base;
     const entry = await em.findOne(WaitlistSchema, { user: userId, drop: id });
     const claim = await em.findOne(ClaimSchema, { user: userId, drop: id });
+    const reservation = drop.allocationMode === 'PRIORITY' ? await line.mine(em, id, userId) : null;
     return {
       ...base,
       me: {
-        waitlist: entry ? { ...toWaitlistEntryView(entry), position: await waitlistPosition(em, entry) } : null,
+        // Once a PRIORITY ranking is frozen, the frozen rank is the position.
+        waitlist: entry ? { ...toWaitlistEntryView(entry), position: reservation?.rank ?? (await waitlistPosition(em, entry)) } : null,
         claim: claim ? toClaimView(claim, drop.title) : null,
-        ...(drop.allocationMode === 'PRIORITY' ? { reservation: await line.mine(em, id, userId) } : {}),
+        ...(drop.allocationMode === 'PRIORITY' ? { reservation } : {}),
       },
     };
   }

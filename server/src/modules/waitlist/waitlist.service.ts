@@ -177,12 +177,13 @@ export function createWaitlistService(deps: {
     const rows = await orm.em.fork().execute<
       { drop_id: string; title: string; position: number; total: number; priority_score: number; joined_at: Date; score_breakdown: ScoreBreakdown }[]
     >(
-      `select r.drop_id, d.title, r.position, r.total, r.priority_score, r.joined_at, r.score_breakdown from (
+      `select r.drop_id, d.title, coalesce(res.rank, r.position) as position, r.total, r.priority_score, r.joined_at, r.score_breakdown from (
          select w.user_id, w.drop_id, w.priority_score, w.joined_at, w.score_breakdown,
                 row_number() over (partition by w.drop_id order by ${RANK_ORDER})::int as position,
                 count(*) over (partition by w.drop_id)::int as total
            from "waitlist" w where w.drop_id in (select drop_id from "waitlist" where user_id = ?)) r
          join "drop" d on d.id = r.drop_id and d.is_active
+         left join "reservation" res on res.drop_id = r.drop_id and res.user_id = r.user_id
         where r.user_id = ?
         order by r.joined_at desc`,
       [userId, userId],
