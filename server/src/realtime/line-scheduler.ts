@@ -21,6 +21,8 @@ export function createLineScheduler(deps: { reservations: Pick<ReservationServic
   /** Drops whose tick is running; a reload meanwhile is folded into one more tick afterwards. */
   const running = new Set<string>();
   const again = new Set<string>();
+  /** Bumped by every read of a drop's next instant: a slower, older read must not overwrite a newer one. */
+  const versions = new Map<string, number>();
   let rebuildTimer: NodeJS.Timeout | undefined;
   let stopped = false;
 
@@ -57,6 +59,7 @@ export function createLineScheduler(deps: { reservations: Pick<ReservationServic
     running.add(dropId);
     try {
       const next = await reservations.tick(dropId);
+      versions.set(dropId, (versions.get(dropId) ?? 0) + 1);
       schedule(dropId, next && next.getTime() <= Date.now() ? new Date(Date.now() + 5) : next);
     } catch (error) {
       logger.warn({ err: error, dropId }, 'line tick failed; retrying');
@@ -74,7 +77,10 @@ export function createLineScheduler(deps: { reservations: Pick<ReservationServic
       again.add(dropId);
       return;
     }
-    schedule(dropId, await reservations.nextInstant(dropId));
+    const version = (versions.get(dropId) ?? 0) + 1;
+    versions.set(dropId, version);
+    const next = await reservations.nextInstant(dropId);
+    if (versions.get(dropId) === version) schedule(dropId, next);
   }
 
   async function rebuild(): Promise<void> {
@@ -94,6 +100,7 @@ export function createLineScheduler(deps: { reservations: Pick<ReservationServic
       stopped = true;
       clearInterval(rebuildTimer);
       for (const id of [...timers.keys()]) cancel(id);
+      versions.clear();
     },
   };
 }
