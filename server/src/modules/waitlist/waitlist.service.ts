@@ -146,7 +146,8 @@ export function createWaitlistService(deps: {
       if (deleted > 0) recordEvent(tem, { type: 'waitlist.left', dropId, userId, payload: { dropId, userId } });
       return deleted > 0;
     });
-    if (left) {
+    // A PRIORITY leave may have moved the line (freeze, expiry, backfill) even when nothing was left.
+    if (left || drop.allocationMode === 'PRIORITY') {
       notifier.drop?.(dropId);
       notifier.committed();
     }
