@@ -438,6 +438,25 @@ describe('reservations, holds and backfill', () => {
     expect(await next4).toMatchObject({ rank: 4, status: 'WAITING', waitingAhead: 0, openReservations: 1 });
   });
 
+  it('a pause stops the holds from running out; resuming gives them the paused time back', async () => {
+    const users = await createUsers(app, 3);
+    const drop = await priorityDrop(users, { totalSlots: 1, holdSeconds: 1 });
+    await openNow(drop.id);
+    const held = (await line(drop.id)).items[0]!;
+    const action = (name: string) => api('POST', `/api/admin/drops/${drop.id}/window`, { token: admin.token, body: { action: name } });
+    expect((await action('pause')).status).toBe(200);
+    await sleep(1500);
+    const paused = await line(drop.id);
+    expect(paused.counts).toMatchObject({ GRANTED: 1, WAITING: 2, EXPIRED: 0 });
+    const holder = users.find((u) => u.id === held.userId)!;
+    expect((await claim(drop.id, holder)).body.code).toBe('WINDOW_PAUSED');
+    expect((await action('resume')).status).toBe(200);
+    const resumed = (await line(drop.id)).items[0]!;
+    expect(Date.parse(resumed.expiresAt!) - Date.parse(held.expiresAt!)).toBeGreaterThanOrEqual(1400);
+    expect((await claim(drop.id, holder)).status).toBe(201);
+    await checkInvariants(drop.id);
+  });
+
   it('admins see the line live and extend every open hold', async () => {
     const users = await createUsers(app, 4);
     const drop = await priorityDrop(users, { totalSlots: 2, holdSeconds: 5 });

@@ -79,7 +79,7 @@ const WINDOW_EVENT = {
   resume: 'window.resumed',
 } as const;
 
-export function createDropService(deps: { orm: Orm; notifier: EventNotifier; line: Pick<ReservationService, 'syncLocked' | 'mine'> }) {
+export function createDropService(deps: { orm: Orm; notifier: EventNotifier; line: Pick<ReservationService, 'syncLocked' | 'resumeHoldsLocked' | 'mine'> }) {
   const { orm, notifier, line } = deps;
 
   async function page(query: ListDropsQuery, includeInactive: boolean): Promise<Page<DropView>> {
@@ -249,6 +249,8 @@ export function createDropService(deps: { orm: Orm; notifier: EventNotifier; lin
     const changed = await orm.em.fork().transactional(async (em) => {
       // Lock first, as a claim batch does; the update then reads the clock once it has the row.
       await em.execute('select 1 from "drop" where id = ? for no key update', [id]);
+      // Both end a pause (open-now clears it too): the holds get the paused time back.
+      if (body.action === 'resume' || body.action === 'open-now') await line.resumeHoldsLocked(em, id);
       const rows = await em.execute<{ id: string }[]>(
         `update "drop" set ${WINDOW_SQL[body.action]}, updated_at = clock_timestamp() where id = ? ${guard} returning id`,
         [...params, id],

@@ -147,9 +147,12 @@ export function createReservationService(deps: { orm: Orm; formula: PriorityForm
    * is open. Each grant after a freed reservation is recorded as `reservation.passed`.
    */
   async function settleLocked(em: EntityManager, dropId: string, events: ReturnType<typeof outboxRow>[], freed: Freed[], initial = false): Promise<void> {
+    // While the window is paused nobody can claim, so no hold runs out (resuming extends them).
     const expired = await em.execute<{ user_id: string; rank: number }[]>(
-      `update "reservation" set status = 'EXPIRED', ended_at = clock_timestamp()
-        where drop_id = ? and status = 'GRANTED' and expires_at <= clock_timestamp() returning user_id, rank`,
+      `update "reservation" r set status = 'EXPIRED', ended_at = clock_timestamp()
+         from "drop" d
+        where d.id = r.drop_id and d.paused_at is null
+          and r.drop_id = ? and r.status = 'GRANTED' and r.expires_at <= clock_timestamp() returning r.user_id, r.rank`,
       [dropId],
     );
     const [state] = await em.execute<{ free: number; open: boolean; frozen: boolean }[]>(
@@ -312,6 +315,7 @@ export function createReservationService(deps: { orm: Orm; formula: PriorityForm
     const [row] = await orm.em.fork().execute<{ next_at: Date | null }[]>(
       `select case when d.allocation_mode <> 'PRIORITY' or not d.is_active then null
                    when d.ranking_frozen_at is null then case when d.claim_window_end > clock_timestamp() then d.claim_window_start end
+                   when d.paused_at is not null then null
                    else (select min(expires_at) from "reservation" where drop_id = d.id and status = 'GRANTED') end as next_at
          from "drop" d where d.id = ?`,
       [dropId],
@@ -412,6 +416,27 @@ export function createReservationService(deps: { orm: Orm; formula: PriorityForm
     };
   }
 
+  /**
+   * Before a paused window resumes (row locked, still paused): every open hold gets back the time
+   * the pause took from it, so nobody loses a reservation to a pause.
+   */
+  async function resumeHoldsLocked(em: EntityManager, dropId: string): Promise<void> {
+    const rows = await em.execute<{ user_id: string; seconds: number }[]>(
+      `update "reservation" r set expires_at = r.expires_at + (clock_timestamp() - d.paused_at)
+         from "drop" d
+        where d.id = r.drop_id and d.paused_at is not null and r.drop_id = ? and r.status = 'GRANTED'
+        returning r.user_id, extract(epoch from clock_timestamp() - d.paused_at)::float8 as seconds`,
+      [dropId],
+    );
+    if (rows.length === 0) return;
+    const views = await viewsFor(em, dropId, rows.map((r) => r.user_id));
+    const seconds = Math.round(rows[0]!.seconds * 1000) / 1000;
+    await flushEvents(
+      em,
+      [...views].map(([userId, reservation]) => outboxRow({ type: 'reservation.extended', dropId, userId, payload: { reservation, seconds, reason: 'resumed' } })),
+    );
+  }
+
   /** Admin: adds time to every open hold (after expiring the ones already over, which passed on). */
   async function extendHolds(dropId: string, seconds: number): Promise<{ extended: number }> {
     const extended = await orm.em.fork().transactional(async (em) => {
@@ -431,5 +456,5 @@ export function createReservationService(deps: { orm: Orm; formula: PriorityForm
     return { extended };
   }
 
-  return { admit, markClaimed, syncLocked, releaseLocked, tick, nextInstant, pendingDrops, mine, viewsFor, ranking, adminView, extendHolds };
+  return { admit, markClaimed, syncLocked, releaseLocked, resumeHoldsLocked, tick, nextInstant, pendingDrops, mine, viewsFor, ranking, adminView, extendHolds };
 }
