@@ -25,6 +25,8 @@ export const ERROR_STATUS = {
   WINDOW_PAUSED: 409,
   WAITLIST_CLOSED: 409,
   NOT_ON_WAITLIST: 409,
+  /** PRIORITY drops: only a user holding a live reservation may claim; the problem carries `reservation` (their place in line). */
+  NOT_YOUR_TURN: 409,
   SOLD_OUT: 409,
   ALREADY_REDEEMED: 409,
   SLOTS_BELOW_CLAIMED: 409,

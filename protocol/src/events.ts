@@ -1,9 +1,15 @@
 import { z } from 'zod';
 import type { ErrorCode, ErrorIssue } from './errors.ts';
-import type { ClaimView, DropDetailView, DropView, PositionView, WaitlistEntryView, WindowView } from './types.ts';
+import type { AdminReservationsView, ClaimView, DropDetailView, DropView, PositionView, ReservationView, WaitlistEntryView, WindowView } from './types.ts';
 
 /** Every acknowledgement: the same codes as HTTP problem+json. */
-export type Ack<T> = { ok: true; data: T } | { ok: false; code: ErrorCode; message: string; issues?: ErrorIssue[]; retryAfter?: number };
+export type Ack<T> =
+  | { ok: true; data: T }
+  /**
+   * `retryAfter`: seconds to wait after RATE_LIMITED. `extra`: the same extension fields as the
+   * problem+json (e.g. `reservation` with NOT_YOUR_TURN).
+   */
+  | { ok: false; code: ErrorCode; message: string; issues?: ErrorIssue[]; retryAfter?: number; extra?: Record<string, unknown> };
 export type AckFn<T> = (ack: Ack<T>) => void;
 
 export const dropRefSchema = z.strictObject({ dropId: z.uuid() });
@@ -12,6 +18,19 @@ export type DropRef = z.infer<typeof dropRefSchema>;
 export const authPayloadSchema = z.strictObject({ token: z.string().min(1).max(4096) });
 
 /** Admin window actions over the socket carry the drop id plus the HTTP body's fields. */
+export const adminExtendHoldsPayloadSchema = z.strictObject({
+  dropId: z.uuid(),
+  seconds: z.number().int().min(1).max(24 * 3600),
+});
+
+/** What admins hear about a PRIORITY drop's line: the stream event as it was published. */
+export interface ReservationEvent {
+  dropId: string;
+  type: 'ranking.frozen' | 'reservation.granted' | 'reservation.expired' | 'reservation.released' | 'reservation.passed' | 'reservation.extended';
+  payload: Record<string, unknown>;
+  at: string;
+}
+
 export const adminWindowPayloadSchema = z.strictObject({
   dropId: z.uuid(),
   action: z.enum(['open-now', 'close-now', 'extend', 'pause', 'resume']),
@@ -64,6 +83,18 @@ export const DOMAIN_EVENT_TYPES = [
   'claim.redeemed',
   /** A claim gone with its account: the slot is free again (payload: claimId, claimed, remaining). */
   'claim.released',
+  /** PRIORITY: the window opened, the waitlist closed and the ranking was frozen and revealed. */
+  'ranking.frozen',
+  /** A reservation was granted to a user (at the freeze or by backfill); payload has the ReservationView. */
+  'reservation.granted',
+  /** A hold ran out unclaimed. */
+  'reservation.expired',
+  /** The holder (or a waiting user) left the waitlist. */
+  'reservation.released',
+  /** An expired or released reservation went to the next user in line: { from, to }. */
+  'reservation.passed',
+  /** An admin added time to every open hold. */
+  'reservation.extended',
 ] as const;
 export type DomainEventType = (typeof DOMAIN_EVENT_TYPES)[number];
 
@@ -87,10 +118,14 @@ export interface ServerToClientEvents {
   'drops:deleted': (payload: DropRef) => void;
   'drop:counts': (counts: DropCounts) => void;
   'drop:window': (event: WindowEvent) => void;
+  /** PRIORITY: the window opened and the ranking was frozen: GET /api/drops/:id/ranking now reveals it. */
+  'drop:ranking': (event: { dropId: string; ranked: number; commitment: string; frozenAt: string }) => void;
   'me:claim': (claim: ClaimView) => void;
   /** Joined or left (from any tab or device); the position follows in `me:position`. */
   'me:waitlist': (payload: { dropId: string; entry: WaitlistEntryView | null }) => void;
   'me:position': (position: PositionView) => void;
+  /** PRIORITY drops: your reservation or place in line changed (granted, expired, released, claimed, or the line moved). */
+  'me:reservation': (reservation: ReservationView) => void;
   'session:expired': (payload: { code: ErrorCode; message: string }) => void;
   'server:shutdown': (payload: { reason: string }) => void;
   /** The database went away or came back; after `up`, re-watch to re-sync the numbers. */
@@ -111,9 +146,14 @@ export interface ClientToServerEvents {
 /** `/admin`: ADMIN role only. */
 export interface AdminServerToClientEvents {
   'drop:window': (event: WindowEvent) => void;
+  'drop:reservations': (event: ReservationEvent) => void;
 }
 export interface AdminClientToServerEvents {
   'window:action': (payload: z.infer<typeof adminWindowPayloadSchema>, ack: AckFn<DropView>) => void;
+  /** A PRIORITY drop's whole line (as GET /api/admin/drops/:id/reservations); live changes follow as `drop:reservations`. */
+  'reservations:list': (payload: DropRef, ack: AckFn<AdminReservationsView>) => void;
+  /** Adds `seconds` to every open hold of the drop; answers how many holds were extended. */
+  'holds:extend': (payload: z.infer<typeof adminExtendHoldsPayloadSchema>, ack: AckFn<{ extended: number }>) => void;
 }
 
 /** `/events`: an admin access token or an API token; `auth.lastEventId` resumes the stream. */

@@ -48,6 +48,28 @@ export const text = (max: number) =>
     .max(max)
     .refine((value) => !value.includes('\u0000'), 'must not contain the NUL character');
 
+/**
+ * How a drop hands out its slots. FCFS: any waitlisted user, first come first served.
+ * PRIORITY: the waitlist closes when the window opens, the ranking is frozen and published, and
+ * the top `totalSlots` users hold reservations for `holdSeconds`; an unclaimed one passes on.
+ */
+export const ALLOCATION_MODES = ['FCFS', 'PRIORITY'] as const;
+export type AllocationMode = (typeof ALLOCATION_MODES)[number];
+/** How each mode is shown to users, in plain words (the client may word it its own way). */
+export const ALLOCATION_MODE_TEXT: Record<AllocationMode, { label: string; explanation: string }> = {
+  FCFS: {
+    label: 'First come, first served',
+    explanation: 'Join the waitlist, then claim when the window opens: the first claims to arrive get the codes.',
+  },
+  PRIORITY: {
+    label: 'Priority order',
+    explanation:
+      'Join before the window opens; joining closes then. The ranking is frozen and published, and the highest-ranked people get a reservation with a few minutes to claim. An unclaimed reservation passes to the next person in line, and you are told the moment one reaches you.',
+  },
+};
+export const DEFAULT_HOLD_SECONDS = 600;
+export const MAX_HOLD_SECONDS = 24 * 3600;
+
 const dropFields = {
   title: text(200).pipe(z.string().min(1, 'required')),
   description: text(5000).default(''),
@@ -60,6 +82,8 @@ const dropFields = {
   claimWindowStart: isoDate,
   claimWindowEnd: isoDate,
   isActive: z.boolean().default(true),
+  allocationMode: z.enum(ALLOCATION_MODES).default('FCFS'),
+  holdSeconds: z.number().int().min(1).max(MAX_HOLD_SECONDS).default(DEFAULT_HOLD_SECONDS),
 };
 
 // Zod runs object refinements even when a field already failed, so the dates may still be strings.
@@ -82,6 +106,8 @@ export const updateDropBodySchema = z
     claimWindowStart: isoDate.optional(),
     claimWindowEnd: isoDate.optional(),
     isActive: z.boolean().optional(),
+    allocationMode: z.enum(ALLOCATION_MODES).optional(),
+    holdSeconds: dropFields.holdSeconds.unwrap().optional(),
   })
   .refine((body) => Object.keys(body).length > 0, 'send at least one field to change')
   .refine(windowOrder, windowOrderIssue);
@@ -103,6 +129,12 @@ export const windowActionBodySchema = z
     path: ['seconds'],
   });
 export type WindowActionBody = z.infer<typeof windowActionBodySchema>;
+
+/** Admin: add time to every reservation hold that is still open on a drop. */
+export const extendHoldsBodySchema = z.strictObject({
+  seconds: z.number().int().min(1).max(MAX_HOLD_SECONDS),
+});
+export type ExtendHoldsBody = z.infer<typeof extendHoldsBodySchema>;
 
 export const DROP_STATUSES = ['upcoming', 'live', 'ended'] as const;
 export type DropStatus = (typeof DROP_STATUSES)[number];

@@ -1,5 +1,5 @@
 import type { StreamEvent } from './events.ts';
-import type { AuditAction, DropStatus } from './schemas.ts';
+import type { AllocationMode, AuditAction, DropStatus } from './schemas.ts';
 
 export type Role = 'USER' | 'ADMIN';
 export type ClaimStatus = 'ISSUED' | 'USED';
@@ -39,6 +39,14 @@ export interface DropView {
   claimWindowEnd: string;
   window: WindowView;
   isActive: boolean;
+  /** FCFS: first come, first served. PRIORITY: reservations in frozen rank order (see README). */
+  allocationMode: AllocationMode;
+  /** PRIORITY: how long a reservation is held before it passes to the next in line. */
+  holdSeconds: number;
+  /** PRIORITY: sha256 (hex) of the drop's secret, published before the window opens; null for FCFS. */
+  rankingCommitment: string | null;
+  /** PRIORITY: when the ranking was frozen (the window opened); then GET /api/drops/:id/ranking reveals it. */
+  rankingFrozenAt: string | null;
   publishedAt: string | null;
   createdAt: string;
   updatedAt: string;
@@ -87,7 +95,86 @@ export interface DropDetailView extends DropView {
   me?: {
     waitlist: (WaitlistEntryView & { position: number }) | null;
     claim: ClaimView | null;
+    /** PRIORITY drops once the ranking is frozen: the user's place in line (null when not ranked). */
+    reservation?: ReservationView | null;
   };
+}
+
+/**
+ * A user's place in a PRIORITY drop's frozen line.
+ * WAITING: not reached yet. GRANTED: may claim until `expiresAt`. CLAIMED: done.
+ * EXPIRED: the hold ran out and passed on. RELEASED: the user left; it passed on.
+ */
+export type ReservationStatus = 'WAITING' | 'GRANTED' | 'CLAIMED' | 'EXPIRED' | 'RELEASED';
+
+export interface ReservationView {
+  dropId: string;
+  /** 1-based place in the frozen ranking ("you are #214"). */
+  rank: number;
+  status: ReservationStatus;
+  grantedAt: string | null;
+  /** GRANTED: the instant the hold ends (judge the countdown against `serverNow`). */
+  expiresAt: string | null;
+  holdSeconds: number;
+  /** WAITING: users ranked above you who are still waiting too. */
+  waitingAhead: number;
+  /** Reservations granted and not yet claimed (all ranked above every waiting user): each may still pass on. */
+  openReservations: number;
+  /** Slots not yet claimed. */
+  remaining: number;
+  serverNow: string;
+}
+
+/** One row of a published ranking. */
+export interface RankingEntry {
+  rank: number;
+  /** HMAC-SHA256(secret, userId) hex, first 16 characters: only the user (and, after the reveal, anyone with their id) can link it. */
+  anonId: string;
+  priorityScore: number;
+  joinedAt: string;
+  breakdown: ScoreBreakdown;
+  /** sha256(seed | secret | anonId) hex: settles exact ties in (score, joinedAt); nobody chose it. */
+  tieBreak: string;
+}
+
+/** GET /api/drops/:id/ranking: everything needed to recompute the order (`npm run verify-ranking`). */
+export interface RankingView {
+  dropId: string;
+  title: string;
+  allocationMode: 'PRIORITY';
+  totalSlots: number;
+  /** sha256(secret) hex, published before the window opened. */
+  commitment: string;
+  /** False until the window opens; then `secret` and `entries` are filled in. */
+  revealed: boolean;
+  frozenAt: string | null;
+  secret: string | null;
+  /** The published formula (as GET /api/priority) the scores were computed with. */
+  formula: PriorityFormulaView;
+  order: string;
+  entries: RankingEntry[];
+  /** Signed in and ranked: your own entry's anonymized id and rank. */
+  me?: { anonId: string; rank: number } | null;
+}
+
+/** Admin view of one PRIORITY drop's line. */
+export interface AdminReservationsView {
+  dropId: string;
+  totalSlots: number;
+  claimed: number;
+  holdSeconds: number;
+  frozenAt: string | null;
+  counts: Record<ReservationStatus, number>;
+  items: {
+    rank: number;
+    userId: string;
+    email: string;
+    status: ReservationStatus;
+    grantedAt: string | null;
+    expiresAt: string | null;
+    endedAt: string | null;
+  }[];
+  serverNow: string;
 }
 
 export interface Page<T> {

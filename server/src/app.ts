@@ -31,6 +31,7 @@ import { createPriorityFormula } from './modules/waitlist/priority.ts';
 import { createWaitlistService } from './modules/waitlist/waitlist.service.ts';
 import { accountRoutes } from './modules/users/account.routes.ts';
 import { createAccountService } from './modules/users/account.service.ts';
+import { createReservationService } from './modules/reservations/reservation.service.ts';
 
 export interface AppDeps {
   config: Readonly<Config>;
@@ -51,9 +52,10 @@ export function createServices(
 ) {
   const formula = createPriorityFormula(deps.config.priority);
   const notifier = deps.notifier ?? silentNotifier;
-  const drops = createDropService({ orm: deps.orm, notifier });
-  // Claims, joins and leaves change what a drop page shows: its cached view goes after each commit.
-  const changed: EventNotifier & { drop: (dropId: string) => void } = { committed: () => notifier.committed(), drop: drops.forget };
+  // Claims, joins, leaves and the PRIORITY line change what a drop page shows: its cached view goes after each commit.
+  const changed: EventNotifier & { drop: (dropId: string) => void } = { committed: () => notifier.committed(), drop: (id) => drops.forget(id) };
+  const reservations = createReservationService({ orm: deps.orm, formula, notifier: changed });
+  const drops = createDropService({ orm: deps.orm, notifier, line: reservations });
   const auth = createAuthService(deps);
   const audit = createAuditService(deps);
   return {
@@ -61,11 +63,12 @@ export function createServices(
     limits: createActionLimits(deps.config.rateLimits),
     auth,
     audit,
-    account: createAccountService({ orm: deps.orm, auth, audit, notifier: changed, onAccountDeleted: deps.onAccountDeleted }),
+    account: createAccountService({ orm: deps.orm, auth, audit, notifier: changed, line: reservations, onAccountDeleted: deps.onAccountDeleted }),
     events: createEventService(deps),
     drops,
-    waitlist: createWaitlistService({ orm: deps.orm, formula, notifier: changed }),
-    claims: createClaimService({ orm: deps.orm, notifier: changed }),
+    reservations,
+    waitlist: createWaitlistService({ orm: deps.orm, formula, notifier: changed, line: reservations }),
+    claims: createClaimService({ orm: deps.orm, notifier: changed, line: reservations }),
   };
 }
 

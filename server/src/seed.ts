@@ -24,15 +24,19 @@ export async function seedDemo(orm: Orm, services: Services): Promise<boolean> {
     claimWindowStart: at(-5),
     claimWindowEnd: at(60),
     isActive: true,
+    allocationMode: 'FCFS',
+    holdSeconds: 600,
   }, SYSTEM_ACTOR);
   await services.drops.create({
     title: 'Studio vinyl pressing: opens in 3 minutes',
-    description: '200 numbered copies. Join the waitlist now and watch the countdown.',
+    description: '200 numbered copies, by priority: join before the window opens; the top 200 get a 10-minute reservation.',
     imageUrl: null,
     totalSlots: 200,
     claimWindowStart: at(3),
     claimWindowEnd: at(33),
     isActive: true,
+    allocationMode: 'PRIORITY',
+    holdSeconds: 600,
   }, SYSTEM_ACTOR);
   await services.drops.create({
     title: 'Festival early-bird passes: ended',
@@ -42,6 +46,8 @@ export async function seedDemo(orm: Orm, services: Services): Promise<boolean> {
     claimWindowStart: at(-26 * 60),
     claimWindowEnd: at(-24 * 60),
     isActive: true,
+    allocationMode: 'FCFS',
+    holdSeconds: 600,
   }, SYSTEM_ACTOR);
   return true;
 }

@@ -80,9 +80,12 @@ const endpoints: { method: string; path: (id: string) => string; who: Who; field
   { method: 'GET', path: () => '/api/me/claims', who: 'user', fields: [] },
   { method: 'GET', path: () => '/api/priority', who: 'anon', fields: [] },
   { method: 'GET', path: (id) => `/api/admin/drops?status=${id}`, who: 'admin', fields: [] },
-  { method: 'POST', path: () => '/api/admin/drops', who: 'admin', fields: ['title', 'description', 'imageUrl', 'totalSlots', 'claimWindowStart', 'claimWindowEnd', 'isActive'] },
+  { method: 'GET', path: (id) => `/api/drops/${id}/ranking`, who: 'user', fields: [] },
+  { method: 'POST', path: () => '/api/admin/drops', who: 'admin', fields: ['title', 'description', 'imageUrl', 'totalSlots', 'claimWindowStart', 'claimWindowEnd', 'isActive', 'allocationMode', 'holdSeconds'] },
   { method: 'GET', path: (id) => `/api/admin/drops/${id}`, who: 'admin', fields: [] },
-  { method: 'PATCH', path: (id) => `/api/admin/drops/${id}`, who: 'admin', fields: ['title', 'totalSlots', 'claimWindowStart', 'claimWindowEnd', 'isActive', 'imageUrl'] },
+  { method: 'PATCH', path: (id) => `/api/admin/drops/${id}`, who: 'admin', fields: ['title', 'totalSlots', 'claimWindowStart', 'claimWindowEnd', 'isActive', 'imageUrl', 'allocationMode', 'holdSeconds'] },
+  { method: 'GET', path: (id) => `/api/admin/drops/${id}/reservations`, who: 'admin', fields: [] },
+  { method: 'POST', path: (id) => `/api/admin/drops/${id}/holds`, who: 'admin', fields: ['seconds'] },
   { method: 'DELETE', path: (id) => `/api/admin/drops/${id}`, who: 'admin', fields: [] },
   { method: 'POST', path: (id) => `/api/admin/drops/${id}/window`, who: 'admin', fields: ['action', 'seconds'] },
   { method: 'POST', path: (id) => `/api/admin/claims/${id}/redeem`, who: 'admin', fields: [] },
@@ -156,6 +159,8 @@ describe('every socket event', () => {
     ['/', 'drop:leave'],
     ['/', 'drop:claim'],
     ['/admin', 'window:action'],
+    ['/admin', 'holds:extend'],
+    ['/admin', 'reservations:list'],
   ];
 
   it.each(events)('%s %s acks bad payloads with stable codes and the server stays up', async (namespace, event) => {

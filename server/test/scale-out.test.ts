@@ -69,6 +69,28 @@ describe.skipIf(!redisUp)('two server processes sharing Redis', () => {
     expect(new Set(seenB).size).toBe(seenB.length);
     expect(seenA.length).toBeGreaterThanOrEqual(2);
     expect(seenB).toEqual(seenA);
+
+    // PRIORITY across processes: a leave on A and an expiry (timers on both processes) each
+    // grant the next in line once, and the grant reaches that user's socket on B.
+    const line = await createDrop(a, { totalSlots: 2, allocationMode: 'PRIORITY', holdSeconds: 1, startInMs: 60_000 });
+    const people = await Promise.all([1, 2, 3, 4].map(() => createUser(a)));
+    await addToWaitlist(a, line.id, people.map((p) => p.id));
+    await client(a.baseUrl)('POST', `/api/admin/drops/${line.id}/window`, { token: admin.token, body: { action: 'open-now' } });
+    const order = (await b.services.reservations.adminView(line.id)).items.map((i) => people.find((p) => p.id === i.userId)!);
+    const third = await connected(connect(b.baseUrl, { auth: { token: order[2]!.token } }));
+    const fourth = await connected(connect(b.baseUrl, { auth: { token: order[3]!.token } }));
+    const thirdGranted = next(third, 'me:reservation', (r: any) => r.status === 'GRANTED', 5000);
+    const fourthGranted = next(fourth, 'me:reservation', (r: any) => r.status === 'GRANTED', 5000);
+    await client(a.baseUrl)('POST', `/api/drops/${line.id}/leave`, { token: order[0]!.token });
+    expect(await thirdGranted).toMatchObject({ rank: 3 });
+    expect(await fourthGranted).toMatchObject({ rank: 4 });
+    // Both processes' timers fired for the same holds; each expiry and each grant happened once.
+    const twice = await a.orm.em.fork().execute<{ n: number }[]>(
+      `select count(*)::int as n from (select user_id, type from "outbox_event" where drop_id = ? and type like 'reservation.%'
+        group by user_id, type having count(*) > 1) dupes`,
+      [line.id],
+    );
+    expect(twice[0]!.n).toBe(0);
     } finally {
       closeSockets();
       for (const app of apps.splice(0)) await app.close();

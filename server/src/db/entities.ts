@@ -8,5 +8,18 @@ import { SessionSchema } from '../modules/auth/session.entity.ts';
 import { UserSchema } from '../modules/users/user.entity.ts';
 import { UserActionSchema } from '../modules/waitlist/user-action.entity.ts';
 import { WaitlistSchema } from '../modules/waitlist/waitlist.entity.ts';
+import { ReservationSchema } from '../modules/reservations/reservation.entity.ts';
 
-export const entities = [UserSchema, DropSchema, WaitlistSchema, ClaimSchema, SessionSchema, IdempotencyKeySchema, UserActionSchema, OutboxEventSchema, ApiTokenSchema, AuditEntrySchema];
+export const entities = [
+  UserSchema,
+  DropSchema,
+  WaitlistSchema,
+  ClaimSchema,
+  SessionSchema,
+  IdempotencyKeySchema,
+  UserActionSchema,
+  OutboxEventSchema,
+  ApiTokenSchema,
+  AuditEntrySchema,
+  ReservationSchema,
+];

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { createClient } from 'redis';
 import { Server, type Namespace, type Socket } from 'socket.io';
 import {
+  adminExtendHoldsPayloadSchema,
   adminWindowPayloadSchema,
   authPayloadSchema,
   dropRefSchema,
@@ -15,6 +16,8 @@ import {
   type DropView,
   type EventsClientToServerEvents,
   type EventsServerToClientEvents,
+  type ReservationEvent,
+  type ReservationView,
   type ServerToClientEvents,
   type SessionInfo,
   type StreamEvent,
@@ -38,6 +41,7 @@ import { createPositionTracker } from './positions.ts';
 import { LOBBY, dropRoom, sessionRoom, userRoom } from './rooms.ts';
 import { createHandlerFactory, type SocketLimits } from './socket-handler.ts';
 import { createStreamDelivery } from './stream-delivery.ts';
+import { createLineScheduler } from './line-scheduler.ts';
 import { createWindowScheduler } from './window-scheduler.ts';
 
 interface SocketData {
@@ -61,6 +65,9 @@ const WINDOW_TYPES: Partial<Record<string, WindowEventType>> = {
 
 /** The longest a drop's counts wait for the other processes' watcher numbers. */
 const WATCHER_COUNT_TIMEOUT_MS = 1000;
+/** Events about a PRIORITY drop's line: admins hear them all, the user named in one hears `me:reservation`. */
+const LINE_TYPES = new Set<string>(['ranking.frozen', 'reservation.granted', 'reservation.expired', 'reservation.released', 'reservation.passed', 'reservation.extended']);
+const PERSONAL_LINE_TYPES = new Set<string>(['reservation.granted', 'reservation.expired', 'reservation.released', 'reservation.extended']);
 
 /** How often `/admin` and `/events` sockets are checked again (role, session, API token). */
 const RECHECK_MS = 5000;
@@ -291,11 +298,28 @@ export function createRealtime(deps: RealtimeDeps) {
       const userId = publicNs.sockets.get(id)?.data.auth?.userId;
       if (userId) userIds.add(userId);
     }
+    // A frozen PRIORITY line: each watcher's place in it ("#214; 37 reservations ahead still open").
+    const places = await services.reservations.viewsFor(orm.em.fork(), dropId, [...userIds]);
+    if (places.size > 0) {
+      const before = lastLine.get(dropId) ?? new Map<string, string>();
+      const now = new Map<string, string>();
+      for (const [userId, view] of places) {
+        const key = lineKey(view);
+        now.set(userId, key);
+        if (before.get(userId) !== key) publicNs.to(userRoom(userId)).emit('me:reservation', view);
+      }
+      lastLine.set(dropId, now);
+      return undefined;
+    }
     for (const { userId, position } of await tracker.changed(dropId, [...userIds])) {
       rooms().to(userRoom(userId)).emit('me:position', position);
     }
     return undefined;
   }
+  const lastLine = new Map<string, Map<string, string>>();
+  /** PRIORITY drops this process has seen line events for: their claims move the line too (FCFS claims do not touch positions). */
+  const priorityDrops = new Set<string>();
+  const lineKey = (view: ReservationView) => `${view.status}|${view.rank}|${view.expiresAt}|${view.waitingAhead}|${view.openReservations}|${view.remaining}`;
   const positions = createCountCoalescer({
     intervalMs: deps.limits?.positionIntervalMs ?? 1000,
     read: pushPositions,
@@ -339,6 +363,8 @@ export function createRealtime(deps: RealtimeDeps) {
         if (event.type === 'drop.deleted') {
           counts.forget(dropId);
           positions.forget(dropId);
+          lastLine.delete(dropId);
+          priorityDrops.delete(dropId);
           tracker.forget(dropId);
         }
       } else if (drop) {
@@ -346,6 +372,26 @@ export function createRealtime(deps: RealtimeDeps) {
       }
       if (event.type === 'claim.issued' || event.type === 'claim.released' || event.type === 'waitlist.joined' || event.type === 'waitlist.left') {
         counts.markDirty(dropId);
+      }
+      if (LINE_TYPES.has(event.type) || windowType || event.type === 'drop.created') {
+        void line.reload(dropId).catch((error: unknown) => log.warn({ err: error }, 'line scheduler reload failed'));
+        if (redis?.up() && !closing) publicNs.serverSideEmit('line-changed', dropId);
+      }
+      if (LINE_TYPES.has(event.type)) priorityDrops.add(dropId);
+      if (LINE_TYPES.has(event.type) || (event.type === 'claim.issued' && priorityDrops.has(dropId))) {
+        // Everyone waiting in a PRIORITY line sees how many reservations ahead are still open.
+        positions.markDirty(dropId);
+        if (redis?.up() && !closing) publicNs.serverSideEmit('positions-dirty', dropId);
+      }
+      if (event.type === 'ranking.frozen') {
+        rooms().to(dropRoom(dropId)).emit('drop:ranking', event.payload as { dropId: string; ranked: number; commitment: string; frozenAt: string });
+      }
+      if (LINE_TYPES.has(event.type)) {
+        const message: ReservationEvent = { dropId, type: event.type as ReservationEvent['type'], payload: event.payload, at: event.at };
+        (redis && !redis.up() ? adminNs.local : adminNs).emit('drop:reservations', message);
+      }
+      if (event.userId && PERSONAL_LINE_TYPES.has(event.type)) {
+        rooms().to(userRoom(event.userId)).emit('me:reservation', event.payload.reservation as ReservationView);
       }
       if (event.type === 'waitlist.joined' || event.type === 'waitlist.left') {
         positions.markDirty(dropId);
@@ -364,6 +410,8 @@ export function createRealtime(deps: RealtimeDeps) {
   const relay = createOutboxRelay({ orm, logger: log, publish: fanOut });
   const notifier: EventNotifier = { committed: () => relay.poke() };
   const scheduler = createWindowScheduler({ orm, logger: log, notifier });
+  const line = createLineScheduler({ reservations: services.reservations, logger: log });
+  publicNs.on('line-changed' as never, ((dropId: string) => void line.reload(dropId).catch(() => undefined)) as never);
   publicNs.on('window-changed' as never, ((dropId: string) => void scheduler.reload(dropId).catch(() => undefined)) as never);
 
   // Another process ended sessions: forget them here too.
@@ -547,6 +595,20 @@ export function createRealtime(deps: RealtimeDeps) {
         return services.drops.windowAction(dropId, body, { userId: auth.userId, ip: addressOf(socket as unknown as Socket) });
       }),
     );
+    socket.on(
+      'reservations:list',
+      handle(socket as unknown as Socket, dropRefSchema, async ({ dropId }) => {
+        await requireAdminToken(socket as unknown as Socket);
+        return services.reservations.adminView(dropId);
+      }),
+    );
+    socket.on(
+      'holds:extend',
+      handle(socket as unknown as Socket, adminExtendHoldsPayloadSchema, async ({ dropId, seconds }) => {
+        await requireAdminToken(socket as unknown as Socket);
+        return services.reservations.extendHolds(dropId, seconds);
+      }),
+    );
   });
 
   async function authorizeStream(socket: Socket): Promise<void> {
@@ -638,6 +700,7 @@ export function createRealtime(deps: RealtimeDeps) {
     async start(): Promise<void> {
       if (config.redisUrl) await attachRedis(config.redisUrl);
       await scheduler.start();
+      await line.start();
       relay.start();
     },
     /** `off` without REDIS_URL; `down` while Redis is unreachable (this process then works alone). */
@@ -682,6 +745,7 @@ export function createRealtime(deps: RealtimeDeps) {
       clearInterval(recheckTimer);
       clearInterval(databaseTimer);
       scheduler.stop();
+      line.stop();
       counts.close();
       positions.close();
       tracker.clear();

@@ -23,6 +23,7 @@ export function toAckError(error: unknown, logger: Logger): Ack<never> {
       message: known.message,
       ...(known.issues ? { issues: known.issues } : {}),
       ...(typeof retryAfter === 'number' ? { retryAfter } : {}),
+      ...(Object.keys(known.extra).length > 0 ? { extra: known.extra } : {}),
     };
   }
   logger.error({ err: error }, 'unhandled socket handler error');

@@ -172,7 +172,15 @@ const MINUTE = 60_000;
 /** A drop straight into the database; by default live for the next ten minutes. */
 export async function createDrop(
   app: TestApp,
-  options: { totalSlots?: number; startInMs?: number; endInMs?: number; isActive?: boolean; title?: string } = {},
+  options: {
+    totalSlots?: number;
+    startInMs?: number;
+    endInMs?: number;
+    isActive?: boolean;
+    title?: string;
+    allocationMode?: 'FCFS' | 'PRIORITY';
+    holdSeconds?: number;
+  } = {},
 ) {
   const em = app.orm.em.fork();
   const now = Date.now();
@@ -182,6 +190,8 @@ export async function createDrop(
     claimWindowStart: new Date(now + (options.startInMs ?? -MINUTE)),
     claimWindowEnd: new Date(now + (options.endInMs ?? 10 * MINUTE)),
     isActive: options.isActive ?? true,
+    allocationMode: options.allocationMode ?? 'FCFS',
+    holdSeconds: options.holdSeconds ?? 600,
     publishedAt: new Date(now - 2 * MINUTE),
   });
   await em.flush();

@@ -7,6 +7,7 @@ import { OutboxEventSchema } from '../events/outbox-event.entity.ts';
 import { outboxRow, type EventNotifier } from '../events/outbox.ts';
 import { ClaimSchema } from './claim.entity.ts';
 import { newClaimCode } from './claim-code.ts';
+import type { ReservationService } from '../reservations/reservation.service.ts';
 import { lockDropForClaim, readDropState, refusalFor } from './drop-state.ts';
 
 export interface ClaimOutcome {
@@ -45,6 +46,8 @@ export function createClaimBatcher(deps: {
   notifier: EventNotifier;
   /** Single-claim path, used when a batch collides with another process's claim for the same user. */
   claimOne: (userId: string, dropId: string) => Promise<ClaimOutcome>;
+  /** PRIORITY drops: who holds a live reservation (checked in the batch's transaction). */
+  line: Pick<ReservationService, 'admit' | 'markClaimed'>;
   windowMs?: number;
   maxBatch?: number;
 }) {
@@ -53,10 +56,11 @@ export function createClaimBatcher(deps: {
   const maxBatch = deps.maxBatch ?? 250;
   const queues = new Map<string, DropQueue>();
 
-  async function commitBatch(em: EntityManager, dropId: string, userIds: string[]): Promise<Map<string, ClaimOutcome | DomainError>> {
+  async function commitBatch(em: EntityManager, dropId: string, userIds: string[], seen: { priority: boolean }): Promise<Map<string, ClaimOutcome | DomainError>> {
     const results = new Map<string, ClaimOutcome | DomainError>();
     await lockDropForClaim(em, dropId);
     const row = await readDropState(em, dropId);
+    seen.priority = row?.allocation_mode === 'PRIORITY';
     const existing = await em.execute<{ id: string; user_id: string; code: string; status: 'ISSUED' | 'USED'; issued_at: Date; used_at: Date | null }[]>(
       `select id, user_id, code, status, issued_at, used_at from "claim" where drop_id = ? and user_id in (?)`,
       [dropId, userIds],
@@ -95,10 +99,16 @@ export function createClaimBatcher(deps: {
       for (const id of eligible) results.set(id, refusal);
       return results;
     }
-    const granted = eligible.slice(0, row.total_slots - row.claimed);
-    for (const id of eligible.slice(granted.length)) results.set(id, new DomainError('SOLD_OUT', 'Every slot has been claimed.'));
+    // PRIORITY: only holders of a live reservation (judged after expiring and backfilling the line
+    // in this same transaction); holders never outnumber the free slots.
+    const notTheirTurn = row.allocation_mode === 'PRIORITY' ? await deps.line.admit(em, dropId, eligible) : new Map<string, DomainError>();
+    for (const [id, error] of notTheirTurn) results.set(id, error);
+    const admitted = eligible.filter((id) => !notTheirTurn.has(id));
+    const granted = admitted.slice(0, row.total_slots - row.claimed);
+    for (const id of admitted.slice(granted.length)) results.set(id, new DomainError('SOLD_OUT', 'Every slot has been claimed.'));
     if (granted.length === 0) return results;
 
+    if (row.allocation_mode === 'PRIORITY') await deps.line.markClaimed(em, dropId, granted);
     await em.execute('update "drop" set claimed = claimed + ?, updated_at = clock_timestamp() where id = ?', [granted.length, dropId]);
     // Many rows, two multi-row inserts: the claims and their outbox events.
     const issuedAt = new Date(row.now);
@@ -138,8 +148,9 @@ export function createClaimBatcher(deps: {
         });
       let results: Map<string, ClaimOutcome | Error>;
       let committed = false;
+      const seen = { priority: false };
       try {
-        results = await orm.em.fork().transactional((tem) => commitBatch(tem, dropId, userIds));
+        results = await orm.em.fork().transactional((tem) => commitBatch(tem, dropId, userIds, seen));
         committed = true;
       } catch (error) {
         if (!(error instanceof UniqueConstraintViolationException || error instanceof ForeignKeyConstraintViolationException)) throw error;
@@ -155,7 +166,8 @@ export function createClaimBatcher(deps: {
           }
         }
       }
-      if (committed && [...results.values()].some((r) => !(r instanceof Error) && r.created)) {
+      // On a PRIORITY drop even a batch of refusals may have moved the line (expired, backfilled).
+      if (committed && (seen.priority || [...results.values()].some((r) => !(r instanceof Error) && r.created))) {
         try {
           notifier.drop?.(dropId);
           notifier.committed();

@@ -11,6 +11,7 @@ import { newClaimCode } from './claim-code.ts';
 import { recordAudit, type Actor } from '../audit/audit.ts';
 import { recordEvent, type EventNotifier } from '../events/outbox.ts';
 import { toClaimView } from './claim.view.ts';
+import type { ReservationService } from '../reservations/reservation.service.ts';
 import { lockDropForClaim, readDropState, refusalFor } from './drop-state.ts';
 
 export type ClaimService = ReturnType<typeof createClaimService>;
@@ -22,8 +23,13 @@ async function existingClaim(em: EntityManager, userId: string, dropId: string):
 
 const CODE_ATTEMPTS = 3;
 
-export function createClaimService(deps: { orm: Orm; notifier: EventNotifier; batchWindowMs?: number }) {
-  const { orm, notifier } = deps;
+export function createClaimService(deps: {
+  orm: Orm;
+  notifier: EventNotifier;
+  line: Pick<ReservationService, 'admit' | 'markClaimed'>;
+  batchWindowMs?: number;
+}) {
+  const { orm, notifier, line } = deps;
 
   /**
    * One claim, one unit of work: the waitlist check, the claim insert and the conditional counter
@@ -44,6 +50,11 @@ export function createClaimService(deps: { orm: Orm; notifier: EventNotifier; ba
           if (!drop) throw new DomainError('DROP_NOT_FOUND', 'No drop with this id.');
           const onWaitlist = await tem.count(WaitlistSchema, { user: userId, drop: dropId });
           if (onWaitlist === 0) throw new DomainError('NOT_ON_WAITLIST', 'Join the waitlist before claiming.');
+          // PRIORITY: a live reservation is needed (an open window first, so the reason stays the window's).
+          if (drop.allocationMode === 'PRIORITY' && !refusalFor(await readDropState(tem, dropId))) {
+            const notYourTurn = (await line.admit(tem, dropId, [userId])).get(userId);
+            if (notYourTurn) throw notYourTurn;
+          }
 
           const entity = tem.create(ClaimSchema, { user: tem.getReference(UserSchema, userId), drop, code: newClaimCode() });
           await tem.flush();
@@ -58,6 +69,7 @@ export function createClaimService(deps: { orm: Orm; notifier: EventNotifier; ba
           const slot = taken[0];
           // No slot taken: the reason, by the same rules and clock as a batch.
           if (!slot) throw refusalFor(await readDropState(tem, dropId)) ?? new DomainError('SOLD_OUT', 'Every slot has been claimed.');
+          await line.markClaimed(tem, dropId, [userId]);
           const view = toClaimView(entity, drop.title);
           recordEvent(tem, {
             type: 'claim.issued',
@@ -85,7 +97,7 @@ export function createClaimService(deps: { orm: Orm; notifier: EventNotifier; ba
     }
   }
 
-  const batcher = createClaimBatcher({ orm, notifier, claimOne, windowMs: deps.batchWindowMs });
+  const batcher = createClaimBatcher({ orm, notifier, claimOne, line, windowMs: deps.batchWindowMs });
 
   /** A claim as HTTP and sockets make it: grouped with others for the same drop into one commit. */
   function claim(userId: string, dropId: string): Promise<{ claim: ClaimView; created: boolean }> {

@@ -1,9 +1,11 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import type { AllocationMode } from '@dropspot/protocol';
 import { DomainError } from '../../http/domain-error.ts';
 
 /** What a claim is judged by: the drop's row, read with the database clock after the row lock. */
 export interface DropStateRow {
   title: string;
+  allocation_mode: AllocationMode;
   now: Date;
   total_slots: number;
   claimed: number;
@@ -26,7 +28,7 @@ export async function lockDropForClaim(em: EntityManager, dropId: string): Promi
 /** The drop's state now: call after `lockDropForClaim`, so a claim that waited is judged when it got the row. */
 export async function readDropState(em: EntityManager, dropId: string): Promise<DropStateRow | undefined> {
   const [row] = await em.execute<DropStateRow[]>(
-    `select title, total_slots, claimed, is_active, paused_at is not null as paused, clock_timestamp() as now,
+    `select title, allocation_mode, total_slots, claimed, is_active, paused_at is not null as paused, clock_timestamp() as now,
             claim_window_start <= clock_timestamp() as started, clock_timestamp() >= claim_window_end as ended
        from "drop" where id = ?`,
     [dropId],

@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import {
   createDropBodySchema,
+  extendHoldsBodySchema,
   listDropsQuerySchema,
   redeemCodeSchema,
   updateDropBodySchema,
@@ -11,13 +12,14 @@ import { DomainError } from '../../http/domain-error.ts';
 import { parseBody, parseId, parseQuery } from '../../http/validate.ts';
 import { requestActor } from '../audit/audit.ts';
 import type { ClaimService } from '../claims/claim.service.ts';
+import type { ReservationService } from '../reservations/reservation.service.ts';
 import type { DropService } from './drop.service.ts';
 
 const dropId = (raw: unknown) => parseId(raw, 'DROP_NOT_FOUND', 'drop');
 
 /** Everything under /api/admin; every route needs the ADMIN role. */
-export function adminRoutes(deps: { drops: DropService; claims: ClaimService }): Router {
-  const { drops, claims } = deps;
+export function adminRoutes(deps: { drops: DropService; claims: ClaimService; reservations: ReservationService }): Router {
+  const { drops, claims, reservations } = deps;
   const router = Router();
   router.use(requireAdmin);
 
@@ -44,6 +46,15 @@ export function adminRoutes(deps: { drops: DropService; claims: ClaimService }):
 
   router.post('/drops/:id/window', async (req, res) => {
     res.json(await drops.windowAction(dropId(req.params.id), parseBody(windowActionBodySchema, req.body), requestActor(req)));
+  });
+
+  // PRIORITY drops: the line with who holds what, and extending every open hold at once.
+  router.get('/drops/:id/reservations', async (req, res) => {
+    res.json(await reservations.adminView(dropId(req.params.id)));
+  });
+
+  router.post('/drops/:id/holds', async (req, res) => {
+    res.json(await reservations.extendHolds(dropId(req.params.id), parseBody(extendHoldsBodySchema, req.body).seconds));
   });
 
   router.post('/claims/:code/redeem', async (req, res) => {

@@ -1,5 +1,6 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { defineEntity, type InferEntity, p } from '@mikro-orm/core';
+import { ALLOCATION_MODES, DEFAULT_HOLD_SECONDS } from '@dropspot/protocol';
 
 export const DropSchema = defineEntity({
   name: 'Drop',
@@ -20,6 +21,17 @@ export const DropSchema = defineEntity({
     isActive: p.boolean().default(true).index(),
     /** Set while an admin has paused the window; claims are refused until resumed. */
     pausedAt: p.datetime().columnType('timestamptz').nullable(),
+    allocationMode: p.enum(ALLOCATION_MODES).default('FCFS'),
+    /** PRIORITY: seconds a reservation is held before it passes on. */
+    holdSeconds: p.integer().default(DEFAULT_HOLD_SECONDS),
+    /**
+     * PRIORITY: random per-drop secret. Its sha256 is published as the commitment before the window
+     * opens; the secret itself only once the ranking is frozen (it keys the anonymized ids and tie-breaks).
+     * Null only on drops created before PRIORITY existed; switching one to PRIORITY draws it.
+     */
+    rankingSecret: p.string().length(64).nullable().hidden().onCreate(() => randomBytes(32).toString('hex')),
+    /** PRIORITY: set once, when the window opened and the ranking was frozen; joining is closed from then on. */
+    rankingFrozenAt: p.datetime().columnType('timestamptz').nullable(),
     /** When the drop first became visible to users: the origin of the signup-latency score term. */
     publishedAt: p.datetime().columnType('timestamptz').nullable(),
     createdAt: p.datetime().columnType('timestamptz').defaultRaw('now()').onCreate(() => new Date()).index(),
@@ -35,6 +47,7 @@ export const DropSchema = defineEntity({
     { name: 'drop_total_slots_check', expression: 'total_slots > 0' },
     { name: 'drop_claimed_check', expression: 'claimed >= 0 and claimed <= total_slots' },
     { name: 'drop_window_check', expression: 'claim_window_start < claim_window_end' },
+    { name: 'drop_hold_seconds_check', expression: 'hold_seconds > 0' },
   ],
 });
 

@@ -8,6 +8,7 @@ import type { Orm } from '../../db/orm.ts';
 import type { ClaimService } from '../claims/claim.service.ts';
 import { idempotent } from '../idempotency/idempotency.middleware.ts';
 import type { WaitlistService } from '../waitlist/waitlist.service.ts';
+import type { ReservationService } from '../reservations/reservation.service.ts';
 import type { DropService } from './drop.service.ts';
 
 const dropId = (raw: unknown) => parseId(raw, 'DROP_NOT_FOUND', 'drop');
@@ -20,8 +21,9 @@ export function dropRoutes(deps: {
   waitlist: WaitlistService;
   claims: ClaimService;
   limits: ActionLimits;
+  reservations: ReservationService;
 }): Router {
-  const { drops, waitlist, claims } = deps;
+  const { drops, waitlist, claims, reservations } = deps;
   const router = Router();
   const once = idempotent(deps.orm);
   // The same counters as the socket events: per user and per IP, whichever transport is used.
@@ -40,6 +42,11 @@ export function dropRoutes(deps: {
 
   router.get('/:id', async (req, res) => {
     res.json(await drops.detail(dropId(req.params.id), req.auth?.userId));
+  });
+
+  // PRIORITY drops: the commitment before the window opens; the secret and the frozen ranking after.
+  router.get('/:id/ranking', async (req, res) => {
+    res.json(await reservations.ranking(dropId(req.params.id), req.auth?.userId));
   });
 
   router.post('/:id/join', requireUser, waitlistLimit, once, async (req, res) => {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { LockMode, type EntityManager } from '@mikro-orm/postgresql';
 import { LRUCache } from 'lru-cache';
 import type {
@@ -17,6 +18,7 @@ import { recordEvent, type EventNotifier } from '../events/outbox.ts';
 import { toClaimView } from '../claims/claim.view.ts';
 import { toWaitlistEntryView, waitlistPosition } from '../waitlist/waitlist.service.ts';
 import { WaitlistSchema } from '../waitlist/waitlist.entity.ts';
+import type { ReservationService } from '../reservations/reservation.service.ts';
 import { DropSchema, type Drop } from './drop.entity.ts';
 import { toDropView } from './drop.view.ts';
 
@@ -78,8 +80,8 @@ const WINDOW_EVENT = {
   resume: 'window.resumed',
 } as const;
 
-export function createDropService(deps: { orm: Orm; notifier: EventNotifier }) {
-  const { orm, notifier } = deps;
+export function createDropService(deps: { orm: Orm; notifier: EventNotifier; line: Pick<ReservationService, 'syncLocked' | 'resumeHoldsLocked' | 'mine'> }) {
+  const { orm, notifier, line } = deps;
 
   async function page(query: ListDropsQuery, includeInactive: boolean): Promise<Page<DropView>> {
     const em = orm.em.fork();
@@ -143,11 +145,14 @@ export function createDropService(deps: { orm: Orm; notifier: EventNotifier }) {
     if (!userId) return base;
     const entry = await em.findOne(WaitlistSchema, { user: userId, drop: id });
     const claim = await em.findOne(ClaimSchema, { user: userId, drop: id });
+    const reservation = drop.allocationMode === 'PRIORITY' ? await line.mine(em, id, userId) : null;
     return {
       ...base,
       me: {
-        waitlist: entry ? { ...toWaitlistEntryView(entry), position: await waitlistPosition(em, entry) } : null,
+        // Once a PRIORITY ranking is frozen, the frozen rank is the position.
+        waitlist: entry ? { ...toWaitlistEntryView(entry), position: reservation?.rank ?? (await waitlistPosition(em, entry)) } : null,
         claim: claim ? toClaimView(claim, drop.title) : null,
+        ...(drop.allocationMode === 'PRIORITY' ? { reservation } : {}),
       },
     };
   }
@@ -163,6 +168,8 @@ export function createDropService(deps: { orm: Orm; notifier: EventNotifier }) {
       claimWindowStart: body.claimWindowStart,
       claimWindowEnd: body.claimWindowEnd,
       isActive: body.isActive,
+      allocationMode: body.allocationMode,
+      holdSeconds: body.holdSeconds,
       publishedAt: body.isActive ? now : null,
     });
     const view = toDropView(drop, 0, now);
@@ -190,11 +197,33 @@ export function createDropService(deps: { orm: Orm; notifier: EventNotifier }) {
           extra: { claimed: drop.claimed },
         });
       }
+      if (body.totalSlots !== undefined && drop.rankingFrozenAt) {
+        // A PRIORITY line's open reservations hold slots too: each was promised one.
+        const [held] = await em.execute<{ granted: number }[]>(`select count(*)::int as granted from "reservation" where drop_id = ? and status = 'GRANTED'`, [id]);
+        const promised = drop.claimed + (held?.granted ?? 0);
+        if (body.totalSlots < promised) {
+          throw new DomainError('SLOTS_BELOW_CLAIMED', `${promised} slots are claimed or held by open reservations; totalSlots cannot go below that.`, {
+            extra: { claimed: drop.claimed, held: held?.granted ?? 0 },
+          });
+        }
+      }
+      // The mode decides who may claim: it cannot change once a PRIORITY ranking is frozen or the window has opened.
+      if (body.allocationMode !== undefined && body.allocationMode !== drop.allocationMode) {
+        const [opened] = await em.execute<{ opened: boolean }[]>('select claim_window_start <= clock_timestamp() as opened from "drop" where id = ?', [id]);
+        if (drop.rankingFrozenAt || opened?.opened) {
+          throw new DomainError('VALIDATION_FAILED', 'The allocation mode cannot change once the claim window has opened.', {
+            issues: [{ path: 'allocationMode', message: 'cannot change once the window has opened', code: 'custom' }],
+          });
+        }
+        if (body.allocationMode === 'PRIORITY' && !drop.rankingSecret) drop.rankingSecret = randomBytes(32).toString('hex');
+      }
       const { imageUrl, ...rest } = body;
       em.assign(drop, { ...rest, ...(imageUrl !== undefined ? { imageUrl } : {}) });
       if (drop.isActive && !drop.publishedAt) drop.publishedAt = new Date();
       await em.flush();
-      const fresh = await view(em, drop);
+      // A new window may have opened a PRIORITY drop (freeze) or reopened its line (backfill).
+      await line.syncLocked(em, id);
+      const fresh = await view(em, await em.findOneOrFail(DropSchema, { id }, { refresh: true }));
       recordEvent(em, { type: 'drop.updated', dropId: id, payload: { drop: fresh, changed: Object.keys(body) } });
       await recordAudit(em, actor, { action: 'drop.update', dropId: id, details: { ...body } });
       return fresh;
@@ -224,6 +253,8 @@ export function createDropService(deps: { orm: Orm; notifier: EventNotifier }) {
     const changed = await orm.em.fork().transactional(async (em) => {
       // Lock first, as a claim batch does; the update then reads the clock once it has the row.
       await em.execute('select 1 from "drop" where id = ? for no key update', [id]);
+      // Both end a pause (open-now clears it too): the holds get the paused time back.
+      if (body.action === 'resume' || body.action === 'open-now') await line.resumeHoldsLocked(em, id);
       const rows = await em.execute<{ id: string }[]>(
         `update "drop" set ${WINDOW_SQL[body.action]}, updated_at = clock_timestamp() where id = ? ${guard} returning id`,
         [...params, id],
@@ -232,6 +263,9 @@ export function createDropService(deps: { orm: Orm; notifier: EventNotifier }) {
         await loadDrop(em, id, true);
         throw new DomainError('WINDOW_CLOSED', 'The claim window has already ended; extend or open it instead.');
       }
+      // PRIORITY: opening freezes the ranking (the same step as the scheduled opening), and an
+      // extension may reopen the line for backfill; the row is still locked.
+      await line.syncLocked(em, id);
       const fresh = await view(em, await loadDrop(em, id, true));
       recordEvent(em, { type: WINDOW_EVENT[body.action], dropId: id, payload: { drop: fresh, action: body.action, seconds } });
       await recordAudit(em, actor, { action: `window.${body.action}`, dropId: id, details: { seconds, window: fresh.window } });

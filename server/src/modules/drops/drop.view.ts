@@ -1,4 +1,5 @@
 import type { DropStatus, DropView, WindowView } from '@dropspot/protocol';
+import { commitmentOf } from '../reservations/ranking.ts';
 import type { Drop } from './drop.entity.ts';
 
 export function windowState(start: Date, end: Date, now: Date): DropStatus {
@@ -30,6 +31,10 @@ export function toDropView(drop: Drop, waitlistCount: number, now: Date): DropVi
     claimWindowEnd: drop.claimWindowEnd.toISOString(),
     window: toWindowView(drop, now),
     isActive: drop.isActive,
+    allocationMode: drop.allocationMode,
+    holdSeconds: drop.holdSeconds,
+    rankingCommitment: drop.allocationMode === 'PRIORITY' && drop.rankingSecret ? commitmentOf(drop.rankingSecret) : null,
+    rankingFrozenAt: drop.rankingFrozenAt?.toISOString() ?? null,
     publishedAt: drop.publishedAt?.toISOString() ?? null,
     createdAt: drop.createdAt.toISOString(),
     updatedAt: drop.updatedAt.toISOString(),

@@ -4,6 +4,7 @@ import { DomainError } from '../../http/domain-error.ts';
 import type { AuthContext } from '../../types.d.ts';
 import type { AuditService } from '../audit/audit.service.ts';
 import type { AuthService, EndedSession } from '../auth/auth.service.ts';
+import type { ReservationService } from '../reservations/reservation.service.ts';
 import { verifyPassword } from '../auth/password.ts';
 import { SessionSchema } from '../auth/session.entity.ts';
 import { ClaimSchema } from '../claims/claim.entity.ts';
@@ -26,6 +27,8 @@ export function createAccountService(deps: {
   auth: AuthService;
   audit: AuditService;
   notifier: EventNotifier;
+  /** PRIORITY lines: a leaving user's reservation and any slot they give back pass to the next in line. */
+  line: Pick<ReservationService, 'releaseLocked' | 'syncLocked'>;
   /** The account is gone: its live connections are closed (realtime layer, every process). */
   onAccountDeleted?: (userId: string) => void;
 }) {
@@ -94,10 +97,18 @@ export function createAccountService(deps: {
       if (locked.role === 'ADMIN' && user.role !== 'ADMIN') {
         throw new DomainError('SERVICE_UNAVAILABLE', 'The account changed meanwhile; try again.', { extra: { retryAfter: 1 } });
       }
+      // The drops whose numbers change: where the user holds a claim or a place in a PRIORITY line.
+      const inLine = await em.execute<{ drop_id: string }[]>(
+        `select drop_id from "reservation" where user_id = ? and status in ('WAITING', 'GRANTED')`,
+        [actor.userId],
+      );
       const claimedIn = await em.execute<{ drop_id: string }[]>('select distinct drop_id from "claim" where user_id = ?', [actor.userId]);
-      if (claimedIn.length > 0) {
-        await em.execute('select 1 from "drop" where id in (?) order by id for no key update', [claimedIn.map((c) => c.drop_id)]);
+      const touchedIds = [...new Set([...inLine, ...claimedIn].map((row) => row.drop_id))].sort();
+      if (touchedIds.length > 0) {
+        await em.execute('select 1 from "drop" where id in (?) order by id for no key update', [touchedIds]);
       }
+      // A held reservation passes on as if the user had left; a waiting place just goes.
+      for (const { drop_id: dropId } of inLine) await deps.line.releaseLocked(em, dropId, actor.userId);
       // Read again under the locks: a drop deleted meanwhile took its claims with it.
       const claimed = await em.execute<{ id: string; drop_id: string }[]>('select id, drop_id from "claim" where user_id = ?', [actor.userId]);
       const counters = await em.execute<{ id: string; claimed: number; total_slots: number }[]>(
@@ -121,6 +132,8 @@ export function createAccountService(deps: {
       }
       const sessionRows = await em.execute<{ id: string }[]>('select id from "session" where user_id = ?', [actor.userId]);
       await em.execute('delete from "user" where id = ?', [actor.userId]);
+      // Slots given back in a PRIORITY drop go to the next in line now, not at some later event.
+      for (const dropId of touchedIds) await deps.line.syncLocked(em, dropId);
       return {
         sessions: sessionRows.map((s): EndedSession => ({ sessionId: s.id, userId: actor.userId })),
         dropIds: new Set([...claimed.map((c) => c.drop_id), ...waitlisted.map((w) => w.drop_id)]),

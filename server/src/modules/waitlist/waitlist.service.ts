@@ -8,6 +8,8 @@ import { UserSchema } from '../users/user.entity.ts';
 import { RAPID_ACTIONS_WINDOW_SECONDS, wholeDaysBetween, type PriorityFormula } from './priority.ts';
 import type { UserActionKind } from './user-action.entity.ts';
 import { WaitlistSchema, type Waitlist } from './waitlist.entity.ts';
+import { lockDropForClaim } from '../claims/drop-state.ts';
+import type { ReservationService } from '../reservations/reservation.service.ts';
 
 export type WaitlistService = ReturnType<typeof createWaitlistService>;
 
@@ -54,8 +56,16 @@ export async function recordUserAction(em: EntityManager, userId: string, kind: 
   return rows[0]?.before ?? 0;
 }
 
-export function createWaitlistService(deps: { orm: Orm; formula: PriorityFormula; notifier: EventNotifier }) {
-  const { orm, formula, notifier } = deps;
+const priorityClosed = () =>
+  new DomainError('WAITLIST_CLOSED', 'This is a priority drop: joining closed when the window opened and the ranking was frozen.');
+
+export function createWaitlistService(deps: {
+  orm: Orm;
+  formula: PriorityFormula;
+  notifier: EventNotifier;
+  line: Pick<ReservationService, 'releaseLocked'>;
+}) {
+  const { orm, formula, notifier, line } = deps;
 
   async function findVisibleDrop(em: EntityManager, dropId: string) {
     const drop = await em.findOne(DropSchema, { id: dropId, isActive: true });
@@ -76,6 +86,8 @@ export function createWaitlistService(deps: { orm: Orm; formula: PriorityFormula
     if (drop.claimWindowEnd.getTime() <= now.getTime()) {
       throw new DomainError('WAITLIST_CLOSED', 'The claim window has ended; the waitlist is closed.');
     }
+    const priority = drop.allocationMode === 'PRIORITY';
+    if (priority && drop.claimWindowStart.getTime() <= now.getTime()) throw priorityClosed();
     const breakdown = formula.score({
       signupLatencyMs: Math.max(0, now.getTime() - (drop.publishedAt ?? drop.createdAt).getTime()),
       accountAgeDays: wholeDaysBetween(user.createdAt, now),
@@ -84,7 +96,26 @@ export function createWaitlistService(deps: { orm: Orm; formula: PriorityFormula
     const entry = em.create(WaitlistSchema, { user, drop, priorityScore: breakdown.score, scoreBreakdown: breakdown, joinedAt: now });
     recordEvent(em, { type: 'waitlist.joined', dropId, userId, payload: { entry: toWaitlistEntryView(entry) } });
     try {
-      await em.flush();
+      if (priority) {
+        // The ranking freezes under the drop's row lock when the window opens: a share lock here
+        // waits for a freeze in progress, and the database clock decides whether this join made it.
+        // The same EntityManager (its unit of work holds the new entry) in an explicit transaction.
+        await em.begin();
+        try {
+          const [row] = await em.execute<{ open: boolean }[]>(
+            `select ranking_frozen_at is null and clock_timestamp() < claim_window_start as open from "drop" where id = ? for share`,
+            [dropId],
+          );
+          if (!row?.open) throw priorityClosed();
+          await em.flush();
+          await em.commit();
+        } catch (error) {
+          await em.rollback();
+          throw error;
+        }
+      } else {
+        await em.flush();
+      }
     } catch (error) {
       // A parallel join of the same user won the race: answer with its entry.
       if (!(error instanceof UniqueConstraintViolationException)) throw error;
@@ -101,13 +132,22 @@ export function createWaitlistService(deps: { orm: Orm; formula: PriorityFormula
   async function leave(userId: string, dropId: string): Promise<{ left: boolean }> {
     const em = orm.em.fork();
     await recordUserAction(em, userId, 'leave');
-    await findVisibleDrop(em, dropId);
+    const drop = await findVisibleDrop(em, dropId);
     const left = await em.transactional(async (tem) => {
+      // PRIORITY: under the drop's row lock, like claims and expiry, so giving up a reservation
+      // and passing it on is one step that cannot interleave with a claim or a backfill.
+      // The release comes first: if the window has just opened, the ranking freezes with this user
+      // still in it (they were on the waitlist at the instant), and their place is then given up.
+      if (drop.allocationMode === 'PRIORITY') {
+        await lockDropForClaim(tem, dropId);
+        await line.releaseLocked(tem, dropId, userId);
+      }
       const deleted = await tem.nativeDelete(WaitlistSchema, { user: userId, drop: dropId });
       if (deleted > 0) recordEvent(tem, { type: 'waitlist.left', dropId, userId, payload: { dropId, userId } });
       return deleted > 0;
     });
-    if (left) {
+    // A PRIORITY leave may have moved the line (freeze, expiry, backfill) even when nothing was left.
+    if (left || drop.allocationMode === 'PRIORITY') {
       notifier.drop?.(dropId);
       notifier.committed();
     }
@@ -116,10 +156,12 @@ export function createWaitlistService(deps: { orm: Orm; formula: PriorityFormula
 
   async function position(userId: string, dropId: string): Promise<PositionView> {
     const em = orm.em.fork();
-    await findVisibleDrop(em, dropId);
+    const drop = await findVisibleDrop(em, dropId);
     const entry = await em.findOne(WaitlistSchema, { user: userId, drop: dropId });
     if (!entry) throw new DomainError('NOT_ON_WAITLIST', 'You are not on this waitlist.');
-    const rank = await waitlistPosition(em, entry);
+    // A frozen PRIORITY ranking is the position that counts (its tie-break is only known from then on).
+    const frozen = drop.rankingFrozenAt ? await em.execute<{ rank: number }[]>(`select rank from "reservation" where drop_id = ? and user_id = ?`, [dropId, userId]) : [];
+    const rank = frozen[0]?.rank ?? (await waitlistPosition(em, entry));
     const total = await waitlistCount(em, dropId);
     return {
       dropId,
@@ -136,12 +178,13 @@ export function createWaitlistService(deps: { orm: Orm; formula: PriorityFormula
     const rows = await orm.em.fork().execute<
       { drop_id: string; title: string; position: number; total: number; priority_score: number; joined_at: Date; score_breakdown: ScoreBreakdown }[]
     >(
-      `select r.drop_id, d.title, r.position, r.total, r.priority_score, r.joined_at, r.score_breakdown from (
+      `select r.drop_id, d.title, coalesce(res.rank, r.position) as position, r.total, r.priority_score, r.joined_at, r.score_breakdown from (
          select w.user_id, w.drop_id, w.priority_score, w.joined_at, w.score_breakdown,
                 row_number() over (partition by w.drop_id order by ${RANK_ORDER})::int as position,
                 count(*) over (partition by w.drop_id)::int as total
            from "waitlist" w where w.drop_id in (select drop_id from "waitlist" where user_id = ?)) r
          join "drop" d on d.id = r.drop_id and d.is_active
+         left join "reservation" res on res.drop_id = r.drop_id and res.user_id = r.user_id
         where r.user_id = ?
         order by r.joined_at desc`,
       [userId, userId],

@@ -1,0 +1,90 @@
+import { createHash, createHmac } from 'node:crypto';
+import type { PriorityFormulaView, RankingEntry, RankingView, ScoreBreakdown } from '@dropspot/protocol';
+
+/**
+ * The frozen ranking of a PRIORITY drop and how anyone checks it. Everything here is a pure
+ * function of published data, so the server and `npm run verify-ranking` compute the same thing.
+ */
+
+export const RANKING_ORDER = 'priorityScore DESC, joinedAt ASC, tieBreak ASC (hex string order)';
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
+/** Published before the window opens: binds the server to a secret it cannot change afterwards. */
+export const commitmentOf = (secret: string) => sha256(secret);
+
+/** A per-drop pseudonym: anyone holding the revealed secret and a user's id can find that user's row, nobody else. */
+export const anonIdOf = (secret: string, userId: string) => createHmac('sha256', secret).update(userId).digest('hex').slice(0, 16);
+
+/** Settles exact ties: derived from the global seed and the drop's committed secret, never from row order. */
+export const tieBreakOf = (seed: string, secret: string, anonId: string) => sha256(`${seed}|${secret}|${anonId}`);
+
+export interface Rankable {
+  priorityScore: number;
+  joinedAt: string | Date;
+  tieBreak: string;
+}
+
+const millis = (value: string | Date) => (value instanceof Date ? value.getTime() : Date.parse(value));
+
+/** (priorityScore DESC, joinedAt ASC, tieBreak ASC): the one order, used to freeze and to verify. */
+export function compareRankable(a: Rankable, b: Rankable): number {
+  if (a.priorityScore !== b.priorityScore) return b.priorityScore - a.priorityScore;
+  const byTime = millis(a.joinedAt) - millis(b.joinedAt);
+  if (byTime !== 0) return byTime;
+  return a.tieBreak < b.tieBreak ? -1 : a.tieBreak > b.tieBreak ? 1 : 0;
+}
+
+/** The seed and coefficients from the formula's published inputs (DOMAIN.md). */
+export function formulaFromInputs(inputs: PriorityFormulaView['inputs']) {
+  const seed = sha256(`${inputs.remoteUrl}|${inputs.firstCommitEpoch}|${inputs.startTime}`).slice(0, 12);
+  const byte = (from: number) => parseInt(seed.slice(from, from + 2), 16);
+  return { seed, coefficients: { A: 7 + (byte(0) % 5), B: 13 + (byte(2) % 7), C: 3 + (byte(4) % 3) } };
+}
+
+/** The score from a breakdown's measured inputs and the published coefficients. */
+export function scoreOf(base: number, coefficients: { A: number; B: number; C: number }, b: Pick<ScoreBreakdown, 'signupLatencyMs' | 'accountAgeDays' | 'rapidActions'>): number {
+  return base + (b.signupLatencyMs % coefficients.A) + (b.accountAgeDays % coefficients.B) - (b.rapidActions % coefficients.C);
+}
+
+/**
+ * Recomputes a published ranking: the commitment, the formula's seed and coefficients, every
+ * score from its breakdown, every tie-break, and the order. Returns what does not match.
+ * `published` is the formula served by GET /api/priority, when the caller fetched it.
+ */
+export function verifyRanking(ranking: RankingView, published?: PriorityFormulaView): string[] {
+  const problems: string[] = [];
+  if (!ranking.revealed || !ranking.secret) return ['the ranking is not revealed yet (the window has not opened)'];
+  if (commitmentOf(ranking.secret) !== ranking.commitment) problems.push(`commitment: sha256(secret) is ${commitmentOf(ranking.secret)}, published ${ranking.commitment}`);
+  const formula = ranking.formula;
+  const derived = formulaFromInputs(formula.inputs);
+  if (derived.seed !== formula.seed) problems.push(`seed: the inputs give ${derived.seed}, published ${formula.seed}`);
+  for (const key of ['A', 'B', 'C'] as const) {
+    if (derived.coefficients[key] !== formula.coefficients[key]) problems.push(`coefficient ${key}: the seed gives ${derived.coefficients[key]}, published ${formula.coefficients[key]}`);
+  }
+  if (published && (published.seed !== formula.seed || published.base !== formula.base)) {
+    problems.push(`formula: the ranking used seed ${formula.seed} / base ${formula.base}, GET /api/priority publishes ${published.seed} / ${published.base}`);
+  }
+  const seen = new Set<string>();
+  ranking.entries.forEach((entry: RankingEntry, index) => {
+    const where = `rank ${entry.rank} (${entry.anonId})`;
+    if (entry.rank !== index + 1) problems.push(`${where}: listed at position ${index + 1}`);
+    if (seen.has(entry.anonId)) problems.push(`${where}: anonymized id appears twice`);
+    seen.add(entry.anonId);
+    const score = scoreOf(formula.base, formula.coefficients, entry.breakdown);
+    if (score !== entry.priorityScore) problems.push(`${where}: score ${entry.priorityScore}, but its breakdown gives ${score}`);
+    const used = entry.breakdown.coefficients;
+    if (used.A !== formula.coefficients.A || used.B !== formula.coefficients.B || used.C !== formula.coefficients.C || entry.breakdown.base !== formula.base) {
+      problems.push(`${where}: its breakdown used base ${entry.breakdown.base} and A=${used.A} B=${used.B} C=${used.C}, not the published formula`);
+    }
+    if (entry.breakdown.score !== entry.priorityScore) problems.push(`${where}: breakdown says ${entry.breakdown.score}, entry says ${entry.priorityScore}`);
+    const tieBreak = tieBreakOf(formula.seed, ranking.secret!, entry.anonId);
+    if (tieBreak !== entry.tieBreak) problems.push(`${where}: tie-break ${entry.tieBreak}, recomputed ${tieBreak}`);
+  });
+  const sorted = [...ranking.entries].sort(compareRankable);
+  sorted.forEach((entry, index) => {
+    const listed = ranking.entries[index]!;
+    if (listed.anonId !== entry.anonId) problems.push(`order: position ${index + 1} should be ${entry.anonId} (score ${entry.priorityScore}), published ${listed.anonId} (score ${listed.priorityScore})`);
+  });
+  return problems;
+}
