@@ -175,6 +175,7 @@ export const AUDIT_ACTIONS = [
   'window.extend',
   'window.pause',
   'window.resume',
+  'holds.extend',
   'claim.redeem',
   'api-token.create',
   'api-token.revoke',

@@ -605,8 +605,8 @@ export function createRealtime(deps: RealtimeDeps) {
     socket.on(
       'holds:extend',
       handle(socket as unknown as Socket, adminExtendHoldsPayloadSchema, async ({ dropId, seconds }) => {
-        await requireAdminToken(socket as unknown as Socket);
-        return services.reservations.extendHolds(dropId, seconds);
+        const auth = await requireAdminToken(socket as unknown as Socket);
+        return services.reservations.extendHolds(dropId, seconds, { userId: auth.userId, ip: addressOf(socket as unknown as Socket) });
       }),
     );
   });

@@ -54,7 +54,7 @@ export function adminRoutes(deps: { drops: DropService; claims: ClaimService; re
   });
 
   router.post('/drops/:id/holds', async (req, res) => {
-    res.json(await reservations.extendHolds(dropId(req.params.id), parseBody(extendHoldsBodySchema, req.body).seconds));
+    res.json(await reservations.extendHolds(dropId(req.params.id), parseBody(extendHoldsBodySchema, req.body).seconds, requestActor(req)));
   });
 
   router.post('/claims/:code/redeem', async (req, res) => {

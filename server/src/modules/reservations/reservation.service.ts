@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { AdminReservationsView, RankingView, ReservationStatus, ReservationView, ScoreBreakdown } from '@dropspot/protocol';
 import type { Orm } from '../../db/orm.ts';
+import { recordAudit, type Actor } from '../audit/audit.ts';
 import { DomainError } from '../../http/domain-error.ts';
 import { lockDropForClaim } from '../claims/drop-state.ts';
 import { outboxRow, type EventNotifier } from '../events/outbox.ts';
@@ -438,7 +439,7 @@ export function createReservationService(deps: { orm: Orm; formula: PriorityForm
   }
 
   /** Admin: adds time to every open hold (after expiring the ones already over, which passed on). */
-  async function extendHolds(dropId: string, seconds: number): Promise<{ extended: number }> {
+  async function extendHolds(dropId: string, seconds: number, actor: Actor): Promise<{ extended: number }> {
     const extended = await orm.em.fork().transactional(async (em) => {
       await lockDropForClaim(em, dropId);
       if (!(await isPriority(em, dropId))) throw new DomainError('NOT_FOUND', 'This drop is first come, first served: it has no holds.');
@@ -450,6 +451,7 @@ export function createReservationService(deps: { orm: Orm; formula: PriorityForm
       const views = await viewsFor(em, dropId, rows.map((r) => r.user_id));
       const events = [...views].map(([userId, reservation]) => outboxRow({ type: 'reservation.extended', dropId, userId, payload: { reservation, seconds } }));
       await flushEvents(em, events);
+      await recordAudit(em, actor, { action: 'holds.extend', dropId, details: { seconds, extended: rows.length } });
       return rows.length;
     });
     notifier.committed();

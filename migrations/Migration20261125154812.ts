@@ -1,8 +1,8 @@
 import { Migration } from '@mikro-orm/migrations';
 
-export class Migration20261125154506 extends Migration {
+export class Migration20261125154812 extends Migration {
 
-  override name = 'Migration20261125154506';
+  override name = 'Migration20261125154812';
 
   override up(): void | Promise<void> {
     this.addSql(`create table "reservation" ("id" uuid not null, "drop_id" uuid not null, "user_id" uuid not null, "rank" int not null, "anon_id" varchar(16) not null, "priority_score" int not null, "score_breakdown" jsonb not null, "joined_at" timestamptz not null, "tie_break" varchar(64) not null, "status" text not null default 'WAITING', "granted_at" timestamptz null, "expires_at" timestamptz null, "ended_at" timestamptz null, primary key ("id"));`);
@@ -11,6 +11,9 @@ export class Migration20261125154506 extends Migration {
     this.addSql(`create index "reservation_status_expires_idx" on "reservation" ("status", "expires_at");`);
     this.addSql(`alter table "reservation" add constraint "reservation_drop_user_unique" unique ("drop_id", "user_id");`);
     this.addSql(`alter table "reservation" add constraint "reservation_drop_rank_unique" unique ("drop_id", "rank");`);
+
+    this.addSql(`alter table "audit_log" drop constraint "audit_log_action_check";`);
+    this.addSql(`alter table "audit_log" add constraint "audit_log_action_check" check ("action" in ('drop.create', 'drop.update', 'drop.delete', 'window.open-now', 'window.close-now', 'window.extend', 'window.pause', 'window.resume', 'holds.extend', 'claim.redeem', 'api-token.create', 'api-token.revoke'));`);
 
     this.addSql(`alter table "drop" add "allocation_mode" text not null default 'FCFS', add "hold_seconds" int not null default 600, add "ranking_secret" varchar(64) null, add "ranking_frozen_at" timestamptz null;`);
     this.addSql(`alter table "drop" add constraint "drop_hold_seconds_check" check (hold_seconds > 0);`);
@@ -28,6 +31,9 @@ export class Migration20261125154506 extends Migration {
 
   override down(): void | Promise<void> {
     this.addSql(`drop table if exists "reservation" cascade;`);
+
+    this.addSql(`alter table "audit_log" drop constraint "audit_log_action_check";`);
+    this.addSql(`alter table "audit_log" add constraint "audit_log_action_check" check ("action" in ('drop.create', 'drop.update', 'drop.delete', 'window.open-now', 'window.close-now', 'window.extend', 'window.pause', 'window.resume', 'claim.redeem', 'api-token.create', 'api-token.revoke'));`);
 
     this.addSql(`alter table "drop" drop constraint "drop_hold_seconds_check";`);
     this.addSql(`alter table "drop" drop constraint "drop_allocation_mode_check";`);
