@@ -4,7 +4,7 @@ import { ConfigError, loadConfig } from './config.ts';
 import { openDatabase } from './db/database.ts';
 import { loadClient } from './http/client.ts';
 import { startMaintenance } from './db/maintenance.ts';
-import { initOrm } from './db/orm.ts';
+import { closeOrm, initOrm } from './db/orm.ts';
 import { createLogger } from './logger.ts';
 import { DEMO_ADMIN, DEMO_USER, seedDemo } from './seed.ts';
 
@@ -74,7 +74,7 @@ async function main(): Promise<void> {
       stopMaintenance();
       await close();
       await client?.close();
-      await orm.close();
+      if (!(await closeOrm(orm))) logger.warn('database connections still busy after 5 s; stopping anyway');
     } finally {
       await database.stop();
       logger.info('stopped');

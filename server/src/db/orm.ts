@@ -9,3 +9,22 @@ export async function initOrm(clientUrl: string, overrides: Partial<Options> = {
   await orm.migrator.up();
   return orm;
 }
+
+/**
+ * Closes the connection pool, waiting at most `timeoutMs` for connections still checked out.
+ * A query started while the process was closing has been seen to leave its connection checked out
+ * without ever reaching the server (pool.end() then waits forever); a shutdown must not hang on it.
+ * Returns false when it gave up waiting.
+ */
+export async function closeOrm(orm: Orm, timeoutMs = 5000): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const gaveUp = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), timeoutMs);
+    timer.unref();
+  });
+  try {
+    return await Promise.race([orm.close().then(() => true as const), gaveUp]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

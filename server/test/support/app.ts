@@ -6,7 +6,7 @@ import pg from 'pg';
 import { inject } from 'vitest';
 import { createApp, type App, type AppDeps, type Services } from '../../src/app.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
-import { initOrm, type Orm } from '../../src/db/orm.ts';
+import { closeOrm, initOrm, type Orm } from '../../src/db/orm.ts';
 import { hashPassword } from '../../src/modules/auth/password.ts';
 import { SessionSchema } from '../../src/modules/auth/session.entity.ts';
 import { signAccessToken } from '../../src/modules/auth/tokens.ts';
@@ -90,7 +90,7 @@ export async function startTestApp(env: Record<string, string> = {}, limits?: Ap
     realtime,
     close: async () => {
       await close();
-      await orm.close();
+      await closeOrm(orm);
     },
   };
 }
