@@ -1,5 +1,5 @@
 import { untrack } from 'svelte';
-import type { ClaimView, DropCounts, DropDetailView, DropView, PositionView, WaitlistEntryView, WindowEvent } from '@dropspot/protocol';
+import type { ClaimView, DropCounts, DropDetailView, DropView, PositionView, ReservationView, WaitlistEntryView, WindowEvent } from '@dropspot/protocol';
 import { ApiError, api } from '../api.ts';
 import { clock, describeDuration } from '../clock.svelte.ts';
 import { windowPhase, type WindowPhase } from '../drops.ts';
@@ -62,6 +62,13 @@ export class DropRoom {
   get claim(): ClaimView | null {
     return this.drop.me?.claim ?? null;
   }
+  /** PRIORITY drops once frozen: the user's place in line (null when not ranked). */
+  get reservation(): ReservationView | null {
+    return this.drop.me?.reservation ?? null;
+  }
+  get priority(): boolean {
+    return this.drop.allocationMode === 'PRIORITY';
+  }
   get signedIn(): boolean {
     return this.drop.me !== undefined;
   }
@@ -98,6 +105,13 @@ export class DropRoom {
       },
       'me:position': (position) => {
         if (position.dropId === dropId) this.position = position;
+      },
+      'me:reservation': (reservation) => {
+        if (reservation.dropId === dropId) this.#setMe({ reservation });
+      },
+      // PRIORITY: the window opened and the line was frozen: a fresh snapshot carries our place.
+      'drop:ranking': (event) => {
+        if (event.dropId === dropId) void this.#watch(connection);
       },
     });
     const offConnect = connection.onConnect(() => void this.#watch(connection));
