@@ -26,7 +26,7 @@ test('screenshots of the main pages', async ({ page, baseURL }) => {
   const admin = await adminApi(baseURL!);
   const live = await createDrop(admin, { title: 'Midnight Runner — launch edition', slots: 40, opensInMs: -60_000, durationMs: 30 * 60_000 });
   await createDrop(admin, { title: 'Trail Jacket restock', slots: 250, opensInMs: 3 * 3600_000 + 12 * 60_000, durationMs: 3600_000 });
-  await createDrop(admin, { title: 'Studio headphones', slots: 120, opensInMs: 26 * 3600_000, durationMs: 3600_000 });
+  const priority = await createDrop(admin, { title: 'Studio vinyl pressing (priority order)', slots: 200, opensInMs: 26 * 3600_000, durationMs: 3600_000, allocationMode: 'PRIORITY' });
   for (let i = 0; i < 7; i += 1) await claimAsNewUser(baseURL!, live.id);
 
   const account = newAccount();
@@ -39,6 +39,8 @@ test('screenshots of the main pages', async ({ page, baseURL }) => {
     await expect(p.getByTestId('claim-code')).toBeVisible();
   });
   await shoot(page, 'my-claims', '/me');
+  await page.request.post(`/api/drops/${priority.id}/join`);
+  await shoot(page, 'drop-room-priority', `/drops/${priority.id}`);
 
   await page.request.post('/api/auth/logout', { data: {} });
   await shoot(page, 'login', '/login', async () => {});
