@@ -8,6 +8,8 @@ declare global {
     }
     interface Locals {
       user: UserView | null;
+      /** Epoch ms when the visitor's access token expires (read from its claims, already verified by the API). */
+      accessExpiresAt: number | null;
     }
   }
 }

@@ -26,11 +26,26 @@ export const handleFetch: HandleFetch = async ({ event, request, fetch }) => {
   return globalThis.fetch(new Request(`${origin}${url.pathname}${url.search}`, { method: request.method, headers, body: request.body, duplex: 'half' } as RequestInit));
 };
 
+/** When the access token runs out (its `exp`), so the page knows when its socket must renew. */
+function accessExpiry(token: string): number | null {
+  try {
+    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { exp?: unknown };
+    return typeof payload.exp === 'number' ? payload.exp * 1000 : null;
+  } catch {
+    return null;
+  }
+}
+
 export const handle: Handle = async ({ event, resolve }) => {
   event.locals.user = null;
-  if (event.cookies.get('ds_access')) {
+  event.locals.accessExpiresAt = null;
+  const access = event.cookies.get('ds_access');
+  if (access) {
     const response = await event.fetch('/api/auth/me');
-    if (response.ok) event.locals.user = ((await response.json()) as { user: UserView }).user;
+    if (response.ok) {
+      event.locals.user = ((await response.json()) as { user: UserView }).user;
+      event.locals.accessExpiresAt = accessExpiry(access);
+    }
   }
   return resolve(event);
 };

@@ -60,8 +60,10 @@ export function hasSignedInHint(): boolean {
 /** True when the page believes it is signed in but its access token has expired (or soon will). */
 export function accessTokenStale(): boolean {
   if (!hasSignedInHint()) return false;
+  // Unknown (a page rendered signed in by the server): the cookie was good then, and the server
+  // says `session:expired` when it runs out.
   const expires = Number(localStorage.getItem(ACCESS_EXPIRES));
-  return !Number.isFinite(expires) || Date.now() > expires - 10_000;
+  return Number.isFinite(expires) && expires > 0 && Date.now() > expires - 10_000;
 }
 
 async function send(path: string, options: RequestOptions): Promise<Response> {
@@ -96,27 +98,29 @@ async function failure(response: Response): Promise<ApiError> {
 let refreshing: Promise<AuthResponse | null> | undefined;
 
 /**
- * Swaps the refresh cookie for a new session. The server treats a refresh token used twice as
- * stolen and ends the whole session family, so refreshes are serialised: within this page by
- * sharing one promise, and across tabs with a Web Lock (the second tab then finds its cookie
- * already rotated and refreshes with the new one).
+ * Swaps the refresh cookie for a new session: the new session, or null when the server refused
+ * (the session is over). A network failure or a busy server throws instead: that says nothing
+ * about the session, so nobody is signed out for it.
+ *
+ * The server treats a refresh token used twice as stolen and ends the whole session family, so
+ * refreshes are serialised: within this page by sharing one promise, and across tabs with a Web
+ * Lock (the second tab then finds its cookie already rotated and refreshes with the new one).
  */
 export function refreshSession(): Promise<AuthResponse | null> {
   refreshing ??= (async () => {
     const run = async () => {
       const response = await send('/api/auth/refresh', { method: 'POST', body: {} });
-      if (!response.ok) {
+      if (response.status === 401) {
         setSignedInHint(false);
         return null;
       }
+      if (!response.ok) throw await failure(response);
       const session = (await response.json()) as AuthResponse;
       setSignedInHint(true, session.expiresIn);
       return session;
     };
     try {
       return browser() && 'locks' in navigator ? await navigator.locks.request('dropspot-refresh', run) : await run();
-    } catch {
-      return null;
     } finally {
       refreshing = undefined;
     }
@@ -129,7 +133,7 @@ export async function api<T>(path: string, options: RequestOptions = {}): Promis
   let response = await send(path, options);
   if (response.status === 401 && browser() && !path.startsWith('/api/auth/')) {
     const error = await failure(response);
-    if (!REFRESHABLE.has(error.code) || !(await refreshSession())) throw error;
+    if (!REFRESHABLE.has(error.code) || !(await refreshSession().catch(() => null))) throw error;
     response = await send(path, options);
   }
   if (!response.ok) throw await failure(response);

@@ -85,9 +85,15 @@ export class Connection {
   #renew(): Promise<boolean> {
     this.#renewing ??= (async () => {
       try {
-        const session = await refreshSession();
+        let session;
+        try {
+          session = await refreshSession();
+        } catch {
+          return false; // offline or the server is busy: nothing is known about the session yet
+        }
         const ack = session ? await this.request('auth', { token: session.accessToken }) : undefined;
-        if (!ack?.ok) this.onSignedOut?.();
+        // Signed out only on a definite refusal (a lost link is not one).
+        if (!session || (ack && !ack.ok && ack.code !== 'SERVICE_UNAVAILABLE')) this.onSignedOut?.();
         return ack?.ok === true;
       } finally {
         this.#renewing = undefined;

@@ -51,8 +51,9 @@ export class EventFeed {
     const renewAndReconnect = async () => {
       if (Date.now() - lastRenewal < 10_000) return;
       lastRenewal = Date.now();
-      if (await refreshSession()) socket.connect();
-      else this.status = 'offline';
+      const session = await refreshSession().catch(() => undefined);
+      if (session === null) this.status = 'offline';
+      else socket.connect();
     };
     socket.on('disconnect', (reason) => {
       this.status = 'reconnecting';
