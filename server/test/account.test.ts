@@ -241,3 +241,32 @@ describe('DELETE /api/me by admins', () => {
     expect(row!.n).toBe(1);
   });
 });
+
+describe('DELETE /api/me with a redeemed code', () => {
+  it('keeps a redeemed claim (its item was handed out) under an anonymous placeholder, and gives back only unredeemed slots', async () => {
+    const user = await signedIn();
+    const [admin] = await createUsers(app, 1, 'ADMIN');
+    const redeemedDrop = await createDrop(app, { totalSlots: 1 });
+    const issuedDrop = await createDrop(app, { totalSlots: 1 });
+    for (const drop of [redeemedDrop, issuedDrop]) {
+      expect((await api('POST', `/api/drops/${drop.id}/join`, { token: user.token })).status).toBe(201);
+      expect((await api('POST', `/api/drops/${drop.id}/claim`, { token: user.token })).status).toBe(201);
+    }
+    const [code] = (await api('GET', '/api/me/claims', { token: user.token })).body.items.filter((c: { dropId: string }) => c.dropId === redeemedDrop.id).map((c: { code: string }) => c.code);
+    expect((await api('POST', `/api/admin/claims/${code}/redeem`, { token: admin!.token })).status).toBe(200);
+
+    expect((await api('DELETE', '/api/me', { token: user.token, body: { currentPassword: user.password } })).status).toBe(204);
+
+    const claimed = await countersMatchClaims([redeemedDrop.id, issuedDrop.id]);
+    expect(claimed.get(redeemedDrop.id)).toBe(1); // still used: nobody else can claim the handed-out item
+    expect(claimed.get(issuedDrop.id)).toBe(0); // the unredeemed code is gone and its slot is free again
+    const [kept] = await app.orm.em.fork().execute<{ email: string; status: string }[]>(
+      `select u.email, c.status from "claim" c join "user" u on u.id = c.user_id where c.drop_id = ?`,
+      [redeemedDrop.id],
+    );
+    expect(kept).toMatchObject({ status: 'USED', email: expect.stringMatching(/^deleted-[0-9a-f-]+@deleted\.invalid$/) });
+    expect(kept!.email).not.toContain(user.email.split('@')[0]!);
+    // The redeemed code is still refused a second time.
+    expect((await api('POST', `/api/admin/claims/${code}/redeem`, { token: admin!.token })).body.code).toBe('ALREADY_REDEEMED');
+  });
+});

@@ -1,3 +1,4 @@
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { AccountExport, DeleteAccountBody } from '@dropspot/protocol';
 import type { Orm } from '../../db/orm.ts';
 import { DomainError } from '../../http/domain-error.ts';
@@ -5,7 +6,7 @@ import type { AuthContext } from '../../types.d.ts';
 import type { AuditService } from '../audit/audit.service.ts';
 import type { AuthService, EndedSession } from '../auth/auth.service.ts';
 import type { ReservationService } from '../reservations/reservation.service.ts';
-import { verifyPassword } from '../auth/password.ts';
+import { hashPassword, verifyPassword } from '../auth/password.ts';
 import { SessionSchema } from '../auth/session.entity.ts';
 import { ClaimSchema } from '../claims/claim.entity.ts';
 import { toClaimView } from '../claims/claim.view.ts';
@@ -82,6 +83,9 @@ export function createAccountService(deps: {
         issues: [{ path: 'currentPassword', message: 'wrong password', code: 'invalid' }],
       });
     }
+    // Hashed before the transaction (it takes a moment): the sign-in secret of the placeholder that
+    // keeps redeemed claims, which nobody knows.
+    const placeholderHash = await hashPassword(randomBytes(32).toString('base64url'));
     const { sessions, dropIds } = await orm.em.fork().transactional(async (em) => {
       await em.execute(`set local lock_timeout = '5s'`);
       if (user.role === 'ADMIN') {
@@ -109,6 +113,18 @@ export function createAccountService(deps: {
       }
       // A held reservation passes on as if the user had left; a waiting place just goes.
       for (const { drop_id: dropId } of inLine) await deps.line.releaseLocked(em, dropId, actor.userId);
+      // A redeemed code's item has been handed out, so its slot must stay used: those claims move to
+      // an anonymous placeholder account nobody can sign in to. Only unredeemed codes give slots back.
+      const [redeemed] = await em.execute<{ n: number }[]>(`select count(*)::int as n from "claim" where user_id = ? and status = 'USED'`, [actor.userId]);
+      if (redeemed && redeemed.n > 0) {
+        const placeholderId = randomUUID();
+        await em.execute(`insert into "user" (id, email, password_hash, role, created_at) values (?, ?, ?, 'USER', now())`, [
+          placeholderId,
+          `deleted-${placeholderId}@deleted.invalid`,
+          placeholderHash,
+        ]);
+        await em.execute(`update "claim" set user_id = ? where user_id = ? and status = 'USED'`, [placeholderId, actor.userId]);
+      }
       // Read again under the locks: a drop deleted meanwhile took its claims with it.
       const claimed = await em.execute<{ id: string; drop_id: string }[]>('select id, drop_id from "claim" where user_id = ?', [actor.userId]);
       const counters = await em.execute<{ id: string; claimed: number; total_slots: number }[]>(
