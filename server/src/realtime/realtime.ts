@@ -236,6 +236,8 @@ export function createRealtime(deps: RealtimeDeps) {
    * and arriving stale when Redis returns.
    */
   const rooms = () => (redis && !redis.up() ? publicNs.local : publicNs);
+  /** The same for the `/admin` namespace. */
+  const admins = () => (redis && !redis.up() ? adminNs.local : adminNs);
 
   // ---- live counts and positions ----------------------------------------------------------
   const localWatchers = (dropId: string) => publicNs.adapter.rooms.get(dropRoom(dropId))?.size ?? 0;
@@ -351,7 +353,7 @@ export function createRealtime(deps: RealtimeDeps) {
         };
         // Watchers of a drop that went back to draft learn it is gone; admins see everything.
         rooms().to(dropRoom(dropId)).emit('drop:window', drop && !drop.isActive ? { ...message, type: 'deleted' } : message);
-        (redis && !redis.up() ? adminNs.local : adminNs).emit('drop:window', message);
+        admins().emit('drop:window', message);
       }
       if (windowType || event.type === 'drop.created') {
         void scheduler.reload(dropId).catch((error: unknown) => log.warn({ err: error }, 'scheduler reload failed'));
@@ -378,22 +380,20 @@ export function createRealtime(deps: RealtimeDeps) {
         if (redis?.up() && !closing) publicNs.serverSideEmit('line-changed', dropId);
       }
       if (LINE_TYPES.has(event.type)) priorityDrops.add(dropId);
-      if (LINE_TYPES.has(event.type) || (event.type === 'claim.issued' && priorityDrops.has(dropId))) {
-        // Everyone waiting in a PRIORITY line sees how many reservations ahead are still open.
-        positions.markDirty(dropId);
-        if (redis?.up() && !closing) publicNs.serverSideEmit('positions-dirty', dropId);
-      }
       if (event.type === 'ranking.frozen') {
         rooms().to(dropRoom(dropId)).emit('drop:ranking', event.payload as { dropId: string; ranked: number; commitment: string; frozenAt: string });
       }
       if (LINE_TYPES.has(event.type)) {
         const message: ReservationEvent = { dropId, type: event.type as ReservationEvent['type'], payload: event.payload, at: event.at };
-        (redis && !redis.up() ? adminNs.local : adminNs).emit('drop:reservations', message);
+        admins().emit('drop:reservations', message);
       }
       if (event.userId && PERSONAL_LINE_TYPES.has(event.type)) {
         rooms().to(userRoom(event.userId)).emit('me:reservation', event.payload.reservation as ReservationView);
       }
-      if (event.type === 'waitlist.joined' || event.type === 'waitlist.left') {
+      // Places in line move with joins and leaves, and in a PRIORITY line with every grant, expiry
+      // and claim (everyone waiting sees how many reservations ahead are still open).
+      const linePosition = LINE_TYPES.has(event.type) || (event.type === 'claim.issued' && priorityDrops.has(dropId));
+      if (event.type === 'waitlist.joined' || event.type === 'waitlist.left' || linePosition) {
         positions.markDirty(dropId);
         if (redis?.up() && !closing) publicNs.serverSideEmit('positions-dirty', dropId);
       }
