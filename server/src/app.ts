@@ -164,6 +164,9 @@ export function createApp(deps: AppDeps): App {
   api.get('/priority', (_req, res) => {
     res.json(services.formula.view);
   });
+  // Every path under /api is the API's: an unknown one is a 404 problem here, never the web
+  // client's HTML page or its text/plain cross-site refusal.
+  api.use(notFoundHandler);
   app.use('/api', api);
   // The web client takes every other path once main.ts mounts it; tests and benchmarks run without.
   let client: RequestHandler | undefined;

@@ -1,6 +1,7 @@
+import type { RequestHandler } from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DropSchema } from '../src/modules/drops/drop.entity.ts';
-import { client, createUser, startTestApp, type TestApp } from './support/app.ts';
+import { client, createUser, startTestApp, type RequestOptions, type TestApp } from './support/app.ts';
 
 let app: TestApp;
 let api: ReturnType<typeof client>;
@@ -26,6 +27,40 @@ describe('hardening', () => {
     expect(res.body).toMatchObject({ code: 'NOT_FOUND', status: 404, requestId: 'trace-123', instance: '/api/nothing-here' });
     expect(res.headers.get('x-request-id')).toBe('trace-123');
     expect((await api('GET', '/api/drops')).headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('answers every unknown /api path and method with problem+json, before the web client and any origin check', async () => {
+    // What SvelteKit does with a path it does not know: an HTML page for a GET, and a text/plain 403
+    // for a cross-site POST (its CSRF check). Under /api, none of that may be the answer.
+    const webClient: RequestHandler = (req, res) => {
+      if (req.method !== 'GET' && req.method !== 'HEAD') res.status(403).type('text/plain').send('Cross-site POST form submissions are forbidden');
+      else res.status(404).type('html').send('<!doctype html><title>Not found</title>');
+    };
+    const withClient = await startTestApp({}, undefined, undefined, webClient);
+    try {
+      const call = client(withClient.baseUrl);
+      const user = await createUser(withClient);
+      expect((await call('GET', '/some/page')).headers.get('content-type')).toContain('text/html');
+      const cases: [string, string, RequestOptions][] = [
+        ['GET', '/api/nothing-here', {}],
+        ['GET', '/api/drops/00000000-0000-4000-8000-000000000000/nothing', {}],
+        ['POST', '/api/nothing-here', { headers: { origin: 'https://evil.example' } }],
+        ['POST', '/api/nothing-here', { token: user.token, body: { a: 1 } }],
+        ['PUT', '/api/drops', { headers: { origin: 'https://evil.example' } }],
+        ['DELETE', '/api/auth/nothing', {}],
+        ['PATCH', '/api', {}],
+      ];
+      for (const [method, path, options] of cases) {
+        const res = await call(method, path, options);
+        expect([method, path, res.status, res.headers.get('content-type'), res.body?.code]).toEqual([method, path, 404, 'application/problem+json; charset=utf-8', 'NOT_FOUND']);
+        expect(res.body.instance).toBe(path);
+      }
+      // A cross-site request carrying our cookies is refused by the API's own origin check, in problem+json too.
+      const crossSite = await call('POST', '/api/nothing-here', { headers: { origin: 'https://evil.example', cookie: 'ds_refresh=x' } });
+      expect([crossSite.status, crossSite.headers.get('content-type'), crossSite.body.code]).toEqual([403, 'application/problem+json; charset=utf-8', 'CSRF_REJECTED']);
+    } finally {
+      await withClient.close();
+    }
   });
 
   it('sets security headers (helmet)', async () => {
