@@ -14,6 +14,7 @@ import { createActionLimits } from './http/action-limits.ts';
 import { originCheck } from './http/csrf.ts';
 import { DomainError } from './http/domain-error.ts';
 import { notFoundHandler, problemHandler } from './http/problem.ts';
+import { wellFormedInput } from './http/validate.ts';
 import { auditRoutes } from './modules/audit/audit.routes.ts';
 import { createAuditService } from './modules/audit/audit.service.ts';
 import { authRoutes } from './modules/auth/auth.routes.ts';
@@ -153,7 +154,7 @@ export function createApp(deps: AppDeps): App {
   });
 
   const api = express.Router();
-  api.use(jsonOnly, express.json({ limit: config.bodyLimit, strict: true }), cookieParser());
+  api.use(jsonOnly, express.json({ limit: config.bodyLimit, strict: true }), wellFormedInput, cookieParser());
   api.use(authenticate(services.auth), originCheck(config.corsOrigins));
   api.use('/auth', authRoutes({ auth: services.auth, config }));
   api.use('/drops', dropRoutes({ orm, config, ...services }));

@@ -2,6 +2,7 @@ import type { RequestHandler } from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DropSchema } from '../src/modules/drops/drop.entity.ts';
 import { client, createUser, startTestApp, type RequestOptions, type TestApp } from './support/app.ts';
+import { closeSockets, connect, connected, request } from './support/sockets.ts';
 
 let app: TestApp;
 let api: ReturnType<typeof client>;
@@ -10,7 +11,10 @@ beforeAll(async () => {
   app = await startTestApp({ BODY_LIMIT: '2kb' });
   api = client(app.baseUrl);
 });
-afterAll(() => app.close());
+afterAll(async () => {
+  closeSockets();
+  await app.close();
+});
 
 describe('health', () => {
   it('/healthz is alive and /readyz checks the database', async () => {
@@ -105,6 +109,38 @@ describe('hardening', () => {
       body: { title: 'bad\u0000title', totalSlots: 1, claimWindowStart: new Date(Date.now() + 60_000).toISOString(), claimWindowEnd: new Date(Date.now() + 120_000).toISOString() },
     });
     expect([nul.status, nul.body.issues?.[0]?.path]).toEqual([400, 'title']);
+  });
+
+  it('refuses a lone surrogate in any string of a JSON body or socket payload with VALIDATION_FAILED on that field, never a 500', async () => {
+    const admin = await createUser(app, 'ADMIN');
+    const user = await createUser(app);
+    const drops = await app.orm.em.fork().count(DropSchema, {});
+    const window = { claimWindowStart: new Date(Date.now() + 60_000).toISOString(), claimWindowEnd: new Date(Date.now() + 120_000).toISOString() };
+    // PostgreSQL refuses it in jsonb (the outbox event), which was a 500.
+    const title = await api('POST', '/api/admin/drops', { token: admin.token, body: { title: 'x\ud800y', totalSlots: 1, ...window } });
+    expect([title.status, title.body.code, title.body.issues]).toEqual([400, 'VALIDATION_FAILED', [expect.objectContaining({ path: 'title' })]]);
+    expect(await app.orm.em.fork().count(DropSchema, {})).toBe(drops);
+    // Anywhere in a body, also where no schema looks: nested in arrays, or in a key.
+    const nested = await api('POST', '/api/auth/logout', { body: { extra: [{ fine: 'ok', deep: '\udc00' }] } });
+    expect([nested.status, nested.body.code, nested.body.issues]).toEqual([400, 'VALIDATION_FAILED', [expect.objectContaining({ path: 'extra.0.deep' })]]);
+    const key = await api('POST', '/api/auth/logout', { body: { inner: { ['k\ud800']: 1 } } });
+    expect([key.status, key.body.code, key.body.issues]).toEqual([400, 'VALIDATION_FAILED', [expect.objectContaining({ path: 'inner' })]]);
+    // A password would have been hashed with replacement characters in its place.
+    const email = `surrogate-${Date.now()}@test.dropspot`;
+    const signup = await api('POST', '/api/auth/signup', { body: { email, password: '\ud800'.repeat(12) } });
+    expect([signup.status, signup.body.code, signup.body.issues]).toEqual([400, 'VALIDATION_FAILED', [expect.objectContaining({ path: 'password' })]]);
+    // Socket payloads, also of events that take none.
+    const socket = await connected(connect(app.baseUrl, { auth: { token: user.token } }));
+    for (const [event, payload, path] of [
+      ['drops:watch', { note: 'x\ud800' }, 'note'],
+      ['drop:watch', { dropId: '00000000-0000-4000-8000-000000000000', extra: ['\udfff'] }, 'extra.0'],
+    ] as const) {
+      const ack = await request(socket, event, payload);
+      expect([event, ack]).toEqual([event, expect.objectContaining({ ok: false, code: 'VALIDATION_FAILED', issues: [expect.objectContaining({ path })] })]);
+    }
+    // The URL cannot carry one: percent-decoding refuses what is not UTF-8.
+    expect((await api('GET', '/api/drops/%ED%A0%80')).status).toBe(400);
+    expect((await api('GET', '/api/drops?status=%ED%A0%80')).status).toBe(400);
   });
 
   it('answers CORS preflights only for configured origins', async () => {
