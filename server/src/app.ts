@@ -14,6 +14,7 @@ import { createActionLimits } from './http/action-limits.ts';
 import { originCheck } from './http/csrf.ts';
 import { DomainError } from './http/domain-error.ts';
 import { notFoundHandler, problemHandler } from './http/problem.ts';
+import { wellFormedInput } from './http/validate.ts';
 import { auditRoutes } from './modules/audit/audit.routes.ts';
 import { createAuditService } from './modules/audit/audit.service.ts';
 import { authRoutes } from './modules/auth/auth.routes.ts';
@@ -153,7 +154,7 @@ export function createApp(deps: AppDeps): App {
   });
 
   const api = express.Router();
-  api.use(jsonOnly, express.json({ limit: config.bodyLimit, strict: true }), cookieParser());
+  api.use(jsonOnly, express.json({ limit: config.bodyLimit, strict: true }), wellFormedInput, cookieParser());
   api.use(authenticate(services.auth), originCheck(config.corsOrigins));
   api.use('/auth', authRoutes({ auth: services.auth, config }));
   api.use('/drops', dropRoutes({ orm, config, ...services }));
@@ -164,6 +165,9 @@ export function createApp(deps: AppDeps): App {
   api.get('/priority', (_req, res) => {
     res.json(services.formula.view);
   });
+  // Every path under /api is the API's: an unknown one is a 404 problem here, never the web
+  // client's HTML page or its text/plain cross-site refusal.
+  api.use(notFoundHandler);
   app.use('/api', api);
   // The web client takes every other path once main.ts mounts it; tests and benchmarks run without.
   let client: RequestHandler | undefined;

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AuditEntrySchema } from '../src/modules/audit/audit.entity.ts';
 import { ClaimSchema } from '../src/modules/claims/claim.entity.ts';
 import { DropSchema } from '../src/modules/drops/drop.entity.ts';
@@ -196,6 +196,47 @@ describe('DELETE /api/me', () => {
     const row = await app.orm.em.fork().findOneOrFail(DropSchema, { id: drop.id });
     expect(row.claimed).toBe(5);
     await countersMatchClaims([drop.id]);
+  });
+});
+
+describe('DELETE /api/me and the event history', () => {
+  it('scrubs the account\'s id, email and codes from every stored event in the deletion, keeping the rows so ids stay gap-free', async () => {
+    const user = await signedIn();
+    const [admin] = await createUsers(app, 1, 'ADMIN');
+    const [claimed, redeemed, left] = [await createDrop(app), await createDrop(app), await createDrop(app)];
+    for (const drop of [claimed, redeemed, left]) expect((await api('POST', `/api/drops/${drop.id}/join`, { token: user.token })).status).toBe(201);
+    for (const drop of [claimed, redeemed]) expect((await api('POST', `/api/drops/${drop.id}/claim`, { token: user.token })).status).toBe(201);
+    expect((await api('POST', `/api/drops/${left.id}/leave`, { token: user.token })).body).toEqual({ left: true });
+    const claims: { dropId: string; code: string }[] = (await api('GET', '/api/me/claims', { token: user.token })).body.items;
+    const codes = claims.map((c) => c.code);
+    expect(codes).toHaveLength(2);
+    const redeemedCode = claims.find((c) => c.dropId === redeemed.id)!.code;
+    expect((await api('POST', `/api/admin/claims/${redeemedCode}/redeem`, { token: admin!.token })).status).toBe(200);
+
+    const db = app.orm.em.fork();
+    const traces = [user.id, user.email, ...codes];
+    const mentioning = async () =>
+      (
+        await db.execute<{ id: number }[]>(`select id from "outbox_event" where user_id = ? ${traces.map(() => 'or strpos(payload::text, ?) > 0').join(' ')}`, [
+          user.id,
+          ...traces,
+        ])
+      ).length;
+    expect(await mentioning()).toBeGreaterThanOrEqual(7); // 3 joins, 2 claims, a redeem, a leave
+    const [before] = await db.execute<{ n: number }[]>(`select count(*)::int as n from "outbox_event"`);
+
+    expect((await api('DELETE', '/api/me', { token: user.token, body: { currentPassword: user.password } })).status).toBe(204);
+
+    expect(await mentioning()).toBe(0);
+    // The rows stay (with their types and drops): the stream's ids have no holes.
+    const [after] = await db.execute<{ n: number }[]>(`select count(*)::int as n from "outbox_event"`);
+    expect(after!.n).toBeGreaterThan(before!.n);
+    const kinds = await db.execute<{ type: string }[]>(`select type from "outbox_event" where drop_id = ? order by id`, [claimed.id]);
+    expect(kinds.map((k) => k.type)).toEqual(['waitlist.joined', 'claim.issued', 'claim.released', 'waitlist.left']);
+    await vi.waitFor(async () => {
+      const seqs = await db.execute<{ seq: string | null }[]>(`select seq from "outbox_event" order by seq nulls last`);
+      expect(seqs.map((row) => Number(row.seq))).toEqual(Array.from({ length: seqs.length }, (_, i) => i + 1));
+    });
   });
 });
 

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { request as httpRequest } from 'undici';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { SYSTEM_ACTOR } from '../src/modules/audit/audit.ts';
 import { ClaimSchema } from '../src/modules/claims/claim.entity.ts';
 import { IdempotencyKeySchema } from '../src/modules/idempotency/idempotency.entity.ts';
@@ -192,7 +193,7 @@ describe('window edges under a storm', () => {
 });
 
 describe('Idempotency-Key', () => {
-  it('releases the key when the client goes away before the answer, so a retry runs', async () => {
+  it('releases the key when an abandoned request ends in an error, so a retry runs', async () => {
     const drop = await createDrop(app, { endInMs: 400 });
     const user = await waitlistedUser(drop.id);
     const headers = { 'Idempotency-Key': 'abandoned', authorization: `Bearer ${user.token}` };
@@ -216,6 +217,63 @@ describe('Idempotency-Key', () => {
     await app.services.drops.windowAction(drop.id, { action: 'open-now', seconds: 60 }, SYSTEM_ACTOR);
     const retry = await api('POST', `/api/drops/${drop.id}/claim`, { token: user.token, headers: { 'Idempotency-Key': 'abandoned' } });
     expect(retry.status).toBe(201);
+  });
+
+  it('keeps the key in flight when the client aborts: a retry meanwhile is 409, one after the answer replays it, the action runs once', async () => {
+    const drop = await createDrop(app);
+    const user = await waitlistedUser(drop.id);
+    const url = `${app.baseUrl}/api/drops/${drop.id}/leave`;
+    const headers = { 'idempotency-key': 'leave-aborted', authorization: `Bearer ${user.token}` };
+    const leave = (signal?: AbortSignal) => httpRequest(url, { method: 'POST', headers, signal });
+    const db = app.orm.em.fork();
+    const waiting = async () =>
+      (await db.execute<{ n: number }[]>(`select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`))[0]!.n;
+    const holder = new pg.Client({ connectionString: app.config.databaseUrl });
+    await holder.connect();
+    try {
+      // The leave deletes the user's waitlist row: holding its lock keeps the handler running.
+      await holder.query('begin');
+      await holder.query('select 1 from "waitlist" where user_id = $1 for update', [user.id]);
+      const controller = new AbortController();
+      const aborted = leave(controller.signal).then(
+        () => 'answered',
+        () => 'aborted',
+      );
+      await vi.waitFor(async () => expect(await waiting()).toBe(1), { timeout: 10_000 });
+      controller.abort();
+      expect(await aborted).toBe('aborted');
+      // The retry must answer without running the action again (which would queue for the lock too).
+      let stop = false;
+      const ranAgain = (async () => {
+        while (!stop) {
+          if ((await waiting()) > 1) return 'ran again';
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        return 'stopped';
+      })();
+      const during = await Promise.race([leave().then(async (res) => ({ status: res.statusCode, retryAfter: res.headers['retry-after'], body: (await res.body.json()) as { code: string } })), ranAgain]);
+      stop = true;
+      await ranAgain;
+      expect(during).toMatchObject({ status: 409, retryAfter: '1', body: { code: 'IDEMPOTENCY_KEY_IN_USE' } });
+      await holder.query('commit');
+    } finally {
+      await holder.end();
+    }
+    // Once the first request has answered (to nobody), the retry gets that answer.
+    const replay = await vi.waitFor(
+      async () => {
+        const res = await leave();
+        const body = await res.body.json();
+        expect(res.statusCode).toBe(200);
+        return { replayed: res.headers['idempotent-replayed'], body };
+      },
+      { timeout: 10_000 },
+    );
+    const stored = await db.findOneOrFail(IdempotencyKeySchema, { user: user.id, key: 'leave-aborted' });
+    expect(replay).toEqual({ replayed: 'true', body: { left: true } });
+    expect(stored).toMatchObject({ state: 'DONE', responseStatus: 200, responseBody: { left: true } });
+    const [actions] = await db.execute<{ n: number }[]>(`select count(*)::int as n from "user_action" where user_id = ? and kind = 'leave'`, [user.id]);
+    expect(actions!.n).toBe(1);
   });
 
   it('replays the first response for the same key and body', async () => {

@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { OutboxEventSchema } from '../src/modules/events/outbox-event.entity.ts';
 import { addToWaitlist, client, createDrop, createUser, createUsers, startTestApp, type TestApp } from './support/app.ts';
 import { closeSockets, collect, connect, connected, next, sleep } from './support/sockets.ts';
@@ -89,6 +89,38 @@ describe('/events stream', () => {
     expect(ids).toEqual(Array.from({ length: ids.length }, (_, i) => lastId + 1 + i));
     const titles = resumed.map((e) => e.payload.drop?.title).filter(Boolean);
     expect(titles).toEqual(['Missed 1', 'Missed 2', 'Live after']);
+  });
+
+  it('replays a history of several pages in order, every event once, reading a page only when the last one has left the server', async () => {
+    // More history than three pages of 500, published by the relay like any other events.
+    const db = app.orm.em.fork();
+    await db.execute(`insert into "outbox_event" (type, payload, created_at) select 'drop.updated', jsonb_build_object('n', g), now() from generate_series(1, 1300) g`);
+    app.realtime.notifier.committed();
+    await vi.waitFor(async () => expect((await db.execute<{ n: number }[]>(`select count(*)::int as n from "outbox_event" where seq is null`))[0]!.n).toBe(0), { timeout: 10_000 });
+    const newest = Number((await db.execute<{ top: string }[]>(`select max(seq) as top from "outbox_event"`))[0]!.top);
+
+    // Each page the stream reads, and what Engine.IO still held for the subscriber at that moment.
+    const reads: { after: number; buffered: number; writable: boolean }[] = [];
+    const events = app.services.events;
+    const read = events.after;
+    const subscriber = connect(app.baseUrl, { namespace: '/events', auth: { token: admin.token, lastEventId: 0, probe: 'pages' } });
+    events.after = async (after, limit) => {
+      const server = [...app.realtime.io.of('/events').sockets.values()].find((socket) => socket.handshake.auth.probe === 'pages');
+      const conn = server?.conn as unknown as { writeBuffer: unknown[]; transport: { writable: boolean } } | undefined;
+      if (conn) reads.push({ after, buffered: conn.writeBuffer.length, writable: conn.transport.writable });
+      return read(after, limit);
+    };
+    try {
+      const seen = collect<{ id: number }>(subscriber, 'event');
+      await connected(subscriber);
+      await vi.waitFor(() => expect(seen.length).toBeGreaterThanOrEqual(newest), { timeout: 30_000 });
+      expect(seen.map((e) => e.id)).toEqual(Array.from({ length: newest }, (_, i) => i + 1));
+      // One read per page (the last one short), and none while the previous page was still queued.
+      expect(reads.map((r) => r.after)).toEqual(Array.from({ length: Math.floor(newest / 500) + 1 }, (_, i) => i * 500));
+      expect(reads.slice(1).filter((r) => r.buffered > 0 || !r.writable)).toEqual([]);
+    } finally {
+      events.after = read;
+    }
   });
 
   it('API tokens: an admin creates one, it reads the stream and the polling route, and revoking it cuts it off', async () => {

@@ -31,9 +31,21 @@ afterAll(async () => {
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 100);
 
+/** Text with a lone UTF-16 surrogate: JSON's `\u` escapes carry one, but it is not Unicode and PostgreSQL refuses it. */
+const illFormed = fc
+  .tuple(fc.string({ maxLength: 10 }), fc.integer({ min: 0xd800, max: 0xdfff }), fc.string({ maxLength: 10 }))
+  .map(([before, unit, after]) => before + String.fromCharCode(unit) + after);
+
+/** Whether a value holds ill-formed Unicode anywhere (a string or a key): such input is always VALIDATION_FAILED. */
+const hasIllFormed = (value: unknown): boolean =>
+  typeof value === 'string'
+    ? !value.isWellFormed()
+    : typeof value === 'object' && value !== null && Object.entries(value).some(([key, item]) => !key.isWellFormed() || hasIllFormed(item));
+
 /** Everything a client could send as a JSON value, weighted toward the nasty. */
 const nasty = fc.oneof(
   fc.jsonValue(),
+  illFormed,
   fc.string({ unit: 'grapheme', maxLength: 50 }),
   fc.string({ unit: 'binary', maxLength: 50 }),
   fc.constantFrom('', ' ', '\u0000', '\uFEFF', '𝕯𝖗𝖔𝖕', 'x'.repeat(20_000), '2026-02-30T10:00:00Z', '9999-99-99', '-1', '1e309', 'NaN', 'null', 'true', '{}', '[]'),
@@ -48,14 +60,15 @@ const bodyFor = (fields: string[]) =>
   fc.oneof(
     nasty,
     fc.array(nasty, { maxLength: 5 }),
-    fc.dictionary(fc.constantFrom(...fields, '__proto__', 'constructor', 'role', 'extra'), nasty, { maxKeys: fields.length + 2 }),
+    fc.dictionary(fc.oneof(fc.constantFrom(...fields, '__proto__', 'constructor', 'role', 'extra'), illFormed), nasty, { maxKeys: fields.length + 2 }),
   );
 
 /** Path ids: random, malformed, and (except for deletes) the real drop, so bodies reach deep validation. */
 const idLike = (includeReal: boolean) =>
   fc.oneof(
     fc.uuid(),
-    fc.constantFrom('00000000-0000-4000-8000-000000000000', 'null', '..', '%00', 'a'.repeat(300), '1'),
+    // %ED%A0%80 is U+D800 encoded as if it were a character: not UTF-8.
+    fc.constantFrom('00000000-0000-4000-8000-000000000000', 'null', '..', '%00', 'a'.repeat(300), '1', '%ED%A0%80', 'x%ED%B0%80y'),
     fc.string({ maxLength: 40 }).map(encodeURIComponent),
     ...(includeReal ? [fc.constant(dropId)] : []),
   );
@@ -142,6 +155,11 @@ describe('every HTTP endpoint', () => {
           expect(res.headers.get('content-type')).toContain('application/problem+json');
           expect(await fingerprint()).toBe(before);
         }
+        if (payload !== undefined && how === 'json' && hasIllFormed(body)) {
+          // A bare string is not a JSON body this API takes at all (strict parsing).
+          const refusals = typeof body === 'object' && body !== null ? ['VALIDATION_FAILED', 'PAYLOAD_TOO_LARGE'] : ['INVALID_JSON'];
+          expect(refusals, `${endpoint.method} ${endpoint.path(id)} -> ${text.slice(0, 300)}`).toContain(JSON.parse(text).code);
+        }
       }),
       { numRuns: RUNS },
     );
@@ -171,6 +189,7 @@ describe('every socket event', () => {
         const before = await fingerprint();
         const ack = await socket.timeout(5000).emitWithAck(event, payload);
         counted.socket += 1;
+        if (hasIllFormed(payload)) expect(ack).toMatchObject({ ok: false, code: 'VALIDATION_FAILED' });
         if (!ack.ok) {
           expect(ERROR_CODES).toContain(ack.code);
           expect(ack.code).not.toBe('INTERNAL');

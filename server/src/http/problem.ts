@@ -93,5 +93,5 @@ export const problemHandler: ErrorRequestHandler = (error: unknown, req, res, _n
 };
 
 export const notFoundHandler: RequestHandler = (req, res) => {
-  sendProblem(res, new DomainError('NOT_FOUND', `No route for ${req.method} ${req.path}.`));
+  sendProblem(res, new DomainError('NOT_FOUND', `No route for ${req.method} ${req.baseUrl}${req.path}.`));
 };

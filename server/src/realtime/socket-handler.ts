@@ -5,6 +5,7 @@ import type { Ack } from '@dropspot/protocol';
 import type { z } from 'zod';
 import { DomainError } from '../http/domain-error.ts';
 import { toDomainError, zodToDomainError } from '../http/problem.ts';
+import { refuseIllFormed } from '../http/validate.ts';
 
 export interface SocketLimits {
   /** Events a socket may send per second before it gets RATE_LIMITED acks. */
@@ -31,9 +32,9 @@ export function toAckError(error: unknown, logger: Logger): Ack<never> {
 }
 
 /**
- * Every socket handler is: rate limit → validate with the protocol's zod schema → domain call →
- * ack. Errors become `{ ok: false, code, message }` with the same codes as HTTP. A client that
- * forgets the ack callback is still served; one that keeps flooding is disconnected.
+ * Every socket handler is: rate limit → refuse ill-formed Unicode → validate with the protocol's
+ * zod schema → domain call → ack. Errors become `{ ok: false, code, message }` with the same codes as
+ * HTTP. A client that forgets the ack callback is still served; one that keeps flooding is disconnected.
  */
 export function createHandlerFactory(limits: SocketLimits, logger: Logger) {
   const rate = new RateLimiterMemory({ points: limits.eventsPerSecond, duration: 1 });
@@ -68,6 +69,7 @@ export function createHandlerFactory(limits: SocketLimits, logger: Logger) {
       let reply: Ack<R>;
       try {
         await admit(socket);
+        refuseIllFormed(payload, 'payload');
         let input: z.output<S> = undefined as z.output<S>;
         if (schema) {
           const parsed = schema.safeParse(payload);

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
+import type { RequestHandler } from 'express';
 import { pino, type Logger } from 'pino';
 import pg from 'pg';
 import { inject } from 'vitest';
@@ -60,7 +61,13 @@ export interface TestApp {
 }
 
 /** The whole app on 127.0.0.1 port 0 against the tests' database, with generous rate limits. */
-export async function startTestApp(env: Record<string, string> = {}, limits?: AppDeps['realtimeLimits'], logger?: Logger): Promise<TestApp> {
+/** `webClient`: a handler mounted in the web client's slot (`serveClient`), as `main.ts` mounts SvelteKit. */
+export async function startTestApp(
+  env: Record<string, string> = {},
+  limits?: AppDeps['realtimeLimits'],
+  logger?: Logger,
+  webClient?: RequestHandler,
+): Promise<TestApp> {
   const config = loadConfig({
     NODE_ENV: 'test',
     LOG_LEVEL: 'silent',
@@ -76,7 +83,8 @@ export async function startTestApp(env: Record<string, string> = {}, limits?: Ap
   });
   const orm = await initOrm(config.databaseUrl!, { pool: { min: 0, max: 10 }, logger: () => {} });
   logger ??= pino({ level: 'silent' });
-  const { app, realtime, httpServer, services, start, close } = createApp({ config, orm, logger, realtimeLimits: limits });
+  const { app, realtime, httpServer, services, start, close, serveClient } = createApp({ config, orm, logger, realtimeLimits: limits });
+  if (webClient) serveClient(webClient);
   await start();
   httpServer.listen(0, '127.0.0.1');
   await once(httpServer, 'listening');

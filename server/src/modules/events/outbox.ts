@@ -33,6 +33,37 @@ export function recordEvent(em: EntityManager, event: DomainEventInput): void {
   em.create(OutboxEventSchema, outboxRow(event));
 }
 
+/** Payload fields that say who someone is or hold their secret: a deleted account's events lose them. */
+const PERSONAL_KEYS = new Set(['userId', 'email', 'code']);
+
+function scrub(value: unknown, userId: string): unknown {
+  if (Array.isArray(value)) return value.map((item) => scrub(item, userId));
+  if (typeof value === 'object' && value !== null) {
+    return Object.fromEntries(Object.entries(value).flatMap(([key, item]) => (PERSONAL_KEYS.has(key) ? [] : [[key, scrub(item, userId)]])));
+  }
+  return value === userId ? null : value;
+}
+
+/**
+ * Forgets a deleted account in the stored event history, inside the deletion's transaction (its
+ * own events included, hence the flush first). The rows stay, so the stream's ids remain
+ * gap-free and its history keeps its shape, but they lose the user id and every personal payload
+ * field (user id, email, claim code) wherever it sits.
+ */
+export async function forgetUserInOutbox(em: EntityManager, userId: string): Promise<void> {
+  await em.flush();
+  const rows = await em.execute<{ id: string; payload: Record<string, unknown> }[]>(
+    `select id, payload from "outbox_event" where user_id = ? or strpos(payload::text, ?) > 0 order by id for update`,
+    [userId, userId],
+  );
+  if (rows.length === 0) return;
+  await em.execute(
+    `update "outbox_event" o set user_id = null, payload = s.payload
+       from jsonb_to_recordset(?::jsonb) as s(id bigint, payload jsonb) where o.id = s.id`,
+    [JSON.stringify(rows.map((row) => ({ id: row.id, payload: scrub(row.payload, userId) })))],
+  );
+}
+
 /** Told after a commit that wrote events, so they are published at once rather than at the next poll. */
 export interface EventNotifier {
   committed(): void;

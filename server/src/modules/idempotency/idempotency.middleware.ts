@@ -16,7 +16,8 @@ function fingerprint(method: string, path: string, body: unknown): string {
  * Honours `Idempotency-Key` on a signed-in route (Stripe's semantics): the same key and request
  * replay the first success; the same key with another request is 422; a request still running
  * with that key is 409. Keys are kept in the database, so they hold across processes and restarts.
- * Only successes are remembered: after an error the client may retry with the same key.
+ * Only successes are remembered: after an error the client may retry with the same key. A client
+ * that goes away does not end the request: its key stays in flight until the handler answers.
  */
 export function idempotent(orm: Orm): RequestHandler {
   return async (req, res, next) => {
@@ -55,20 +56,14 @@ export function idempotent(orm: Orm): RequestHandler {
     }
 
     const rowId = inserted[0]!.id;
-    let stored = false;
-    storeSuccess(res, async (status, body) => {
-      await orm.em.fork().nativeUpdate(IdempotencyKeySchema, { id: rowId }, { state: 'DONE', responseStatus: status, responseBody: body });
-      stored = true;
-    });
-    // After an error, or when the client went away before a success could be stored, the key is
-    // released so a retry with it runs again (claims are idempotent by user and drop anyway).
-    res.once('close', () => {
-      if (stored) return;
-      orm.em
-        .fork()
-        .nativeDelete(IdempotencyKeySchema, { id: rowId, state: 'IN_FLIGHT' })
-        .catch((error: unknown) => req.log.warn({ err: error }, 'could not release idempotency key'));
-    });
+    // The key stays IN_FLIGHT until the handler answers, whether or not the client is still
+    // connected: a retry meanwhile gets 409 and one afterwards the stored success, so an aborted
+    // request's action never runs twice. Only an error answer releases the key (a retry runs again).
+    settle(
+      res,
+      (status, body) => orm.em.fork().nativeUpdate(IdempotencyKeySchema, { id: rowId }, { state: 'DONE', responseStatus: status, responseBody: body }),
+      () => orm.em.fork().nativeDelete(IdempotencyKeySchema, { id: rowId, state: 'IN_FLIGHT' }),
+    );
     next();
   };
 }
@@ -76,17 +71,19 @@ export function idempotent(orm: Orm): RequestHandler {
 const isSuccess = (status: number) => status >= 200 && status < 300;
 
 /**
- * Stores a success before it leaves: a client that saw it can always replay it. If storing
- * fails the client still gets the original response (claims are idempotent by user and drop
- * anyway) and the key is freed by the abandonment timeout.
+ * Stores a success, or releases the key after an error, before the answer leaves: a client that
+ * saw a success can always replay it, and one that saw an error may retry at once. If that write
+ * fails the client still gets the original answer (claims are idempotent by user and drop anyway)
+ * and the key is freed by the abandonment timeout. Errors leave through `res.send` (problem+json),
+ * successes through `res.json`, which calls `res.send` with the serialised body.
  */
-function storeSuccess(res: Response, store: (status: number, body: unknown) => Promise<unknown>): void {
-  const send = res.json.bind(res);
-  res.json = (body: unknown) => {
-    if (!isSuccess(res.statusCode)) return send(body);
-    store(res.statusCode, body)
-      .catch((error: unknown) => res.req.log.warn({ err: error }, 'could not store idempotent response'))
-      .finally(() => send(body));
+function settle(res: Response, store: (status: number, body: unknown) => Promise<unknown>, release: () => Promise<unknown>): void {
+  const json = res.json.bind(res);
+  const send = res.send.bind(res);
+  const after = (write: Promise<unknown>, what: string, answer: () => void) => {
+    write.catch((error: unknown) => res.req.log.warn({ err: error }, what)).finally(answer);
     return res;
   };
+  res.json = (body: unknown) => (isSuccess(res.statusCode) ? after(store(res.statusCode, body), 'could not store idempotent response', () => json(body)) : json(body));
+  res.send = (body?: unknown) => (isSuccess(res.statusCode) ? send(body) : after(release(), 'could not release idempotency key', () => send(body)));
 }

@@ -11,7 +11,7 @@ import { SessionSchema } from '../auth/session.entity.ts';
 import { ClaimSchema } from '../claims/claim.entity.ts';
 import { toClaimView } from '../claims/claim.view.ts';
 import { ApiTokenSchema } from '../events/api-token.entity.ts';
-import { recordEvent, type EventNotifier } from '../events/outbox.ts';
+import { forgetUserInOutbox, recordEvent, type EventNotifier } from '../events/outbox.ts';
 import { UserActionSchema } from '../waitlist/user-action.entity.ts';
 import { WaitlistSchema } from '../waitlist/waitlist.entity.ts';
 import { toWaitlistEntryView } from '../waitlist/waitlist.service.ts';
@@ -150,6 +150,8 @@ export function createAccountService(deps: {
       await em.execute('delete from "user" where id = ?', [actor.userId]);
       // Slots given back in a PRIORITY drop go to the next in line now, not at some later event.
       for (const dropId of touchedIds) await deps.line.syncLocked(em, dropId);
+      // Last, so the events this deletion wrote are scrubbed too.
+      await forgetUserInOutbox(em, actor.userId);
       return {
         sessions: sessionRows.map((s): EndedSession => ({ sessionId: s.id, userId: actor.userId })),
         dropIds: new Set([...claimed.map((c) => c.drop_id), ...waitlisted.map((w) => w.drop_id)]),
