@@ -118,6 +118,8 @@ export interface ServerToClientEvents {
   'drops:deleted': (payload: DropRef) => void;
   'drop:counts': (counts: DropCounts) => void;
   'drop:window': (event: WindowEvent) => void;
+  /** The drop went back to draft: nothing of it is shown any more, and this socket left its room. */
+  'drop:gone': (payload: DropRef) => void;
   /** PRIORITY: the window opened and the ranking was frozen: GET /api/drops/:id/ranking now reveals it. */
   'drop:ranking': (event: { dropId: string; ranked: number; commitment: string; frozenAt: string }) => void;
   'me:claim': (claim: ClaimView) => void;

@@ -212,6 +212,27 @@ describe('window events', () => {
     await withdrawn;
   });
 
+  it('tells the watchers of a drop gone back to draft only that it is gone, and its later edits reach nobody but admins', async () => {
+    const admin = await createUser(app, 'ADMIN');
+    const drop = await createDrop(app, { title: 'Public title' });
+    const watcher = await connected(connect(app.baseUrl));
+    expect((await request(watcher, 'drop:watch', { dropId: drop.id })).ok).toBe(true);
+    const consoleSocket = await connected(connect(app.baseUrl, { namespace: '/admin', auth: { token: admin.token } }));
+    const heard: unknown[] = [];
+    watcher.onAny((event: string, payload: unknown) => heard.push({ event, payload }));
+    const gone = next(watcher, 'drop:gone');
+    await api('PATCH', `/api/admin/drops/${drop.id}`, { token: admin.token, body: { isActive: false, title: 'Secret draft', description: 'Not for the public yet.' } });
+    expect(await gone).toEqual({ dropId: drop.id });
+
+    const adminSaw = next(consoleSocket, 'drop:window', (event: { drop?: { title: string } }) => event.drop?.title === 'Renamed in draft');
+    await api('PATCH', `/api/admin/drops/${drop.id}`, { token: admin.token, body: { title: 'Renamed in draft' } });
+    await adminSaw;
+    // An ack is sent after everything the server emitted to this socket before it.
+    expect((await request(watcher, 'drops:unwatch')).ok).toBe(true);
+    expect(JSON.stringify(heard)).not.toMatch(/Secret draft|Not for the public|Renamed in draft/);
+    expect(heard.filter((h) => (h as { event: string }).event !== 'drop:counts')).toEqual([{ event: 'drop:gone', payload: { dropId: drop.id } }]);
+  });
+
   it('tells the lobby about created, changed and deleted drops', async () => {
     const admin = await createUser(app, 'ADMIN');
     const lobby = await connected(connect(app.baseUrl));

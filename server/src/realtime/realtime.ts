@@ -351,8 +351,14 @@ export function createRealtime(deps: RealtimeDeps) {
           at: event.at,
           serverNow: new Date().toISOString(),
         };
-        // Watchers of a drop that went back to draft learn it is gone; admins see everything.
-        rooms().to(dropRoom(dropId)).emit('drop:window', drop && !drop.isActive ? { ...message, type: 'deleted' } : message);
+        if (drop && !drop.isActive) {
+          // Back to draft: its watchers learn only that it is gone and leave the room (on every
+          // process), so none of the draft's content or later edits reach them; admins see everything.
+          rooms().to(dropRoom(dropId)).emit('drop:gone', { dropId });
+          rooms().in(dropRoom(dropId)).socketsLeave(dropRoom(dropId));
+        } else {
+          rooms().to(dropRoom(dropId)).emit('drop:window', message);
+        }
         admins().emit('drop:window', message);
       }
       if (windowType || event.type === 'drop.created') {
