@@ -149,6 +149,8 @@ export interface ClientToServerEvents {
 export interface AdminServerToClientEvents {
   'drop:window': (event: WindowEvent) => void;
   'drop:reservations': (event: ReservationEvent) => void;
+  /** Sent just before the server ends this namespace's socket (the connection's other namespaces stay). */
+  'session:expired': (payload: { code: ErrorCode; message: string }) => void;
 }
 export interface AdminClientToServerEvents {
   'window:action': (payload: z.infer<typeof adminWindowPayloadSchema>, ack: AckFn<DropView>) => void;
@@ -161,5 +163,7 @@ export interface AdminClientToServerEvents {
 /** `/events`: an admin access token or an API token; `auth.lastEventId` resumes the stream. */
 export interface EventsServerToClientEvents {
   event: (event: StreamEvent) => void;
+  /** Sent just before the server ends this namespace's socket (the connection's other namespaces stay). */
+  'session:expired': (payload: { code: ErrorCode; message: string }) => void;
 }
 export type EventsClientToServerEvents = Record<string, never>;

@@ -1,5 +1,7 @@
 import jwt from 'jsonwebtoken';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Manager } from 'socket.io-client';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { signAccessToken } from '../src/modules/auth/tokens.ts';
 import { TEST_SECRET, addToWaitlist, client, createDrop, createUser, createUsers, startTestApp, type TestApp } from './support/app.ts';
 import { closeSockets, collect, connect, connected, next, refusal, request, sleep } from './support/sockets.ts';
 
@@ -321,6 +323,32 @@ describe('who may connect', () => {
     await app.orm.em.fork().execute(`update "user" set role = 'USER' where id = ?`, [admin.id]);
     expect(await goneStream).toBe('io server disconnect');
     expect(await goneConsole).toBe('io server disconnect');
+  });
+
+  it('ends only /admin when its token expires: the default namespace of the same connection keeps running', async () => {
+    const admin = await createUser(app, 'ADMIN');
+    const { sid } = jwt.decode(admin.token) as { sid: string };
+    const shortLived = signAccessToken(TEST_SECRET, 1, { sub: admin.id, role: 'ADMIN', sid });
+    const manager = new Manager(app.baseUrl, { transports: ['websocket'], reconnection: false });
+    const main = manager.socket('/', { auth: { token: admin.token } });
+    const consoleSocket = manager.socket('/admin', { auth: { token: shortLived } });
+    try {
+      await connected(main);
+      await connected(consoleSocket);
+      const told = next<{ code: string }>(consoleSocket, 'session:expired', () => true, 15_000);
+      const ended = new Promise((resolve) => consoleSocket.once('disconnect', resolve));
+      expect((await told).code).toBe('TOKEN_EXPIRED');
+      expect(await ended).toBe('io server disconnect');
+      expect(main.connected).toBe(true);
+      expect(await main.timeout(5000).emitWithAck('drops:watch')).toMatchObject({ ok: true });
+      // The console comes back on the same connection with a fresh token.
+      consoleSocket.auth = { token: admin.token };
+      await connected(consoleSocket.connect());
+      expect(main.connected).toBe(true);
+    } finally {
+      main.close();
+      consoleSocket.close();
+    }
   });
 
   it('refuses a lastEventId ahead of the stream instead of staying silent', async () => {

@@ -661,7 +661,9 @@ export function createRealtime(deps: RealtimeDeps) {
           const known = toDomainError(error);
           if (!known || known.status >= 500) return; // the database is away: check again later
           socket.emit('session:expired' as never, { code: known.code, message: known.message } as never);
-          socket.disconnect(true);
+          // This namespace only: a browser's page shares one connection between `/`, `/admin` and
+          // `/events`, and closing it would end the default namespace for good ("io server disconnect").
+          socket.disconnect();
         });
       }
     }
