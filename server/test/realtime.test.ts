@@ -366,7 +366,7 @@ describe('who may connect', () => {
 
 describe('per-socket limits', () => {
   it('answers RATE_LIMITED past the event rate and disconnects a flood', async () => {
-    const limited = await startTestApp({}, { eventsPerSecond: 5, floodStrikes: 10 });
+    const limited = await startTestApp({}, { eventsPerSecond: 5, eventsPerIpPerSecond: 5, floodStrikes: 10 });
     try {
       const socket = await connected(connect(limited.baseUrl));
       const acks = await Promise.all(Array.from({ length: 8 }, () => request(socket, 'drops:watch')));
@@ -387,6 +387,39 @@ describe('per-socket limits', () => {
       const gone = new Promise((resolve) => socket.once('disconnect', resolve));
       socket.emit('drop:watch', { dropId: 'x'.repeat(10_000) });
       expect(await gone).toBe('transport close');
+    } finally {
+      await limited.close();
+    }
+  });
+});
+
+describe('per-user and per-address limits', () => {
+  it('refuses the 21st connection of one user with TOO_MANY_CONNECTIONS, and takes one again once a socket closes', async () => {
+    const user = await createUser(app);
+    const sockets = Array.from({ length: 20 }, () => connect(app.baseUrl, { auth: { token: user.token } }));
+    await Promise.all(sockets.map((socket) => connected(socket)));
+    expect(await refusal(connect(app.baseUrl, { auth: { token: user.token } }))).toBe('TOO_MANY_CONNECTIONS');
+    const closed = new Promise((resolve) => sockets[0]!.once('disconnect', resolve));
+    sockets[0]!.close();
+    await closed;
+    await vi.waitFor(() => connected(connect(app.baseUrl, { auth: { token: user.token } })));
+  });
+
+  it('one user\'s sockets share one event budget', async () => {
+    const user = await createUser(app);
+    const sockets = await Promise.all(Array.from({ length: 10 }, () => connected(connect(app.baseUrl, { auth: { token: user.token } }))));
+    const acks = await Promise.all(sockets.flatMap((socket) => Array.from({ length: 5 }, () => request(socket, 'drops:watch'))));
+    expect(acks.filter((a) => a.ok)).toHaveLength(20);
+    expect(acks.filter((a) => !a.ok).every((a) => !a.ok && a.code === 'RATE_LIMITED')).toBe(true);
+  });
+
+  it('anonymous sockets of one address share its connection cap and its event budget', async () => {
+    const limited = await startTestApp({ SOCKET_CONNECTIONS_PER_IP: '3', SOCKET_EVENTS_PER_IP_PER_SECOND: '10' });
+    try {
+      const sockets = await Promise.all(Array.from({ length: 3 }, () => connected(connect(limited.baseUrl))));
+      expect(await refusal(connect(limited.baseUrl))).toBe('TOO_MANY_CONNECTIONS');
+      const acks = await Promise.all(sockets.flatMap((socket) => Array.from({ length: 10 }, () => request(socket, 'drops:watch'))));
+      expect(acks.filter((a) => a.ok)).toHaveLength(10);
     } finally {
       await limited.close();
     }

@@ -38,6 +38,7 @@ import type { AuthContext } from '../types.d.ts';
 import { createCountCoalescer } from './count-coalescer.ts';
 import { createOutboxRelay, type PublishedEvent } from './outbox-relay.ts';
 import { createPositionTracker } from './positions.ts';
+import { createConnectionLimits, type SocketIdentity } from './connection-limits.ts';
 import { LOBBY, dropRoom, sessionRoom, userRoom } from './rooms.ts';
 import { createHandlerFactory, type SocketLimits } from './socket-handler.ts';
 import { createStreamDelivery } from './stream-delivery.ts';
@@ -222,10 +223,19 @@ export function createRealtime(deps: RealtimeDeps) {
     log.info('rooms and the event stream span processes through Redis');
   }
 
+  const identify = (socket: Socket): SocketIdentity => ({ userId: (socket.data as SocketData).auth?.userId, address: addressOf(socket) });
   const handle = createHandlerFactory(
-    { eventsPerSecond: deps.limits?.eventsPerSecond ?? 20, floodStrikes: deps.limits?.floodStrikes ?? 60 },
+    {
+      eventsPerSecond: deps.limits?.eventsPerSecond ?? config.socketLimits.eventsPerUserPerSecond,
+      eventsPerIpPerSecond: deps.limits?.eventsPerIpPerSecond ?? config.socketLimits.eventsPerIpPerSecond,
+      floodStrikes: deps.limits?.floodStrikes ?? 60,
+    },
     log,
+    identify,
   );
+  const connectionLimits = createConnectionLimits({ perUser: config.socketLimits.connectionsPerUser, perIp: config.socketLimits.connectionsPerIp });
+  /** Runs after each namespace's own checks, when the socket's account (if any) is known. */
+  const capConnections = guarded(async (socket) => connectionLimits.admit(socket, identify(socket)));
   const publicNs = io.of('/') as PublicNamespace;
   const adminNs = io.of('/admin') as unknown as Namespace<AdminClientToServerEvents, AdminServerToClientEvents, Record<string, never>, SocketData>;
   const eventsNs = io.of('/events') as unknown as Namespace<EventsClientToServerEvents, EventsServerToClientEvents, Record<string, never>, SocketData>;
@@ -440,6 +450,8 @@ export function createRealtime(deps: RealtimeDeps) {
 
   async function signInSocket(socket: PublicSocket, token: string): Promise<SessionInfo> {
     const auth = await services.auth.authenticate(token, 'bearer');
+    // A visitor's connection signing in counts against the account from now on.
+    connectionLimits.admit(socket as unknown as Socket, { userId: auth.userId, address: addressOf(socket as unknown as Socket) });
     const previous = socket.data.auth;
     if (previous) {
       await socket.leave(userRoom(previous.userId));
@@ -495,7 +507,7 @@ export function createRealtime(deps: RealtimeDeps) {
         await signInSocket(socket, token);
       } catch (error) {
         const known = toDomainError(error);
-        if (!known || known.status >= 500) throw error;
+        if (!known || known.status >= 500 || known.code === 'TOO_MANY_CONNECTIONS') throw error;
         // Still welcome as a visitor; told why, and free to send `auth` with a fresh token.
         socket.data.auth = undefined;
         socket.data.token = undefined;
@@ -503,6 +515,7 @@ export function createRealtime(deps: RealtimeDeps) {
       }
     }) as never,
   );
+  publicNs.use(capConnections as never);
 
   /** Joins `room`, then reads; a failed read leaves the room again unless the socket was already in it. */
   async function joinThenRead<T>(socket: PublicSocket, room: string, read: () => Promise<T>): Promise<T> {
@@ -590,6 +603,7 @@ export function createRealtime(deps: RealtimeDeps) {
   }
 
   adminNs.use(guarded(async (socket) => void (await requireAdminToken(socket))));
+  adminNs.use(capConnections);
   adminNs.on('connection', (socket) => {
     socket.on(
       'window:action',
@@ -648,6 +662,7 @@ export function createRealtime(deps: RealtimeDeps) {
       (socket.data as SocketData & { lastEventId?: number }).lastEventId = lastEventId;
     }),
   );
+  eventsNs.use(capConnections);
   eventsNs.on('connection', (socket) => {
     stream.attach(socket as unknown as Socket, (socket.data as SocketData & { lastEventId?: number }).lastEventId ?? 0);
   });

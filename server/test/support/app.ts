@@ -70,6 +70,8 @@ export async function startTestApp(env: Record<string, string> = {}, limits?: Ap
     RATE_LIMIT_CLAIM_PER_MINUTE: '100000',
     RATE_LIMIT_WAITLIST_PER_MINUTE: '100000',
     RATE_LIMIT_ACTIONS_PER_IP_PER_MINUTE: '100000',
+    SOCKET_CONNECTIONS_PER_IP: '100000',
+    SOCKET_EVENTS_PER_IP_PER_SECOND: '100000',
     PRIORITY_REMOTE_URL: 'https://example.test/dropspot.git',
     PRIORITY_FIRST_COMMIT_EPOCH: '1762279200',
     ...env,
