@@ -12,42 +12,44 @@ export interface SocketIdentity {
  * underlying engine.io link: a page's `/`, `/admin` and `/events` sockets share one and count
  * once; it is released when that link closes.
  */
-export function createConnectionLimits(caps: { perUser: number; perIp: number }) {
-  const connectionsOf = new Map<string, Set<string>>();
-  const keysOf = new Map<string, Set<string>>();
+type Connection = Socket['conn'];
 
-  function release(connectionId: string): void {
-    for (const key of keysOf.get(connectionId) ?? []) {
+export function createConnectionLimits(caps: { perUser: number; perIp: number }) {
+  const connectionsOf = new Map<string, Set<Connection>>();
+  const keysOf = new WeakMap<Connection, Set<string>>();
+
+  function release(connection: Connection): void {
+    for (const key of keysOf.get(connection) ?? []) {
       const connections = connectionsOf.get(key);
-      connections?.delete(connectionId);
+      connections?.delete(connection);
       if (connections?.size === 0) connectionsOf.delete(key);
     }
-    keysOf.delete(connectionId);
+    keysOf.delete(connection);
   }
 
   /** Counts the socket's connection against its address and account; TOO_MANY_CONNECTIONS past either cap. */
   function admit(socket: Socket, who: SocketIdentity): void {
-    const connectionId = socket.conn.id;
+    const connection = socket.conn;
     const wanted: [string, number][] = [[`ip:${who.address}`, caps.perIp]];
     if (who.userId) wanted.push([`user:${who.userId}`, caps.perUser]);
     for (const [key, cap] of wanted) {
       const connections = connectionsOf.get(key);
-      if (connections && !connections.has(connectionId) && connections.size >= cap) {
+      if (connections && !connections.has(connection) && connections.size >= cap) {
         throw new DomainError('TOO_MANY_CONNECTIONS', `Too many open connections ${key.startsWith('user:') ? 'for this account' : 'from this address'}; close some tabs and try again.`);
       }
     }
     // Closed while its handshake was being checked: there is nothing left to count.
-    if (socket.conn.readyState === 'closed') return;
-    let keys = keysOf.get(connectionId);
+    if (connection.readyState === 'closed') return;
+    let keys = keysOf.get(connection);
     if (!keys) {
       keys = new Set();
-      keysOf.set(connectionId, keys);
-      socket.conn.once('close', () => release(connectionId));
+      keysOf.set(connection, keys);
+      connection.once('close', () => release(connection));
     }
     for (const [key] of wanted) {
       keys.add(key);
-      const connections = connectionsOf.get(key) ?? new Set<string>();
-      connections.add(connectionId);
+      const connections = connectionsOf.get(key) ?? new Set<Connection>();
+      connections.add(connection);
       connectionsOf.set(key, connections);
     }
   }
