@@ -17,7 +17,7 @@ const { httpServer, services, start, close } = createApp({
   config,
   orm,
   logger: pino({ level: 'warn' }),
-  realtimeLimits: { eventsPerSecond: 100_000, floodStrikes: 1_000_000 },
+  realtimeLimits: { eventsPerSecond: 100_000, eventsPerIpPerSecond: 100_000, floodStrikes: 1_000_000 },
 });
 if (process.env.BENCH_ENGINE === 'original') services.claims.claim = originalDesignClaim(orm);
 await start();

@@ -81,6 +81,8 @@ export async function startServer(databaseUrl: string, engine: 'batched' | 'orig
       RATE_LIMIT_CLAIM_PER_MINUTE: '100000000',
       RATE_LIMIT_WAITLIST_PER_MINUTE: '100000000',
       RATE_LIMIT_ACTIONS_PER_IP_PER_MINUTE: '100000000',
+      // Every simulated client connects from this machine.
+      SOCKET_CONNECTIONS_PER_IP: '100000000',
       DB_POOL_MAX: '20',
       BENCH_ENGINE: engine,
     },

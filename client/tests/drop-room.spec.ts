@@ -133,3 +133,18 @@ test('a user who is not an admin gets a 403 page for the console', async ({ page
   expect(response?.status()).toBe(403);
   await expect(page.getByRole('heading', { name: 'Admins only' })).toBeVisible();
 });
+
+test('a drop taken back to draft leaves its visitors with "no longer available" and none of the draft', async ({ page, baseURL }) => {
+  const admin = await adminApi(baseURL!);
+  const drop = await createDrop(admin, { slots: 5, opensInMs: -1_000, durationMs: 120_000, title: 'Public for now' });
+  await page.goto(`/drops/${drop.id}`);
+  await waitLive(page);
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText('Public for now');
+
+  const unpublished = await admin.patch(`/api/admin/drops/${drop.id}`, { data: { isActive: false, title: 'Secret draft', description: 'Not for the public yet.' } });
+  expect(unpublished.ok(), await unpublished.text()).toBeTruthy();
+  await expect(page.getByText('This drop is no longer available.')).toBeVisible();
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText('Public for now');
+  await expect(page.getByText(/Secret draft|Not for the public/)).toHaveCount(0);
+  await admin.dispose();
+});

@@ -35,6 +35,8 @@ export const ERROR_STATUS = {
   UNSUPPORTED_MEDIA_TYPE: 415,
   IDEMPOTENCY_KEY_MISMATCH: 422,
   RATE_LIMITED: 429,
+  /** A socket handshake past the open connections allowed per account or per address. */
+  TOO_MANY_CONNECTIONS: 429,
   INTERNAL: 500,
   SERVICE_UNAVAILABLE: 503,
 } as const;

@@ -118,6 +118,8 @@ export interface ServerToClientEvents {
   'drops:deleted': (payload: DropRef) => void;
   'drop:counts': (counts: DropCounts) => void;
   'drop:window': (event: WindowEvent) => void;
+  /** The drop went back to draft: nothing of it is shown any more, and this socket left its room. */
+  'drop:gone': (payload: DropRef) => void;
   /** PRIORITY: the window opened and the ranking was frozen: GET /api/drops/:id/ranking now reveals it. */
   'drop:ranking': (event: { dropId: string; ranked: number; commitment: string; frozenAt: string }) => void;
   'me:claim': (claim: ClaimView) => void;
@@ -147,6 +149,8 @@ export interface ClientToServerEvents {
 export interface AdminServerToClientEvents {
   'drop:window': (event: WindowEvent) => void;
   'drop:reservations': (event: ReservationEvent) => void;
+  /** Sent just before the server ends this namespace's socket (the connection's other namespaces stay). */
+  'session:expired': (payload: { code: ErrorCode; message: string }) => void;
 }
 export interface AdminClientToServerEvents {
   'window:action': (payload: z.infer<typeof adminWindowPayloadSchema>, ack: AckFn<DropView>) => void;
@@ -159,5 +163,7 @@ export interface AdminClientToServerEvents {
 /** `/events`: an admin access token or an API token; `auth.lastEventId` resumes the stream. */
 export interface EventsServerToClientEvents {
   event: (event: StreamEvent) => void;
+  /** Sent just before the server ends this namespace's socket (the connection's other namespaces stay). */
+  'session:expired': (payload: { code: ErrorCode; message: string }) => void;
 }
 export type EventsClientToServerEvents = Record<string, never>;

@@ -44,6 +44,10 @@ const envSchema = z.object({
   RATE_LIMIT_CLAIM_PER_MINUTE: z.coerce.number().int().min(1).default(60),
   RATE_LIMIT_WAITLIST_PER_MINUTE: z.coerce.number().int().min(1).default(60),
   RATE_LIMIT_ACTIONS_PER_IP_PER_MINUTE: z.coerce.number().int().min(1).default(1200),
+  SOCKET_CONNECTIONS_PER_USER: z.coerce.number().int().min(1).default(20),
+  SOCKET_CONNECTIONS_PER_IP: z.coerce.number().int().min(1).default(50),
+  SOCKET_EVENTS_PER_USER_PER_SECOND: z.coerce.number().int().min(1).default(20),
+  SOCKET_EVENTS_PER_IP_PER_SECOND: z.coerce.number().int().min(1).default(50),
   SEED_DEMO: bool.optional(),
   // built: client/build (npm start builds it); dev: Vite with hot reload; off: API only.
   CLIENT: z.enum(['built', 'dev', 'off']).optional(),
@@ -74,6 +78,11 @@ export interface Config {
   trustProxy: boolean | number | string | undefined;
   bodyLimit: string;
   rateLimits: { authPerMinute: number; claimPerMinute: number; waitlistPerMinute: number; actionsPerIpPerMinute: number };
+  /**
+   * Open Socket.IO connections per account and per address, and the events a second that all the
+   * sockets of one account (or, for visitors, of one address) may send together.
+   */
+  socketLimits: { connectionsPerUser: number; connectionsPerIp: number; eventsPerUserPerSecond: number; eventsPerIpPerSecond: number };
   seedDemo: boolean;
   client: 'built' | 'dev' | 'off';
   priority: { remoteUrl: string | undefined; firstCommitEpoch: number | undefined; startTime: string; base: number };
@@ -147,6 +156,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       claimPerMinute: e.RATE_LIMIT_CLAIM_PER_MINUTE,
       waitlistPerMinute: e.RATE_LIMIT_WAITLIST_PER_MINUTE,
       actionsPerIpPerMinute: e.RATE_LIMIT_ACTIONS_PER_IP_PER_MINUTE,
+    },
+    socketLimits: {
+      connectionsPerUser: e.SOCKET_CONNECTIONS_PER_USER,
+      connectionsPerIp: e.SOCKET_CONNECTIONS_PER_IP,
+      eventsPerUserPerSecond: e.SOCKET_EVENTS_PER_USER_PER_SECOND,
+      eventsPerIpPerSecond: e.SOCKET_EVENTS_PER_IP_PER_SECOND,
     },
     seedDemo,
     client: e.CLIENT ?? (e.NODE_ENV === 'test' ? 'off' : 'built'),

@@ -17,7 +17,7 @@ const counted = { http: 0, socket: 0 };
 
 beforeAll(async () => {
   // Rate limits are tested elsewhere; here every event must reach validation.
-  app = await startTestApp({}, { eventsPerSecond: 100_000, floodStrikes: 100_000 });
+  app = await startTestApp({}, { eventsPerSecond: 100_000, eventsPerIpPerSecond: 100_000, floodStrikes: 100_000 });
   admin = await createUser(app, 'ADMIN');
   user = await createUser(app);
   dropId = (await createDrop(app, { totalSlots: 1000 })).id;

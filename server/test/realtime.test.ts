@@ -1,5 +1,7 @@
 import jwt from 'jsonwebtoken';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Manager } from 'socket.io-client';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { signAccessToken } from '../src/modules/auth/tokens.ts';
 import { TEST_SECRET, addToWaitlist, client, createDrop, createUser, createUsers, startTestApp, type TestApp } from './support/app.ts';
 import { closeSockets, collect, connect, connected, next, refusal, request, sleep } from './support/sockets.ts';
 
@@ -212,6 +214,27 @@ describe('window events', () => {
     await withdrawn;
   });
 
+  it('tells the watchers of a drop gone back to draft only that it is gone, and its later edits reach nobody but admins', async () => {
+    const admin = await createUser(app, 'ADMIN');
+    const drop = await createDrop(app, { title: 'Public title' });
+    const watcher = await connected(connect(app.baseUrl));
+    expect((await request(watcher, 'drop:watch', { dropId: drop.id })).ok).toBe(true);
+    const consoleSocket = await connected(connect(app.baseUrl, { namespace: '/admin', auth: { token: admin.token } }));
+    const heard: unknown[] = [];
+    watcher.onAny((event: string, payload: unknown) => heard.push({ event, payload }));
+    const gone = next(watcher, 'drop:gone');
+    await api('PATCH', `/api/admin/drops/${drop.id}`, { token: admin.token, body: { isActive: false, title: 'Secret draft', description: 'Not for the public yet.' } });
+    expect(await gone).toEqual({ dropId: drop.id });
+
+    const adminSaw = next(consoleSocket, 'drop:window', (event: { drop?: { title: string } }) => event.drop?.title === 'Renamed in draft');
+    await api('PATCH', `/api/admin/drops/${drop.id}`, { token: admin.token, body: { title: 'Renamed in draft' } });
+    await adminSaw;
+    // An ack is sent after everything the server emitted to this socket before it.
+    expect((await request(watcher, 'drops:unwatch')).ok).toBe(true);
+    expect(JSON.stringify(heard)).not.toMatch(/Secret draft|Not for the public|Renamed in draft/);
+    expect(heard.filter((h) => (h as { event: string }).event !== 'drop:counts')).toEqual([{ event: 'drop:gone', payload: { dropId: drop.id } }]);
+  });
+
   it('tells the lobby about created, changed and deleted drops', async () => {
     const admin = await createUser(app, 'ADMIN');
     const lobby = await connected(connect(app.baseUrl));
@@ -302,6 +325,32 @@ describe('who may connect', () => {
     expect(await goneConsole).toBe('io server disconnect');
   });
 
+  it('ends only /admin when its token expires: the default namespace of the same connection keeps running', async () => {
+    const admin = await createUser(app, 'ADMIN');
+    const { sid } = jwt.decode(admin.token) as { sid: string };
+    const shortLived = signAccessToken(TEST_SECRET, 1, { sub: admin.id, role: 'ADMIN', sid });
+    const manager = new Manager(app.baseUrl, { transports: ['websocket'], reconnection: false });
+    const main = manager.socket('/', { auth: { token: admin.token } });
+    const consoleSocket = manager.socket('/admin', { auth: { token: shortLived } });
+    try {
+      await connected(main);
+      await connected(consoleSocket);
+      const told = next<{ code: string }>(consoleSocket, 'session:expired', () => true, 15_000);
+      const ended = new Promise((resolve) => consoleSocket.once('disconnect', resolve));
+      expect((await told).code).toBe('TOKEN_EXPIRED');
+      expect(await ended).toBe('io server disconnect');
+      expect(main.connected).toBe(true);
+      expect(await main.timeout(5000).emitWithAck('drops:watch')).toMatchObject({ ok: true });
+      // The console comes back on the same connection with a fresh token.
+      consoleSocket.auth = { token: admin.token };
+      await connected(consoleSocket.connect());
+      expect(main.connected).toBe(true);
+    } finally {
+      main.close();
+      consoleSocket.close();
+    }
+  });
+
   it('refuses a lastEventId ahead of the stream instead of staying silent', async () => {
     const admin = await createUser(app, 'ADMIN');
     expect(await refusal(connect(app.baseUrl, { namespace: '/events', auth: { token: admin.token, lastEventId: 1e12 } }))).toBe('VALIDATION_FAILED');
@@ -317,7 +366,7 @@ describe('who may connect', () => {
 
 describe('per-socket limits', () => {
   it('answers RATE_LIMITED past the event rate and disconnects a flood', async () => {
-    const limited = await startTestApp({}, { eventsPerSecond: 5, floodStrikes: 10 });
+    const limited = await startTestApp({}, { eventsPerSecond: 5, eventsPerIpPerSecond: 5, floodStrikes: 10 });
     try {
       const socket = await connected(connect(limited.baseUrl));
       const acks = await Promise.all(Array.from({ length: 8 }, () => request(socket, 'drops:watch')));
@@ -338,6 +387,39 @@ describe('per-socket limits', () => {
       const gone = new Promise((resolve) => socket.once('disconnect', resolve));
       socket.emit('drop:watch', { dropId: 'x'.repeat(10_000) });
       expect(await gone).toBe('transport close');
+    } finally {
+      await limited.close();
+    }
+  });
+});
+
+describe('per-user and per-address limits', () => {
+  it('refuses the 21st connection of one user with TOO_MANY_CONNECTIONS, and takes one again once a socket closes', async () => {
+    const user = await createUser(app);
+    const sockets = Array.from({ length: 20 }, () => connect(app.baseUrl, { auth: { token: user.token } }));
+    await Promise.all(sockets.map((socket) => connected(socket)));
+    expect(await refusal(connect(app.baseUrl, { auth: { token: user.token } }))).toBe('TOO_MANY_CONNECTIONS');
+    const closed = new Promise((resolve) => sockets[0]!.once('disconnect', resolve));
+    sockets[0]!.close();
+    await closed;
+    await vi.waitFor(() => connected(connect(app.baseUrl, { auth: { token: user.token } })));
+  });
+
+  it('one user\'s sockets share one event budget', async () => {
+    const user = await createUser(app);
+    const sockets = await Promise.all(Array.from({ length: 10 }, () => connected(connect(app.baseUrl, { auth: { token: user.token } }))));
+    const acks = await Promise.all(sockets.flatMap((socket) => Array.from({ length: 5 }, () => request(socket, 'drops:watch'))));
+    expect(acks.filter((a) => a.ok)).toHaveLength(20);
+    expect(acks.filter((a) => !a.ok).every((a) => !a.ok && a.code === 'RATE_LIMITED')).toBe(true);
+  });
+
+  it('anonymous sockets of one address share its connection cap and its event budget', async () => {
+    const limited = await startTestApp({ SOCKET_CONNECTIONS_PER_IP: '3', SOCKET_EVENTS_PER_IP_PER_SECOND: '10' });
+    try {
+      const sockets = await Promise.all(Array.from({ length: 3 }, () => connected(connect(limited.baseUrl))));
+      expect(await refusal(connect(limited.baseUrl))).toBe('TOO_MANY_CONNECTIONS');
+      const acks = await Promise.all(sockets.flatMap((socket) => Array.from({ length: 10 }, () => request(socket, 'drops:watch'))));
+      expect(acks.filter((a) => a.ok)).toHaveLength(10);
     } finally {
       await limited.close();
     }

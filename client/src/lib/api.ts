@@ -40,12 +40,17 @@ function browser(): boolean {
   return typeof window !== 'undefined';
 }
 
+/** The access token of this page's last refresh, with when it runs out (kept in memory only). */
+let access: { token: string; expires: number } | undefined;
+
 /**
  * The session cookies are httpOnly, so the page keeps a hint that a session may exist and when its
  * access token runs out (the cookie goes with it): a socket that reconnects after that renews first.
  */
 export function setSignedInHint(signedIn: boolean, expiresInSeconds?: number): void {
   if (!browser()) return;
+  // Signed in or out some other way than this page's refresh: `access` may be another session's token.
+  access = undefined;
   if (signedIn) {
     localStorage.setItem(SIGNED_IN_HINT, '1');
     if (expiresInSeconds !== undefined) localStorage.setItem(ACCESS_EXPIRES, String(Date.now() + expiresInSeconds * 1000));
@@ -64,6 +69,15 @@ export function accessTokenStale(): boolean {
   // says `session:expired` when it runs out.
   const expires = Number(localStorage.getItem(ACCESS_EXPIRES));
   return Number.isFinite(expires) && expires > 0 && Date.now() > expires - 10_000;
+}
+
+/**
+ * The access token this page refreshed last, while it has more than ten seconds to live. A
+ * socket namespace joining an open connection sends it: that connection's cookie header is the
+ * one from when it opened, and may have expired since.
+ */
+export function currentAccessToken(): string | undefined {
+  return access && Date.now() < access.expires - 10_000 ? access.token : undefined;
 }
 
 async function send(path: string, options: RequestOptions): Promise<Response> {
@@ -117,6 +131,7 @@ export function refreshSession(): Promise<AuthResponse | null> {
       if (!response.ok) throw await failure(response);
       const session = (await response.json()) as AuthResponse;
       setSignedInHint(true, session.expiresIn);
+      access = { token: session.accessToken, expires: Date.now() + session.expiresIn * 1000 };
       return session;
     };
     try {

@@ -38,6 +38,7 @@ import type { AuthContext } from '../types.d.ts';
 import { createCountCoalescer } from './count-coalescer.ts';
 import { createOutboxRelay, type PublishedEvent } from './outbox-relay.ts';
 import { createPositionTracker } from './positions.ts';
+import { createConnectionLimits, type SocketIdentity } from './connection-limits.ts';
 import { LOBBY, dropRoom, sessionRoom, userRoom } from './rooms.ts';
 import { createHandlerFactory, type SocketLimits } from './socket-handler.ts';
 import { createStreamDelivery } from './stream-delivery.ts';
@@ -222,10 +223,19 @@ export function createRealtime(deps: RealtimeDeps) {
     log.info('rooms and the event stream span processes through Redis');
   }
 
+  const identify = (socket: Socket): SocketIdentity => ({ userId: (socket.data as SocketData).auth?.userId, address: addressOf(socket) });
   const handle = createHandlerFactory(
-    { eventsPerSecond: deps.limits?.eventsPerSecond ?? 20, floodStrikes: deps.limits?.floodStrikes ?? 60 },
+    {
+      eventsPerSecond: deps.limits?.eventsPerSecond ?? config.socketLimits.eventsPerUserPerSecond,
+      eventsPerIpPerSecond: deps.limits?.eventsPerIpPerSecond ?? config.socketLimits.eventsPerIpPerSecond,
+      floodStrikes: deps.limits?.floodStrikes ?? 60,
+    },
     log,
+    identify,
   );
+  const connectionLimits = createConnectionLimits({ perUser: config.socketLimits.connectionsPerUser, perIp: config.socketLimits.connectionsPerIp });
+  /** Runs after each namespace's own checks, when the socket's account (if any) is known. */
+  const capConnections = guarded(async (socket) => connectionLimits.admit(socket, identify(socket)));
   const publicNs = io.of('/') as PublicNamespace;
   const adminNs = io.of('/admin') as unknown as Namespace<AdminClientToServerEvents, AdminServerToClientEvents, Record<string, never>, SocketData>;
   const eventsNs = io.of('/events') as unknown as Namespace<EventsClientToServerEvents, EventsServerToClientEvents, Record<string, never>, SocketData>;
@@ -351,8 +361,14 @@ export function createRealtime(deps: RealtimeDeps) {
           at: event.at,
           serverNow: new Date().toISOString(),
         };
-        // Watchers of a drop that went back to draft learn it is gone; admins see everything.
-        rooms().to(dropRoom(dropId)).emit('drop:window', drop && !drop.isActive ? { ...message, type: 'deleted' } : message);
+        if (drop && !drop.isActive) {
+          // Back to draft: its watchers learn only that it is gone and leave the room (on every
+          // process), so none of the draft's content or later edits reach them; admins see everything.
+          rooms().to(dropRoom(dropId)).emit('drop:gone', { dropId });
+          rooms().in(dropRoom(dropId)).socketsLeave(dropRoom(dropId));
+        } else {
+          rooms().to(dropRoom(dropId)).emit('drop:window', message);
+        }
         admins().emit('drop:window', message);
       }
       if (windowType || event.type === 'drop.created') {
@@ -434,6 +450,8 @@ export function createRealtime(deps: RealtimeDeps) {
 
   async function signInSocket(socket: PublicSocket, token: string): Promise<SessionInfo> {
     const auth = await services.auth.authenticate(token, 'bearer');
+    // A visitor's connection signing in counts against the account from now on.
+    connectionLimits.admit(socket as unknown as Socket, { userId: auth.userId, address: addressOf(socket as unknown as Socket) });
     const previous = socket.data.auth;
     if (previous) {
       await socket.leave(userRoom(previous.userId));
@@ -489,7 +507,7 @@ export function createRealtime(deps: RealtimeDeps) {
         await signInSocket(socket, token);
       } catch (error) {
         const known = toDomainError(error);
-        if (!known || known.status >= 500) throw error;
+        if (!known || known.status >= 500 || known.code === 'TOO_MANY_CONNECTIONS') throw error;
         // Still welcome as a visitor; told why, and free to send `auth` with a fresh token.
         socket.data.auth = undefined;
         socket.data.token = undefined;
@@ -497,6 +515,7 @@ export function createRealtime(deps: RealtimeDeps) {
       }
     }) as never,
   );
+  publicNs.use(capConnections as never);
 
   /** Joins `room`, then reads; a failed read leaves the room again unless the socket was already in it. */
   async function joinThenRead<T>(socket: PublicSocket, room: string, read: () => Promise<T>): Promise<T> {
@@ -584,6 +603,7 @@ export function createRealtime(deps: RealtimeDeps) {
   }
 
   adminNs.use(guarded(async (socket) => void (await requireAdminToken(socket))));
+  adminNs.use(capConnections);
   adminNs.on('connection', (socket) => {
     socket.on(
       'window:action',
@@ -642,6 +662,7 @@ export function createRealtime(deps: RealtimeDeps) {
       (socket.data as SocketData & { lastEventId?: number }).lastEventId = lastEventId;
     }),
   );
+  eventsNs.use(capConnections);
   eventsNs.on('connection', (socket) => {
     stream.attach(socket as unknown as Socket, (socket.data as SocketData & { lastEventId?: number }).lastEventId ?? 0);
   });
@@ -655,7 +676,9 @@ export function createRealtime(deps: RealtimeDeps) {
           const known = toDomainError(error);
           if (!known || known.status >= 500) return; // the database is away: check again later
           socket.emit('session:expired' as never, { code: known.code, message: known.message } as never);
-          socket.disconnect(true);
+          // This namespace only: a browser's page shares one connection between `/`, `/admin` and
+          // `/events`, and closing it would end the default namespace for good ("io server disconnect").
+          socket.disconnect();
         });
       }
     }

@@ -6,10 +6,13 @@ import type { z } from 'zod';
 import { DomainError } from '../http/domain-error.ts';
 import { toDomainError, zodToDomainError } from '../http/problem.ts';
 import { refuseIllFormed } from '../http/validate.ts';
+import type { SocketIdentity } from './connection-limits.ts';
 
 export interface SocketLimits {
-  /** Events a socket may send per second before it gets RATE_LIMITED acks. */
+  /** Events all the sockets of one account may send per second before they get RATE_LIMITED acks. */
   eventsPerSecond: number;
+  /** The same for all the visitors' sockets of one address. */
+  eventsPerIpPerSecond: number;
   /** Refused events within a minute after which the socket is disconnected as a flood. */
   floodStrikes: number;
 }
@@ -35,14 +38,19 @@ export function toAckError(error: unknown, logger: Logger): Ack<never> {
  * Every socket handler is: rate limit → refuse ill-formed Unicode → validate with the protocol's
  * zod schema → domain call → ack. Errors become `{ ok: false, code, message }` with the same codes as
  * HTTP. A client that forgets the ack callback is still served; one that keeps flooding is disconnected.
+ *
+ * The event budget belongs to the account (a visitor's to the address), not to the socket:
+ * opening more sockets buys no more events.
  */
-export function createHandlerFactory(limits: SocketLimits, logger: Logger) {
-  const rate = new RateLimiterMemory({ points: limits.eventsPerSecond, duration: 1 });
+export function createHandlerFactory(limits: SocketLimits, logger: Logger, identify: (socket: Socket) => SocketIdentity) {
+  const perUser = new RateLimiterMemory({ keyPrefix: 'socket-user', points: limits.eventsPerSecond, duration: 1 });
+  const perIp = new RateLimiterMemory({ keyPrefix: 'socket-ip', points: limits.eventsPerIpPerSecond, duration: 1 });
   const strikes = new RateLimiterMemory({ points: limits.floodStrikes, duration: 60 });
 
   async function admit(socket: Socket): Promise<void> {
     try {
-      await rate.consume(socket.id);
+      const { userId, address } = identify(socket);
+      await (userId ? perUser.consume(userId) : perIp.consume(address));
     } catch (refusal) {
       if (!(refusal instanceof RateLimiterRes)) throw refusal;
       try {

@@ -17,7 +17,7 @@ type PayloadOf<E extends keyof ClientToServerEvents> = Parameters<ClientToServer
 
 const ACK_TIMEOUT_MS = 10_000;
 /** Refusals that mean "your access token is gone", after which a refresh may help. */
-const RENEWABLE: ReadonlySet<string> = new Set<ErrorCode>(['TOKEN_EXPIRED', 'UNAUTHENTICATED']);
+export const RENEWABLE: ReadonlySet<string> = new Set<ErrorCode>(['TOKEN_EXPIRED', 'UNAUTHENTICATED']);
 
 /**
  * The page's one Socket.IO connection. It authenticates with the session cookie at the handshake,

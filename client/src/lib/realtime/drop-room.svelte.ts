@@ -96,6 +96,13 @@ export class DropRoom {
       'drop:window': (event) => {
         if (event.dropId === dropId) this.applyWindow(event);
       },
+      // Back to draft: the server sent nothing of it and took this socket out of its room. The
+      // console keeps showing it (its changes arrive on `/admin`).
+      'drop:gone': (event) => {
+        if (event.dropId !== dropId || this.#admin) return;
+        this.removed = true;
+        this.#announce(WINDOW_WORDS.deleted);
+      },
       'me:claim': (claim) => {
         if (claim.dropId === dropId) this.#setMe({ claim });
       },

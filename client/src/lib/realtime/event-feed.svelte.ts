@@ -1,8 +1,7 @@
 import { untrack } from 'svelte';
-import { io, type Socket } from 'socket.io-client';
 import type { EventsServerToClientEvents, StreamEvent } from '@dropspot/protocol';
-import { refreshSession } from '../api.ts';
 import type { ConnectionStatus } from './connection.svelte.ts';
+import { privilegedSocket } from './privileged.ts';
 
 const KEEP = 200;
 
@@ -36,34 +35,12 @@ export class EventFeed {
   }
 
   #open(): () => void {
-    const socket: Socket<EventsServerToClientEvents> = io('/events', {
-      transports: ['websocket', 'polling'],
-      withCredentials: true,
-      auth: (send) => send({ lastEventId: this.#lastId }),
-    });
-    socket.on('connect', () => {
-      this.status = 'online';
-      this.error = null;
-    });
-    // The stream re-checks the admin's token every few seconds and closes it once expired, and
-    // refuses a handshake with an expired cookie: renew the session, then connect again.
-    let lastRenewal = 0;
-    const renewAndReconnect = async () => {
-      if (Date.now() - lastRenewal < 10_000) return;
-      lastRenewal = Date.now();
-      const session = await refreshSession().catch(() => undefined);
-      if (session === null) this.status = 'offline';
-      else socket.connect();
-    };
-    socket.on('disconnect', (reason) => {
-      this.status = 'reconnecting';
-      if (reason === 'io server disconnect') void renewAndReconnect();
-    });
-    socket.on('connect_error', (error) => {
-      this.status = socket.active ? 'reconnecting' : 'offline';
-      this.error = error.message;
-      const code = (error as Error & { data?: { code?: string } }).data?.code;
-      if (!socket.active && (code === 'TOKEN_EXPIRED' || code === 'UNAUTHENTICATED')) void renewAndReconnect();
+    const { socket, close } = privilegedSocket<EventsServerToClientEvents>('/events', {
+      auth: () => ({ lastEventId: this.#lastId }),
+      onStatus: (status, error) => {
+        this.status = status;
+        this.error = error ?? null;
+      },
     });
     socket.on('event', (event) => {
       if (event.id <= this.#lastId) return;
@@ -72,9 +49,7 @@ export class EventFeed {
       this.events = [event, ...this.events].slice(0, KEEP);
       for (const listener of this.#listeners) listener(event);
     });
-    return () => {
-      socket.disconnect();
-    };
+    return close;
   }
 }
 
