@@ -35,6 +35,30 @@ async function countersMatchClaims(dropIds: string[]) {
   return new Map(rows.map((r) => [r.id, r.claimed]));
 }
 
+/**
+ * The backend that a lock held by `pid` keeps waiting, once there is one (pg_locks is live, not a
+ * per-transaction snapshot, so `holder` may be inside its own transaction).
+ */
+async function waitingOn(holder: pg.Client, pid: number): Promise<number> {
+  return vi.waitFor(
+    async () => {
+      const { rows } = await holder.query<{ pid: number }>('select distinct pid from pg_locks where not granted and $1 = any(pg_blocking_pids(pid))', [pid]);
+      expect(rows).toHaveLength(1);
+      return rows[0]!.pid;
+    },
+    { timeout: 10_000, interval: 20 },
+  );
+}
+
+/** A separate connection that opens a transaction and reports its backend's pid. */
+async function lockHolder() {
+  const holder = new pg.Client({ connectionString: app.config.databaseUrl });
+  await holder.connect();
+  await holder.query('begin');
+  const { rows } = await holder.query<{ pid: number }>('select pg_backend_pid() as pid');
+  return { holder, pid: rows[0]!.pid };
+}
+
 describe('GET /api/me/export', () => {
   it('returns the profile, waitlists with scores, claims with codes, sessions metadata and request counts, nobody else\'s', async () => {
     const user = await signedIn();
@@ -266,6 +290,34 @@ describe('DELETE /api/me racing an admin', () => {
   });
 });
 
+describe('DELETE /api/me racing a PRIORITY claim group', () => {
+  it('a group that holds the drop and then needs the user, against a deletion: both succeed, no deadlock, no 500', async () => {
+    const [admin] = await createUsers(app, 1, 'ADMIN');
+    const user = await signedIn();
+    const drop = await createDrop(app, { allocationMode: 'PRIORITY', totalSlots: 2, startInMs: 60_000 });
+    await addToWaitlist(app, drop.id, [user.id]);
+    expect((await api('POST', `/api/admin/drops/${drop.id}/window`, { token: admin!.token, body: { action: 'open-now' } })).status).toBe(200);
+    // The claim group locks the drop, then waits (this connection holds the line's table) before
+    // it writes the claim, which needs the user's row; meanwhile the deletion starts.
+    const { holder, pid } = await lockHolder();
+    try {
+      await holder.query('lock table "reservation" in share mode');
+      const claim = api('POST', `/api/drops/${drop.id}/claim`, { token: user.token });
+      const groupPid = await waitingOn(holder, pid);
+      const deletion = api('DELETE', '/api/me', { token: user.token, body: { currentPassword: user.password } });
+      await waitingOn(holder, groupPid);
+      await holder.query('commit');
+      const [claimed, deleted] = await Promise.all([claim, deletion]);
+      expect(claimed.status, JSON.stringify(claimed.body)).toBe(201);
+      expect(deleted.status, JSON.stringify(deleted.body)).toBe(204);
+    } finally {
+      await holder.end();
+    }
+    // The deleted user's slot went back: the counter is the claims, and none is theirs.
+    expect((await countersMatchClaims([drop.id])).get(drop.id)).toBe(0);
+  });
+});
+
 describe('DELETE /api/me by admins', () => {
   it('an admin may leave while another admin remains; of two leaving at once, one stays', async () => {
     // Last in the file: it demotes the admins earlier tests made, so only this test's two count.
@@ -309,5 +361,35 @@ describe('DELETE /api/me with a redeemed code', () => {
     expect(kept!.email).not.toContain(user.email.split('@')[0]!);
     // The redeemed code is still refused a second time.
     expect((await api('POST', `/api/admin/claims/${code}/redeem`, { token: admin!.token })).body.code).toBe('ALREADY_REDEEMED');
+  });
+
+  it('a redeem that commits while the deletion is under way: the claim stays redeemed and its slot is never sold again', async () => {
+    const user = await signedIn();
+    const [admin, other] = await createUsers(app, 2, 'ADMIN');
+    const drop = await createDrop(app, { totalSlots: 1 });
+    await addToWaitlist(app, drop.id, [user.id, other!.id]);
+    const claim = await api('POST', `/api/drops/${drop.id}/claim`, { token: user.token });
+    expect(claim.status).toBe(201);
+    const code = claim.body.claim.code as string;
+    // The redeem marks the claim USED, then waits to write its audit entry (this connection holds
+    // the table) while the deletion starts: it commits in the middle of the deletion's transaction.
+    const { holder, pid } = await lockHolder();
+    try {
+      await holder.query('lock table "audit_log" in share mode');
+      const redeem = api('POST', `/api/admin/claims/${code}/redeem`, { token: admin!.token });
+      const redeemPid = await waitingOn(holder, pid);
+      const deletion = api('DELETE', '/api/me', { token: user.token, body: { currentPassword: user.password } });
+      await waitingOn(holder, redeemPid);
+      await holder.query('commit');
+      expect((await redeem).status).toBe(200);
+      expect((await deletion).status).toBe(204);
+    } finally {
+      await holder.end();
+    }
+    const claimed = await countersMatchClaims([drop.id]);
+    expect(claimed.get(drop.id)).toBe(1);
+    const [kept] = await app.orm.em.fork().execute<{ status: string }[]>(`select status from "claim" where code = ?`, [code]);
+    expect(kept).toEqual({ status: 'USED' });
+    expect((await api('POST', `/api/drops/${drop.id}/claim`, { token: other!.token })).body.code).toBe('SOLD_OUT');
   });
 });

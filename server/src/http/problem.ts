@@ -1,7 +1,8 @@
 import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
-import { ConnectionException, DriverException, LockWaitTimeoutException } from '@mikro-orm/core';
+import { LockWaitTimeoutException } from '@mikro-orm/core';
 import type { Problem } from '@dropspot/protocol';
 import { z } from 'zod';
+import { isDatabaseUnavailable, isTransientConflict } from '../db/failures.ts';
 import { DomainError } from './domain-error.ts';
 
 const TITLES: Partial<Record<number, string>> = {
@@ -72,7 +73,11 @@ export function toDomainError(error: unknown): DomainError | undefined {
   if (error instanceof LockWaitTimeoutException) {
     return new DomainError('SERVICE_UNAVAILABLE', 'The drop is busy; try again in a moment.', { extra: { retryAfter: 1 }, cause: error });
   }
-  if (error instanceof ConnectionException || (error instanceof DriverException && /ECONNREFUSED|terminat|connection/i.test(error.message))) {
+  // Retried inside the server first (db/transaction.ts); what still conflicts after that is load, not a bug.
+  if (isTransientConflict(error)) {
+    return new DomainError('SERVICE_UNAVAILABLE', 'The database is busy with conflicting changes; try again in a moment.', { extra: { retryAfter: 1 }, cause: error });
+  }
+  if (isDatabaseUnavailable(error)) {
     return new DomainError('SERVICE_UNAVAILABLE', 'The database is unavailable; try again shortly.', { extra: { retryAfter: 2 }, cause: error });
   }
   if (typeof error === 'object' && error !== null && ('type' in error || 'status' in error || 'statusCode' in error)) {

@@ -6,6 +6,7 @@ import { LockMode, UniqueConstraintViolationException, type EntityManager } from
 import type { AuthResponse, ChangePasswordBody, LoginBody, Role, SignupBody, UserView } from '@dropspot/protocol';
 import type { Config } from '../../config.ts';
 import type { Orm } from '../../db/orm.ts';
+import { transaction } from '../../db/transaction.ts';
 import { DomainError } from '../../http/domain-error.ts';
 import type { AuthContext } from '../../types.d.ts';
 import { UserSchema, type User } from '../users/user.entity.ts';
@@ -111,7 +112,7 @@ export function createAuthService(deps: { orm: Orm; config: Readonly<Config>; on
   async function signup(body: SignupBody, userAgent?: string): Promise<AuthResponse> {
     const passwordHash = await hashPassword(body.password);
     try {
-      return await orm.em.fork().transactional(async (em) => {
+      return await transaction(orm, async (em) => {
         // Role is never taken from the request: everyone who signs up is a USER.
         const user = em.create(UserSchema, { email: body.email, passwordHash, role: 'USER' });
         await em.flush();
@@ -166,7 +167,7 @@ export function createAuthService(deps: { orm: Orm; config: Readonly<Config>; on
    * it: the whole family is revoked, which signs out both the thief and the owner.
    */
   async function refresh(refreshToken: string, userAgent?: string): Promise<AuthResponse> {
-    const outcome = await orm.em.fork().transactional(async (em) => {
+    const outcome = await transaction(orm, async (em) => {
       // Only the session row is locked; locking the user's row too would queue this refresh
       // behind every insert that references the user (their claims, their waitlist entries).
       const session = await em.findOne(SessionSchema, { refreshTokenHash: sha256(refreshToken) }, { lockMode: LockMode.PESSIMISTIC_WRITE });

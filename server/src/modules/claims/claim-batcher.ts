@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { ForeignKeyConstraintViolationException, UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
 import type { ClaimView } from '@dropspot/protocol';
 import type { Orm } from '../../db/orm.ts';
+import { transaction } from '../../db/transaction.ts';
 import { DomainError } from '../../http/domain-error.ts';
 import { OutboxEventSchema } from '../events/outbox-event.entity.ts';
 import { outboxRow, type EventNotifier } from '../events/outbox.ts';
@@ -150,7 +151,7 @@ export function createClaimBatcher(deps: {
       let committed = false;
       const seen = { priority: false };
       try {
-        results = await orm.em.fork().transactional((tem) => commitBatch(tem, dropId, userIds, seen));
+        results = await transaction(orm, (tem) => commitBatch(tem, dropId, userIds, seen));
         committed = true;
       } catch (error) {
         if (!(error instanceof UniqueConstraintViolationException || error instanceof ForeignKeyConstraintViolationException)) throw error;

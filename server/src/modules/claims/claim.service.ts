@@ -1,6 +1,7 @@
 import { ForeignKeyConstraintViolationException, UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
 import type { ClaimView } from '@dropspot/protocol';
 import type { Orm } from '../../db/orm.ts';
+import { transaction } from '../../db/transaction.ts';
 import { DomainError } from '../../http/domain-error.ts';
 import { DropSchema } from '../drops/drop.entity.ts';
 import { UserSchema } from '../users/user.entity.ts';
@@ -44,7 +45,7 @@ export function createClaimService(deps: {
 
     for (let attempt = 1; ; attempt++) {
       try {
-        const created = await orm.em.fork().transactional(async (tem) => {
+        const created = await transaction(orm, async (tem) => {
           await lockDropForClaim(tem, dropId);
           const drop = await tem.findOne(DropSchema, { id: dropId, isActive: true });
           if (!drop) throw new DomainError('DROP_NOT_FOUND', 'No drop with this id.');
@@ -111,7 +112,7 @@ export function createClaimService(deps: {
 
   /** ISSUED → USED exactly once; a second redemption is refused with the time of the first. */
   async function redeem(code: string, actor: Actor): Promise<ClaimView> {
-    const view = await orm.em.fork().transactional(async (em) => {
+    const view = await transaction(orm, async (em) => {
       const updated = await em.nativeUpdate(ClaimSchema, { code, status: 'ISSUED' }, { status: 'USED', usedAt: new Date() });
       const claim = await em.findOne(ClaimSchema, { code }, { populate: ['drop'] });
       if (!claim) throw new DomainError('CODE_NOT_FOUND', 'No claim has this code.');

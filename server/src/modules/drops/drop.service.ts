@@ -11,6 +11,7 @@ import type {
   WindowActionBody,
 } from '@dropspot/protocol';
 import type { Orm } from '../../db/orm.ts';
+import { transaction } from '../../db/transaction.ts';
 import { DomainError } from '../../http/domain-error.ts';
 import { ClaimSchema } from '../claims/claim.entity.ts';
 import { recordAudit, type Actor } from '../audit/audit.ts';
@@ -181,7 +182,7 @@ export function createDropService(deps: { orm: Orm; notifier: EventNotifier; lin
   }
 
   async function update(id: string, body: UpdateDropBody, actor: Actor): Promise<DropView> {
-    const updated = await orm.em.fork().transactional(async (em) => {
+    const updated = await transaction(orm, async (em) => {
       // Locked so a claim cannot slip in between the slots check and the write.
       const drop = await em.findOne(DropSchema, { id }, { lockMode: LockMode.PESSIMISTIC_WRITE });
       if (!drop) throw new DomainError('DROP_NOT_FOUND', 'No drop with this id.');
@@ -234,7 +235,7 @@ export function createDropService(deps: { orm: Orm; notifier: EventNotifier; lin
   }
 
   async function remove(id: string, actor: Actor): Promise<void> {
-    await orm.em.fork().transactional(async (em) => {
+    await transaction(orm, async (em) => {
       const drop = await em.findOne(DropSchema, { id });
       if (!drop) throw new DomainError('DROP_NOT_FOUND', 'No drop with this id.');
       await em.nativeDelete(DropSchema, { id });
@@ -250,7 +251,7 @@ export function createDropService(deps: { orm: Orm; notifier: EventNotifier; lin
     const params = body.action === 'open-now' ? [seconds, seconds] : body.action === 'extend' ? [seconds] : [];
     // Pausing a window that has already ended means nothing, so it is refused rather than stored.
     const guard = body.action === 'pause' ? 'and claim_window_end > clock_timestamp()' : '';
-    const changed = await orm.em.fork().transactional(async (em) => {
+    const changed = await transaction(orm, async (em) => {
       // Lock first, as a claim batch does; the update then reads the clock once it has the row.
       await em.execute('select 1 from "drop" where id = ? for no key update', [id]);
       // Both end a pause (open-now clears it too): the holds get the paused time back.

@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { AdminReservationsView, RankingView, ReservationStatus, ReservationView, ScoreBreakdown } from '@dropspot/protocol';
 import type { Orm } from '../../db/orm.ts';
+import { transaction } from '../../db/transaction.ts';
 import { recordAudit, type Actor } from '../audit/audit.ts';
 import { DomainError } from '../../http/domain-error.ts';
 import { lockDropForClaim } from '../claims/drop-state.ts';
@@ -302,7 +303,7 @@ export function createReservationService(deps: { orm: Orm; formula: PriorityForm
    * opening of a drop not frozen yet), or null when nothing is pending.
    */
   async function tick(dropId: string): Promise<Date | null> {
-    await orm.em.fork().transactional(async (em) => {
+    await transaction(orm, async (em) => {
       await lockDropForClaim(em, dropId);
       await syncLocked(em, dropId);
     });
@@ -440,7 +441,7 @@ export function createReservationService(deps: { orm: Orm; formula: PriorityForm
 
   /** Admin: adds time to every open hold (after expiring the ones already over, which passed on). */
   async function extendHolds(dropId: string, seconds: number, actor: Actor): Promise<{ extended: number }> {
-    const extended = await orm.em.fork().transactional(async (em) => {
+    const extended = await transaction(orm, async (em) => {
       await lockDropForClaim(em, dropId);
       if (!(await isPriority(em, dropId))) throw new DomainError('NOT_FOUND', 'This drop is first come, first served: it has no holds.');
       await syncLocked(em, dropId);

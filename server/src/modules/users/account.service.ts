@@ -1,6 +1,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { AccountExport, DeleteAccountBody } from '@dropspot/protocol';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { RetryTransaction } from '../../db/failures.ts';
 import type { Orm } from '../../db/orm.ts';
+import { transaction } from '../../db/transaction.ts';
 import { DomainError } from '../../http/domain-error.ts';
 import type { AuthContext } from '../../types.d.ts';
 import type { AuditService } from '../audit/audit.service.ts';
@@ -68,13 +71,23 @@ export function createAccountService(deps: {
     };
   }
 
+  /** The drops whose numbers change when the user goes: where they hold a claim or a place in a PRIORITY line. */
+  async function touchedDrops(em: EntityManager, userId: string) {
+    const inLine = await em.execute<{ drop_id: string }[]>(`select drop_id from "reservation" where user_id = ? and status in ('WAITING', 'GRANTED')`, [userId]);
+    const claimedIn = await em.execute<{ drop_id: string }[]>('select distinct drop_id from "claim" where user_id = ?', [userId]);
+    return { inLine, ids: [...new Set([...inLine, ...claimedIn].map((row) => row.drop_id))].sort() };
+  }
+
   /**
    * Deletes the account and, by cascade, its waitlist entries, claims, sessions, idempotency
    * keys, request counts and API tokens (the admin audit log keeps what an admin did). Every
    * drop it held a claim in gets the slot back in the same transaction, so `drop.claimed` stays
-   * the number of claims. Locks: for an admin, every admin row (the last admin stays); the
-   * user's row (a claim or join for this user still in flight waits, then fails on the foreign
-   * key instead of slipping in between); then the drops it claimed in, in id order.
+   * the number of claims. Locks, in the order every transaction takes them (drops, then users,
+   * then claims): the drops it claimed in or is in line for, in id order (a claim group holds its
+   * drop and then needs the user's row for its claim's foreign key: taken the other way round,
+   * the two deadlock); for an admin, every admin row (the last admin stays); the user's row (a
+   * claim or join for this user still in flight waits, then fails on the foreign key); then its
+   * claims (a redeem in flight finishes first, so it is seen).
    */
   async function deleteAccount(actor: AuthContext, body: DeleteAccountBody): Promise<void> {
     const user = await orm.em.fork().findOne(UserSchema, { id: actor.userId });
@@ -86,11 +99,15 @@ export function createAccountService(deps: {
     // Hashed before the transaction (it takes a moment): the sign-in secret of the placeholder that
     // keeps redeemed claims, which nobody knows.
     const placeholderHash = await hashPassword(randomBytes(32).toString('base64url'));
-    const { sessions, dropIds } = await orm.em.fork().transactional(async (em) => {
+    const { sessions, dropIds } = await transaction(orm, async (em) => {
       await em.execute(`set local lock_timeout = '5s'`);
+      const before = await touchedDrops(em, actor.userId);
+      if (before.ids.length > 0) {
+        await em.execute('select 1 from "drop" where id in (?) order by id for no key update', [before.ids]);
+      }
       if (user.role === 'ADMIN') {
-        // Every admin row, this one included, locked first and in id order: two admins leaving
-        // at once queue here (no deadlock) and cannot both go.
+        // Every admin row, this one included, locked in id order: two admins leaving at once
+        // queue here (no deadlock) and cannot both go.
         const admins = await em.execute<{ id: string }[]>(`select id from "user" where role = 'ADMIN' order by id for update`);
         if (admins.length <= 1) {
           throw new DomainError('FORBIDDEN', 'The last admin cannot delete their account; make someone else an admin first.');
@@ -101,16 +118,14 @@ export function createAccountService(deps: {
       if (locked.role === 'ADMIN' && user.role !== 'ADMIN') {
         throw new DomainError('SERVICE_UNAVAILABLE', 'The account changed meanwhile; try again.', { extra: { retryAfter: 1 } });
       }
-      // The drops whose numbers change: where the user holds a claim or a place in a PRIORITY line.
-      const inLine = await em.execute<{ drop_id: string }[]>(
-        `select drop_id from "reservation" where user_id = ? and status in ('WAITING', 'GRANTED')`,
-        [actor.userId],
-      );
-      const claimedIn = await em.execute<{ drop_id: string }[]>('select distinct drop_id from "claim" where user_id = ?', [actor.userId]);
-      const touchedIds = [...new Set([...inLine, ...claimedIn].map((row) => row.drop_id))].sort();
-      if (touchedIds.length > 0) {
-        await em.execute('select 1 from "drop" where id in (?) order by id for no key update', [touchedIds]);
-      }
+      // Under the user's lock nothing new can reference them. A claim or place in line that
+      // committed before it, in a drop not locked above, cannot be locked now without breaking the
+      // order: start again with it in the set.
+      const { inLine, ids: touchedIds } = await touchedDrops(em, actor.userId);
+      if (touchedIds.some((id) => !before.ids.includes(id))) throw new RetryTransaction('the account gained a claim in another drop meanwhile');
+      // Read committed sees a redeem only once it has committed: a redeem still in flight is waited
+      // for here, so the USED claims below are all of them.
+      await em.execute('select 1 from "claim" where user_id = ? for update', [actor.userId]);
       // A held reservation passes on as if the user had left; a waiting place just goes.
       for (const { drop_id: dropId } of inLine) await deps.line.releaseLocked(em, dropId, actor.userId);
       // A redeemed code's item has been handed out, so its slot must stay used: those claims move to

@@ -1,6 +1,7 @@
 import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
 import type { PositionView, ScoreBreakdown, WaitlistEntryView } from '@dropspot/protocol';
 import type { Orm } from '../../db/orm.ts';
+import { transaction } from '../../db/transaction.ts';
 import { DomainError } from '../../http/domain-error.ts';
 import { DropSchema } from '../drops/drop.entity.ts';
 import { recordEvent, type EventNotifier } from '../events/outbox.ts';
@@ -133,7 +134,7 @@ export function createWaitlistService(deps: {
     const em = orm.em.fork();
     await recordUserAction(em, userId, 'leave');
     const drop = await findVisibleDrop(em, dropId);
-    const left = await em.transactional(async (tem) => {
+    const left = await transaction(orm, async (tem) => {
       // PRIORITY: under the drop's row lock, like claims and expiry, so giving up a reservation
       // and passing it on is one step that cannot interleave with a claim or a backfill.
       // The release comes first: if the window has just opened, the ranking freezes with this user
