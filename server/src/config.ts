@@ -44,6 +44,7 @@ const envSchema = z.object({
   RATE_LIMIT_CLAIM_PER_MINUTE: z.coerce.number().int().min(1).default(60),
   RATE_LIMIT_WAITLIST_PER_MINUTE: z.coerce.number().int().min(1).default(60),
   RATE_LIMIT_ACTIONS_PER_IP_PER_MINUTE: z.coerce.number().int().min(1).default(1200),
+  RATE_LIMIT_RANKING_PER_MINUTE: z.coerce.number().int().min(1).default(300),
   SEED_DEMO: bool.optional(),
   // built: client/build (npm start builds it); dev: Vite with hot reload; off: API only.
   CLIENT: z.enum(['built', 'dev', 'off']).optional(),
@@ -73,7 +74,7 @@ export interface Config {
   corsOrigins: string[];
   trustProxy: boolean | number | string | undefined;
   bodyLimit: string;
-  rateLimits: { authPerMinute: number; claimPerMinute: number; waitlistPerMinute: number; actionsPerIpPerMinute: number };
+  rateLimits: { authPerMinute: number; claimPerMinute: number; waitlistPerMinute: number; actionsPerIpPerMinute: number; rankingPerMinute: number };
   seedDemo: boolean;
   client: 'built' | 'dev' | 'off';
   priority: { remoteUrl: string | undefined; firstCommitEpoch: number | undefined; startTime: string; base: number };
@@ -147,6 +148,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       claimPerMinute: e.RATE_LIMIT_CLAIM_PER_MINUTE,
       waitlistPerMinute: e.RATE_LIMIT_WAITLIST_PER_MINUTE,
       actionsPerIpPerMinute: e.RATE_LIMIT_ACTIONS_PER_IP_PER_MINUTE,
+      rankingPerMinute: e.RATE_LIMIT_RANKING_PER_MINUTE,
     },
     seedDemo,
     client: e.CLIENT ?? (e.NODE_ENV === 'test' ? 'off' : 'built'),
