@@ -386,7 +386,7 @@ export function createReservationService(deps: { orm: Orm; formula: PriorityForm
    * instant and page): a popular drop's ranking is read from the database and hashed once, not
    * per request. Only the drop's title and slot count, which can still change, are read each time.
    */
-  const rankingPages = new LRUCache<string, { entries: RankingEntry[]; total: number; tag: string }>({ max: 500 });
+  const rankingPages = new LRUCache<string, { entries: RankingEntry[]; total: number; lastRank: number; tag: string }>({ max: 500 });
 
   async function rankingPage(em: EntityManager, dropId: string, frozenAt: Date, page: RankingQuery) {
     const key = `${dropId}|${new Date(frozenAt).toISOString()}|${page.offset}|${page.limit}`;
@@ -396,7 +396,11 @@ export function createReservationService(deps: { orm: Orm; formula: PriorityForm
       `select rank, anon_id, priority_score, joined_at, score_breakdown, tie_break from "reservation" where drop_id = ? and rank > ? order by rank limit ?`,
       [dropId, page.offset, page.limit],
     );
-    const [count] = await em.execute<{ total: number }[]>(`select count(*)::int as total from "reservation" where drop_id = ?`, [dropId]);
+    // The last rank, not the count, ends the pages: a deleted account leaves a gap in the ranks.
+    const [count] = await em.execute<{ total: number; last_rank: number | null }[]>(
+      `select count(*)::int as total, max(rank) as last_rank from "reservation" where drop_id = ?`,
+      [dropId],
+    );
     const entries = rows.map((r) => ({
       rank: r.rank,
       anonId: r.anon_id,
@@ -405,7 +409,7 @@ export function createReservationService(deps: { orm: Orm; formula: PriorityForm
       breakdown: r.score_breakdown,
       tieBreak: r.tie_break,
     }));
-    const value = { entries, total: count?.total ?? 0, tag: createHash('sha256').update(JSON.stringify(entries)).digest('hex') };
+    const value = { entries, total: count?.total ?? 0, lastRank: count?.last_rank ?? 0, tag: createHash('sha256').update(JSON.stringify(entries)).digest('hex') };
     rankingPages.set(key, value);
     return value;
   }
@@ -427,7 +431,7 @@ export function createReservationService(deps: { orm: Orm; formula: PriorityForm
       throw new DomainError('NOT_FOUND', 'This drop is first come, first served: it has no ranking.');
     }
     const frozenAt = drop.ranking_frozen_at;
-    const part = frozenAt ? await rankingPage(em, dropId, frozenAt, page) : { entries: [], total: 0, tag: '' };
+    const part = frozenAt ? await rankingPage(em, dropId, frozenAt, page) : { entries: [], total: 0, lastRank: 0, tag: '' };
     const own = userId && frozenAt ? (await em.execute<{ anon_id: string; rank: number }[]>(`select anon_id, rank from "reservation" where drop_id = ? and user_id = ?`, [dropId, userId]))[0] : undefined;
     const me = own ? { anonId: own.anon_id, rank: own.rank } : null;
     const last = part.entries.at(-1);
@@ -446,7 +450,7 @@ export function createReservationService(deps: { orm: Orm; formula: PriorityForm
       total: part.total,
       offset: page.offset,
       limit: page.limit,
-      nextOffset: last && last.rank < part.total ? last.rank : null,
+      nextOffset: last && last.rank < part.lastRank ? last.rank : null,
       ...(userId ? { me } : {}),
     };
     const etag = frozenAt
