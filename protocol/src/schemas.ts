@@ -149,6 +149,15 @@ export const listDropsQuerySchema = z.object({
 });
 export type ListDropsQuery = z.infer<typeof listDropsQuerySchema>;
 
+/** Most entries one page of a published ranking carries (GET /api/drops/:id/ranking). */
+export const RANKING_MAX_PAGE = 500;
+/** A page of a ranking: the entries with rank > offset, at most `limit` of them. */
+export const rankingQuerySchema = z.object({
+  offset: z.coerce.number().int().min(0).max(100_000_000).default(0),
+  limit: z.coerce.number().int().min(1).max(RANKING_MAX_PAGE).default(RANKING_MAX_PAGE),
+});
+export type RankingQuery = z.infer<typeof rankingQuerySchema>;
+
 /** Codes are shown as XXXX-XXXX-XXXX; people may type them lower-case, with spaces or without dashes. */
 export const CODE_ALPHABET = '23456789ABCDEFGHJKMNPQRSTUVWXYZ';
 export const CODE_LENGTH = 12;

@@ -47,6 +47,8 @@ export interface DropView {
   rankingCommitment: string | null;
   /** PRIORITY: when the ranking was frozen (the window opened); then GET /api/drops/:id/ranking reveals it. */
   rankingFrozenAt: string | null;
+  /** PRIORITY: the formula its scores use, fixed when it was published; null until then (the live one, GET /api/priority, applies). */
+  priorityFormula: PriorityFormulaView | null;
   publishedAt: string | null;
   createdAt: string;
   updatedAt: string;
@@ -149,10 +151,15 @@ export interface RankingView {
   revealed: boolean;
   frozenAt: string | null;
   secret: string | null;
-  /** The published formula (as GET /api/priority) the scores were computed with. */
+  /** The formula this drop's scores were computed with: the one in force when it was published. */
   formula: PriorityFormulaView;
   order: string;
+  /** One page: the entries with rank > `offset`, at most `limit`; `nextOffset` asks for the next (null on the last). */
   entries: RankingEntry[];
+  total: number;
+  offset: number;
+  limit: number;
+  nextOffset: number | null;
   /** Signed in and ranked: your own entry's anonymized id and rank. */
   me?: { anonId: string; rank: number } | null;
 }

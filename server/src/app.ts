@@ -56,7 +56,7 @@ export function createServices(
   // Claims, joins, leaves and the PRIORITY line change what a drop page shows: its cached view goes after each commit.
   const changed: EventNotifier & { drop: (dropId: string) => void } = { committed: () => notifier.committed(), drop: (id) => drops.forget(id) };
   const reservations = createReservationService({ orm: deps.orm, formula, notifier: changed });
-  const drops = createDropService({ orm: deps.orm, notifier, line: reservations });
+  const drops = createDropService({ orm: deps.orm, notifier, line: reservations, formula });
   const auth = createAuthService(deps);
   const audit = createAuditService(deps);
   return {

@@ -48,6 +48,7 @@ const envSchema = z.object({
   SOCKET_CONNECTIONS_PER_IP: z.coerce.number().int().min(1).default(50),
   SOCKET_EVENTS_PER_USER_PER_SECOND: z.coerce.number().int().min(1).default(20),
   SOCKET_EVENTS_PER_IP_PER_SECOND: z.coerce.number().int().min(1).default(50),
+  RATE_LIMIT_RANKING_PER_MINUTE: z.coerce.number().int().min(1).default(300),
   SEED_DEMO: bool.optional(),
   // built: client/build (npm start builds it); dev: Vite with hot reload; off: API only.
   CLIENT: z.enum(['built', 'dev', 'off']).optional(),
@@ -77,7 +78,7 @@ export interface Config {
   corsOrigins: string[];
   trustProxy: boolean | number | string | undefined;
   bodyLimit: string;
-  rateLimits: { authPerMinute: number; claimPerMinute: number; waitlistPerMinute: number; actionsPerIpPerMinute: number };
+  rateLimits: { authPerMinute: number; claimPerMinute: number; waitlistPerMinute: number; actionsPerIpPerMinute: number; rankingPerMinute: number };
   /**
    * Open Socket.IO connections per account and per address, and the events a second that all the
    * sockets of one account (or, for visitors, of one address) may send together.
@@ -156,6 +157,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       claimPerMinute: e.RATE_LIMIT_CLAIM_PER_MINUTE,
       waitlistPerMinute: e.RATE_LIMIT_WAITLIST_PER_MINUTE,
       actionsPerIpPerMinute: e.RATE_LIMIT_ACTIONS_PER_IP_PER_MINUTE,
+      rankingPerMinute: e.RATE_LIMIT_RANKING_PER_MINUTE,
     },
     socketLimits: {
       connectionsPerUser: e.SOCKET_CONNECTIONS_PER_USER,

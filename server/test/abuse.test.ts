@@ -99,16 +99,20 @@ describe('per-IP limits behind a reverse proxy (TRUST_PROXY)', () => {
 });
 
 describe('burst counters feed the priority score', () => {
-  it('join, leave and claim requests over HTTP and sockets all count as rapid actions, refused ones too', async () => {
+  it('join, leave and claim requests over HTTP and sockets count as rapid actions when they change something, refused ones not', async () => {
     const { app, api } = await limitedApp({});
     const [a, b, c] = [await createDrop(app), await createDrop(app), await createDrop(app)];
     const user = await createUser(app);
     const socket = await connected(connect(app.baseUrl, { auth: { token: user.token } }));
-    // A refused claim (not on the waitlist), a join over the socket, a leave over HTTP, a refused join.
+    // Refused: a claim while not on the waitlist, a join of a drop that does not exist, a leave of a waitlist one is not on.
     expect(await request(socket, 'drop:claim', { dropId: b.id })).toMatchObject({ ok: false, code: 'NOT_ON_WAITLIST' });
+    expect((await api('POST', `/api/drops/${NO_DROP}/join`, { token: user.token })).status).toBe(404);
+    expect((await api('POST', `/api/drops/${b.id}/leave`, { token: user.token })).body).toEqual({ left: false });
+    // Counted: a join over the socket, a leave over HTTP, a join over HTTP and the claim it allows over the socket.
     expect(await request(socket, 'drop:join', { dropId: a.id })).toMatchObject({ ok: true });
     expect((await api('POST', `/api/drops/${a.id}/leave`, { token: user.token })).body).toEqual({ left: true });
-    expect((await api('POST', `/api/drops/${NO_DROP}/join`, { token: user.token })).status).toBe(404);
+    expect((await api('POST', `/api/drops/${b.id}/join`, { token: user.token })).status).toBe(201);
+    expect(await request(socket, 'drop:claim', { dropId: b.id })).toMatchObject({ ok: true });
     const joined = await api('POST', `/api/drops/${c.id}/join`, { token: user.token });
     expect(joined.status).toBe(201);
     const { breakdown } = joined.body.entry;

@@ -109,7 +109,7 @@ const endpoints: { method: string; path: (id: string) => string; who: Who; field
   { method: 'GET', path: (id) => `/api/admin/audit.csv?dropId=${id}&action=${id}`, who: 'admin', fields: [] },
 ];
 
-/** Row counts of every table a request could change (user_action records refused requests on purpose). */
+/** Row counts of every table a request could change. */
 async function fingerprint(): Promise<string> {
   const [row] = await app.orm.em.fork().execute(
     `select (select count(*) from "user") u, (select count(*) from "drop") d, (select coalesce(sum(claimed), 0) from "drop") c,

@@ -385,8 +385,16 @@ describe('reservations, holds and backfill', () => {
     const view = await line(drop.id);
     expect(view.counts).toMatchObject({ GRANTED: 2500, WAITING: 3500 });
     expect(view.items.map((i) => i.rank)).toEqual(Array.from({ length: 6000 }, (_, i) => i + 1));
-    const ranking = (await api('GET', `/api/drops/${drop.id}/ranking`)).body as RankingView;
-    expect(verifyRanking(ranking)).toEqual([]);
+    // The ranking comes in pages: put them together, as the verifier does.
+    const first = (await api('GET', `/api/drops/${drop.id}/ranking`)).body as RankingView;
+    const entries = [...first.entries];
+    for (let offset = first.nextOffset; offset !== null; ) {
+      const page = (await api('GET', `/api/drops/${drop.id}/ranking?offset=${offset}`)).body as RankingView;
+      entries.push(...page.entries);
+      offset = page.nextOffset;
+    }
+    expect(entries).toHaveLength(6000);
+    expect(verifyRanking({ ...first, entries })).toEqual([]);
     await checkInvariants(drop.id);
   });
 

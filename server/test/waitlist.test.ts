@@ -65,10 +65,11 @@ describe('priority score and position', () => {
   it('stores the score from the published formula with every input measured by the server', async () => {
     const drop = await createDrop(app);
     const user = await createUser(app);
-    // An account 40 days old, with two earlier actions inside the last minute.
+    // An account 40 days old, with two earlier actions inside the last minute (a join and a leave elsewhere).
     await app.orm.em.fork().nativeUpdate(UserSchema, { id: user.id }, { createdAt: new Date(Date.now() - 40 * 86_400_000 - 5000) });
-    await api('POST', `/api/drops/${drop.id}/leave`, { token: user.token });
-    await api('POST', `/api/drops/${drop.id}/leave`, { token: user.token });
+    const other = await createDrop(app);
+    await api('POST', `/api/drops/${other.id}/join`, { token: user.token });
+    await api('POST', `/api/drops/${other.id}/leave`, { token: user.token });
     const res = await api('POST', `/api/drops/${drop.id}/join`, { token: user.token });
     const { breakdown, priorityScore } = res.body.entry;
     expect(breakdown.accountAgeDays).toBe(40);

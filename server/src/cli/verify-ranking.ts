@@ -1,24 +1,43 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import type { PriorityFormulaView, RankingView } from '@dropspot/protocol';
+import { RANKING_MAX_PAGE, type RankingView } from '@dropspot/protocol';
 import { verifyRanking } from '../modules/reservations/ranking.ts';
 
 /**
  * npm run verify-ranking -- <dropId | file.json> [--url http://127.0.0.1:3000]
  *
  * Recomputes a PRIORITY drop's published ranking from the published data alone: the commitment
- * against the revealed secret, the formula's seed and coefficients from their inputs, every score
- * from its breakdown, every tie-break, and the order. A drop id is fetched from the server (with
- * its GET /api/priority, to check the ranking used the published formula); a file is a saved
- * copy of GET /api/drops/:id/ranking. Exit 0 when everything matches, 1 with the differences.
+ * against the revealed secret, the drop's formula's seed and coefficients from their inputs, every
+ * score from its breakdown, every tie-break, and the order. A drop id is fetched from the server
+ * page by page (waiting out a rate limit when told to); a file is a saved copy of
+ * GET /api/drops/:id/ranking with every entry. Exit 0 when everything matches, 1 with the differences.
  */
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 async function getJson<T>(url: string): Promise<T> {
-  const res = await fetch(url);
-  const body = (await res.json()) as T & { code?: string; detail?: string };
-  if (!res.ok) throw new Error(`${url} answered ${res.status} ${body.code ?? ''} ${body.detail ?? ''}`.trim());
-  return body;
+  for (;;) {
+    const res = await fetch(url);
+    const body = (await res.json()) as T & { code?: string; detail?: string; retryAfter?: number };
+    if (res.status === 429) {
+      await new Promise((resolve) => setTimeout(resolve, (body.retryAfter ?? 1) * 1000));
+      continue;
+    }
+    if (!res.ok) throw new Error(`${url} answered ${res.status} ${body.code ?? ''} ${body.detail ?? ''}`.trim());
+    return body;
+  }
+}
+
+/** Every page of a drop's ranking, put together into one. */
+async function fetchRanking(base: string, dropId: string): Promise<RankingView> {
+  const first = await getJson<RankingView>(`${base}/api/drops/${dropId}/ranking?offset=0&limit=${RANKING_MAX_PAGE}`);
+  const entries = [...first.entries];
+  for (let offset = first.nextOffset; offset !== null; ) {
+    const page = await getJson<RankingView>(`${base}/api/drops/${dropId}/ranking?offset=${offset}&limit=${RANKING_MAX_PAGE}`);
+    if (page.frozenAt !== first.frozenAt || page.secret !== first.secret) throw new Error('the ranking changed between pages');
+    entries.push(...page.entries);
+    offset = page.nextOffset;
+  }
+  return { ...first, entries, offset: 0, limit: entries.length, nextOffset: null };
 }
 
 async function main(): Promise<number> {
@@ -28,16 +47,10 @@ async function main(): Promise<number> {
     console.error('usage: npm run verify-ranking -- <dropId | ranking.json> [--url http://127.0.0.1:3000]');
     return 2;
   }
-  let ranking: RankingView;
-  let published: PriorityFormulaView | undefined;
-  if (UUID.test(target)) {
-    const base = values.url.replace(/\/+$/, '');
-    ranking = await getJson<RankingView>(`${base}/api/drops/${target}/ranking`);
-    published = await getJson<PriorityFormulaView>(`${base}/api/priority`);
-  } else {
-    ranking = JSON.parse(await readFile(target, 'utf8')) as RankingView;
-  }
-  const problems = verifyRanking(ranking, published);
+  const ranking = UUID.test(target)
+    ? await fetchRanking(values.url.replace(/\/+$/, ''), target)
+    : (JSON.parse(await readFile(target, 'utf8')) as RankingView);
+  const problems = verifyRanking(ranking);
   if (problems.length > 0) {
     console.log(`MISMATCH: the ranking of drop ${ranking.dropId} does not match its published data (${problems.length} problem${problems.length === 1 ? '' : 's'}):`);
     for (const problem of problems) console.log(`  - ${problem}`);

@@ -8,6 +8,7 @@ import { SessionSchema } from '../modules/auth/session.entity.ts';
 import { UserSchema } from '../modules/users/user.entity.ts';
 import { UserActionSchema } from '../modules/waitlist/user-action.entity.ts';
 import { WaitlistSchema } from '../modules/waitlist/waitlist.entity.ts';
+import { FirstJoinSchema } from '../modules/waitlist/first-join.entity.ts';
 import { ReservationSchema } from '../modules/reservations/reservation.entity.ts';
 
 export const entities = [
@@ -22,4 +23,5 @@ export const entities = [
   ApiTokenSchema,
   AuditEntrySchema,
   ReservationSchema,
+  FirstJoinSchema,
 ];

@@ -123,6 +123,8 @@ export function createClaimBatcher(deps: {
     });
     await em.insertMany(ClaimSchema, claims);
     await em.insertMany(OutboxEventSchema, events);
+    // Only a claim that was issued counts toward the priority formula's rapid-actions term.
+    await em.execute(`insert into "user_action" (user_id, kind, at) values ${placeholders(granted.length, "(?, 'claim', now())")}`, granted);
     return results;
   }
 
@@ -133,20 +135,6 @@ export function createClaimBatcher(deps: {
     queue.flushing = true;
     const userIds = [...new Set(batch.map((w) => w.userId))];
     try {
-      const em = orm.em.fork();
-      // Every claim request counts toward the priority formula's rapid-actions term, refused or
-      // not. An account deleted a moment ago (its token still cached) has nothing left to count,
-      // and must not make the whole batch fail on the foreign key.
-      await em
-        .execute(
-          `insert into "user_action" (user_id, kind, at)
-           select v.id::uuid, 'claim', now() from (values ${placeholders(batch.length, '(?)')}) as v(id)
-            where exists (select 1 from "user" u where u.id = v.id::uuid)`,
-          batch.map((w) => w.userId),
-        )
-        .catch((error: unknown) => {
-          if (!(error instanceof ForeignKeyConstraintViolationException)) throw error;
-        });
       let results: Map<string, ClaimOutcome | Error>;
       let committed = false;
       const seen = { priority: false };

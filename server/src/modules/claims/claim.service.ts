@@ -7,6 +7,7 @@ import { DropSchema } from '../drops/drop.entity.ts';
 import { UserSchema } from '../users/user.entity.ts';
 import { createClaimBatcher } from './claim-batcher.ts';
 import { WaitlistSchema } from '../waitlist/waitlist.entity.ts';
+import { recordUserAction } from '../waitlist/waitlist.service.ts';
 import { ClaimSchema } from './claim.entity.ts';
 import { newClaimCode } from './claim-code.ts';
 import { recordAudit, type Actor } from '../audit/audit.ts';
@@ -71,6 +72,7 @@ export function createClaimService(deps: {
           // No slot taken: the reason, by the same rules and clock as a batch.
           if (!slot) throw refusalFor(await readDropState(tem, dropId)) ?? new DomainError('SOLD_OUT', 'Every slot has been claimed.');
           await line.markClaimed(tem, dropId, [userId]);
+          await recordUserAction(tem, userId, 'claim');
           const view = toClaimView(entity, drop.title);
           recordEvent(tem, {
             type: 'claim.issued',

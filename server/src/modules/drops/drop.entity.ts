@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { defineEntity, type InferEntity, p } from '@mikro-orm/core';
-import { ALLOCATION_MODES, DEFAULT_HOLD_SECONDS } from '@dropspot/protocol';
+import { ALLOCATION_MODES, DEFAULT_HOLD_SECONDS, type PriorityFormulaView } from '@dropspot/protocol';
 
 export const DropSchema = defineEntity({
   name: 'Drop',
@@ -34,6 +34,13 @@ export const DropSchema = defineEntity({
     rankingFrozenAt: p.datetime().columnType('timestamptz').nullable(),
     /** When the drop first became visible to users: the origin of the signup-latency score term. */
     publishedAt: p.datetime().columnType('timestamptz').nullable(),
+    /**
+     * The priority formula (seed, its inputs, base, coefficients) in force when the drop was
+     * published: every join, the freeze, the ranking and the verifier use it, so a redeploy with
+     * another seed cannot change a drop's scores or tie-breaks. Null only on drops published
+     * before it was kept (the freeze then fixes the live one).
+     */
+    priorityFormula: p.json<PriorityFormulaView>().nullable(),
     createdAt: p.datetime().columnType('timestamptz').defaultRaw('now()').onCreate(() => new Date()).index(),
     updatedAt: p
       .datetime()

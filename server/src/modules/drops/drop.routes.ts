@@ -1,8 +1,9 @@
 import { Router, type RequestHandler } from 'express';
-import { listDropsQuerySchema } from '@dropspot/protocol';
+import { listDropsQuerySchema, rankingQuerySchema } from '@dropspot/protocol';
 import type { Config } from '../../config.ts';
 import { requireUser, userId } from '../../http/auth-middleware.ts';
 import type { ActionLimits, LimitedAction } from '../../http/action-limits.ts';
+import { limit } from '../../http/rate-limit.ts';
 import { parseId, parseQuery } from '../../http/validate.ts';
 import type { Orm } from '../../db/orm.ts';
 import type { ClaimService } from '../claims/claim.service.ts';
@@ -12,6 +13,19 @@ import type { ReservationService } from '../reservations/reservation.service.ts'
 import type { DropService } from './drop.service.ts';
 
 const dropId = (raw: unknown) => parseId(raw, 'DROP_NOT_FOUND', 'drop');
+
+/**
+ * If-None-Match against our ETag, by the origin server itself. Not `req.fresh`: that answers in
+ * full whenever the request says `Cache-Control: no-cache`, which fetch() adds to every
+ * conditional request, and that directive is for caches on the way, not for the origin.
+ */
+function matches(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  return header.split(',').some((tag) => {
+    const t = tag.trim();
+    return t === '*' || t.replace(/^W\//, '') === etag;
+  });
+}
 
 /** Public drop reads, and the signed-in user's waitlist and claim actions on one drop. */
 export function dropRoutes(deps: {
@@ -45,8 +59,20 @@ export function dropRoutes(deps: {
   });
 
   // PRIORITY drops: the commitment before the window opens; the secret and the frozen ranking after.
-  router.get('/:id/ranking', async (req, res) => {
-    res.json(await reservations.ranking(dropId(req.params.id), req.auth?.userId));
+  // Paged and limited per IP: a whole ranking in one answer could be tens of megabytes. A revealed
+  // page never changes, so a client holding it gets 304 for its ETag.
+  const rankingLimit = limit({ name: 'ranking', perMinute: deps.config.rateLimits.rankingPerMinute, by: 'ip' });
+  router.get('/:id/ranking', rankingLimit, async (req, res) => {
+    const id = dropId(req.params.id);
+    const { view, etag } = await reservations.ranking(id, req.auth?.userId, parseQuery(rankingQuerySchema, req.query));
+    if (etag) {
+      res.vary('Authorization').vary('Cookie').set({ ETag: etag, 'Cache-Control': 'private, no-cache' });
+      if (matches(req.headers['if-none-match'], etag)) {
+        res.status(304).end();
+        return;
+      }
+    }
+    res.json(view);
   });
 
   router.post('/:id/join', requireUser, waitlistLimit, once, async (req, res) => {

@@ -20,6 +20,7 @@ import { toClaimView } from '../claims/claim.view.ts';
 import { toWaitlistEntryView, waitlistPosition } from '../waitlist/waitlist.service.ts';
 import { WaitlistSchema } from '../waitlist/waitlist.entity.ts';
 import type { ReservationService } from '../reservations/reservation.service.ts';
+import type { PriorityFormula } from '../waitlist/priority.ts';
 import { DropSchema, type Drop } from './drop.entity.ts';
 import { toDropView } from './drop.view.ts';
 
@@ -62,7 +63,8 @@ const WINDOW_SQL: Record<WindowActionBody['action'], string> = {
   'open-now': `claim_window_start = least(claim_window_start, clock_timestamp()),
                claim_window_end = case when claim_window_end > clock_timestamp() and ?::int is null then claim_window_end
                                        else clock_timestamp() + make_interval(secs => coalesce(?::int, ${ONE_HOUR})) end,
-               paused_at = null, is_active = true, published_at = coalesce(published_at, clock_timestamp())`,
+               paused_at = null, is_active = true, published_at = coalesce(published_at, clock_timestamp()),
+               priority_formula = coalesce(priority_formula, ?::jsonb)`,
   // Ends now; a window that had not opened yet ends without ever opening.
   'close-now': `claim_window_end = least(claim_window_end, clock_timestamp()),
                 claim_window_start = least(claim_window_start, least(claim_window_end, clock_timestamp()) - interval '1 millisecond')`,
@@ -81,8 +83,14 @@ const WINDOW_EVENT = {
   resume: 'window.resumed',
 } as const;
 
-export function createDropService(deps: { orm: Orm; notifier: EventNotifier; line: Pick<ReservationService, 'syncLocked' | 'resumeHoldsLocked' | 'mine'> }) {
-  const { orm, notifier, line } = deps;
+export function createDropService(deps: {
+  orm: Orm;
+  notifier: EventNotifier;
+  line: Pick<ReservationService, 'syncLocked' | 'mine'>;
+  /** The live formula: a drop keeps the one in force when it is published, whatever is deployed later. */
+  formula: Pick<PriorityFormula, 'view'>;
+}) {
+  const { orm, notifier, line, formula } = deps;
 
   async function page(query: ListDropsQuery, includeInactive: boolean): Promise<Page<DropView>> {
     const em = orm.em.fork();
@@ -172,6 +180,7 @@ export function createDropService(deps: { orm: Orm; notifier: EventNotifier; lin
       allocationMode: body.allocationMode,
       holdSeconds: body.holdSeconds,
       publishedAt: body.isActive ? now : null,
+      priorityFormula: body.isActive ? formula.view : null,
     });
     const view = toDropView(drop, 0, now);
     recordEvent(em, { type: 'drop.created', dropId: drop.id, payload: { drop: view } });
@@ -220,7 +229,10 @@ export function createDropService(deps: { orm: Orm; notifier: EventNotifier; lin
       }
       const { imageUrl, ...rest } = body;
       em.assign(drop, { ...rest, ...(imageUrl !== undefined ? { imageUrl } : {}) });
-      if (drop.isActive && !drop.publishedAt) drop.publishedAt = new Date();
+      if (drop.isActive && !drop.publishedAt) {
+        drop.publishedAt = new Date();
+        drop.priorityFormula ??= formula.view;
+      }
       await em.flush();
       // A new window may have opened a PRIORITY drop (freeze) or reopened its line (backfill).
       await line.syncLocked(em, id);
@@ -248,14 +260,14 @@ export function createDropService(deps: { orm: Orm; notifier: EventNotifier; lin
 
   async function windowAction(id: string, body: WindowActionBody, actor: Actor): Promise<DropView> {
     const seconds = body.seconds ?? null;
-    const params = body.action === 'open-now' ? [seconds, seconds] : body.action === 'extend' ? [seconds] : [];
+    const params = body.action === 'open-now' ? [seconds, seconds, JSON.stringify(formula.view)] : body.action === 'extend' ? [seconds] : [];
     // Pausing a window that has already ended means nothing, so it is refused rather than stored.
     const guard = body.action === 'pause' ? 'and claim_window_end > clock_timestamp()' : '';
     const changed = await transaction(orm, async (em) => {
       // Lock first, as a claim batch does; the update then reads the clock once it has the row.
       await em.execute('select 1 from "drop" where id = ? for no key update', [id]);
-      // Both end a pause (open-now clears it too): the holds get the paused time back.
-      if (body.action === 'resume' || body.action === 'open-now') await line.resumeHoldsLocked(em, id);
+      // PRIORITY: the line as it stands before the action (a window that ended on its own stops its holds at its end).
+      await line.syncLocked(em, id);
       const rows = await em.execute<{ id: string }[]>(
         `update "drop" set ${WINDOW_SQL[body.action]}, updated_at = clock_timestamp() where id = ? ${guard} returning id`,
         [...params, id],

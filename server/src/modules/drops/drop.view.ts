@@ -35,6 +35,7 @@ export function toDropView(drop: Drop, waitlistCount: number, now: Date): DropVi
     holdSeconds: drop.holdSeconds,
     rankingCommitment: drop.allocationMode === 'PRIORITY' && drop.rankingSecret ? commitmentOf(drop.rankingSecret) : null,
     rankingFrozenAt: drop.rankingFrozenAt?.toISOString() ?? null,
+    priorityFormula: drop.allocationMode === 'PRIORITY' ? (drop.priorityFormula ?? null) : null,
     publishedAt: drop.publishedAt?.toISOString() ?? null,
     createdAt: drop.createdAt.toISOString(),
     updatedAt: drop.updatedAt.toISOString(),

@@ -35,7 +35,7 @@ export function compareRankable(a: Rankable, b: Rankable): number {
   return a.tieBreak < b.tieBreak ? -1 : a.tieBreak > b.tieBreak ? 1 : 0;
 }
 
-/** The seed and coefficients from the formula's published inputs (DOMAIN.md). */
+/** The seed and coefficients from the formula's published inputs. */
 export function formulaFromInputs(inputs: PriorityFormulaView['inputs']) {
   const seed = sha256(`${inputs.remoteUrl}|${inputs.firstCommitEpoch}|${inputs.startTime}`).slice(0, 12);
   const byte = (from: number) => parseInt(seed.slice(from, from + 2), 16);
@@ -48,11 +48,12 @@ export function scoreOf(base: number, coefficients: { A: number; B: number; C: n
 }
 
 /**
- * Recomputes a published ranking: the commitment, the formula's seed and coefficients, every
- * score from its breakdown, every tie-break, and the order. Returns what does not match.
- * `published` is the formula served by GET /api/priority, when the caller fetched it.
+ * Recomputes a published ranking (every page put together): the commitment, the formula's seed
+ * and coefficients, every score from its breakdown, every tie-break, and the order. The formula
+ * is the drop's own, published with the commitment before the window opened. Returns what does
+ * not match.
  */
-export function verifyRanking(ranking: RankingView, published?: PriorityFormulaView): string[] {
+export function verifyRanking(ranking: RankingView): string[] {
   const problems: string[] = [];
   if (!ranking.revealed || !ranking.secret) return ['the ranking is not revealed yet (the window has not opened)'];
   if (commitmentOf(ranking.secret) !== ranking.commitment) problems.push(`commitment: sha256(secret) is ${commitmentOf(ranking.secret)}, published ${ranking.commitment}`);
@@ -62,9 +63,7 @@ export function verifyRanking(ranking: RankingView, published?: PriorityFormulaV
   for (const key of ['A', 'B', 'C'] as const) {
     if (derived.coefficients[key] !== formula.coefficients[key]) problems.push(`coefficient ${key}: the seed gives ${derived.coefficients[key]}, published ${formula.coefficients[key]}`);
   }
-  if (published && (published.seed !== formula.seed || published.base !== formula.base)) {
-    problems.push(`formula: the ranking used seed ${formula.seed} / base ${formula.base}, GET /api/priority publishes ${published.seed} / ${published.base}`);
-  }
+  if (ranking.total !== undefined && ranking.total !== ranking.entries.length) problems.push(`entries: ${ranking.entries.length} listed, the ranking has ${ranking.total}`);
   const seen = new Set<string>();
   ranking.entries.forEach((entry: RankingEntry, index) => {
     const where = `rank ${entry.rank} (${entry.anonId})`;

@@ -29,6 +29,12 @@ export const ReservationSchema = defineEntity({
     status: p.enum(RESERVATION_STATUSES).default('WAITING'),
     grantedAt: p.datetime().columnType('timestamptz').nullable(),
     expiresAt: p.datetime().columnType('timestamptz').nullable(),
+    /**
+     * Set while a GRANTED hold is stopped because nobody can claim (paused, window moved later,
+     * closed, deactivated): it does not run out then, and when claims are possible again its
+     * `expires_at` moves on by the time it spent stopped.
+     */
+    suspendedAt: p.datetime().columnType('timestamptz').nullable(),
     /** When it was claimed, expired or released. */
     endedAt: p.datetime().columnType('timestamptz').nullable(),
   },

@@ -1,6 +1,7 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { AdminReservationsView, RankingView, ReservationStatus, ReservationView, ScoreBreakdown } from '@dropspot/protocol';
+import type { AdminReservationsView, PriorityFormulaView, RankingEntry, RankingQuery, RankingView, ReservationStatus, ReservationView, ScoreBreakdown } from '@dropspot/protocol';
 import type { Orm } from '../../db/orm.ts';
 import { transaction } from '../../db/transaction.ts';
 import { recordAudit, type Actor } from '../audit/audit.ts';
@@ -101,8 +102,8 @@ export function createReservationService(deps: { orm: Orm; formula: PriorityForm
    * row and are refused once the window opened, so the waitlist read here is final.
    */
   async function freezeIfDue(em: EntityManager, dropId: string, events: ReturnType<typeof outboxRow>[]): Promise<{ priority: boolean; frozen: boolean }> {
-    const [drop] = await em.execute<{ allocation_mode: string; ranking_secret: string | null; due: boolean; now: Date }[]>(
-      `select allocation_mode, ranking_secret, clock_timestamp() as now,
+    const [drop] = await em.execute<{ allocation_mode: string; ranking_secret: string | null; priority_formula: PriorityFormulaView | null; due: boolean; now: Date }[]>(
+      `select allocation_mode, ranking_secret, priority_formula, clock_timestamp() as now,
               is_active and ranking_frozen_at is null and claim_window_start <= clock_timestamp() as due
          from "drop" where id = ?`,
       [dropId],
@@ -115,7 +116,9 @@ export function createReservationService(deps: { orm: Orm; formula: PriorityForm
       `select user_id, priority_score, joined_at, score_breakdown from "waitlist" where drop_id = ?`,
       [dropId],
     );
-    const seed = formula.view.seed;
+    // The drop's own formula (kept since it was published); only older drops fall back to the live one, which the freeze then keeps.
+    const used = drop.priority_formula ?? formula.view;
+    const seed = used.seed;
     const ranked = entries
       .map((e) => {
         const anonId = anonIdOf(secret, e.user_id);
@@ -138,7 +141,11 @@ export function createReservationService(deps: { orm: Orm; formula: PriorityForm
       endedAt: null,
     }));
     await inChunks(rows, (part) => em.insertMany(ReservationSchema, part));
-    await em.execute(`update "drop" set ranking_frozen_at = clock_timestamp(), ranking_secret = ? where id = ?`, [secret, dropId]);
+    await em.execute(`update "drop" set ranking_frozen_at = clock_timestamp(), ranking_secret = ?, priority_formula = ?::jsonb where id = ?`, [
+      secret,
+      JSON.stringify(used),
+      dropId,
+    ]);
     record(events, 'ranking.frozen', dropId, null, { dropId, ranked: ranked.length, commitment: commitmentOf(secret), frozenAt: new Date(drop.now).toISOString() });
     return { priority: true, frozen: true };
   }
@@ -149,23 +156,48 @@ export function createReservationService(deps: { orm: Orm; formula: PriorityForm
    * is open. Each grant after a freed reservation is recorded as `reservation.passed`.
    */
   async function settleLocked(em: EntityManager, dropId: string, events: ReturnType<typeof outboxRow>[], freed: Freed[], initial = false): Promise<void> {
-    // While the window is paused nobody can claim, so no hold runs out (resuming extends them).
-    const expired = await em.execute<{ user_id: string; rank: number }[]>(
-      `update "reservation" r set status = 'EXPIRED', ended_at = clock_timestamp()
-         from "drop" d
-        where d.id = r.drop_id and d.paused_at is null
-          and r.drop_id = ? and r.status = 'GRANTED' and r.expires_at <= clock_timestamp() returning r.user_id, r.rank`,
-      [dropId],
-    );
-    const [state] = await em.execute<{ free: number; open: boolean; frozen: boolean }[]>(
-      `select d.total_slots - d.claimed - (select count(*)::int from "reservation" where drop_id = d.id and status = 'GRANTED') as free,
-              d.is_active and clock_timestamp() < d.claim_window_end as open, d.ranking_frozen_at is not null as frozen
+    // Holds run only while claims are possible. When claims stopped (`stopped`: the pause, the end
+    // of the window, or now for a window not open yet or a drop taken down), the holds that had
+    // run out before expire and the rest stop running; when claims are possible again, each gets
+    // back the time it actually spent stopped (a hold granted later than the stop loses nothing).
+    const [state] = await em.execute<{ claimable: boolean; frozen: boolean }[]>(
+      `select d.is_active and d.paused_at is null and d.claim_window_start <= clock_timestamp() and clock_timestamp() < d.claim_window_end as claimable,
+              d.ranking_frozen_at is not null as frozen
          from "drop" d where d.id = ?`,
       [dropId],
     );
     if (!state?.frozen) return;
+    const resumed = state.claimable
+      ? await em.execute<{ user_id: string; seconds: number }[]>(
+          `update "reservation" r set expires_at = r.expires_at + (clock_timestamp() - stopped.at), suspended_at = null
+             from (select id, suspended_at as at from "reservation" where drop_id = ? and status = 'GRANTED' and suspended_at is not null for update) stopped
+            where r.id = stopped.id
+           returning r.user_id, extract(epoch from clock_timestamp() - stopped.at)::float8 as seconds`,
+          [dropId],
+        )
+      : [];
+    const stopped = `least(clock_timestamp(), coalesce(d.paused_at, clock_timestamp()), case when d.is_active then d.claim_window_end else clock_timestamp() end)`;
+    const expired = await em.execute<{ user_id: string; rank: number }[]>(
+      `update "reservation" r set status = 'EXPIRED', ended_at = clock_timestamp()
+         from "drop" d
+        where d.id = r.drop_id and r.drop_id = ? and r.status = 'GRANTED' and r.suspended_at is null and r.expires_at <= ${stopped}
+        returning r.user_id, r.rank`,
+      [dropId],
+    );
+    if (!state.claimable) {
+      await em.execute(
+        `update "reservation" r set suspended_at = greatest(${stopped}, r.granted_at)
+           from "drop" d where d.id = r.drop_id and r.drop_id = ? and r.status = 'GRANTED' and r.suspended_at is null`,
+        [dropId],
+      );
+    }
+    const [slots] = await em.execute<{ free: number }[]>(
+      `select d.total_slots - d.claimed - (select count(*)::int from "reservation" where drop_id = d.id and status = 'GRANTED') as free from "drop" d where d.id = ?`,
+      [dropId],
+    );
+    const free = slots?.free ?? 0;
     const granted =
-      state.open && state.free > 0
+      state.claimable && free > 0
         ? await em.execute<LineRow[]>(
             `update "reservation" r set status = 'GRANTED', granted_at = clock_timestamp(),
                     expires_at = clock_timestamp() + make_interval(secs => d.hold_seconds)
@@ -173,9 +205,16 @@ export function createReservationService(deps: { orm: Orm; formula: PriorityForm
               where d.id = r.drop_id and r.id in (
                 select id from "reservation" where drop_id = ? and status = 'WAITING' order by rank limit ? for update)
              returning r.user_id, r.rank, r.status, r.granted_at, r.expires_at`,
-            [dropId, state.free],
+            [dropId, free],
           )
         : [];
+    if (resumed.length > 0) {
+      const views = await viewsFor(em, dropId, resumed.map((r) => r.user_id));
+      for (const r of resumed) {
+        const reservation = views.get(r.user_id);
+        if (reservation) record(events, 'reservation.extended', dropId, r.user_id, { reservation, seconds: Math.round(r.seconds * 1000) / 1000, reason: 'resumed' });
+      }
+    }
     if (expired.length === 0 && granted.length === 0 && freed.length === 0) return;
     const totals = await lineTotals(em, dropId);
     for (const e of expired.sort((a, b) => a.rank - b.rank)) {
@@ -317,8 +356,10 @@ export function createReservationService(deps: { orm: Orm; formula: PriorityForm
     const [row] = await orm.em.fork().execute<{ next_at: Date | null }[]>(
       `select case when d.allocation_mode <> 'PRIORITY' or not d.is_active then null
                    when d.ranking_frozen_at is null then case when d.claim_window_end > clock_timestamp() then d.claim_window_start end
-                   when d.paused_at is not null then null
-                   else (select min(expires_at) from "reservation" where drop_id = d.id and status = 'GRANTED') end as next_at
+                   when d.paused_at is not null or d.claim_window_end <= clock_timestamp() then null
+                   -- A window moved later: its stopped holds run again (and the line moves) when it opens.
+                   when d.claim_window_start > clock_timestamp() then d.claim_window_start
+                   else (select min(expires_at) from "reservation" where drop_id = d.id and status = 'GRANTED' and suspended_at is null) end as next_at
          from "drop" d where d.id = ?`,
       [dropId],
     );
@@ -341,46 +382,82 @@ export function createReservationService(deps: { orm: Orm; formula: PriorityForm
     return (await viewsFor(em, dropId, [userId])).get(userId) ?? null;
   }
 
-  /** GET /api/drops/:id/ranking: the commitment before the window opens, everything after. */
-  async function ranking(dropId: string, userId: string | undefined): Promise<RankingView> {
+  /**
+   * A revealed ranking never changes, so its pages are kept once read (keyed by drop, freeze
+   * instant and page): a popular drop's ranking is read from the database and hashed once, not
+   * per request. Only the drop's title and slot count, which can still change, are read each time.
+   */
+  const rankingPages = new LRUCache<string, { entries: RankingEntry[]; total: number; lastRank: number; tag: string }>({ max: 500 });
+
+  async function rankingPage(em: EntityManager, dropId: string, frozenAt: Date, page: RankingQuery) {
+    const key = `${dropId}|${new Date(frozenAt).toISOString()}|${page.offset}|${page.limit}`;
+    const hit = rankingPages.get(key);
+    if (hit) return hit;
+    const rows = await em.execute<{ rank: number; anon_id: string; priority_score: number; joined_at: Date; score_breakdown: ScoreBreakdown; tie_break: string }[]>(
+      `select rank, anon_id, priority_score, joined_at, score_breakdown, tie_break from "reservation" where drop_id = ? and rank > ? order by rank limit ?`,
+      [dropId, page.offset, page.limit],
+    );
+    // The last rank, not the count, ends the pages: a deleted account leaves a gap in the ranks.
+    const [count] = await em.execute<{ total: number; last_rank: number | null }[]>(
+      `select count(*)::int as total, max(rank) as last_rank from "reservation" where drop_id = ?`,
+      [dropId],
+    );
+    const entries = rows.map((r) => ({
+      rank: r.rank,
+      anonId: r.anon_id,
+      priorityScore: r.priority_score,
+      joinedAt: new Date(r.joined_at).toISOString(),
+      breakdown: r.score_breakdown,
+      tieBreak: r.tie_break,
+    }));
+    const value = { entries, total: count?.total ?? 0, lastRank: count?.last_rank ?? 0, tag: createHash('sha256').update(JSON.stringify(entries)).digest('hex') };
+    rankingPages.set(key, value);
+    return value;
+  }
+
+  /**
+   * GET /api/drops/:id/ranking: the commitment before the window opens, everything after, one page
+   * at a time. Once revealed, an ETag names the page as this caller sees it (with their own `me`).
+   */
+  async function ranking(dropId: string, userId: string | undefined, page: RankingQuery): Promise<{ view: RankingView; etag: string | null }> {
     const em = orm.em.fork();
-    const [drop] = await em.execute<{ title: string; total_slots: number; allocation_mode: string; ranking_secret: string | null; ranking_frozen_at: Date | null }[]>(
-      `select title, total_slots, allocation_mode, ranking_secret, ranking_frozen_at from "drop" where id = ? and is_active`,
+    const [drop] = await em.execute<
+      { title: string; total_slots: number; allocation_mode: string; ranking_secret: string | null; ranking_frozen_at: Date | null; priority_formula: PriorityFormulaView | null }[]
+    >(
+      `select title, total_slots, allocation_mode, ranking_secret, ranking_frozen_at, priority_formula from "drop" where id = ? and is_active`,
       [dropId],
     );
     if (!drop) throw new DomainError('DROP_NOT_FOUND', 'No drop with this id.');
     if (drop.allocation_mode !== 'PRIORITY' || !drop.ranking_secret) {
       throw new DomainError('NOT_FOUND', 'This drop is first come, first served: it has no ranking.');
     }
-    const revealed = drop.ranking_frozen_at !== null;
-    const rows = revealed
-      ? await em.execute<{ user_id: string; rank: number; anon_id: string; priority_score: number; joined_at: Date; score_breakdown: ScoreBreakdown; tie_break: string }[]>(
-          `select user_id, rank, anon_id, priority_score, joined_at, score_breakdown, tie_break from "reservation" where drop_id = ? order by rank`,
-          [dropId],
-        )
-      : [];
-    const own = userId ? rows.find((r) => r.user_id === userId) : undefined;
-    return {
+    const frozenAt = drop.ranking_frozen_at;
+    const part = frozenAt ? await rankingPage(em, dropId, frozenAt, page) : { entries: [], total: 0, lastRank: 0, tag: '' };
+    const own = userId && frozenAt ? (await em.execute<{ anon_id: string; rank: number }[]>(`select anon_id, rank from "reservation" where drop_id = ? and user_id = ?`, [dropId, userId]))[0] : undefined;
+    const me = own ? { anonId: own.anon_id, rank: own.rank } : null;
+    const last = part.entries.at(-1);
+    const view: RankingView = {
       dropId,
       title: drop.title,
       allocationMode: 'PRIORITY',
       totalSlots: drop.total_slots,
       commitment: commitmentOf(drop.ranking_secret),
-      revealed,
-      frozenAt: iso(drop.ranking_frozen_at),
-      secret: revealed ? drop.ranking_secret : null,
-      formula: formula.view,
+      revealed: frozenAt !== null,
+      frozenAt: iso(frozenAt),
+      secret: frozenAt ? drop.ranking_secret : null,
+      formula: drop.priority_formula ?? formula.view,
       order: RANKING_ORDER,
-      entries: rows.map((r) => ({
-        rank: r.rank,
-        anonId: r.anon_id,
-        priorityScore: r.priority_score,
-        joinedAt: new Date(r.joined_at).toISOString(),
-        breakdown: r.score_breakdown,
-        tieBreak: r.tie_break,
-      })),
-      ...(userId ? { me: own ? { anonId: own.anon_id, rank: own.rank } : null } : {}),
+      entries: part.entries,
+      total: part.total,
+      offset: page.offset,
+      limit: page.limit,
+      nextOffset: last && last.rank < part.lastRank ? last.rank : null,
+      ...(userId ? { me } : {}),
     };
+    const etag = frozenAt
+      ? `"${createHash('sha256').update(`${part.tag}|${drop.title}|${drop.total_slots}|${page.offset}|${page.limit}|${userId ? (me?.anonId ?? '-') : ''}`).digest('hex').slice(0, 32)}"`
+      : null;
+    return { view, etag };
   }
 
   /** Admin: the whole line with who holds what. */
@@ -418,27 +495,6 @@ export function createReservationService(deps: { orm: Orm; formula: PriorityForm
     };
   }
 
-  /**
-   * Before a paused window resumes (row locked, still paused): every open hold gets back the time
-   * the pause took from it, so nobody loses a reservation to a pause.
-   */
-  async function resumeHoldsLocked(em: EntityManager, dropId: string): Promise<void> {
-    const rows = await em.execute<{ user_id: string; seconds: number }[]>(
-      `update "reservation" r set expires_at = r.expires_at + (clock_timestamp() - d.paused_at)
-         from "drop" d
-        where d.id = r.drop_id and d.paused_at is not null and r.drop_id = ? and r.status = 'GRANTED'
-        returning r.user_id, extract(epoch from clock_timestamp() - d.paused_at)::float8 as seconds`,
-      [dropId],
-    );
-    if (rows.length === 0) return;
-    const views = await viewsFor(em, dropId, rows.map((r) => r.user_id));
-    const seconds = Math.round(rows[0]!.seconds * 1000) / 1000;
-    await flushEvents(
-      em,
-      [...views].map(([userId, reservation]) => outboxRow({ type: 'reservation.extended', dropId, userId, payload: { reservation, seconds, reason: 'resumed' } })),
-    );
-  }
-
   /** Admin: adds time to every open hold (after expiring the ones already over, which passed on). */
   async function extendHolds(dropId: string, seconds: number, actor: Actor): Promise<{ extended: number }> {
     const extended = await transaction(orm, async (em) => {
@@ -459,5 +515,5 @@ export function createReservationService(deps: { orm: Orm; formula: PriorityForm
     return { extended };
   }
 
-  return { admit, markClaimed, syncLocked, releaseLocked, resumeHoldsLocked, tick, nextInstant, pendingDrops, mine, viewsFor, ranking, adminView, extendHolds };
+  return { admit, markClaimed, syncLocked, releaseLocked, tick, nextInstant, pendingDrops, mine, viewsFor, ranking, adminView, extendHolds };
 }

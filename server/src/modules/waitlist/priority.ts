@@ -21,7 +21,7 @@ export interface PriorityFormula {
 }
 
 /**
- * DOMAIN.md's formula. The seed is sha256("<remote_url>|<first_commit_epoch>|<start_time>");
+ * The priority formula. The seed is sha256("<remote_url>|<first_commit_epoch>|<start_time>");
  * each input is configuration, defaulting to this repository's git metadata, so a deployment
  * without git still has a (published) seed.
  */
@@ -32,34 +32,30 @@ export function createPriorityFormula(config: Readonly<Config>['priority']): Pri
   const seed = createHash('sha256').update(`${remoteUrl}|${firstCommitEpoch}|${config.startTime}`).digest('hex').slice(0, 12);
   const byte = (from: number) => parseInt(seed.slice(from, from + 2), 16);
   const coefficients = { A: 7 + (byte(0) % 5), B: 13 + (byte(2) % 7), C: 3 + (byte(4) % 3) };
-  const base = config.base;
 
-  return {
-    view: {
-      seed,
-      inputs: { remoteUrl, firstCommitEpoch, startTime: config.startTime },
-      base,
-      coefficients,
-      formula: 'score = base + (signup_latency_ms % A) + (account_age_days % B) - (rapid_actions % C)',
-      rapidActionsWindowSeconds: RAPID_ACTIONS_WINDOW_SECONDS,
-    },
-    score({ signupLatencyMs, accountAgeDays, rapidActions }) {
-      const terms = {
-        latency: signupLatencyMs % coefficients.A,
-        accountAge: accountAgeDays % coefficients.B,
-        rapidActions: -(rapidActions % coefficients.C),
-      };
-      return {
-        base,
-        signupLatencyMs,
-        accountAgeDays,
-        rapidActions,
-        coefficients,
-        terms,
-        score: base + terms.latency + terms.accountAge + terms.rapidActions,
-      };
-    },
+  const view: PriorityFormulaView = {
+    seed,
+    inputs: { remoteUrl, firstCommitEpoch, startTime: config.startTime },
+    base: config.base,
+    coefficients,
+    formula: 'score = base + (signup_latency_ms % A) + (account_age_days % B) - (rapid_actions % C)',
+    rapidActionsWindowSeconds: RAPID_ACTIONS_WINDOW_SECONDS,
   };
+  return { view, score: (input) => scoreWith(view, input) };
+}
+
+/** A score under a given formula: a drop's own (stored when it was published) or the live one. */
+export function scoreWith(
+  formula: Pick<PriorityFormulaView, 'base' | 'coefficients'>,
+  { signupLatencyMs, accountAgeDays, rapidActions }: { signupLatencyMs: number; accountAgeDays: number; rapidActions: number },
+): ScoreBreakdown {
+  const { base, coefficients } = formula;
+  const terms = {
+    latency: signupLatencyMs % coefficients.A,
+    accountAge: accountAgeDays % coefficients.B,
+    rapidActions: -(rapidActions % coefficients.C),
+  };
+  return { base, signupLatencyMs, accountAgeDays, rapidActions, coefficients, terms, score: base + terms.latency + terms.accountAge + terms.rapidActions };
 }
 
 export function wholeDaysBetween(from: Date, to: Date): number {

@@ -4,7 +4,11 @@ import { UserSchema } from '../users/user.entity.ts';
 export const USER_ACTION_KINDS = ['join', 'leave', 'claim'] as const;
 export type UserActionKind = (typeof USER_ACTION_KINDS)[number];
 
-/** Every join, leave and claim request, so the score's rapid-actions term is counted by the server. */
+/**
+ * Every join that put the user on a waitlist, leave that took them off and claim that issued
+ * one, so the score's rapid-actions term is counted by the server. Refused and no-op requests
+ * are not recorded.
+ */
 export const UserActionSchema = defineEntity({
   name: 'UserAction',
   tableName: 'user_action',

@@ -6,7 +6,8 @@ import { DomainError } from '../../http/domain-error.ts';
 import { DropSchema } from '../drops/drop.entity.ts';
 import { recordEvent, type EventNotifier } from '../events/outbox.ts';
 import { UserSchema } from '../users/user.entity.ts';
-import { RAPID_ACTIONS_WINDOW_SECONDS, wholeDaysBetween, type PriorityFormula } from './priority.ts';
+import { RAPID_ACTIONS_WINDOW_SECONDS, scoreWith, wholeDaysBetween, type PriorityFormula } from './priority.ts';
+import { FirstJoinSchema } from './first-join.entity.ts';
 import type { UserActionKind } from './user-action.entity.ts';
 import { WaitlistSchema, type Waitlist } from './waitlist.entity.ts';
 import { lockDropForClaim } from '../claims/drop-state.ts';
@@ -44,9 +45,10 @@ export async function waitlistCount(em: EntityManager, dropId: string): Promise<
 }
 
 /**
- * Records a join, leave or claim request and returns how many the user made in the window
- * before it. One statement: the RETURNING subquery sees the table as it was before this insert.
- * Recorded outside the request's own transaction so refused requests count too.
+ * Records a join, leave or claim that changed something and returns how many the user made in
+ * the window before it. One statement: the RETURNING subquery sees the table as it was before
+ * this insert. Called inside the transaction that makes the change, so refused and no-op
+ * requests never count (padding the count would otherwise be free).
  */
 export async function recordUserAction(em: EntityManager, userId: string, kind: UserActionKind): Promise<number> {
   const rows = await em.execute<{ before: number }[]>(
@@ -74,10 +76,12 @@ export function createWaitlistService(deps: {
     return drop;
   }
 
-  /** Joins idempotently: a second join returns the first entry unchanged. */
+  /**
+   * Joins idempotently: a second join returns the first entry unchanged. The first join of a drop
+   * fixes the score, its breakdown and the join time; joining again after a leave restores them.
+   */
   async function join(userId: string, dropId: string): Promise<{ entry: WaitlistEntryView & { position: number }; created: boolean }> {
     const em = orm.em.fork();
-    const rapidActions = await recordUserAction(em, userId, 'join');
     const existing = await em.findOne(WaitlistSchema, { user: userId, drop: dropId });
     if (existing) return { entry: { ...toWaitlistEntryView(existing), position: await waitlistPosition(em, existing) }, created: false };
 
@@ -89,33 +93,40 @@ export function createWaitlistService(deps: {
     }
     const priority = drop.allocationMode === 'PRIORITY';
     if (priority && drop.claimWindowStart.getTime() <= now.getTime()) throw priorityClosed();
-    const breakdown = formula.score({
-      signupLatencyMs: Math.max(0, now.getTime() - (drop.publishedAt ?? drop.createdAt).getTime()),
-      accountAgeDays: wholeDaysBetween(user.createdAt, now),
-      rapidActions,
-    });
-    const entry = em.create(WaitlistSchema, { user, drop, priorityScore: breakdown.score, scoreBreakdown: breakdown, joinedAt: now });
-    recordEvent(em, { type: 'waitlist.joined', dropId, userId, payload: { entry: toWaitlistEntryView(entry) } });
+    const first = await em.findOne(FirstJoinSchema, { user: userId, drop: dropId });
+    let entry: Waitlist;
     try {
-      if (priority) {
-        // The ranking freezes under the drop's row lock when the window opens: a share lock here
-        // waits for a freeze in progress, and the database clock decides whether this join made it.
-        // The same EntityManager (its unit of work holds the new entry) in an explicit transaction.
-        await em.begin();
-        try {
+      // One transaction for the entry, its first-join record and the counted action: a join that
+      // fails counts for nothing. The same EntityManager (its unit of work holds the new rows).
+      await em.begin();
+      try {
+        if (priority) {
+          // The ranking freezes under the drop's row lock when the window opens: a share lock here
+          // waits for a freeze in progress, and the database clock decides whether this join made it.
           const [row] = await em.execute<{ open: boolean }[]>(
             `select ranking_frozen_at is null and clock_timestamp() < claim_window_start as open from "drop" where id = ? for share`,
             [dropId],
           );
           if (!row?.open) throw priorityClosed();
-          await em.flush();
-          await em.commit();
-        } catch (error) {
-          await em.rollback();
-          throw error;
         }
-      } else {
+        const rapidActions = await recordUserAction(em, userId, 'join');
+        let kept = first ? { priorityScore: first.priorityScore, scoreBreakdown: first.scoreBreakdown, joinedAt: first.joinedAt } : undefined;
+        if (!kept) {
+          const breakdown = scoreWith(drop.priorityFormula ?? formula.view, {
+            signupLatencyMs: Math.max(0, now.getTime() - (drop.publishedAt ?? drop.createdAt).getTime()),
+            accountAgeDays: wholeDaysBetween(user.createdAt, now),
+            rapidActions,
+          });
+          kept = { priorityScore: breakdown.score, scoreBreakdown: breakdown, joinedAt: now };
+          em.create(FirstJoinSchema, { user, drop, ...kept });
+        }
+        entry = em.create(WaitlistSchema, { user, drop, ...kept });
+        recordEvent(em, { type: 'waitlist.joined', dropId, userId, payload: { entry: toWaitlistEntryView(entry) } });
         await em.flush();
+        await em.commit();
+      } catch (error) {
+        await em.rollback();
+        throw error;
       }
     } catch (error) {
       // A parallel join of the same user won the race: answer with its entry.
@@ -132,7 +143,6 @@ export function createWaitlistService(deps: {
   /** Leaves idempotently; leaving a waitlist one is not on is a no-op. A claim already made stays. */
   async function leave(userId: string, dropId: string): Promise<{ left: boolean }> {
     const em = orm.em.fork();
-    await recordUserAction(em, userId, 'leave');
     const drop = await findVisibleDrop(em, dropId);
     const left = await transaction(orm, async (tem) => {
       // PRIORITY: under the drop's row lock, like claims and expiry, so giving up a reservation
@@ -144,8 +154,10 @@ export function createWaitlistService(deps: {
         await line.releaseLocked(tem, dropId, userId);
       }
       const deleted = await tem.nativeDelete(WaitlistSchema, { user: userId, drop: dropId });
-      if (deleted > 0) recordEvent(tem, { type: 'waitlist.left', dropId, userId, payload: { dropId, userId } });
-      return deleted > 0;
+      if (deleted === 0) return false;
+      recordEvent(tem, { type: 'waitlist.left', dropId, userId, payload: { dropId, userId } });
+      await recordUserAction(tem, userId, 'leave');
+      return true;
     });
     // A PRIORITY leave may have moved the line (freeze, expiry, backfill) even when nothing was left.
     if (left || drop.allocationMode === 'PRIORITY') {

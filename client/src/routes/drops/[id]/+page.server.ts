@@ -5,9 +5,8 @@ import type { PageServerLoad } from './$types';
 
 export const load: PageServerLoad = async ({ fetch, params }) => {
   if (!uuidSchema.safeParse(params.id).success) error(404, 'There is no drop at this address.', { code: 'DROP_NOT_FOUND' });
-  const [drop, formula] = await Promise.all([
-    loadApi<DropDetailView>(fetch, `/api/drops/${params.id}`),
-    loadApi<PriorityFormulaView>(fetch, '/api/priority'),
-  ]);
+  const drop = await loadApi<DropDetailView>(fetch, `/api/drops/${params.id}`);
+  // A PRIORITY drop keeps the formula it was published with; the live one applies to the rest.
+  const formula = drop.priorityFormula ?? (await loadApi<PriorityFormulaView>(fetch, '/api/priority'));
   return { drop, formula };
 };
