@@ -134,7 +134,10 @@ export function createApp(deps: AppDeps): App {
       },
     }),
   );
-  app.use(helmet());
+  // `same-origin` instead of helmet's `no-referrer`: still nothing leaves the site, but a form
+  // posted without JavaScript keeps its Origin header (under no-referrer browsers send
+  // `Origin: null`), which SvelteKit's origin check of form actions needs.
+  app.use(helmet({ referrerPolicy: { policy: 'same-origin' } }));
   app.use(cors({ origin: config.corsOrigins, credentials: true }));
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
