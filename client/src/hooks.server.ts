@@ -1,5 +1,5 @@
 import type { Handle, HandleFetch } from '@sveltejs/kit/hooks';
-import type { UserView } from '@dropspot/protocol';
+import { INTERNAL_HOP, type UserView } from '@dropspot/protocol';
 
 /**
  * The API runs in this same process, behind the same port. Server-side loads call it over
@@ -23,6 +23,15 @@ export const handleFetch: HandleFetch = async ({ event, request, fetch }) => {
   if (cookie) headers.set('cookie', cookie);
   const forwarded = event.request.headers.get('user-agent');
   if (forwarded) headers.set('user-agent', forwarded);
+  // Whose request this is, for the API's per-address limits and audit log: the visitor's address
+  // as Express judged it, believed by the API only next to this process's key
+  // (server/src/http/internal-hop.ts).
+  const key = (globalThis as Record<symbol, string | undefined>)[INTERNAL_HOP.keySymbol];
+  const address = (event.platform?.req as { ip?: string } | undefined)?.ip;
+  if (key && address) {
+    headers.set(INTERNAL_HOP.keyHeader, key);
+    headers.set(INTERNAL_HOP.addressHeader, address);
+  }
   return globalThis.fetch(new Request(`${origin}${url.pathname}${url.search}`, { method: request.method, headers, body: request.body, duplex: 'half' } as RequestInit));
 };
 

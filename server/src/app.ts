@@ -12,6 +12,7 @@ import type { Orm } from './db/orm.ts';
 import { authenticate } from './http/auth-middleware.ts';
 import { createActionLimits } from './http/action-limits.ts';
 import { originCheck } from './http/csrf.ts';
+import { internalHop } from './http/internal-hop.ts';
 import { DomainError } from './http/domain-error.ts';
 import { notFoundHandler, problemHandler } from './http/problem.ts';
 import { auditRoutes } from './modules/audit/audit.routes.ts';
@@ -111,6 +112,7 @@ export function createApp(deps: AppDeps): App {
   });
   const app = express();
   if (config.trustProxy !== undefined) app.set('trust proxy', config.trustProxy);
+  app.use(internalHop());
 
   app.use(
     pinoHttp({
