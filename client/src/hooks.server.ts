@@ -32,7 +32,14 @@ export const handleFetch: HandleFetch = async ({ event, request, fetch }) => {
     headers.set(INTERNAL_HOP.keyHeader, key);
     headers.set(INTERNAL_HOP.addressHeader, address);
   }
-  return globalThis.fetch(new Request(`${origin}${url.pathname}${url.search}`, { method: request.method, headers, body: request.body, duplex: 'half' } as RequestInit));
+  const response = await globalThis.fetch(new Request(`${origin}${url.pathname}${url.search}`, { method: request.method, headers, body: request.body, duplex: 'half' } as RequestInit));
+  // What the API sets (the session cookies of a login or signup form action, their removal) goes
+  // to the browser with the page's own response, with the API's attributes and nothing added.
+  for (const header of response.headers.getSetCookie()) {
+    const { name, value, ...options } = event.cookies.parse(header, { decode: (raw) => raw });
+    event.cookies.set(name, value ?? '', { ...options, path: options.path ?? '/', httpOnly: options.httpOnly ?? false, secure: options.secure ?? false, encode: (raw) => raw });
+  }
+  return response;
 };
 
 /** When the access token runs out (its `exp`), so the page knows when its socket must renew. */
