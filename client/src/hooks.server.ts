@@ -1,5 +1,5 @@
 import type { Handle, HandleFetch } from '@sveltejs/kit/hooks';
-import type { UserView } from '@dropspot/protocol';
+import { INTERNAL_HOP, type UserView } from '@dropspot/protocol';
 
 /**
  * The API runs in this same process, behind the same port. Server-side loads call it over
@@ -23,7 +23,23 @@ export const handleFetch: HandleFetch = async ({ event, request, fetch }) => {
   if (cookie) headers.set('cookie', cookie);
   const forwarded = event.request.headers.get('user-agent');
   if (forwarded) headers.set('user-agent', forwarded);
-  return globalThis.fetch(new Request(`${origin}${url.pathname}${url.search}`, { method: request.method, headers, body: request.body, duplex: 'half' } as RequestInit));
+  // Whose request this is, for the API's per-address limits and audit log: the visitor's address
+  // as Express judged it, believed by the API only next to this process's key
+  // (server/src/http/internal-hop.ts).
+  const key = (globalThis as Record<symbol, string | undefined>)[INTERNAL_HOP.keySymbol];
+  const address = (event.platform?.req as { ip?: string } | undefined)?.ip;
+  if (key && address) {
+    headers.set(INTERNAL_HOP.keyHeader, key);
+    headers.set(INTERNAL_HOP.addressHeader, address);
+  }
+  const response = await globalThis.fetch(new Request(`${origin}${url.pathname}${url.search}`, { method: request.method, headers, body: request.body, duplex: 'half' } as RequestInit));
+  // What the API sets (the session cookies of a login or signup form action, their removal) goes
+  // to the browser with the page's own response, with the API's attributes and nothing added.
+  for (const header of response.headers.getSetCookie()) {
+    const { name, value, ...options } = event.cookies.parse(header, { decode: (raw) => raw });
+    event.cookies.set(name, value ?? '', { ...options, path: options.path ?? '/', httpOnly: options.httpOnly ?? false, secure: options.secure ?? false, encode: (raw) => raw });
+  }
+  return response;
 };
 
 /** When the access token runs out (its `exp`), so the page knows when its socket must renew. */

@@ -52,7 +52,7 @@ test('after signing in, next= only leads to a page on this site', async ({ page,
   const account = { email: `next-${Date.now()}@dropspot.test`, password: 'correct-horse-battery' };
   await page.request.post('/api/auth/signup', { data: account });
   await page.request.post('/api/auth/logout', { data: {} });
-  for (const next of ['https://evil.example/phish', '//evil.example/x', '/\t/evil.example']) {
+  for (const next of ['https://evil.example/phish', '//evil.example/x', '/\t/evil.example', '/.//evil.example/x']) {
     await page.goto(`/login?next=${encodeURIComponent(next)}`);
     await page.getByLabel('Email').fill(account.email);
     await page.getByLabel('Password').fill(account.password);
@@ -61,4 +61,16 @@ test('after signing in, next= only leads to a page on this site', async ({ page,
     await expect(page).toHaveURL(new URL('/', baseURL).toString());
     await page.request.post('/api/auth/logout', { data: {} });
   }
+});
+
+test('a form action posted from another site is refused and changes nothing', async ({ page }) => {
+  const account = { email: `forged-${Date.now()}@dropspot.test`, password: 'correct-horse-battery' };
+  await page.request.post('/api/auth/signup', { data: account });
+  const forged = await page.request.post('/account?/password', {
+    form: { currentPassword: account.password, newPassword: 'chosen-by-the-attacker' },
+    headers: { origin: 'https://evil.example' },
+  });
+  expect(forged.status()).toBe(403);
+  expect(await forged.text()).toMatch(/Cross-site POST form submissions are forbidden/);
+  expect((await page.request.post('/api/auth/login', { data: account })).status()).toBe(200);
 });

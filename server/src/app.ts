@@ -12,6 +12,7 @@ import type { Orm } from './db/orm.ts';
 import { authenticate } from './http/auth-middleware.ts';
 import { createActionLimits } from './http/action-limits.ts';
 import { originCheck } from './http/csrf.ts';
+import { internalHop } from './http/internal-hop.ts';
 import { DomainError } from './http/domain-error.ts';
 import { notFoundHandler, problemHandler } from './http/problem.ts';
 import { wellFormedInput } from './http/validate.ts';
@@ -112,6 +113,7 @@ export function createApp(deps: AppDeps): App {
   });
   const app = express();
   if (config.trustProxy !== undefined) app.set('trust proxy', config.trustProxy);
+  app.use(internalHop());
 
   app.use(
     pinoHttp({
@@ -135,7 +137,10 @@ export function createApp(deps: AppDeps): App {
       },
     }),
   );
-  app.use(helmet());
+  // `same-origin` instead of helmet's `no-referrer`: still nothing leaves the site, but a form
+  // posted without JavaScript keeps its Origin header (under no-referrer browsers send
+  // `Origin: null`), which SvelteKit's origin check of form actions needs.
+  app.use(helmet({ referrerPolicy: { policy: 'same-origin' } }));
   app.use(cors({ origin: config.corsOrigins, credentials: true }));
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });

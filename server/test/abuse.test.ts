@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { INTERNAL_HOP } from '@dropspot/protocol';
 import { client, createDrop, createUser, createUsers, startTestApp, uniqueEmail, type TestApp } from './support/app.ts';
 import { closeSockets, connect, connected, request } from './support/sockets.ts';
 
@@ -118,5 +119,26 @@ describe('burst counters feed the priority score', () => {
     const { breakdown } = joined.body.entry;
     expect(breakdown.rapidActions).toBe(4);
     expect(breakdown.terms.rapidActions + (4 % breakdown.coefficients.C)).toBe(0);
+  });
+});
+
+describe("per-IP limits for the web client's form actions (the in-process hop)", () => {
+  it("count against the visitor's address the hop carries, and only next to the process key", async () => {
+    const { api } = await limitedApp({ RATE_LIMIT_AUTH_PER_MINUTE: '2' });
+    const key = (globalThis as Record<symbol, string | undefined>)[INTERNAL_HOP.keySymbol];
+    expect(key).toMatch(/^[0-9a-f]{64}$/);
+    const signup = (headers: Record<string, string>) => api('POST', '/api/auth/signup', { body: { email: uniqueEmail(), password: 'long enough password' }, headers });
+    const visitor = (address: string) => ({ [INTERNAL_HOP.keyHeader]: key!, [INTERNAL_HOP.addressHeader]: address });
+    expect((await signup(visitor('203.0.113.1'))).status).toBe(201);
+    expect((await signup(visitor('203.0.113.1'))).status).toBe(201);
+    expect((await signup(visitor('203.0.113.1'))).status).toBe(429);
+    // Another visitor whose form goes through the same server process is not held back by the first.
+    expect((await signup(visitor('198.51.100.7'))).status).toBe(201);
+    // Without the key the address header means nothing: these count for the address they came from.
+    const forged = { [INTERNAL_HOP.keyHeader]: 'f'.repeat(64), [INTERNAL_HOP.addressHeader]: '192.0.2.9' };
+    expect((await signup(forged)).status).toBe(201);
+    expect((await signup({})).status).toBe(201);
+    const third = await signup(forged);
+    expect([third.status, third.body.code]).toEqual([429, 'RATE_LIMITED']);
   });
 });

@@ -34,7 +34,8 @@ export interface RequestOptions {
 
 const SIGNED_IN_HINT = 'dropspot:signed-in';
 const ACCESS_EXPIRES = 'dropspot:access-expires';
-const REFRESHABLE: ReadonlySet<string> = new Set(['TOKEN_EXPIRED', 'UNAUTHENTICATED', 'SESSION_REVOKED']);
+/** Refusals that a renewed session may turn into a success. */
+export const REFRESHABLE: ReadonlySet<string> = new Set(['TOKEN_EXPIRED', 'UNAUTHENTICATED', 'SESSION_REVOKED']);
 
 function browser(): boolean {
   return typeof window !== 'undefined';

@@ -8,6 +8,7 @@ import { ROOT_DIR } from '../config.ts';
 
 const CLIENT_DIR = path.join(ROOT_DIR, 'client');
 export const CLIENT_HANDLER = path.join(CLIENT_DIR, 'build', 'handler.js');
+const PROTOCOL_HEADER = 'x-dropspot-protocol';
 
 /**
  * Serves the SvelteKit app from the same process and port as the API and Socket.IO, after the API
@@ -30,6 +31,17 @@ export async function loadClient(mode: 'built' | 'dev', httpServer: Server, logg
   if (!existsSync(CLIENT_HANDLER)) {
     throw new Error(`The web client is not built (${path.relative(ROOT_DIR, CLIENT_HANDLER)} is missing): run "npm run build".`);
   }
+  // adapter-node cannot see the scheme a visitor used and assumes https unless a header says
+  // otherwise; SvelteKit compares that origin with a form post's Origin header and refuses a
+  // mismatch. Express knows the scheme (`req.protocol`, honouring `trust proxy`, as the API's own
+  // origin check does), so every request tells it, overwriting whatever a client sent.
+  process.env.PROTOCOL_HEADER = PROTOCOL_HEADER;
   const { handler } = (await import(pathToFileURL(CLIENT_HANDLER).href)) as { handler: RequestHandler };
-  return { handler, close: async () => {} };
+  return {
+    handler: (req, res, next) => {
+      req.headers[PROTOCOL_HEADER] = req.protocol;
+      return handler(req, res, next);
+    },
+    close: async () => {},
+  };
 }

@@ -35,7 +35,7 @@ export function compareRankable(a: Rankable, b: Rankable): number {
   return a.tieBreak < b.tieBreak ? -1 : a.tieBreak > b.tieBreak ? 1 : 0;
 }
 
-/** The seed and coefficients from the formula's published inputs. */
+/** The seed and coefficients from the formula's published inputs (docs/domain.md, "Priority score"). */
 export function formulaFromInputs(inputs: PriorityFormulaView['inputs']) {
   const seed = sha256(`${inputs.remoteUrl}|${inputs.firstCommitEpoch}|${inputs.startTime}`).slice(0, 12);
   const byte = (from: number) => parseInt(seed.slice(from, from + 2), 16);

@@ -21,7 +21,7 @@ export interface PriorityFormula {
 }
 
 /**
- * The priority formula. The seed is sha256("<remote_url>|<first_commit_epoch>|<start_time>");
+ * The formula of docs/domain.md, "Priority score". The seed is sha256("<remote_url>|<first_commit_epoch>|<start_time>");
  * each input is configuration, defaulting to this repository's git metadata, so a deployment
  * without git still has a (published) seed.
  */

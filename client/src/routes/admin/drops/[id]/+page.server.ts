@@ -1,8 +1,9 @@
 import { error } from '@sveltejs/kit';
-import { uuidSchema, type AuditEntryView, type DropDetailView, type EventPage, type Page } from '@dropspot/protocol';
+import { uuidSchema, type AuditEntryView, type DropDetailView, type DropView, type EventPage, type Page } from '@dropspot/protocol';
 import { CONSOLE_AUDIT_ROWS } from '#lib/drops.ts';
 import { loadApi } from '#lib/load.ts';
-import type { PageServerLoad } from './$types';
+import { submitDropForm } from '#lib/server/drop-form.ts';
+import type { Actions, PageServerLoad } from './$types';
 
 export const load: PageServerLoad = async ({ fetch, params, parent }) => {
   await parent(); // the layout's admin check first: a user's page load never reaches the admin API
@@ -14,3 +15,11 @@ export const load: PageServerLoad = async ({ fetch, params, parent }) => {
   ]);
   return { drop, newestEvent: events.newest, audit: audit.items };
 };
+
+export const actions = {
+  save: async (event) => {
+    const result = await submitDropForm<DropView>(event, 'PATCH', `/api/admin/drops/${event.params.id}`);
+    if (!result.ok) return result.failure;
+    return { saved: true as const, values: result.values };
+  },
+} satisfies Actions;
