@@ -1,6 +1,6 @@
 import jwt from 'jsonwebtoken';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SESSION_CACHE_MS } from '../src/modules/auth/auth.service.ts';
+import { REFRESH_GRACE_MS, SESSION_CACHE_MS } from '../src/modules/auth/auth.service.ts';
 import { SessionSchema } from '../src/modules/auth/session.entity.ts';
 import { UserSchema } from '../src/modules/users/user.entity.ts';
 import { TEST_SECRET, client, startTestApp, uniqueEmail, type TestApp } from './support/app.ts';
@@ -99,6 +99,14 @@ describe('login and me', () => {
     expect(badHeader.body.code).toBe('TOKEN_INVALID');
   });
 
+  it('refuses a correctly signed access token that has no expiry', async () => {
+    const { user, accessToken } = await signup();
+    const { sid } = jwt.decode(accessToken) as { sid: string };
+    const forever = jwt.sign({ role: 'USER', sid }, TEST_SECRET, { subject: user.id, issuer: 'dropspot', audience: 'dropspot-api' });
+    const res = await api('GET', '/api/auth/me', { token: forever });
+    expect([res.status, res.body.code]).toEqual([401, 'TOKEN_INVALID']);
+  });
+
   it('reads the role from the database, so a demoted admin loses admin routes within a second', async () => {
     const { user, accessToken } = await signup();
     await app.orm.em.fork().nativeUpdate(UserSchema, { id: user.id }, { role: 'ADMIN' });
@@ -142,6 +150,48 @@ describe('refresh rotation and reuse detection', () => {
     expect((await api('GET', '/api/auth/me', { token: first.accessToken })).body.code).toBe('SESSION_REVOKED');
     expect((await api('GET', '/api/auth/me', { token: second.body.accessToken })).body.code).toBe('SESSION_REVOKED');
     expect((await api('POST', '/api/auth/refresh', { body: { refreshToken: second.body.refreshToken } })).status).toBe(401);
+  });
+
+  it('accepts a just-rotated token again for a few seconds with the same new pair (a lost response), and revokes the family after that', async () => {
+    const first = await signup();
+    const second = await api('POST', '/api/auth/refresh', { body: { refreshToken: first.refreshToken } });
+    expect(second.status).toBe(200);
+    // The response was lost: the client sends the old token again.
+    const retried = await api('POST', '/api/auth/refresh', { body: { refreshToken: first.refreshToken } });
+    expect(retried.status).toBe(200);
+    expect(retried.body.refreshToken).toBe(second.body.refreshToken);
+    expect(retried.body.accessToken).toBe(second.body.accessToken);
+    expect((await api('GET', '/api/auth/me', { token: retried.body.accessToken })).status).toBe(200);
+    const third = await api('POST', '/api/auth/refresh', { body: { refreshToken: retried.body.refreshToken } });
+    expect(third.status).toBe(200);
+
+    // Past the grace period, the same kind of replay is a stolen token: the family is revoked.
+    const later = await signup();
+    const rotated = await api('POST', '/api/auth/refresh', { body: { refreshToken: later.refreshToken } });
+    await app.orm.em.fork().nativeUpdate(SessionSchema, { user: later.user.id, revokedReason: 'rotated' }, { revokedAt: new Date(Date.now() - REFRESH_GRACE_MS - 1000) });
+    const replay = await api('POST', '/api/auth/refresh', { body: { refreshToken: later.refreshToken } });
+    expect([replay.status, replay.body.code]).toEqual([401, 'REFRESH_TOKEN_REUSED']);
+    expect((await api('POST', '/api/auth/refresh', { body: { refreshToken: rotated.body.refreshToken } })).body.code).toBe('REFRESH_TOKEN_REUSED');
+  });
+
+  it('clears the cookies when a refresh is refused (401), keeps them when it fails on our side (5xx)', async () => {
+    const session = await signup();
+    const cookie = `ds_refresh=${session.refreshToken}`;
+    const em = app.orm.em.fork();
+    await em.execute('alter table "session" rename to "session_away"');
+    let failed;
+    try {
+      failed = await api('POST', '/api/auth/refresh', { headers: { cookie } });
+    } finally {
+      await em.execute('alter table "session_away" rename to "session"');
+    }
+    expect(failed.status).toBeGreaterThanOrEqual(500);
+    expect(failed.headers.getSetCookie()).toEqual([]);
+    const refreshed = await api('POST', '/api/auth/refresh', { headers: { cookie } });
+    expect(refreshed.status).toBe(200);
+    const refused = await api('POST', '/api/auth/refresh', { headers: { cookie: `ds_refresh=${'x'.repeat(43)}` } });
+    expect(refused.status).toBe(401);
+    expect(cookies(refused.headers).ds_refresh).toMatch(/Expires=Thu, 01 Jan 1970/);
   });
 
   it('refreshes from the HttpOnly cookie and refuses unknown or missing tokens', async () => {

@@ -37,7 +37,11 @@ export function authRoutes(deps: { auth: AuthService; config: Readonly<Config> }
     try {
       sendSession(res, 200, await auth.refresh(token, req.get('user-agent')));
     } catch (error) {
-      res.clearCookie(ACCESS_COOKIE, accessCookie).clearCookie(REFRESH_COOKIE, refreshCookie);
+      // Only a refused token ends the browser's sign-in; after a failure on our side (the
+      // database away) the same cookie must still work once we are back.
+      if (error instanceof DomainError && error.status === 401) {
+        res.clearCookie(ACCESS_COOKIE, accessCookie).clearCookie(REFRESH_COOKIE, refreshCookie);
+      }
       throw error;
     }
   });

@@ -11,13 +11,20 @@ import type { AuthContext } from '../../types.d.ts';
 import { UserSchema, type User } from '../users/user.entity.ts';
 import { toUserView } from '../users/user.view.ts';
 import { hashPassword, timingDummyHash, verifyPassword } from './password.ts';
-import { SessionSchema } from './session.entity.ts';
-import { newRefreshToken, secretKey, sha256, signAccessToken, verifyAccessToken } from './tokens.ts';
+import { SessionSchema, type Session } from './session.entity.ts';
+import { childRefreshToken, derivedKey, newRefreshToken, secretKey, sha256, signAccessToken, verifyAccessToken } from './tokens.ts';
 
 export type AuthService = ReturnType<typeof createAuthService>;
 
 const ROTATED = 'rotated';
 export const SESSION_CACHE_MS = 1000;
+/**
+ * How long a just-rotated refresh token is still accepted, answered with the same new pair: a
+ * rotation whose response was lost (a dropped connection, a closed tab) must not sign the user
+ * out everywhere at the next refresh. Long enough for a retry after a network hiccup, short
+ * enough that a stolen token replayed later is still caught.
+ */
+export const REFRESH_GRACE_MS = 20_000;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface EndedSession {
@@ -38,6 +45,7 @@ async function revokeFamily(em: EntityManager, family: string, reason: 'logout' 
 export function createAuthService(deps: { orm: Orm; config: Readonly<Config>; onSessionsEnded?: (ended: EndedSession[]) => void }) {
   const { orm, config } = deps;
   const accessKey = secretKey(config.jwtAccessSecret);
+  const rotationKey = derivedKey(config.jwtAccessSecret, 'dropspot refresh rotation');
   /**
    * Sessions seen live in the last second, with the user's role: a storm of requests from the
    * same users costs one session read per user per second instead of one per request. Logout and
@@ -80,32 +88,54 @@ export function createAuthService(deps: { orm: Orm; config: Readonly<Config>; on
     deps.onSessionsEnded?.(sessions);
   };
 
-  /** Opens a session (a new token family unless `rotatedFrom` continues one) and signs its tokens. */
+  /**
+   * The pair for a session. The access token is issued at the session's creation second, so
+   * answering again for the same session (a refresh retried within its grace) gives the same token.
+   */
+  function sessionResponse(user: User, session: { id: string; createdAt: Date }, refreshToken: string): AuthResponse {
+    const issuedAt = Math.floor(session.createdAt.getTime() / 1000);
+    return {
+      user: toUserView(user),
+      accessToken: signAccessToken(accessKey, config.accessTokenTtlSeconds, { sub: user.id, role: user.role, sid: session.id }, issuedAt),
+      expiresIn: Math.max(1, issuedAt + config.accessTokenTtlSeconds - Math.floor(Date.now() / 1000)),
+      refreshToken,
+    };
+  }
+
+  /**
+   * Opens a session and signs its tokens: a new token family, or the next session of the family
+   * `rotatedFrom` (its refresh token derived from the parent's, see `childRefreshToken`).
+   */
   function openSession(
     em: EntityManager,
     user: User,
     userAgent: string | undefined,
-    rotatedFrom?: { id: string; family: string },
+    rotatedFrom?: { id: string; family: string; refreshToken: string },
   ): AuthResponse {
-    const refreshToken = newRefreshToken();
+    const refreshToken = rotatedFrom ? childRefreshToken(rotationKey, rotatedFrom.refreshToken) : newRefreshToken();
     const session = em.create(SessionSchema, {
       user,
       refreshTokenHash: sha256(refreshToken),
       family: rotatedFrom?.family ?? randomUUID(),
       parent: rotatedFrom?.id ?? null,
       userAgent: userAgent?.slice(0, 512) ?? null,
+      createdAt: new Date(),
       expiresAt: new Date(Date.now() + config.refreshTokenTtlSeconds * 1000),
     });
-    return {
-      user: toUserView(user),
-      accessToken: signAccessToken(accessKey, config.accessTokenTtlSeconds, {
-        sub: user.id,
-        role: user.role,
-        sid: session.id,
-      }),
-      expiresIn: config.accessTokenTtlSeconds,
-      refreshToken,
-    };
+    return sessionResponse(user, session, refreshToken);
+  }
+
+  /**
+   * The answer to a rotation presented again within REFRESH_GRACE_MS: the pair that rotation
+   * issued, while that child session is still the live head of the family; otherwise undefined.
+   */
+  async function retriedRotation(em: EntityManager, session: Session, refreshToken: string): Promise<AuthResponse | undefined> {
+    if (session.revokedReason !== ROTATED || !session.revokedAt || Date.now() - session.revokedAt.getTime() >= REFRESH_GRACE_MS) return undefined;
+    const childToken = childRefreshToken(rotationKey, refreshToken);
+    const child = await em.findOne(SessionSchema, { refreshTokenHash: sha256(childToken), parent: session.id, revokedAt: null });
+    if (!child || child.expiresAt.getTime() <= Date.now()) return undefined;
+    const user = await em.findOneOrFail(UserSchema, { id: session.user.id });
+    return sessionResponse(user, child, childToken);
   }
 
   async function signup(body: SignupBody, userAgent?: string): Promise<AuthResponse> {
@@ -162,8 +192,10 @@ export function createAuthService(deps: { orm: Orm; config: Readonly<Config>; on
   }
 
   /**
-   * Rotates a refresh token. A token that was already rotated or revoked means someone replayed
-   * it: the whole family is revoked, which signs out both the thief and the owner.
+   * Rotates a refresh token. A token rotated less than REFRESH_GRACE_MS ago, whose child is still
+   * live, gets that rotation's pair again (its response was lost). Any other token that was
+   * already rotated or revoked means someone replayed it: the whole family is revoked, which signs
+   * out both the thief and the owner.
    */
   async function refresh(refreshToken: string, userAgent?: string): Promise<AuthResponse> {
     const outcome = await orm.em.fork().transactional(async (em) => {
@@ -172,6 +204,8 @@ export function createAuthService(deps: { orm: Orm; config: Readonly<Config>; on
       const session = await em.findOne(SessionSchema, { refreshTokenHash: sha256(refreshToken) }, { lockMode: LockMode.PESSIMISTIC_WRITE });
       if (!session) return { error: new DomainError('REFRESH_TOKEN_INVALID', 'The refresh token is not valid.') };
       if (session.revokedAt) {
+        const retried = await retriedRotation(em, session, refreshToken);
+        if (retried) return { response: retried };
         return {
           revoked: await revokeFamily(em, session.family, 'reuse-detected'),
           error: new DomainError('REFRESH_TOKEN_REUSED', 'This refresh token was already used; every session from it is now signed out.'),
@@ -183,7 +217,7 @@ export function createAuthService(deps: { orm: Orm; config: Readonly<Config>; on
       session.revokedAt = new Date();
       session.revokedReason = ROTATED;
       const user = await em.findOneOrFail(UserSchema, { id: session.user.id });
-      return { response: openSession(em, user, userAgent, { id: session.id, family: session.family }) };
+      return { response: openSession(em, user, userAgent, { id: session.id, family: session.family, refreshToken }) };
     });
     // The family revocation above must commit, so the error is thrown only after the transaction.
     if (outcome.revoked) ended(outcome.revoked);
