@@ -27,6 +27,31 @@ export const SESSION_CACHE_MS = 1000;
 export const REFRESH_GRACE_MS = 20_000;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+export interface AdminProvision {
+  outcome: 'created' | 'promoted' | 'password-reset' | 'unchanged' | 'refused';
+  user: UserView;
+  /** Sign-ins (session families) that were signed out. */
+  sessionsEnded: number;
+}
+
+/** What `provisionAdmin` did, in a sentence for the operator; `howToPromote` says how to allow a refused promotion. */
+export function describeAdminProvision({ outcome, user, sessionsEnded }: AdminProvision, howToPromote: string): string {
+  const who = `${user.email} (${user.id})`;
+  const signedOut = `${sessionsEnded} sign-in${sessionsEnded === 1 ? '' : 's'} signed out`;
+  switch (outcome) {
+    case 'created':
+      return `Created admin ${who}.`;
+    case 'promoted':
+      return `Promoted ${who} to admin: password set, ${signedOut}.`;
+    case 'password-reset':
+      return `Reset the password of admin ${who}: ${signedOut}.`;
+    case 'unchanged':
+      return `${who} is already an admin with this password: nothing changed.`;
+    case 'refused':
+      return `Refused: ${who} is an existing account that is not an admin; nothing changed. Anyone may have registered this address: promote it only if it is yours (${howToPromote}), which sets the password and signs it out everywhere.`;
+  }
+}
+
 export interface EndedSession {
   sessionId: string;
   userId: string;
@@ -279,25 +304,51 @@ export function createAuthService(deps: { orm: Orm; config: Readonly<Config>; on
     return toUserView(user);
   }
 
+  /** Creates the account unless one with this email exists, which is left exactly as it is (demo data). */
+  async function createUserIfMissing(email: string, password: string, role: Role): Promise<void> {
+    const em = orm.em.fork();
+    const normalized = email.trim().toLowerCase();
+    if (await em.findOne(UserSchema, { email: normalized })) return;
+    em.create(UserSchema, { email: normalized, passwordHash: await hashPassword(password), role });
+    await em.flush();
+  }
+
   /**
-   * Makes sure an account with this email exists with this role and password (admin bootstrap).
-   * With `onlyIfMissing` an existing account is left exactly as it is (demo data).
+   * The operator's admin (`npm run admin:create`, ADMIN_EMAIL at start): creates it, or sets the
+   * password of an existing admin. An existing account that is not an admin is promoted only with
+   * `promoteExisting` (anyone may have registered that address first). Whenever the role or the
+   * password is set, every session of the account is revoked: whoever held one before must not
+   * keep it with the new rights.
    */
-  async function ensureUser(email: string, password: string, role: Role, options: { onlyIfMissing?: boolean } = {}): Promise<{ user: UserView; created: boolean }> {
+  async function provisionAdmin(email: string, password: string, options: { promoteExisting: boolean }): Promise<AdminProvision> {
     const em = orm.em.fork();
     const normalized = email.trim().toLowerCase();
     const existing = await em.findOne(UserSchema, { email: normalized });
-    if (existing && options.onlyIfMissing) return { user: toUserView(existing), created: false };
-    if (existing) {
-      existing.role = role;
-      if (!(await verifyPassword(existing.passwordHash, password))) existing.passwordHash = await hashPassword(password);
+    if (!existing) {
+      const user = em.create(UserSchema, { email: normalized, passwordHash: await hashPassword(password), role: 'ADMIN' });
       await em.flush();
-      return { user: toUserView(existing), created: false };
+      return { outcome: 'created', user: toUserView(user), sessionsEnded: 0 };
     }
-    const user = em.create(UserSchema, { email: normalized, passwordHash: await hashPassword(password), role });
-    await em.flush();
-    return { user: toUserView(user), created: true };
+    const promote = existing.role !== 'ADMIN';
+    if (promote && !options.promoteExisting) return { outcome: 'refused', user: toUserView(existing), sessionsEnded: 0 };
+    const samePassword = await verifyPassword(existing.passwordHash, password);
+    if (!promote && samePassword) return { outcome: 'unchanged', user: toUserView(existing), sessionsEnded: 0 };
+    const passwordHash = samePassword ? existing.passwordHash : await hashPassword(password);
+    const revoked = await em.transactional(async (tx) => {
+      await tx.nativeUpdate(UserSchema, { id: existing.id }, { role: 'ADMIN', passwordHash });
+      return tx.execute<{ id: string; user_id: string; family: string }[]>(
+        `update "session" set revoked_at = now(), revoked_reason = 'operator'
+          where user_id = ? and (revoked_at is null or revoked_reason = ?) returning id, user_id, family`,
+        [existing.id, ROTATED],
+      );
+    });
+    ended(revoked.map((row) => ({ sessionId: row.id, userId: row.user_id })));
+    return {
+      outcome: promote ? 'promoted' : 'password-reset',
+      user: { ...toUserView(existing), role: 'ADMIN' },
+      sessionsEnded: new Set(revoked.map((row) => row.family)).size,
+    };
   }
 
-  return { signup, login, refresh, logout, changePassword, authenticate, forgetSessions, endSessions: ended, me, ensureUser };
+  return { signup, login, refresh, logout, changePassword, authenticate, forgetSessions, endSessions: ended, me, createUserIfMissing, provisionAdmin };
 }
