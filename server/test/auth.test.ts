@@ -1,15 +1,24 @@
 import jwt from 'jsonwebtoken';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { REFRESH_GRACE_MS, SESSION_CACHE_MS } from '../src/modules/auth/auth.service.ts';
 import { SessionSchema } from '../src/modules/auth/session.entity.ts';
 import { UserSchema } from '../src/modules/users/user.entity.ts';
+import { verifyPassword } from '../src/modules/auth/password.ts';
+import type * as PasswordModule from '../src/modules/auth/password.ts';
 import { TEST_SECRET, client, startTestApp, uniqueEmail, type TestApp } from './support/app.ts';
+
+// The real password check, wrapped only to count how many passwords a burst gets checked.
+vi.mock('../src/modules/auth/password.ts', async (original) => {
+  const real = await original<typeof PasswordModule>();
+  return { ...real, verifyPassword: vi.fn(real.verifyPassword) };
+});
 
 let app: TestApp;
 let api: ReturnType<typeof client>;
 
 beforeAll(async () => {
-  app = await startTestApp();
+  // Behind a proxy on loopback, so tests can speak from several client addresses (X-Forwarded-For).
+  app = await startTestApp({ TRUST_PROXY: 'loopback' });
   api = client(app.baseUrl);
 });
 afterAll(() => app.close());
@@ -272,18 +281,42 @@ describe('password change', () => {
 });
 
 describe('backoff against password guessing', () => {
-  it('blocks an account\'s logins after five wrong passwords, whatever the IP, and says when to retry', async () => {
-    const { email, password } = await signup();
-    for (let i = 0; i < 5; i++) {
-      const wrong = await api('POST', '/api/auth/login', { body: { email, password: `wrong guess ${i}` } });
-      expect(wrong.body.code).toBe('INVALID_CREDENTIALS');
-    }
-    const blocked = await api('POST', '/api/auth/login', { body: { email, password: 'wrong guess 6' } });
+  const from = (address: string) => ({ 'x-forwarded-for': address });
+  const login = (email: string, password: string, address: string) => api('POST', '/api/auth/login', { body: { email, password }, headers: from(address) });
+
+  it('backs off per account and client address: after five wrong passwords that address waits, the owner elsewhere still signs in and refreshes', async () => {
+    const owner = await signup();
+    for (let i = 0; i < 5; i++) expect((await login(owner.email, `wrong guess ${i}`, '203.0.113.10')).body.code).toBe('INVALID_CREDENTIALS');
+    const blocked = await login(owner.email, owner.password, '203.0.113.10');
     expect([blocked.status, blocked.body.code]).toEqual([429, 'RATE_LIMITED']);
     expect(Number(blocked.headers.get('retry-after'))).toBeGreaterThan(30);
-    // Even the right password waits out the block; another account is unaffected.
-    expect((await api('POST', '/api/auth/login', { body: { email, password } })).status).toBe(429);
+
+    const elsewhere = await login(owner.email, owner.password, '198.51.100.20');
+    expect(elsewhere.status).toBe(200);
+    expect((await api('POST', '/api/auth/refresh', { body: { refreshToken: owner.refreshToken } })).status).toBe(200);
+    // Another account from the attacker's address is not affected.
     const other = await signup();
-    expect((await api('POST', '/api/auth/login', { body: { email: other.email, password: other.password } })).status).toBe(200);
+    expect((await login(other.email, other.password, '203.0.113.10')).status).toBe(200);
+  });
+
+  it('counts a parallel burst before checking any password: five are checked, the rest refused unchecked', async () => {
+    const owner = await signup();
+    const guesses = Array.from({ length: 12 }, (_, i) => `parallel guess ${i}`);
+    const checked = () => vi.mocked(verifyPassword).mock.calls.filter(([, password]) => guesses.includes(password)).length;
+    const answers = await Promise.all(guesses.map((password) => login(owner.email, password, '203.0.113.11')));
+    expect(answers.map((res) => res.status).sort()).toEqual([...Array(5).fill(401), ...Array(7).fill(429)]);
+    expect(checked()).toBe(5);
+  });
+
+  it('slows the account down across addresses with a short Retry-After, never a lockout: the owner gets in once it passes', async () => {
+    const owner = await signup();
+    for (const address of ['203.0.113.21', '203.0.113.22']) {
+      for (let i = 0; i < 5; i++) expect((await login(owner.email, `spread guess ${i}`, address)).status).toBe(401);
+    }
+    const slowed = await login(owner.email, 'one more guess', '203.0.113.23');
+    expect([slowed.status, slowed.body.code]).toEqual([429, 'RATE_LIMITED']);
+    expect(Number(slowed.headers.get('retry-after'))).toBeLessThanOrEqual(60);
+    expect((await api('POST', '/api/auth/refresh', { body: { refreshToken: owner.refreshToken } })).status).toBe(200);
+    await expect.poll(async () => (await login(owner.email, owner.password, '198.51.100.30')).status, { timeout: 10_000, interval: 250 }).toBe(200);
   });
 });

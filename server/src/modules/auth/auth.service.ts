@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import DataLoader from 'dataloader';
 import { LRUCache } from 'lru-cache';
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { LockMode, UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
 import type { AuthResponse, ChangePasswordBody, LoginBody, Role, SignupBody, UserView } from '@dropspot/protocol';
 import type { Config } from '../../config.ts';
@@ -10,6 +9,7 @@ import { DomainError } from '../../http/domain-error.ts';
 import type { AuthContext } from '../../types.d.ts';
 import { UserSchema, type User } from '../users/user.entity.ts';
 import { toUserView } from '../users/user.view.ts';
+import { createLoginThrottle } from './login-throttle.ts';
 import { hashPassword, timingDummyHash, verifyPassword } from './password.ts';
 import { SessionSchema, type Session } from './session.entity.ts';
 import { childRefreshToken, derivedKey, newRefreshToken, secretKey, sha256, signAccessToken, verifyAccessToken } from './tokens.ts';
@@ -182,36 +182,18 @@ export function createAuthService(deps: { orm: Orm; config: Readonly<Config>; on
     }
   }
 
-  /**
-   * Backoff against password guessing, per account whatever the IP: 5 wrong passwords within 15
-   * minutes block the account's logins for a minute, 20 within a day for an hour. A success
-   * clears the short count.
-   */
-  const shortGuesses = new RateLimiterMemory({ keyPrefix: 'login-short', points: 5, duration: 15 * 60, blockDuration: 60 });
-  const longGuesses = new RateLimiterMemory({ keyPrefix: 'login-long', points: 20, duration: 24 * 3600, blockDuration: 3600 });
+  const throttle = createLoginThrottle();
 
-  function guessingBlocked(msBeforeNext: number): DomainError {
-    return new DomainError('RATE_LIMITED', 'Too many wrong passwords for this account; wait before trying again.', {
-      extra: { retryAfter: Math.max(1, Math.ceil(msBeforeNext / 1000)) },
-    });
-  }
-
-  async function login(body: LoginBody, userAgent?: string): Promise<AuthResponse> {
-    for (const limiter of [shortGuesses, longGuesses]) {
-      const state = await limiter.get(body.email);
-      if (state && state.consumedPoints > limiter.points) throw guessingBlocked(state.msBeforeNext);
-    }
+  /** `address`: the client's address (grouped as the per-IP limits group it), for the per-address backoff. */
+  async function login(body: LoginBody, client: { userAgent?: string; address: string }): Promise<AuthResponse> {
+    // Counted before the password is checked, so parallel attempts cannot slip past the count.
+    const giveBack = throttle.reserve(body.email, client.address);
     const em = orm.em.fork();
     const user = await em.findOne(UserSchema, { email: body.email });
     const ok = await verifyPassword(user?.passwordHash ?? (await timingDummyHash()), body.password);
-    if (!user || !ok) {
-      const refusals = await Promise.allSettled([shortGuesses.consume(body.email), longGuesses.consume(body.email)]);
-      const blocked = refusals.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (blocked && blocked.reason instanceof RateLimiterRes) throw guessingBlocked(blocked.reason.msBeforeNext);
-      throw new DomainError('INVALID_CREDENTIALS', 'Email or password is wrong.');
-    }
-    await shortGuesses.delete(body.email);
-    const response = openSession(em, user, userAgent);
+    if (!user || !ok) throw new DomainError('INVALID_CREDENTIALS', 'Email or password is wrong.');
+    giveBack();
+    const response = openSession(em, user, client.userAgent);
     await em.flush();
     return response;
   }
