@@ -117,12 +117,12 @@ export function createAuthService(deps: { orm: Orm; config: Readonly<Config>; on
    * The pair for a session. The access token is issued at the session's creation second, so
    * answering again for the same session (a refresh retried within its grace) gives the same token.
    */
-  function sessionResponse(user: User, session: { id: string; createdAt: Date }, refreshToken: string): AuthResponse {
+  function sessionResponse(user: User, session: { id: string; createdAt: Date }, refreshToken: string, expiresIn = config.accessTokenTtlSeconds): AuthResponse {
     const issuedAt = Math.floor(session.createdAt.getTime() / 1000);
     return {
       user: toUserView(user),
       accessToken: signAccessToken(accessKey, config.accessTokenTtlSeconds, { sub: user.id, role: user.role, sid: session.id }, issuedAt),
-      expiresIn: Math.max(1, issuedAt + config.accessTokenTtlSeconds - Math.floor(Date.now() / 1000)),
+      expiresIn,
       refreshToken,
     };
   }
@@ -160,7 +160,8 @@ export function createAuthService(deps: { orm: Orm; config: Readonly<Config>; on
     const child = await em.findOne(SessionSchema, { refreshTokenHash: sha256(childToken), parent: session.id, revokedAt: null });
     if (!child || child.expiresAt.getTime() <= Date.now()) return undefined;
     const user = await em.findOneOrFail(UserSchema, { id: session.user.id });
-    return sessionResponse(user, child, childToken);
+    const left = Math.floor(child.createdAt.getTime() / 1000) + config.accessTokenTtlSeconds - Math.floor(Date.now() / 1000);
+    return sessionResponse(user, child, childToken, Math.max(1, left));
   }
 
   async function signup(body: SignupBody, userAgent?: string): Promise<AuthResponse> {
@@ -187,12 +188,15 @@ export function createAuthService(deps: { orm: Orm; config: Readonly<Config>; on
   /** `address`: the client's address (grouped as the per-IP limits group it), for the per-address backoff. */
   async function login(body: LoginBody, client: { userAgent?: string; address: string }): Promise<AuthResponse> {
     // Counted before the password is checked, so parallel attempts cannot slip past the count.
-    const giveBack = throttle.reserve(body.email, client.address);
+    const attempt = throttle.reserve(body.email, client.address);
     const em = orm.em.fork();
     const user = await em.findOne(UserSchema, { email: body.email });
     const ok = await verifyPassword(user?.passwordHash ?? (await timingDummyHash()), body.password);
-    if (!user || !ok) throw new DomainError('INVALID_CREDENTIALS', 'Email or password is wrong.');
-    giveBack();
+    if (!user || !ok) {
+      attempt.wrong();
+      throw new DomainError('INVALID_CREDENTIALS', 'Email or password is wrong.');
+    }
+    attempt.right();
     const response = openSession(em, user, client.userAgent);
     await em.flush();
     return response;

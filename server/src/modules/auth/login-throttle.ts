@@ -44,8 +44,12 @@ export function createLoginThrottle() {
   const addresses = new LRUCache<string, AddressCount>({ max: 200_000, ttl: ADDRESS_WINDOW_MS });
   const accounts = new LRUCache<string, AccountCount>({ max: 200_000, ttl: ACCOUNT_MEMORY_MS });
 
-  /** Counts one attempt, or throws RATE_LIMITED (with retryAfter) without counting it. Returns the give-back for a right password. */
-  function reserve(email: string, address: string): () => void {
+  /**
+   * Counts one attempt, or throws RATE_LIMITED (with retryAfter) without counting it. Tell the
+   * outcome: a right password gives the attempt back; a wrong one starts the account's delay
+   * from the moment it was answered (the check itself takes a while).
+   */
+  function reserve(email: string, address: string): { right(): void; wrong(): void } {
     const now = Date.now();
     const addressKey = `${email}\n${address}`;
     let perAddress = addresses.get(addressKey);
@@ -63,9 +67,14 @@ export function createLoginThrottle() {
     account.failures += 1;
     account.lastAt = now;
     accounts.set(email, account);
-    return () => {
-      perAddress.failures = Math.max(0, perAddress.failures - 1);
-      account.failures = Math.max(0, account.failures - 1);
+    return {
+      right: () => {
+        perAddress.failures = Math.max(0, perAddress.failures - 1);
+        account.failures = Math.max(0, account.failures - 1);
+      },
+      wrong: () => {
+        account.lastAt = Math.max(account.lastAt, Date.now());
+      },
     };
   }
 
