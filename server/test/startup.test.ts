@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { ROOT_DIR } from '../src/config.ts';
 import { UserSchema } from '../src/modules/users/user.entity.ts';
 import { TEST_SECRET, client, startTestApp, testDatabaseUrl, uniqueEmail } from './support/app.ts';
@@ -17,6 +17,13 @@ const dataDir = mkdtempSync(path.join(os.tmpdir(), 'dropspot-start-'));
 chmodSync(dataDir, 0o755);
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
+/** Every process a test started: one still running when its test ends (a timeout on a busy machine) is killed. */
+const children = new Set<ChildProcess>();
+afterEach(() => {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  children.clear();
+});
+
 function start(env: Record<string, string>): Promise<{ child: ChildProcess; output: () => string }> {
   const child = spawn(process.execPath, [path.join(ROOT_DIR, 'server/src/main.ts')], {
     cwd: ROOT_DIR,
@@ -24,6 +31,7 @@ function start(env: Record<string, string>): Promise<{ child: ChildProcess; outp
     env: { ...process.env, NODE_ENV: 'development', DATABASE_URL: '', DATA_DIR: dataDir, LOG_LEVEL: 'info', CLIENT: 'off', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  children.add(child);
   let output = '';
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`not ready in 60 s:\n${output}`)), 60_000);
@@ -59,6 +67,7 @@ async function adminCreate(args: string[]): Promise<{ code: number | null; outpu
       env: { ...process.env, DATABASE_URL: databaseUrl, JWT_ACCESS_SECRET: TEST_SECRET, LOG_LEVEL: 'silent' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    children.add(child);
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -86,7 +95,7 @@ describe('npm run admin:create', () => {
     } finally {
       await app.close();
     }
-  }, 180_000);
+  }, 300_000);
 
   it('refuses to promote an existing account without --force; promoting or resetting a password signs every session out, and it says which it did', async () => {
     const app = await startTestApp();
@@ -124,7 +133,7 @@ describe('npm run admin:create', () => {
     } finally {
       await app.close();
     }
-  }, 180_000);
+  }, 300_000);
 });
 
 describe('ADMIN_EMAIL at start', () => {
@@ -158,7 +167,7 @@ describe('ADMIN_EMAIL at start', () => {
     } finally {
       await app.close();
     }
-  }, 180_000);
+  }, 300_000);
 });
 
 describe('npm start on the embedded database', () => {
