@@ -33,6 +33,7 @@ const envSchema = z.object({
   REFRESH_TOKEN_TTL_SECONDS: z.coerce.number().int().min(300).max(365 * 86_400).default(30 * 86_400),
   ADMIN_EMAIL: z.email().optional(),
   ADMIN_PASSWORD: z.string().min(10).max(256).optional(),
+  ADMIN_PROMOTE_EXISTING: bool.default(false),
   CORS_ORIGINS: csv.default([]),
   // Express's `trust proxy`: true/false, a hop count, or addresses/subnets.
   TRUST_PROXY: z
@@ -74,7 +75,8 @@ export interface Config {
   jwtAccessSecret: string;
   accessTokenTtlSeconds: number;
   refreshTokenTtlSeconds: number;
-  admin: { email: string; password: string } | undefined;
+  /** `promoteExisting`: ADMIN_EMAIL may promote an account someone registered before (signing it out everywhere). */
+  admin: { email: string; password: string; promoteExisting: boolean } | undefined;
   corsOrigins: string[];
   trustProxy: boolean | number | string | undefined;
   bodyLimit: string;
@@ -148,7 +150,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     jwtAccessSecret: e.JWT_ACCESS_SECRET ?? developmentSecret(path.resolve(e.DATA_DIR), 'JWT_ACCESS_SECRET'),
     accessTokenTtlSeconds: e.ACCESS_TOKEN_TTL_SECONDS,
     refreshTokenTtlSeconds: e.REFRESH_TOKEN_TTL_SECONDS,
-    admin: e.ADMIN_EMAIL && e.ADMIN_PASSWORD ? { email: e.ADMIN_EMAIL.toLowerCase(), password: e.ADMIN_PASSWORD } : undefined,
+    admin: e.ADMIN_EMAIL && e.ADMIN_PASSWORD ? { email: e.ADMIN_EMAIL.toLowerCase(), password: e.ADMIN_PASSWORD, promoteExisting: e.ADMIN_PROMOTE_EXISTING } : undefined,
     corsOrigins: e.CORS_ORIGINS,
     trustProxy: e.TRUST_PROXY,
     bodyLimit: e.BODY_LIMIT,

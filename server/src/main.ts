@@ -6,6 +6,7 @@ import { loadClient } from './http/client.ts';
 import { startMaintenance } from './db/maintenance.ts';
 import { closeOrm, initOrm } from './db/orm.ts';
 import { createLogger } from './logger.ts';
+import { describeAdminProvision } from './modules/auth/auth.service.ts';
 import { DEMO_ADMIN, DEMO_USER, seedDemo } from './seed.ts';
 
 async function main(): Promise<void> {
@@ -34,12 +35,17 @@ async function main(): Promise<void> {
   if (client) serveClient(client.handler);
 
   if (config.admin) {
-    const { created } = await services.auth.ensureUser(config.admin.email, config.admin.password, 'ADMIN');
-    logger.info({ email: config.admin.email, created }, 'admin from ADMIN_EMAIL is ready');
+    const result = await services.auth.provisionAdmin(config.admin.email, config.admin.password, { promoteExisting: config.admin.promoteExisting });
+    // A refusal does not stop the server (nothing changed); it is logged as an error for the operator.
+    const level = result.outcome === 'refused' ? 'error' : result.outcome === 'unchanged' || result.outcome === 'created' ? 'info' : 'warn';
+    logger[level](
+      { email: result.user.email, outcome: result.outcome, sessionsEnded: result.sessionsEnded },
+      `ADMIN_EMAIL: ${describeAdminProvision(result, 'set ADMIN_PROMOTE_EXISTING=true')}`,
+    );
   }
   if (config.seedDemo) {
-    await services.auth.ensureUser(DEMO_ADMIN.email, DEMO_ADMIN.password, 'ADMIN', { onlyIfMissing: true });
-    await services.auth.ensureUser(DEMO_USER.email, DEMO_USER.password, 'USER', { onlyIfMissing: true });
+    await services.auth.createUserIfMissing(DEMO_ADMIN.email, DEMO_ADMIN.password, 'ADMIN');
+    await services.auth.createUserIfMissing(DEMO_USER.email, DEMO_USER.password, 'USER');
     if (await seedDemo(orm, services)) logger.info('demo drops created');
   }
 

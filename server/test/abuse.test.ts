@@ -52,7 +52,7 @@ describe('per-account limits', () => {
     expect(await request(socket, 'drop:join', { dropId: drop.id })).toMatchObject({ ok: false, code: 'RATE_LIMITED' });
   });
 
-  it('login: per-account backoff whatever the IP (see auth.test.ts), and per-IP limits on signup', async () => {
+  it('login: backoff per account and client address (see auth.test.ts), and per-IP limits on signup', async () => {
     const { api } = await limitedApp({ RATE_LIMIT_AUTH_PER_MINUTE: '2' });
     const signup = () => api('POST', '/api/auth/signup', { body: { email: uniqueEmail(), password: 'long enough password' } });
     expect((await signup()).status).toBe(201);

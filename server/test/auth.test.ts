@@ -1,15 +1,24 @@
 import jwt from 'jsonwebtoken';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SESSION_CACHE_MS } from '../src/modules/auth/auth.service.ts';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { REFRESH_GRACE_MS, SESSION_CACHE_MS } from '../src/modules/auth/auth.service.ts';
 import { SessionSchema } from '../src/modules/auth/session.entity.ts';
 import { UserSchema } from '../src/modules/users/user.entity.ts';
+import { verifyPassword } from '../src/modules/auth/password.ts';
+import type * as PasswordModule from '../src/modules/auth/password.ts';
 import { TEST_SECRET, client, startTestApp, uniqueEmail, type TestApp } from './support/app.ts';
+
+// The real password check, wrapped only to count how many passwords a burst gets checked.
+vi.mock('../src/modules/auth/password.ts', async (original) => {
+  const real = await original<typeof PasswordModule>();
+  return { ...real, verifyPassword: vi.fn(real.verifyPassword) };
+});
 
 let app: TestApp;
 let api: ReturnType<typeof client>;
 
 beforeAll(async () => {
-  app = await startTestApp();
+  // Behind a proxy on loopback, so tests can speak from several client addresses (X-Forwarded-For).
+  app = await startTestApp({ TRUST_PROXY: 'loopback' });
   api = client(app.baseUrl);
 });
 afterAll(() => app.close());
@@ -99,6 +108,14 @@ describe('login and me', () => {
     expect(badHeader.body.code).toBe('TOKEN_INVALID');
   });
 
+  it('refuses a correctly signed access token that has no expiry', async () => {
+    const { user, accessToken } = await signup();
+    const { sid } = jwt.decode(accessToken) as { sid: string };
+    const forever = jwt.sign({ role: 'USER', sid }, TEST_SECRET, { subject: user.id, issuer: 'dropspot', audience: 'dropspot-api' });
+    const res = await api('GET', '/api/auth/me', { token: forever });
+    expect([res.status, res.body.code]).toEqual([401, 'TOKEN_INVALID']);
+  });
+
   it('reads the role from the database, so a demoted admin loses admin routes within a second', async () => {
     const { user, accessToken } = await signup();
     await app.orm.em.fork().nativeUpdate(UserSchema, { id: user.id }, { role: 'ADMIN' });
@@ -142,6 +159,48 @@ describe('refresh rotation and reuse detection', () => {
     expect((await api('GET', '/api/auth/me', { token: first.accessToken })).body.code).toBe('SESSION_REVOKED');
     expect((await api('GET', '/api/auth/me', { token: second.body.accessToken })).body.code).toBe('SESSION_REVOKED');
     expect((await api('POST', '/api/auth/refresh', { body: { refreshToken: second.body.refreshToken } })).status).toBe(401);
+  });
+
+  it('accepts a just-rotated token again for a few seconds with the same new pair (a lost response), and revokes the family after that', async () => {
+    const first = await signup();
+    const second = await api('POST', '/api/auth/refresh', { body: { refreshToken: first.refreshToken } });
+    expect(second.status).toBe(200);
+    // The response was lost: the client sends the old token again.
+    const retried = await api('POST', '/api/auth/refresh', { body: { refreshToken: first.refreshToken } });
+    expect(retried.status).toBe(200);
+    expect(retried.body.refreshToken).toBe(second.body.refreshToken);
+    expect(retried.body.accessToken).toBe(second.body.accessToken);
+    expect((await api('GET', '/api/auth/me', { token: retried.body.accessToken })).status).toBe(200);
+    const third = await api('POST', '/api/auth/refresh', { body: { refreshToken: retried.body.refreshToken } });
+    expect(third.status).toBe(200);
+
+    // Past the grace period, the same kind of replay is a stolen token: the family is revoked.
+    const later = await signup();
+    const rotated = await api('POST', '/api/auth/refresh', { body: { refreshToken: later.refreshToken } });
+    await app.orm.em.fork().nativeUpdate(SessionSchema, { user: later.user.id, revokedReason: 'rotated' }, { revokedAt: new Date(Date.now() - REFRESH_GRACE_MS - 1000) });
+    const replay = await api('POST', '/api/auth/refresh', { body: { refreshToken: later.refreshToken } });
+    expect([replay.status, replay.body.code]).toEqual([401, 'REFRESH_TOKEN_REUSED']);
+    expect((await api('POST', '/api/auth/refresh', { body: { refreshToken: rotated.body.refreshToken } })).body.code).toBe('REFRESH_TOKEN_REUSED');
+  });
+
+  it('clears the cookies when a refresh is refused (401), keeps them when it fails on our side (5xx)', async () => {
+    const session = await signup();
+    const cookie = `ds_refresh=${session.refreshToken}`;
+    const em = app.orm.em.fork();
+    await em.execute('alter table "session" rename to "session_away"');
+    let failed;
+    try {
+      failed = await api('POST', '/api/auth/refresh', { headers: { cookie } });
+    } finally {
+      await em.execute('alter table "session_away" rename to "session"');
+    }
+    expect(failed.status).toBeGreaterThanOrEqual(500);
+    expect(failed.headers.getSetCookie()).toEqual([]);
+    const refreshed = await api('POST', '/api/auth/refresh', { headers: { cookie } });
+    expect(refreshed.status).toBe(200);
+    const refused = await api('POST', '/api/auth/refresh', { headers: { cookie: `ds_refresh=${'x'.repeat(43)}` } });
+    expect(refused.status).toBe(401);
+    expect(cookies(refused.headers).ds_refresh).toMatch(/Expires=Thu, 01 Jan 1970/);
   });
 
   it('refreshes from the HttpOnly cookie and refuses unknown or missing tokens', async () => {
@@ -222,18 +281,44 @@ describe('password change', () => {
 });
 
 describe('backoff against password guessing', () => {
-  it('blocks an account\'s logins after five wrong passwords, whatever the IP, and says when to retry', async () => {
-    const { email, password } = await signup();
-    for (let i = 0; i < 5; i++) {
-      const wrong = await api('POST', '/api/auth/login', { body: { email, password: `wrong guess ${i}` } });
-      expect(wrong.body.code).toBe('INVALID_CREDENTIALS');
-    }
-    const blocked = await api('POST', '/api/auth/login', { body: { email, password: 'wrong guess 6' } });
+  const from = (address: string) => ({ 'x-forwarded-for': address });
+  const login = (email: string, password: string, address: string) => api('POST', '/api/auth/login', { body: { email, password }, headers: from(address) });
+
+  it('backs off per account and client address: after five wrong passwords that address waits, the owner elsewhere still signs in and refreshes', async () => {
+    const owner = await signup();
+    for (let i = 0; i < 5; i++) expect((await login(owner.email, `wrong guess ${i}`, '203.0.113.10')).body.code).toBe('INVALID_CREDENTIALS');
+    const blocked = await login(owner.email, owner.password, '203.0.113.10');
     expect([blocked.status, blocked.body.code]).toEqual([429, 'RATE_LIMITED']);
     expect(Number(blocked.headers.get('retry-after'))).toBeGreaterThan(30);
-    // Even the right password waits out the block; another account is unaffected.
-    expect((await api('POST', '/api/auth/login', { body: { email, password } })).status).toBe(429);
+
+    const elsewhere = await login(owner.email, owner.password, '198.51.100.20');
+    expect(elsewhere.status).toBe(200);
+    expect((await api('POST', '/api/auth/refresh', { body: { refreshToken: owner.refreshToken } })).status).toBe(200);
+    // Another account from the attacker's address is not affected.
     const other = await signup();
-    expect((await api('POST', '/api/auth/login', { body: { email: other.email, password: other.password } })).status).toBe(200);
+    expect((await login(other.email, other.password, '203.0.113.10')).status).toBe(200);
+  });
+
+  it('counts a parallel burst before checking any password: five are checked, the rest refused unchecked', async () => {
+    const owner = await signup();
+    const guesses = Array.from({ length: 12 }, (_, i) => `parallel guess ${i}`);
+    const checked = () => vi.mocked(verifyPassword).mock.calls.filter(([, password]) => guesses.includes(password)).length;
+    const answers = await Promise.all(guesses.map((password) => login(owner.email, password, '203.0.113.11')));
+    expect(answers.map((res) => res.status).sort()).toEqual([...Array(5).fill(401), ...Array(7).fill(429)]);
+    expect(checked()).toBe(5);
+  });
+
+  it('slows the account down across addresses with a short Retry-After, never a lockout: the owner gets in once it passes', async () => {
+    const owner = await signup();
+    // Eleven wrong passwords at once from three addresses (none past its own five): ten are
+    // checked, the eleventh waits for the account's delay.
+    const addresses = [...Array(5).fill('203.0.113.21'), ...Array(5).fill('203.0.113.22'), '203.0.113.23'];
+    const answers = await Promise.all(addresses.map((address, i) => login(owner.email, `spread guess ${i}`, address)));
+    expect(answers.map((res) => res.status).sort()).toEqual([...Array(10).fill(401), 429]);
+    const slowed = answers.find((res) => res.status === 429)!;
+    expect(slowed.body.code).toBe('RATE_LIMITED');
+    expect(Number(slowed.headers.get('retry-after'))).toBeLessThanOrEqual(60);
+    expect((await api('POST', '/api/auth/refresh', { body: { refreshToken: owner.refreshToken } })).status).toBe(200);
+    await expect.poll(async () => (await login(owner.email, owner.password, '198.51.100.30')).status, { timeout: 10_000, interval: 250 }).toBe(200);
   });
 });

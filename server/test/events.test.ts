@@ -1,7 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { OutboxEventSchema } from '../src/modules/events/outbox-event.entity.ts';
+import { UserSchema } from '../src/modules/users/user.entity.ts';
 import { addToWaitlist, client, createDrop, createUser, createUsers, startTestApp, type TestApp } from './support/app.ts';
-import { closeSockets, collect, connect, connected, next, sleep } from './support/sockets.ts';
+import { closeSockets, collect, connect, connected, next, refusal, sleep } from './support/sockets.ts';
 
 let app: TestApp;
 let api: ReturnType<typeof client>;
@@ -145,6 +146,30 @@ describe('/events stream', () => {
     expect((await api('GET', '/api/admin/events', { token: user.token })).status).toBe(403);
     expect((await api('POST', '/api/admin/api-tokens', { token: user.token, body: { name: 'x' } })).status).toBe(403);
     expect((await api('GET', '/api/admin/events?after=-1', { token: admin.token })).status).toBe(400);
+  });
+});
+
+describe('API tokens follow their creator', () => {
+  it('stop working on the polling route and the /events socket when their creator is no longer an admin, or is deleted', async () => {
+    const creator = await createUser(app, 'ADMIN');
+    const created = await api('POST', '/api/admin/api-tokens', { token: creator.token, body: { name: 'creator leaves' } });
+    expect(created.status).toBe(201);
+    const token = created.body.token as string;
+    expect((await api('GET', '/api/admin/events', { token })).status).toBe(200);
+    const socket = await connected(connect(app.baseUrl, { namespace: '/events', auth: { token } }));
+    const gone = new Promise((resolve) => socket.once('disconnect', resolve));
+
+    await app.orm.em.fork().nativeUpdate(UserSchema, { id: creator.id }, { role: 'USER' });
+    const demoted = await api('GET', '/api/admin/events', { token });
+    expect([demoted.status, demoted.body.code]).toEqual([401, 'TOKEN_INVALID']);
+    expect(await gone).toBe('io server disconnect');
+    expect(await refusal(connect(app.baseUrl, { namespace: '/events', auth: { token } }))).toBe('TOKEN_INVALID');
+
+    // Promoted again, the token works again; deleted, its tokens go with the account.
+    await app.orm.em.fork().nativeUpdate(UserSchema, { id: creator.id }, { role: 'ADMIN' });
+    expect((await api('GET', '/api/admin/events', { token })).status).toBe(200);
+    await app.orm.em.fork().nativeDelete(UserSchema, { id: creator.id });
+    expect((await api('GET', '/api/admin/events', { token })).status).toBe(401);
   });
 });
 

@@ -2,9 +2,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { ROOT_DIR } from '../src/config.ts';
-import { client, startTestApp, testDatabaseUrl } from './support/app.ts';
+import { UserSchema } from '../src/modules/users/user.entity.ts';
+import { TEST_SECRET, client, startTestApp, testDatabaseUrl, uniqueEmail } from './support/app.ts';
 import { freePort } from './support/global-setup.ts';
 
 /**
@@ -16,6 +17,13 @@ const dataDir = mkdtempSync(path.join(os.tmpdir(), 'dropspot-start-'));
 chmodSync(dataDir, 0o755);
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
+/** Every process a test started: one still running when its test ends (a timeout on a busy machine) is killed. */
+const children = new Set<ChildProcess>();
+afterEach(() => {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  children.clear();
+});
+
 function start(env: Record<string, string>): Promise<{ child: ChildProcess; output: () => string }> {
   const child = spawn(process.execPath, [path.join(ROOT_DIR, 'server/src/main.ts')], {
     cwd: ROOT_DIR,
@@ -23,6 +31,7 @@ function start(env: Record<string, string>): Promise<{ child: ChildProcess; outp
     env: { ...process.env, NODE_ENV: 'development', DATABASE_URL: '', DATA_DIR: dataDir, LOG_LEVEL: 'info', CLIENT: 'off', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  children.add(child);
   let output = '';
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`not ready in 60 s:\n${output}`)), 60_000);
@@ -49,27 +58,32 @@ function stop(child: ChildProcess): Promise<number | null> {
   });
 }
 
+/** The CLI as an operator runs it, against this file's test database. */
+async function adminCreate(args: string[]): Promise<{ code: number | null; output: string }> {
+  const databaseUrl = await testDatabaseUrl();
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [path.join(ROOT_DIR, 'server/src/cli/admin-create.ts'), ...args], {
+      cwd: ROOT_DIR,
+      env: { ...process.env, DATABASE_URL: databaseUrl, JWT_ACCESS_SECRET: TEST_SECRET, LOG_LEVEL: 'silent' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.add(child);
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.once('exit', (code) => resolve({ code, output }));
+  });
+}
+
+// Each of these runs the CLI or the server several times as separate processes: minutes on a busy machine.
 describe('npm run admin:create', () => {
-  it('creates an admin who can then use the admin API, and promotes an existing account', async () => {
-    const databaseUrl = await testDatabaseUrl();
-    const run = (args: string[]) =>
-      new Promise<{ code: number | null; output: string }>((resolve) => {
-        const child = spawn(process.execPath, [path.join(ROOT_DIR, 'server/src/cli/admin-create.ts'), ...args], {
-          cwd: ROOT_DIR,
-          env: { ...process.env, DATABASE_URL: databaseUrl, LOG_LEVEL: 'silent' },
-          stdio: ['ignore', 'pipe', 'pipe'],
-        });
-        let output = '';
-        child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-        child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-        child.once('exit', (code) => resolve({ code, output }));
-      });
-    const created = await run(['--email', 'Boss@Example.test', '--password', 'a-long-admin-password']);
+  it('creates an admin who can then use the admin API', async () => {
+    const created = await adminCreate(['--email', 'Boss@Example.test', '--password', 'a-long-admin-password']);
     expect(created.code).toBe(0);
     expect(created.output).toMatch(/Created admin boss@example\.test/);
-    const again = await run(['--email', 'boss@example.test', '--password', 'a-long-admin-password']);
-    expect(again.output).toMatch(/Updated admin/);
-    const usage = await run(['--email', 'not-an-email']);
+    const again = await adminCreate(['--email', 'boss@example.test', '--password', 'a-long-admin-password']);
+    expect([again.code, again.output]).toEqual([0, expect.stringMatching(/already an admin with this password: nothing changed/)]);
+    const usage = await adminCreate(['--email', 'not-an-email']);
     expect(usage.code).toBe(2);
 
     const app = await startTestApp();
@@ -81,7 +95,79 @@ describe('npm run admin:create', () => {
     } finally {
       await app.close();
     }
-  });
+  }, 300_000);
+
+  it('refuses to promote an existing account without --force; promoting or resetting a password signs every session out, and it says which it did', async () => {
+    const app = await startTestApp();
+    try {
+      const api = client(app.baseUrl);
+      const email = uniqueEmail('squatter');
+      const squatter = await api('POST', '/api/auth/signup', { body: { email, password: 'the squatter password' } });
+      expect(squatter.status).toBe(201);
+
+      const refused = await adminCreate(['--email', email, '--password', 'the operator password']);
+      expect(refused.code).toBe(1);
+      expect(refused.output).toMatch(/Refused: .* is an existing account that is not an admin; nothing changed.*--force/);
+      expect((await app.orm.em.fork().findOneOrFail(UserSchema, { email })).role).toBe('USER');
+
+      const promoted = await adminCreate(['--email', email, '--password', 'the operator password', '--force']);
+      expect(promoted.code).toBe(0);
+      expect(promoted.output).toMatch(/Promoted .* to admin: password set, 1 sign-in signed out/);
+      expect((await app.orm.em.fork().findOneOrFail(UserSchema, { email })).role).toBe('ADMIN');
+      // The squatter's session is gone (another process revoked it: seen once the 1 s cache expires).
+      await expect.poll(async () => (await api('GET', '/api/auth/me', { token: squatter.body.accessToken })).body.code, { timeout: 5000 }).toBe('SESSION_REVOKED');
+      expect((await api('POST', '/api/auth/refresh', { body: { refreshToken: squatter.body.refreshToken } })).status).toBe(401);
+      expect((await api('POST', '/api/auth/login', { body: { email, password: 'the squatter password' } })).status).toBe(401);
+
+      const operator = await api('POST', '/api/auth/login', { body: { email, password: 'the operator password' } });
+      expect(operator.body.user.role).toBe('ADMIN');
+      const unchanged = await adminCreate(['--email', email, '--password', 'the operator password']);
+      expect([unchanged.code, unchanged.output]).toEqual([0, expect.stringMatching(/already an admin with this password: nothing changed/)]);
+      const stillIn = await api('POST', '/api/auth/refresh', { body: { refreshToken: operator.body.refreshToken } });
+      expect(stillIn.status).toBe(200);
+
+      const reset = await adminCreate(['--email', email, '--password', 'a newer operator password']);
+      expect(reset.code).toBe(0);
+      expect(reset.output).toMatch(/Reset the password of admin .*: 1 sign-in signed out/);
+      expect((await api('POST', '/api/auth/refresh', { body: { refreshToken: stillIn.body.refreshToken } })).status).toBe(401);
+    } finally {
+      await app.close();
+    }
+  }, 300_000);
+});
+
+describe('ADMIN_EMAIL at start', () => {
+  it('refuses to promote an existing non-admin account unless ADMIN_PROMOTE_EXISTING=true, says so in the log, and signs a promoted account out', async () => {
+    const app = await startTestApp();
+    try {
+      const api = client(app.baseUrl);
+      const email = uniqueEmail('early');
+      const early = await api('POST', '/api/auth/signup', { body: { email, password: 'registered before the admin' } });
+      const port = await freePort();
+      const env = { DATABASE_URL: await testDatabaseUrl(), JWT_ACCESS_SECRET: TEST_SECRET, SEED_DEMO: 'false', PORT: String(port), ADMIN_EMAIL: email, ADMIN_PASSWORD: 'the operator password' };
+
+      const refusing = await start(env);
+      try {
+        expect(refusing.output()).toMatch(/"outcome":"refused".*ADMIN_PROMOTE_EXISTING=true/);
+      } finally {
+        expect(await stop(refusing.child)).toBe(0);
+      }
+      expect((await app.orm.em.fork().findOneOrFail(UserSchema, { email })).role).toBe('USER');
+      const refreshed = await api('POST', '/api/auth/refresh', { body: { refreshToken: early.body.refreshToken } });
+      expect(refreshed.status).toBe(200);
+
+      const promoting = await start({ ...env, ADMIN_PROMOTE_EXISTING: 'true' });
+      try {
+        expect(promoting.output()).toMatch(/"outcome":"promoted".*"sessionsEnded":1/);
+      } finally {
+        expect(await stop(promoting.child)).toBe(0);
+      }
+      expect((await app.orm.em.fork().findOneOrFail(UserSchema, { email })).role).toBe('ADMIN');
+      expect((await api('POST', '/api/auth/refresh', { body: { refreshToken: refreshed.body.refreshToken } })).status).toBe(401);
+    } finally {
+      await app.close();
+    }
+  }, 300_000);
 });
 
 describe('npm start on the embedded database', () => {

@@ -1,4 +1,5 @@
 import { Router, type CookieOptions, type Response } from 'express';
+import { ipKeyGenerator } from 'express-rate-limit';
 import { changePasswordBodySchema, loginBodySchema, refreshBodySchema, signupBodySchema, type AuthResponse } from '@dropspot/protocol';
 import type { Config } from '../../config.ts';
 import { ACCESS_COOKIE, REFRESH_COOKIE, cookie, requireUser, userId } from '../../http/auth-middleware.ts';
@@ -27,7 +28,8 @@ export function authRoutes(deps: { auth: AuthService; config: Readonly<Config> }
   });
 
   router.post('/login', authLimit, async (req, res) => {
-    sendSession(res, 200, await auth.login(parseBody(loginBodySchema, req.body), req.get('user-agent')));
+    const client = { userAgent: req.get('user-agent'), address: ipKeyGenerator(req.ip ?? 'unknown') };
+    sendSession(res, 200, await auth.login(parseBody(loginBodySchema, req.body), client));
   });
 
   router.post('/refresh', authLimit, async (req, res) => {
@@ -37,7 +39,11 @@ export function authRoutes(deps: { auth: AuthService; config: Readonly<Config> }
     try {
       sendSession(res, 200, await auth.refresh(token, req.get('user-agent')));
     } catch (error) {
-      res.clearCookie(ACCESS_COOKIE, accessCookie).clearCookie(REFRESH_COOKIE, refreshCookie);
+      // Only a refused token ends the browser's sign-in; after a failure on our side (the
+      // database away) the same cookie must still work once we are back.
+      if (error instanceof DomainError && error.status === 401) {
+        res.clearCookie(ACCESS_COOKIE, accessCookie).clearCookie(REFRESH_COOKIE, refreshCookie);
+      }
       throw error;
     }
   });

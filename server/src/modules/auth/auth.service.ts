@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import DataLoader from 'dataloader';
 import { LRUCache } from 'lru-cache';
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { LockMode, UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
 import type { AuthResponse, ChangePasswordBody, LoginBody, Role, SignupBody, UserView } from '@dropspot/protocol';
 import type { Config } from '../../config.ts';
@@ -11,15 +10,48 @@ import { DomainError } from '../../http/domain-error.ts';
 import type { AuthContext } from '../../types.d.ts';
 import { UserSchema, type User } from '../users/user.entity.ts';
 import { toUserView } from '../users/user.view.ts';
+import { createLoginThrottle } from './login-throttle.ts';
 import { hashPassword, timingDummyHash, verifyPassword } from './password.ts';
-import { SessionSchema } from './session.entity.ts';
-import { newRefreshToken, secretKey, sha256, signAccessToken, verifyAccessToken } from './tokens.ts';
+import { SessionSchema, type Session } from './session.entity.ts';
+import { childRefreshToken, derivedKey, newRefreshToken, secretKey, sha256, signAccessToken, verifyAccessToken } from './tokens.ts';
 
 export type AuthService = ReturnType<typeof createAuthService>;
 
 const ROTATED = 'rotated';
 export const SESSION_CACHE_MS = 1000;
+/**
+ * How long a just-rotated refresh token is still accepted, answered with the same new pair: a
+ * rotation whose response was lost (a dropped connection, a closed tab) must not sign the user
+ * out everywhere at the next refresh. Long enough for a retry after a network hiccup, short
+ * enough that a stolen token replayed later is still caught.
+ */
+export const REFRESH_GRACE_MS = 20_000;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export interface AdminProvision {
+  outcome: 'created' | 'promoted' | 'password-reset' | 'unchanged' | 'refused';
+  user: UserView;
+  /** Sign-ins (session families) that were signed out. */
+  sessionsEnded: number;
+}
+
+/** What `provisionAdmin` did, in a sentence for the operator; `howToPromote` says how to allow a refused promotion. */
+export function describeAdminProvision({ outcome, user, sessionsEnded }: AdminProvision, howToPromote: string): string {
+  const who = `${user.email} (${user.id})`;
+  const signedOut = `${sessionsEnded} sign-in${sessionsEnded === 1 ? '' : 's'} signed out`;
+  switch (outcome) {
+    case 'created':
+      return `Created admin ${who}.`;
+    case 'promoted':
+      return `Promoted ${who} to admin: password set, ${signedOut}.`;
+    case 'password-reset':
+      return `Reset the password of admin ${who}: ${signedOut}.`;
+    case 'unchanged':
+      return `${who} is already an admin with this password: nothing changed.`;
+    case 'refused':
+      return `Refused: ${who} is an existing account that is not an admin; nothing changed. Anyone may have registered this address: promote it only if it is yours (${howToPromote}), which sets the password and signs it out everywhere.`;
+  }
+}
 
 export interface EndedSession {
   sessionId: string;
@@ -39,6 +71,7 @@ async function revokeFamily(em: EntityManager, family: string, reason: 'logout' 
 export function createAuthService(deps: { orm: Orm; config: Readonly<Config>; onSessionsEnded?: (ended: EndedSession[]) => void }) {
   const { orm, config } = deps;
   const accessKey = secretKey(config.jwtAccessSecret);
+  const rotationKey = derivedKey(config.jwtAccessSecret, 'dropspot refresh rotation');
   /**
    * Sessions seen live in the last second, with the user's role: a storm of requests from the
    * same users costs one session read per user per second instead of one per request. Logout and
@@ -81,32 +114,55 @@ export function createAuthService(deps: { orm: Orm; config: Readonly<Config>; on
     deps.onSessionsEnded?.(sessions);
   };
 
-  /** Opens a session (a new token family unless `rotatedFrom` continues one) and signs its tokens. */
+  /**
+   * The pair for a session. The access token is issued at the session's creation second, so
+   * answering again for the same session (a refresh retried within its grace) gives the same token.
+   */
+  function sessionResponse(user: User, session: { id: string; createdAt: Date }, refreshToken: string, expiresIn = config.accessTokenTtlSeconds): AuthResponse {
+    const issuedAt = Math.floor(session.createdAt.getTime() / 1000);
+    return {
+      user: toUserView(user),
+      accessToken: signAccessToken(accessKey, config.accessTokenTtlSeconds, { sub: user.id, role: user.role, sid: session.id }, issuedAt),
+      expiresIn,
+      refreshToken,
+    };
+  }
+
+  /**
+   * Opens a session and signs its tokens: a new token family, or the next session of the family
+   * `rotatedFrom` (its refresh token derived from the parent's, see `childRefreshToken`).
+   */
   function openSession(
     em: EntityManager,
     user: User,
     userAgent: string | undefined,
-    rotatedFrom?: { id: string; family: string },
+    rotatedFrom?: { id: string; family: string; refreshToken: string },
   ): AuthResponse {
-    const refreshToken = newRefreshToken();
+    const refreshToken = rotatedFrom ? childRefreshToken(rotationKey, rotatedFrom.refreshToken) : newRefreshToken();
     const session = em.create(SessionSchema, {
       user,
       refreshTokenHash: sha256(refreshToken),
       family: rotatedFrom?.family ?? randomUUID(),
       parent: rotatedFrom?.id ?? null,
       userAgent: userAgent?.slice(0, 512) ?? null,
+      createdAt: new Date(),
       expiresAt: new Date(Date.now() + config.refreshTokenTtlSeconds * 1000),
     });
-    return {
-      user: toUserView(user),
-      accessToken: signAccessToken(accessKey, config.accessTokenTtlSeconds, {
-        sub: user.id,
-        role: user.role,
-        sid: session.id,
-      }),
-      expiresIn: config.accessTokenTtlSeconds,
-      refreshToken,
-    };
+    return sessionResponse(user, session, refreshToken);
+  }
+
+  /**
+   * The answer to a rotation presented again within REFRESH_GRACE_MS: the pair that rotation
+   * issued, while that child session is still the live head of the family; otherwise undefined.
+   */
+  async function retriedRotation(em: EntityManager, session: Session, refreshToken: string): Promise<AuthResponse | undefined> {
+    if (session.revokedReason !== ROTATED || !session.revokedAt || Date.now() - session.revokedAt.getTime() >= REFRESH_GRACE_MS) return undefined;
+    const childToken = childRefreshToken(rotationKey, refreshToken);
+    const child = await em.findOne(SessionSchema, { refreshTokenHash: sha256(childToken), parent: session.id, revokedAt: null });
+    if (!child || child.expiresAt.getTime() <= Date.now()) return undefined;
+    const user = await em.findOneOrFail(UserSchema, { id: session.user.id });
+    const left = Math.floor(child.createdAt.getTime() / 1000) + config.accessTokenTtlSeconds - Math.floor(Date.now() / 1000);
+    return sessionResponse(user, child, childToken, Math.max(1, left));
   }
 
   async function signup(body: SignupBody, userAgent?: string): Promise<AuthResponse> {
@@ -128,43 +184,30 @@ export function createAuthService(deps: { orm: Orm; config: Readonly<Config>; on
     }
   }
 
-  /**
-   * Backoff against password guessing, per account whatever the IP: 5 wrong passwords within 15
-   * minutes block the account's logins for a minute, 20 within a day for an hour. A success
-   * clears the short count.
-   */
-  const shortGuesses = new RateLimiterMemory({ keyPrefix: 'login-short', points: 5, duration: 15 * 60, blockDuration: 60 });
-  const longGuesses = new RateLimiterMemory({ keyPrefix: 'login-long', points: 20, duration: 24 * 3600, blockDuration: 3600 });
+  const throttle = createLoginThrottle();
 
-  function guessingBlocked(msBeforeNext: number): DomainError {
-    return new DomainError('RATE_LIMITED', 'Too many wrong passwords for this account; wait before trying again.', {
-      extra: { retryAfter: Math.max(1, Math.ceil(msBeforeNext / 1000)) },
-    });
-  }
-
-  async function login(body: LoginBody, userAgent?: string): Promise<AuthResponse> {
-    for (const limiter of [shortGuesses, longGuesses]) {
-      const state = await limiter.get(body.email);
-      if (state && state.consumedPoints > limiter.points) throw guessingBlocked(state.msBeforeNext);
-    }
+  /** `address`: the client's address (grouped as the per-IP limits group it), for the per-address backoff. */
+  async function login(body: LoginBody, client: { userAgent?: string; address: string }): Promise<AuthResponse> {
+    // Counted before the password is checked, so parallel attempts cannot slip past the count.
+    const attempt = throttle.reserve(body.email, client.address);
     const em = orm.em.fork();
     const user = await em.findOne(UserSchema, { email: body.email });
     const ok = await verifyPassword(user?.passwordHash ?? (await timingDummyHash()), body.password);
     if (!user || !ok) {
-      const refusals = await Promise.allSettled([shortGuesses.consume(body.email), longGuesses.consume(body.email)]);
-      const blocked = refusals.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (blocked && blocked.reason instanceof RateLimiterRes) throw guessingBlocked(blocked.reason.msBeforeNext);
+      attempt.wrong();
       throw new DomainError('INVALID_CREDENTIALS', 'Email or password is wrong.');
     }
-    await shortGuesses.delete(body.email);
-    const response = openSession(em, user, userAgent);
+    attempt.right();
+    const response = openSession(em, user, client.userAgent);
     await em.flush();
     return response;
   }
 
   /**
-   * Rotates a refresh token. A token that was already rotated or revoked means someone replayed
-   * it: the whole family is revoked, which signs out both the thief and the owner.
+   * Rotates a refresh token. A token rotated less than REFRESH_GRACE_MS ago, whose child is still
+   * live, gets that rotation's pair again (its response was lost). Any other token that was
+   * already rotated or revoked means someone replayed it: the whole family is revoked, which signs
+   * out both the thief and the owner.
    */
   async function refresh(refreshToken: string, userAgent?: string): Promise<AuthResponse> {
     const outcome = await transaction(orm, async (em) => {
@@ -173,6 +216,8 @@ export function createAuthService(deps: { orm: Orm; config: Readonly<Config>; on
       const session = await em.findOne(SessionSchema, { refreshTokenHash: sha256(refreshToken) }, { lockMode: LockMode.PESSIMISTIC_WRITE });
       if (!session) return { error: new DomainError('REFRESH_TOKEN_INVALID', 'The refresh token is not valid.') };
       if (session.revokedAt) {
+        const retried = await retriedRotation(em, session, refreshToken);
+        if (retried) return { response: retried };
         return {
           revoked: await revokeFamily(em, session.family, 'reuse-detected'),
           error: new DomainError('REFRESH_TOKEN_REUSED', 'This refresh token was already used; every session from it is now signed out.'),
@@ -184,7 +229,7 @@ export function createAuthService(deps: { orm: Orm; config: Readonly<Config>; on
       session.revokedAt = new Date();
       session.revokedReason = ROTATED;
       const user = await em.findOneOrFail(UserSchema, { id: session.user.id });
-      return { response: openSession(em, user, userAgent, { id: session.id, family: session.family }) };
+      return { response: openSession(em, user, userAgent, { id: session.id, family: session.family, refreshToken }) };
     });
     // The family revocation above must commit, so the error is thrown only after the transaction.
     if (outcome.revoked) ended(outcome.revoked);
@@ -246,25 +291,51 @@ export function createAuthService(deps: { orm: Orm; config: Readonly<Config>; on
     return toUserView(user);
   }
 
+  /** Creates the account unless one with this email exists, which is left exactly as it is (demo data). */
+  async function createUserIfMissing(email: string, password: string, role: Role): Promise<void> {
+    const em = orm.em.fork();
+    const normalized = email.trim().toLowerCase();
+    if (await em.findOne(UserSchema, { email: normalized })) return;
+    em.create(UserSchema, { email: normalized, passwordHash: await hashPassword(password), role });
+    await em.flush();
+  }
+
   /**
-   * Makes sure an account with this email exists with this role and password (admin bootstrap).
-   * With `onlyIfMissing` an existing account is left exactly as it is (demo data).
+   * The operator's admin (`npm run admin:create`, ADMIN_EMAIL at start): creates it, or sets the
+   * password of an existing admin. An existing account that is not an admin is promoted only with
+   * `promoteExisting` (anyone may have registered that address first). Whenever the role or the
+   * password is set, every session of the account is revoked: whoever held one before must not
+   * keep it with the new rights.
    */
-  async function ensureUser(email: string, password: string, role: Role, options: { onlyIfMissing?: boolean } = {}): Promise<{ user: UserView; created: boolean }> {
+  async function provisionAdmin(email: string, password: string, options: { promoteExisting: boolean }): Promise<AdminProvision> {
     const em = orm.em.fork();
     const normalized = email.trim().toLowerCase();
     const existing = await em.findOne(UserSchema, { email: normalized });
-    if (existing && options.onlyIfMissing) return { user: toUserView(existing), created: false };
-    if (existing) {
-      existing.role = role;
-      if (!(await verifyPassword(existing.passwordHash, password))) existing.passwordHash = await hashPassword(password);
+    if (!existing) {
+      const user = em.create(UserSchema, { email: normalized, passwordHash: await hashPassword(password), role: 'ADMIN' });
       await em.flush();
-      return { user: toUserView(existing), created: false };
+      return { outcome: 'created', user: toUserView(user), sessionsEnded: 0 };
     }
-    const user = em.create(UserSchema, { email: normalized, passwordHash: await hashPassword(password), role });
-    await em.flush();
-    return { user: toUserView(user), created: true };
+    const promote = existing.role !== 'ADMIN';
+    if (promote && !options.promoteExisting) return { outcome: 'refused', user: toUserView(existing), sessionsEnded: 0 };
+    const samePassword = await verifyPassword(existing.passwordHash, password);
+    if (!promote && samePassword) return { outcome: 'unchanged', user: toUserView(existing), sessionsEnded: 0 };
+    const passwordHash = samePassword ? existing.passwordHash : await hashPassword(password);
+    const revoked = await em.transactional(async (tx) => {
+      await tx.nativeUpdate(UserSchema, { id: existing.id }, { role: 'ADMIN', passwordHash });
+      return tx.execute<{ id: string; user_id: string; family: string }[]>(
+        `update "session" set revoked_at = now(), revoked_reason = 'operator'
+          where user_id = ? and (revoked_at is null or revoked_reason = ?) returning id, user_id, family`,
+        [existing.id, ROTATED],
+      );
+    });
+    ended(revoked.map((row) => ({ sessionId: row.id, userId: row.user_id })));
+    return {
+      outcome: promote ? 'promoted' : 'password-reset',
+      user: { ...toUserView(existing), role: 'ADMIN' },
+      sessionsEnded: new Set(revoked.map((row) => row.family)).size,
+    };
   }
 
-  return { signup, login, refresh, logout, changePassword, authenticate, forgetSessions, endSessions: ended, me, ensureUser };
+  return { signup, login, refresh, logout, changePassword, authenticate, forgetSessions, endSessions: ended, me, createUserIfMissing, provisionAdmin };
 }

@@ -1,4 +1,4 @@
-import { createHash, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
+import { createHash, createHmac, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import type { Role } from '@dropspot/protocol';
 import { DomainError } from '../../http/domain-error.ts';
@@ -17,8 +17,12 @@ export function secretKey(secret: string): KeyObject {
   return createSecretKey(Buffer.from(secret, 'utf8'));
 }
 
-export function signAccessToken(secret: string | KeyObject, ttlSeconds: number, claims: AccessClaims): string {
-  return jwt.sign({ role: claims.role, sid: claims.sid }, secret, {
+/**
+ * `issuedAt` (seconds) pins `iat` and so `exp`: the same claims signed with the same issue time
+ * give the same token, which lets a refresh retried within its grace period get the very same pair.
+ */
+export function signAccessToken(secret: string | KeyObject, ttlSeconds: number, claims: AccessClaims, issuedAt?: number): string {
+  return jwt.sign({ role: claims.role, sid: claims.sid, ...(issuedAt === undefined ? {} : { iat: issuedAt }) }, secret, {
     algorithm: 'HS256',
     expiresIn: ttlSeconds,
     subject: claims.sub,
@@ -27,11 +31,17 @@ export function signAccessToken(secret: string | KeyObject, ttlSeconds: number, 
   });
 }
 
+/** A key for one purpose derived from a configured secret, so no two uses share a key. */
+export function derivedKey(secret: string, purpose: string): KeyObject {
+  return createSecretKey(createHmac('sha256', secret).update(purpose).digest());
+}
+
 /** Only HS256 with our secret is accepted: `alg: none` and algorithm swaps fail verification. */
 export function verifyAccessToken(secret: string | KeyObject, token: string): AccessClaims {
   try {
     const payload = jwt.verify(token, secret, { algorithms: ['HS256'], issuer: ISSUER, audience: AUDIENCE });
-    if (typeof payload === 'string' || typeof payload.sub !== 'string' || typeof payload.sid !== 'string') {
+    // A token without `exp` would never expire: jsonwebtoken accepts one, we do not.
+    if (typeof payload === 'string' || typeof payload.sub !== 'string' || typeof payload.sid !== 'string' || typeof payload.exp !== 'number') {
       throw new DomainError('TOKEN_INVALID', 'The access token is not valid.');
     }
     const role = payload.role === 'ADMIN' ? 'ADMIN' : 'USER';
@@ -48,6 +58,15 @@ export function verifyAccessToken(secret: string | KeyObject, token: string): Ac
 /** Refresh tokens are opaque random strings; only their sha256 is stored. */
 export function newRefreshToken(): string {
   return randomBytes(32).toString('base64url');
+}
+
+/**
+ * The refresh token that rotating `parent` issues: an HMAC of the parent under a server key, so a
+ * rotation retried within its grace period can answer with the same token without the server
+ * ever storing a refresh token (only hashes). Nobody without the key can compute it.
+ */
+export function childRefreshToken(key: KeyObject, parent: string): string {
+  return createHmac('sha256', key).update(parent).digest('base64url');
 }
 
 export function sha256(value: string): string {

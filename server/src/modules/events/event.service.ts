@@ -9,7 +9,6 @@ import { ApiTokenSchema } from './api-token.entity.ts';
 
 export const API_TOKEN_PREFIX = 'dsk_';
 
-
 export type EventService = ReturnType<typeof createEventService>;
 
 /** The published event history (for replay and polling) and the API tokens that may read it. */
@@ -48,11 +47,18 @@ export function createEventService(deps: { orm: Orm }) {
     await em.flush();
   }
 
+  /**
+   * A token is live while it is not revoked and its creator is still an admin: it acts with its
+   * creator's authority, so a demoted (or deleted) admin's tokens stop working with them. Read at
+   * every use, never cached.
+   */
+  const LIVE = { revokedAt: null, createdBy: { role: 'ADMIN' } } as const;
+
   /** The token's id when it is live (and notes its use), otherwise undefined. */
   async function verifyToken(token: string): Promise<string | undefined> {
     if (!token.startsWith(API_TOKEN_PREFIX)) return undefined;
     const em = orm.em.fork();
-    const row = await em.findOne(ApiTokenSchema, { tokenHash: sha256(token), revokedAt: null });
+    const row = await em.findOne(ApiTokenSchema, { tokenHash: sha256(token), ...LIVE });
     if (!row) return undefined;
     row.lastUsedAt = new Date();
     await em.flush();
@@ -61,7 +67,7 @@ export function createEventService(deps: { orm: Orm }) {
 
   /** Whether a token (by id) is still live, without noting a use: for periodic re-checks. */
   async function isLiveToken(id: string): Promise<boolean> {
-    return (await orm.em.fork().count(ApiTokenSchema, { id, revokedAt: null })) > 0;
+    return (await orm.em.fork().count(ApiTokenSchema, { id, ...LIVE })) > 0;
   }
 
   /** The id of the newest published event (0 before the first). */
