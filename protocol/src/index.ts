@@ -2,3 +2,4 @@ export * from './errors.ts';
 export * from './schemas.ts';
 export type * from './types.ts';
 export * from './events.ts';
+export * from './stream.ts';

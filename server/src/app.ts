@@ -10,28 +10,18 @@ import { pinoHttp } from 'pino-http';
 import type { Config } from './config.ts';
 import type { Orm } from './db/orm.ts';
 import { authenticate } from './http/auth-middleware.ts';
-import { createActionLimits } from './http/action-limits.ts';
 import { originCheck } from './http/csrf.ts';
-import { DomainError } from './http/domain-error.ts';
+import { DomainError } from './domain/errors.ts';
 import { notFoundHandler, problemHandler } from './http/problem.ts';
-import { auditRoutes } from './modules/audit/audit.routes.ts';
-import { createAuditService } from './modules/audit/audit.service.ts';
-import { authRoutes } from './modules/auth/auth.routes.ts';
-import { createAuthService, type EndedSession } from './modules/auth/auth.service.ts';
-import { createClaimService } from './modules/claims/claim.service.ts';
-import { meRoutes } from './modules/claims/me.routes.ts';
-import { adminRoutes } from './modules/drops/admin.routes.ts';
-import { dropRoutes } from './modules/drops/drop.routes.ts';
-import { createDropService } from './modules/drops/drop.service.ts';
-import { createEventService } from './modules/events/event.service.ts';
-import { eventRoutes } from './modules/events/event.routes.ts';
-import { silentNotifier, type EventNotifier } from './modules/events/outbox.ts';
+import { auditRoutes } from './http/routes/audit.routes.ts';
+import { authRoutes } from './http/routes/auth.routes.ts';
+import { meRoutes } from './http/routes/me.routes.ts';
+import { adminRoutes } from './http/routes/admin.routes.ts';
+import { dropRoutes } from './http/routes/drop.routes.ts';
+import { eventRoutes } from './http/routes/event.routes.ts';
+import { createServices, type Services } from './services.ts';
 import { createRealtime, type Realtime, type RealtimeDeps } from './realtime/realtime.ts';
-import { createPriorityFormula } from './modules/waitlist/priority.ts';
-import { createWaitlistService } from './modules/waitlist/waitlist.service.ts';
-import { accountRoutes } from './modules/users/account.routes.ts';
-import { createAccountService } from './modules/users/account.service.ts';
-import { createReservationService } from './modules/reservations/reservation.service.ts';
+import { accountRoutes } from './http/routes/account.routes.ts';
 
 export interface AppDeps {
   config: Readonly<Config>;
@@ -39,37 +29,6 @@ export interface AppDeps {
   logger: Logger;
   /** Socket limits, lowered by tests. */
   realtimeLimits?: RealtimeDeps['limits'];
-}
-
-export type Services = ReturnType<typeof createServices>;
-
-export function createServices(
-  deps: Pick<AppDeps, 'config' | 'orm'> & {
-    notifier?: EventNotifier;
-    onSessionsEnded?: (ended: EndedSession[]) => void;
-    onAccountDeleted?: (userId: string) => void;
-  },
-) {
-  const formula = createPriorityFormula(deps.config.priority);
-  const notifier = deps.notifier ?? silentNotifier;
-  // Claims, joins, leaves and the PRIORITY line change what a drop page shows: its cached view goes after each commit.
-  const changed: EventNotifier & { drop: (dropId: string) => void } = { committed: () => notifier.committed(), drop: (id) => drops.forget(id) };
-  const reservations = createReservationService({ orm: deps.orm, formula, notifier: changed });
-  const drops = createDropService({ orm: deps.orm, notifier, line: reservations });
-  const auth = createAuthService(deps);
-  const audit = createAuditService(deps);
-  return {
-    formula,
-    limits: createActionLimits(deps.config.rateLimits),
-    auth,
-    audit,
-    account: createAccountService({ orm: deps.orm, auth, audit, notifier: changed, line: reservations, onAccountDeleted: deps.onAccountDeleted }),
-    events: createEventService(deps),
-    drops,
-    reservations,
-    waitlist: createWaitlistService({ orm: deps.orm, formula, notifier: changed, line: reservations }),
-    claims: createClaimService({ orm: deps.orm, notifier: changed, line: reservations }),
-  };
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;

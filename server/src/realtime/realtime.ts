@@ -24,19 +24,19 @@ import {
   type WindowEvent,
   type WindowEventType,
 } from '@dropspot/protocol';
-import type { Services } from '../app.ts';
+import type { Services } from '../services.ts';
 import type { Config } from '../config.ts';
 import type { Orm } from '../db/orm.ts';
-import type { LimitedAction } from '../http/action-limits.ts';
+import type { LimitedAction } from '../domain/action-limits.ts';
 import { ACCESS_COOKIE } from '../http/auth-middleware.ts';
-import { DomainError } from '../http/domain-error.ts';
-import { toDomainError } from '../http/problem.ts';
+import { DomainError, toDomainError } from '../domain/errors.ts';
 import type { EndedSession } from '../modules/auth/auth.service.ts';
 import type { EventNotifier } from '../modules/events/outbox.ts';
 import { toPublicEvent } from '../modules/events/event.service.ts';
 import type { AuthContext } from '../types.d.ts';
 import { createCountCoalescer } from './count-coalescer.ts';
-import { createOutboxRelay, type PublishedEvent } from './outbox-relay.ts';
+import type { PublishedEvent } from '../modules/events/stream-event.ts';
+import { createOutboxRelay } from './outbox-relay.ts';
 import { createPositionTracker } from './positions.ts';
 import { LOBBY, dropRoom, sessionRoom, userRoom } from './rooms.ts';
 import { createHandlerFactory, type SocketLimits } from './socket-handler.ts';

@@ -3,8 +3,7 @@ import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Socket } from 'socket.io';
 import type { Ack } from '@dropspot/protocol';
 import type { z } from 'zod';
-import { DomainError } from '../http/domain-error.ts';
-import { toDomainError, zodToDomainError } from '../http/problem.ts';
+import { DomainError, toDomainError, zodToDomainError } from '../domain/errors.ts';
 
 export interface SocketLimits {
   /** Events a socket may send per second before it gets RATE_LIMITED acks. */

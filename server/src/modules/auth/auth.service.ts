@@ -6,7 +6,7 @@ import { LockMode, UniqueConstraintViolationException, type EntityManager } from
 import type { AuthResponse, ChangePasswordBody, LoginBody, Role, SignupBody, UserView } from '@dropspot/protocol';
 import type { Config } from '../../config.ts';
 import type { Orm } from '../../db/orm.ts';
-import { DomainError } from '../../http/domain-error.ts';
+import { DomainError } from '../../domain/errors.ts';
 import type { AuthContext } from '../../types.d.ts';
 import { UserSchema, type User } from '../users/user.entity.ts';
 import { toUserView } from '../users/user.view.ts';

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { ForeignKeyConstraintViolationException, UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
 import type { ClaimView } from '@dropspot/protocol';
 import type { Orm } from '../../db/orm.ts';
-import { DomainError } from '../../http/domain-error.ts';
+import { DomainError } from '../../domain/errors.ts';
 import { OutboxEventSchema } from '../events/outbox-event.entity.ts';
 import { outboxRow, type EventNotifier } from '../events/outbox.ts';
 import { ClaimSchema } from './claim.entity.ts';

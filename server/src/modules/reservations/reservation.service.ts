@@ -3,7 +3,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { AdminReservationsView, RankingView, ReservationStatus, ReservationView, ScoreBreakdown } from '@dropspot/protocol';
 import type { Orm } from '../../db/orm.ts';
 import { recordAudit, type Actor } from '../audit/audit.ts';
-import { DomainError } from '../../http/domain-error.ts';
+import { DomainError } from '../../domain/errors.ts';
 import { lockDropForClaim } from '../claims/drop-state.ts';
 import { outboxRow, type EventNotifier } from '../events/outbox.ts';
 import { OutboxEventSchema } from '../events/outbox-event.entity.ts';

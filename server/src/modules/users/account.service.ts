@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { AccountExport, DeleteAccountBody } from '@dropspot/protocol';
 import type { Orm } from '../../db/orm.ts';
-import { DomainError } from '../../http/domain-error.ts';
+import { DomainError } from '../../domain/errors.ts';
 import type { AuthContext } from '../../types.d.ts';
 import type { AuditService } from '../audit/audit.service.ts';
 import type { AuthService, EndedSession } from '../auth/auth.service.ts';

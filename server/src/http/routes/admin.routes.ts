@@ -7,13 +7,13 @@ import {
   updateDropBodySchema,
   windowActionBodySchema,
 } from '@dropspot/protocol';
-import { requireAdmin } from '../../http/auth-middleware.ts';
-import { DomainError } from '../../http/domain-error.ts';
-import { parseBody, parseId, parseQuery } from '../../http/validate.ts';
-import { requestActor } from '../audit/audit.ts';
-import type { ClaimService } from '../claims/claim.service.ts';
-import type { ReservationService } from '../reservations/reservation.service.ts';
-import type { DropService } from './drop.service.ts';
+import { requireAdmin } from '../auth-middleware.ts';
+import { DomainError } from '../../domain/errors.ts';
+import { parseBody, parseId, parseQuery } from '../validate.ts';
+import { requestActor } from '../../modules/audit/audit.ts';
+import type { ClaimService } from '../../modules/claims/claim.service.ts';
+import type { ReservationService } from '../../modules/reservations/reservation.service.ts';
+import type { DropService } from '../../modules/drops/drop.service.ts';
 
 const dropId = (raw: unknown) => parseId(raw, 'DROP_NOT_FOUND', 'drop');
 

@@ -1,15 +1,15 @@
 import { Router, type RequestHandler } from 'express';
 import { listDropsQuerySchema } from '@dropspot/protocol';
 import type { Config } from '../../config.ts';
-import { requireUser, userId } from '../../http/auth-middleware.ts';
-import type { ActionLimits, LimitedAction } from '../../http/action-limits.ts';
-import { parseId, parseQuery } from '../../http/validate.ts';
+import { requireUser, userId } from '../auth-middleware.ts';
+import type { ActionLimits, LimitedAction } from '../../domain/action-limits.ts';
+import { parseId, parseQuery } from '../validate.ts';
 import type { Orm } from '../../db/orm.ts';
-import type { ClaimService } from '../claims/claim.service.ts';
-import { idempotent } from '../idempotency/idempotency.middleware.ts';
-import type { WaitlistService } from '../waitlist/waitlist.service.ts';
-import type { ReservationService } from '../reservations/reservation.service.ts';
-import type { DropService } from './drop.service.ts';
+import type { ClaimService } from '../../modules/claims/claim.service.ts';
+import { idempotent } from '../../modules/idempotency/idempotency.middleware.ts';
+import type { WaitlistService } from '../../modules/waitlist/waitlist.service.ts';
+import type { ReservationService } from '../../modules/reservations/reservation.service.ts';
+import type { DropService } from '../../modules/drops/drop.service.ts';
 
 const dropId = (raw: unknown) => parseId(raw, 'DROP_NOT_FOUND', 'drop');
 
