@@ -20,6 +20,7 @@ import { adminRoutes } from './http/routes/admin.routes.ts';
 import { dropRoutes } from './http/routes/drop.routes.ts';
 import { eventRoutes } from './http/routes/event.routes.ts';
 import { createServices, type Services } from './services.ts';
+import { createSignalHub } from './domain/signals.ts';
 import { createRealtime, type Realtime, type RealtimeDeps } from './realtime/realtime.ts';
 import { accountRoutes } from './http/routes/account.routes.ts';
 
@@ -60,14 +61,9 @@ export interface App {
  */
 export function createApp(deps: AppDeps): App {
   const { config, orm, logger } = deps;
-  // Services tell the realtime layer about commits; it exists only once the server does.
-  const late: { realtime?: Realtime } = {};
-  const services = createServices({
-    ...deps,
-    notifier: { committed: () => late.realtime?.notifier.committed() },
-    onSessionsEnded: (ended) => late.realtime?.sessionsEnded(ended),
-    onAccountDeleted: (userId) => late.realtime?.disconnectUser(userId),
-  });
+  // Services tell the realtime layer about commits through the hub; it subscribes once it exists.
+  const signals = createSignalHub();
+  const services = createServices({ ...deps, notifier: signals, onSessionsEnded: signals.sessionsEnded, onAccountDeleted: signals.accountDeleted });
   const app = express();
   if (config.trustProxy !== undefined) app.set('trust proxy', config.trustProxy);
 
@@ -101,7 +97,7 @@ export function createApp(deps: AppDeps): App {
   // Ready when the database answers. Without Redis (when configured) the process still serves
   // its own clients, so it stays ready and says it is degraded.
   app.get('/readyz', async (req, res) => {
-    const redis = late.realtime?.redisStatus() ?? 'off';
+    const redis = live.redisStatus();
     try {
       await orm.em.getConnection().execute('select 1');
       res.json({ status: redis === 'down' ? 'degraded' : 'ready', database: 'up', redis });
@@ -115,9 +111,9 @@ export function createApp(deps: AppDeps): App {
   api.use(jsonOnly, express.json({ limit: config.bodyLimit, strict: true }), cookieParser());
   api.use(authenticate(services.auth), originCheck(config.corsOrigins));
   api.use('/auth', authRoutes({ auth: services.auth, config }));
-  api.use('/drops', dropRoutes({ orm, config, ...services }));
+  api.use('/drops', dropRoutes({ orm, ...services }));
   api.use('/me', meRoutes(services), accountRoutes({ account: services.account, config }));
-  api.use('/admin', eventRoutes({ events: services.events, auth: services.auth, onRevoke: (id) => late.realtime?.disconnectApiToken(id) }));
+  api.use('/admin', eventRoutes({ events: services.events, auth: services.auth, onRevoke: (id) => live.disconnectApiToken(id) }));
   api.use('/admin', adminRoutes(services));
   api.use('/admin', auditRoutes(services));
   api.get('/priority', (_req, res) => {
@@ -137,11 +133,11 @@ export function createApp(deps: AppDeps): App {
     orm,
     logger,
     services,
+    signals,
     // The same rule as Express's `req.ip`, so a socket and an HTTP request from one client count as one address.
     clientIp: (req) => proxyaddr(req, app.get('trust proxy fn') as Parameters<typeof proxyaddr>[1]),
     limits: deps.realtimeLimits,
   });
-  late.realtime = live;
   return {
     app,
     httpServer,

@@ -3,13 +3,17 @@ import type { Orm } from './db/orm.ts';
 import { createActionLimits } from './domain/action-limits.ts';
 import { createAuditService } from './modules/audit/audit.service.ts';
 import { createAuthService, type EndedSession } from './modules/auth/auth.service.ts';
+import { claimActions } from './modules/claims/claim.actions.ts';
 import { createClaimService } from './modules/claims/claim.service.ts';
+import { dropActions } from './modules/drops/drop.actions.ts';
 import { createDropService } from './modules/drops/drop.service.ts';
 import { createEventService } from './modules/events/event.service.ts';
 import { silentNotifier, type EventNotifier } from './modules/events/outbox.ts';
+import { reservationActions } from './modules/reservations/reservation.actions.ts';
 import { createReservationService } from './modules/reservations/reservation.service.ts';
 import { createAccountService } from './modules/users/account.service.ts';
 import { createPriorityFormula } from './modules/waitlist/priority.ts';
+import { waitlistActions } from './modules/waitlist/waitlist.actions.ts';
 import { createWaitlistService } from './modules/waitlist/waitlist.service.ts';
 
 /** The domain's services, wired together; the transports (HTTP, sockets) and the CLI call these. */
@@ -32,6 +36,10 @@ export function createServices(
   const drops = createDropService({ orm: deps.orm, notifier, line: reservations });
   const auth = createAuthService(deps);
   const audit = createAuditService(deps);
+  const claims = createClaimService({ orm: deps.orm, notifier: changed, line: reservations });
+  const waitlist = createWaitlistService({ orm: deps.orm, formula, notifier: changed, line: reservations });
+  const { window } = dropActions(drops);
+  const { list, extendHolds } = reservationActions(reservations);
   return {
     formula,
     limits: createActionLimits(deps.config.rateLimits),
@@ -41,7 +49,9 @@ export function createServices(
     events: createEventService(deps),
     drops,
     reservations,
-    waitlist: createWaitlistService({ orm: deps.orm, formula, notifier: changed, line: reservations }),
-    claims: createClaimService({ orm: deps.orm, notifier: changed, line: reservations }),
+    waitlist,
+    claims,
+    /** What clients do, bound alike by the HTTP routes and the socket namespaces. */
+    actions: { ...waitlistActions(waitlist), ...claimActions(claims), window, reservations: list, extendHolds },
   };
 }

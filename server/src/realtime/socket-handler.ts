@@ -1,16 +1,15 @@
 import type { Logger } from 'pino';
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
-import type { Socket } from 'socket.io';
-import type { Ack } from '@dropspot/protocol';
+import type { Ack, AckFn } from '@dropspot/protocol';
 import type { z } from 'zod';
-import { DomainError, toDomainError, zodToDomainError } from '../domain/errors.ts';
+import { DomainError, parseInput, toDomainError } from '../domain/errors.ts';
+import type { IoSocket, ListenEvents, RealtimeLimits } from './types.ts';
 
-export interface SocketLimits {
-  /** Events a socket may send per second before it gets RATE_LIMITED acks. */
-  eventsPerSecond: number;
-  /** Refused events within a minute after which the socket is disconnected as a flood. */
-  floodStrikes: number;
-}
+type Args<Ev extends keyof ListenEvents> = Parameters<ListenEvents[Ev]>;
+/** The payload an event carries before its ack (`undefined` for events that only take an ack). */
+export type PayloadOf<Ev extends keyof ListenEvents> = Args<Ev>[0] extends AckFn<never> | undefined ? undefined : Args<Ev>[0];
+/** What an event's ack answers with on success. */
+export type ReplyOf<Ev extends keyof ListenEvents> = Extract<NonNullable<Args<Ev>[number]>, AckFn<never>> extends AckFn<infer R> ? R : never;
 
 export function toAckError(error: unknown, logger: Logger): Ack<never> {
   const known = toDomainError(error);
@@ -34,11 +33,12 @@ export function toAckError(error: unknown, logger: Logger): Ack<never> {
  * ack. Errors become `{ ok: false, code, message }` with the same codes as HTTP. A client that
  * forgets the ack callback is still served; one that keeps flooding is disconnected.
  */
-export function createHandlerFactory(limits: SocketLimits, logger: Logger) {
+export function createHandlerFactory(limits: Pick<RealtimeLimits, 'eventsPerSecond' | 'floodStrikes'>, logger: Logger) {
   const rate = new RateLimiterMemory({ points: limits.eventsPerSecond, duration: 1 });
   const strikes = new RateLimiterMemory({ points: limits.floodStrikes, duration: 60 });
 
-  async function admit(socket: Socket): Promise<void> {
+  /** The per-socket event budget: every event of every namespace passes here first. */
+  async function admit(socket: IoSocket): Promise<void> {
     try {
       await rate.consume(socket.id);
     } catch (refusal) {
@@ -55,25 +55,25 @@ export function createHandlerFactory(limits: SocketLimits, logger: Logger) {
     }
   }
 
-  return function handle<S extends z.ZodType, R>(
-    socket: Socket,
-    schema: S | undefined,
-    run: (input: z.output<S>) => Promise<R>,
+  /**
+   * The listener for `event`: `schema` checks its payload (none for ack-only events) and `run`
+   * answers with exactly what the event's ack carries.
+   */
+  return function handle<Ev extends keyof ListenEvents>(
+    socket: IoSocket,
+    _event: Ev,
+    schema: z.ZodType<PayloadOf<Ev>> | undefined,
+    run: (input: PayloadOf<Ev>) => Promise<ReplyOf<Ev>>,
   ): (...args: unknown[]) => Promise<void> {
     return async (...args: unknown[]) => {
-      const last = args[args.length - 1];
-      const ack = typeof last === 'function' ? (last as (reply: Ack<R>) => void) : undefined;
-      const payload = typeof args[0] === 'function' ? undefined : args[0];
-      let reply: Ack<R>;
+      const last = args.at(-1);
+      const ack = typeof last === 'function' ? (reply: Ack<ReplyOf<Ev>>) => void last(reply) : undefined;
+      let reply: Ack<ReplyOf<Ev>>;
       try {
         await admit(socket);
-        let input: z.output<S> = undefined as z.output<S>;
-        if (schema) {
-          const parsed = schema.safeParse(payload);
-          if (!parsed.success) throw zodToDomainError(parsed.error, 'payload');
-          input = parsed.data;
-        }
-        reply = { ok: true, data: await run(input) };
+        // An ack-only event has no payload: whatever a client sends before the ack is ignored.
+        const input = schema ? parseInput(schema, typeof args[0] === 'function' ? undefined : args[0], 'payload') : undefined;
+        reply = { ok: true, data: await run(input as PayloadOf<Ev>) };
       } catch (error) {
         reply = toAckError(error, logger);
       }
@@ -82,4 +82,4 @@ export function createHandlerFactory(limits: SocketLimits, logger: Logger) {
   };
 }
 
-export type HandlerFactory = ReturnType<typeof createHandlerFactory>;
+export type Handle = ReturnType<typeof createHandlerFactory>;

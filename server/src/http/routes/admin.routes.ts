@@ -1,25 +1,22 @@
 import { Router } from 'express';
 import {
   createDropBodySchema,
-  extendHoldsBodySchema,
   listDropsQuerySchema,
   redeemCodeSchema,
   updateDropBodySchema,
-  windowActionBodySchema,
 } from '@dropspot/protocol';
 import { requireAdmin } from '../auth-middleware.ts';
 import { DomainError } from '../../domain/errors.ts';
-import { parseBody, parseId, parseQuery } from '../validate.ts';
+import { actionRoute } from '../action-route.ts';
+import { parseBody, parseQuery } from '../validate.ts';
+import { pathDropId } from './drop.routes.ts';
 import { requestActor } from '../../modules/audit/audit.ts';
-import type { ClaimService } from '../../modules/claims/claim.service.ts';
-import type { ReservationService } from '../../modules/reservations/reservation.service.ts';
-import type { DropService } from '../../modules/drops/drop.service.ts';
+import type { Services } from '../../services.ts';
 
-const dropId = (raw: unknown) => parseId(raw, 'DROP_NOT_FOUND', 'drop');
 
 /** Everything under /api/admin; every route needs the ADMIN role. */
-export function adminRoutes(deps: { drops: DropService; claims: ClaimService; reservations: ReservationService }): Router {
-  const { drops, claims, reservations } = deps;
+export function adminRoutes(deps: Pick<Services, 'drops' | 'claims' | 'limits' | 'actions'>): Router {
+  const { drops, claims, limits, actions } = deps;
   const router = Router();
   router.use(requireAdmin);
 
@@ -32,30 +29,23 @@ export function adminRoutes(deps: { drops: DropService; claims: ClaimService; re
   });
 
   router.get('/drops/:id', async (req, res) => {
-    res.json(await drops.detail(dropId(req.params.id), undefined, true));
+    res.json(await drops.detail(pathDropId(req), undefined, true));
   });
 
   router.patch('/drops/:id', async (req, res) => {
-    res.json(await drops.update(dropId(req.params.id), parseBody(updateDropBodySchema, req.body), requestActor(req)));
+    res.json(await drops.update(pathDropId(req), parseBody(updateDropBodySchema, req.body), requestActor(req)));
   });
 
   router.delete('/drops/:id', async (req, res) => {
-    await drops.remove(dropId(req.params.id), requestActor(req));
+    await drops.remove(pathDropId(req), requestActor(req));
     res.status(204).end();
   });
 
-  router.post('/drops/:id/window', async (req, res) => {
-    res.json(await drops.windowAction(dropId(req.params.id), parseBody(windowActionBodySchema, req.body), requestActor(req)));
-  });
+  router.post('/drops/:id/window', ...actionRoute(actions.window, { limits, body: true, respond: (res, drop) => res.json(drop) }));
 
   // PRIORITY drops: the line with who holds what, and extending every open hold at once.
-  router.get('/drops/:id/reservations', async (req, res) => {
-    res.json(await reservations.adminView(dropId(req.params.id)));
-  });
-
-  router.post('/drops/:id/holds', async (req, res) => {
-    res.json(await reservations.extendHolds(dropId(req.params.id), parseBody(extendHoldsBodySchema, req.body).seconds, requestActor(req)));
-  });
+  router.get('/drops/:id/reservations', ...actionRoute(actions.reservations, { limits, respond: (res, line) => res.json(line) }));
+  router.post('/drops/:id/holds', ...actionRoute(actions.extendHolds, { limits, body: true, respond: (res, extended) => res.json(extended) }));
 
   router.post('/claims/:code/redeem', async (req, res) => {
     const code = redeemCodeSchema.safeParse(req.params.code);

@@ -1,71 +1,38 @@
-import { Router, type RequestHandler } from 'express';
-import { listDropsQuerySchema } from '@dropspot/protocol';
-import type { Config } from '../../config.ts';
-import { requireUser, userId } from '../auth-middleware.ts';
-import type { ActionLimits, LimitedAction } from '../../domain/action-limits.ts';
-import { parseId, parseQuery } from '../validate.ts';
+import { Router, type Request } from 'express';
+import { dropRefSchema, listDropsQuerySchema } from '@dropspot/protocol';
 import type { Orm } from '../../db/orm.ts';
-import type { ClaimService } from '../../modules/claims/claim.service.ts';
+import { parseInput } from '../../domain/errors.ts';
 import { idempotent } from '../../modules/idempotency/idempotency.middleware.ts';
-import type { WaitlistService } from '../../modules/waitlist/waitlist.service.ts';
-import type { ReservationService } from '../../modules/reservations/reservation.service.ts';
-import type { DropService } from '../../modules/drops/drop.service.ts';
+import type { Services } from '../../services.ts';
+import { actionRoute } from '../action-route.ts';
+import { parseQuery } from '../validate.ts';
 
-const dropId = (raw: unknown) => parseId(raw, 'DROP_NOT_FOUND', 'drop');
+/** The drop a path names: the same rule as every action's `dropId` (a malformed id is VALIDATION_FAILED). */
+export const pathDropId = (req: Request) => parseInput(dropRefSchema, { dropId: req.params.id }, 'request').dropId;
 
-/** Public drop reads, and the signed-in user's waitlist and claim actions on one drop. */
-export function dropRoutes(deps: {
-  orm: Orm;
-  config: Readonly<Config>;
-  drops: DropService;
-  waitlist: WaitlistService;
-  claims: ClaimService;
-  limits: ActionLimits;
-  reservations: ReservationService;
-}): Router {
-  const { drops, waitlist, claims, reservations } = deps;
+/** Public drop reads, and the signed-in user's waitlist and claim actions on one drop (the same actions as the socket events). */
+export function dropRoutes(deps: { orm: Orm } & Pick<Services, 'drops' | 'reservations' | 'limits' | 'actions'>): Router {
+  const { drops, reservations, limits, actions } = deps;
   const router = Router();
-  const once = idempotent(deps.orm);
-  // The same counters as the socket events: per user and per IP, whichever transport is used.
-  const limited =
-    (action: LimitedAction): RequestHandler =>
-    async (req, _res, next) => {
-      await deps.limits.consume(action, userId(req), req.ip);
-      next();
-    };
-  const waitlistLimit = limited('waitlist');
-  const claimLimit = limited('claim');
+  const more = [idempotent(deps.orm)];
 
   router.get('/', async (req, res) => {
     res.json(await drops.page(parseQuery(listDropsQuerySchema, req.query), false));
   });
 
   router.get('/:id', async (req, res) => {
-    res.json(await drops.detail(dropId(req.params.id), req.auth?.userId));
+    res.json(await drops.detail(pathDropId(req), req.auth?.userId));
   });
 
   // PRIORITY drops: the commitment before the window opens; the secret and the frozen ranking after.
   router.get('/:id/ranking', async (req, res) => {
-    res.json(await reservations.ranking(dropId(req.params.id), req.auth?.userId));
+    res.json(await reservations.ranking(pathDropId(req), req.auth?.userId));
   });
 
-  router.post('/:id/join', requireUser, waitlistLimit, once, async (req, res) => {
-    const { entry, created } = await waitlist.join(userId(req), dropId(req.params.id));
-    res.status(created ? 201 : 200).json({ entry, created });
-  });
-
-  router.post('/:id/leave', requireUser, waitlistLimit, once, async (req, res) => {
-    res.json(await waitlist.leave(userId(req), dropId(req.params.id)));
-  });
-
-  router.get('/:id/position', requireUser, async (req, res) => {
-    res.json(await waitlist.position(userId(req), dropId(req.params.id)));
-  });
-
-  router.post('/:id/claim', requireUser, claimLimit, once, async (req, res) => {
-    const { claim, created } = await claims.claim(userId(req), dropId(req.params.id));
-    res.status(created ? 201 : 200).json({ claim, created });
-  });
+  router.post('/:id/join', ...actionRoute(actions.join, { limits, more, respond: (res, joined) => res.status(joined.created ? 201 : 200).json(joined) }));
+  router.post('/:id/leave', ...actionRoute(actions.leave, { limits, more, respond: (res, left) => res.json(left) }));
+  router.get('/:id/position', ...actionRoute(actions.position, { limits, respond: (res, position) => res.json(position) }));
+  router.post('/:id/claim', ...actionRoute(actions.claim, { limits, more, respond: (res, claimed) => res.status(claimed.created ? 201 : 200).json(claimed) }));
 
   return router;
 }
