@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { AdminReservationsView, RankingView, ReservationStatus, ReservationView, ScoreBreakdown } from '@dropspot/protocol';
+import type { ReservationView, ScoreBreakdown } from '@dropspot/protocol';
 import type { Orm } from '../../db/orm.ts';
 import { recordAudit, type Actor } from '../audit/audit.ts';
 import { DomainError } from '../../domain/errors.ts';
@@ -8,70 +8,12 @@ import { lockDropForClaim } from '../claims/drop-state.ts';
 import { outboxRow, type EventNotifier } from '../events/outbox.ts';
 import { OutboxEventSchema } from '../events/outbox-event.entity.ts';
 import type { PriorityFormula } from '../waitlist/priority.ts';
+import { FEW_USERS, inChunks, iso, lineTotals, toView, type Freed, type LineRow } from './line-rows.ts';
 import { ReservationSchema } from './reservation.entity.ts';
-import { RANKING_ORDER, anonIdOf, commitmentOf, compareRankable, tieBreakOf } from './ranking.ts';
+import { createReservationViews } from './reservation.views.ts';
+import { anonIdOf, commitmentOf, compareRankable, tieBreakOf } from './ranking.ts';
 
 export type ReservationService = ReturnType<typeof createReservationService>;
-
-interface LineRow {
-  user_id: string;
-  rank: number;
-  status: ReservationStatus;
-  granted_at: Date | null;
-  expires_at: Date | null;
-}
-
-interface LineTotals {
-  open: number;
-  remaining: number;
-  hold_seconds: number;
-  now: Date;
-}
-
-/** A reservation that was given up in this transaction and is to be passed on. */
-interface Freed {
-  userId: string;
-  rank: number;
-  reason: 'expired' | 'released';
-}
-
-/** Up to this many users, places in line are counted one by one; beyond, in one pass over the line. */
-const FEW_USERS = 32;
-
-/** Rows per multi-row insert: PostgreSQL takes at most 65,535 parameters per statement. */
-const INSERT_CHUNK = 1000;
-
-async function inChunks<T>(rows: T[], insert: (part: T[]) => Promise<unknown>): Promise<void> {
-  for (let from = 0; from < rows.length; from += INSERT_CHUNK) await insert(rows.slice(from, from + INSERT_CHUNK));
-}
-
-const iso = (value: Date | null) => (value ? new Date(value).toISOString() : null);
-
-function toView(dropId: string, row: LineRow, waitingAhead: number, totals: LineTotals): ReservationView {
-  return {
-    dropId,
-    rank: row.rank,
-    status: row.status,
-    grantedAt: iso(row.granted_at),
-    expiresAt: row.status === 'GRANTED' ? iso(row.expires_at) : null,
-    holdSeconds: totals.hold_seconds,
-    waitingAhead: row.status === 'WAITING' ? waitingAhead : 0,
-    openReservations: totals.open,
-    remaining: totals.remaining,
-    serverNow: new Date(totals.now).toISOString(),
-  };
-}
-
-async function lineTotals(em: EntityManager, dropId: string): Promise<LineTotals> {
-  const [row] = await em.execute<LineTotals[]>(
-    `select (select count(*)::int from "reservation" where drop_id = d.id and status = 'GRANTED') as open,
-            d.total_slots - d.claimed as remaining, d.hold_seconds, clock_timestamp() as now
-       from "drop" d where d.id = ?`,
-    [dropId],
-  );
-  if (!row) throw new DomainError('DROP_NOT_FOUND', 'No drop with this id.');
-  return row;
-}
 
 /**
  * The PRIORITY allocation: the frozen line of a drop and its reservations. Every change to the
@@ -80,7 +22,7 @@ async function lineTotals(em: EntityManager, dropId: string): Promise<LineTotals
  * one row and are judged by the database clock (`clock_timestamp()` after the lock). The
  * invariant kept: `claimed + (GRANTED reservations) <= total_slots`, and every expired or
  * released reservation is granted to the next WAITING user at once while the window is open.
- * Timers (realtime/line-scheduler.ts) only call `tick`; nothing here trusts them.
+ * Timers (each drop room's line clock in realtime/) only call `tick`; nothing here trusts them.
  */
 export function createReservationService(deps: { orm: Orm; formula: PriorityFormula; notifier: EventNotifier }) {
   const { orm, formula, notifier } = deps;
@@ -340,83 +282,6 @@ export function createReservationService(deps: { orm: Orm; formula: PriorityForm
     return (await viewsFor(em, dropId, [userId])).get(userId) ?? null;
   }
 
-  /** GET /api/drops/:id/ranking: the commitment before the window opens, everything after. */
-  async function ranking(dropId: string, userId: string | undefined): Promise<RankingView> {
-    const em = orm.em.fork();
-    const [drop] = await em.execute<{ title: string; total_slots: number; allocation_mode: string; ranking_secret: string | null; ranking_frozen_at: Date | null }[]>(
-      `select title, total_slots, allocation_mode, ranking_secret, ranking_frozen_at from "drop" where id = ? and is_active`,
-      [dropId],
-    );
-    if (!drop) throw new DomainError('DROP_NOT_FOUND', 'No drop with this id.');
-    if (drop.allocation_mode !== 'PRIORITY' || !drop.ranking_secret) {
-      throw new DomainError('NOT_FOUND', 'This drop is first come, first served: it has no ranking.');
-    }
-    const revealed = drop.ranking_frozen_at !== null;
-    const rows = revealed
-      ? await em.execute<{ user_id: string; rank: number; anon_id: string; priority_score: number; joined_at: Date; score_breakdown: ScoreBreakdown; tie_break: string }[]>(
-          `select user_id, rank, anon_id, priority_score, joined_at, score_breakdown, tie_break from "reservation" where drop_id = ? order by rank`,
-          [dropId],
-        )
-      : [];
-    const own = userId ? rows.find((r) => r.user_id === userId) : undefined;
-    return {
-      dropId,
-      title: drop.title,
-      allocationMode: 'PRIORITY',
-      totalSlots: drop.total_slots,
-      commitment: commitmentOf(drop.ranking_secret),
-      revealed,
-      frozenAt: iso(drop.ranking_frozen_at),
-      secret: revealed ? drop.ranking_secret : null,
-      formula: formula.view,
-      order: RANKING_ORDER,
-      entries: rows.map((r) => ({
-        rank: r.rank,
-        anonId: r.anon_id,
-        priorityScore: r.priority_score,
-        joinedAt: new Date(r.joined_at).toISOString(),
-        breakdown: r.score_breakdown,
-        tieBreak: r.tie_break,
-      })),
-      ...(userId ? { me: own ? { anonId: own.anon_id, rank: own.rank } : null } : {}),
-    };
-  }
-
-  /** Admin: the whole line with who holds what. */
-  async function adminView(dropId: string): Promise<AdminReservationsView> {
-    const em = orm.em.fork();
-    const [drop] = await em.execute<{ total_slots: number; claimed: number; hold_seconds: number; ranking_frozen_at: Date | null; now: Date }[]>(
-      `select total_slots, claimed, hold_seconds, ranking_frozen_at, clock_timestamp() as now from "drop" where id = ?`,
-      [dropId],
-    );
-    if (!drop) throw new DomainError('DROP_NOT_FOUND', 'No drop with this id.');
-    const rows = await em.execute<(LineRow & { email: string; ended_at: Date | null })[]>(
-      `select r.user_id, u.email, r.rank, r.status, r.granted_at, r.expires_at, r.ended_at
-         from "reservation" r join "user" u on u.id = r.user_id where r.drop_id = ? order by r.rank`,
-      [dropId],
-    );
-    const counts: Record<ReservationStatus, number> = { WAITING: 0, GRANTED: 0, CLAIMED: 0, EXPIRED: 0, RELEASED: 0 };
-    for (const row of rows) counts[row.status] += 1;
-    return {
-      dropId,
-      totalSlots: drop.total_slots,
-      claimed: drop.claimed,
-      holdSeconds: drop.hold_seconds,
-      frozenAt: iso(drop.ranking_frozen_at),
-      counts,
-      items: rows.map((r) => ({
-        rank: r.rank,
-        userId: r.user_id,
-        email: r.email,
-        status: r.status,
-        grantedAt: iso(r.granted_at),
-        expiresAt: iso(r.expires_at),
-        endedAt: iso(r.ended_at),
-      })),
-      serverNow: new Date(drop.now).toISOString(),
-    };
-  }
-
   /**
    * Before a paused window resumes (row locked, still paused): every open hold gets back the time
    * the pause took from it, so nobody loses a reservation to a pause.
@@ -458,5 +323,5 @@ export function createReservationService(deps: { orm: Orm; formula: PriorityForm
     return { extended };
   }
 
-  return { admit, markClaimed, syncLocked, releaseLocked, resumeHoldsLocked, tick, nextInstant, pendingDrops, mine, viewsFor, ranking, adminView, extendHolds };
+  return { admit, markClaimed, syncLocked, releaseLocked, resumeHoldsLocked, tick, nextInstant, pendingDrops, mine, viewsFor, ...createReservationViews(deps), extendHolds };
 }
