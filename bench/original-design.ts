@@ -1,7 +1,7 @@
 import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/postgresql';
 import type { ClaimView } from '@dropspot/protocol';
 import type { Orm } from '../server/src/db/orm.ts';
-import { DomainError } from '../server/src/http/domain-error.ts';
+import { DomainError } from '../server/src/domain/errors.ts';
 import { ClaimSchema } from '../server/src/modules/claims/claim.entity.ts';
 import { newClaimCode } from '../server/src/modules/claims/claim-code.ts';
 import { toClaimView } from '../server/src/modules/claims/claim.view.ts';

@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import type { ErrorCode, ErrorIssue } from './errors.ts';
+import type { DropRef, ExtendHoldsPayload, WindowActionPayload } from './schemas.ts';
+import type { StreamEvent } from './stream.ts';
 import type { AdminReservationsView, ClaimView, DropDetailView, DropView, PositionView, ReservationView, WaitlistEntryView, WindowView } from './types.ts';
 
 /** Every acknowledgement: the same codes as HTTP problem+json. */
@@ -12,16 +14,8 @@ export type Ack<T> =
   | { ok: false; code: ErrorCode; message: string; issues?: ErrorIssue[]; retryAfter?: number; extra?: Record<string, unknown> };
 export type AckFn<T> = (ack: Ack<T>) => void;
 
-export const dropRefSchema = z.strictObject({ dropId: z.uuid() });
-export type DropRef = z.infer<typeof dropRefSchema>;
 
 export const authPayloadSchema = z.strictObject({ token: z.string().min(1).max(4096) });
-
-/** Admin window actions over the socket carry the drop id plus the HTTP body's fields. */
-export const adminExtendHoldsPayloadSchema = z.strictObject({
-  dropId: z.uuid(),
-  seconds: z.number().int().min(1).max(24 * 3600),
-});
 
 /** What admins hear about a PRIORITY drop's line: the stream event as it was published. */
 export interface ReservationEvent {
@@ -30,12 +24,6 @@ export interface ReservationEvent {
   payload: Record<string, unknown>;
   at: string;
 }
-
-export const adminWindowPayloadSchema = z.strictObject({
-  dropId: z.uuid(),
-  action: z.enum(['open-now', 'close-now', 'extend', 'pause', 'resume']),
-  seconds: z.number().int().min(1).max(30 * 24 * 3600).optional(),
-});
 
 export const WINDOW_EVENT_TYPES = ['opened', 'closed', 'extended', 'paused', 'resumed', 'updated', 'deleted'] as const;
 export type WindowEventType = (typeof WINDOW_EVENT_TYPES)[number];
@@ -65,46 +53,6 @@ export interface WindowEvent {
   drop?: DropView;
   at: string;
   serverNow: string;
-}
-
-/** Domain event types written to the outbox; the stream carries them in order. */
-export const DOMAIN_EVENT_TYPES = [
-  'drop.created',
-  'drop.updated',
-  'drop.deleted',
-  'window.opened',
-  'window.closed',
-  'window.extended',
-  'window.paused',
-  'window.resumed',
-  'waitlist.joined',
-  'waitlist.left',
-  'claim.issued',
-  'claim.redeemed',
-  /** A claim gone with its account: the slot is free again (payload: claimId, claimed, remaining). */
-  'claim.released',
-  /** PRIORITY: the window opened, the waitlist closed and the ranking was frozen and revealed. */
-  'ranking.frozen',
-  /** A reservation was granted to a user (at the freeze or by backfill); payload has the ReservationView. */
-  'reservation.granted',
-  /** A hold ran out unclaimed. */
-  'reservation.expired',
-  /** The holder (or a waiting user) left the waitlist. */
-  'reservation.released',
-  /** An expired or released reservation went to the next user in line: { from, to }. */
-  'reservation.passed',
-  /** An admin added time to every open hold. */
-  'reservation.extended',
-] as const;
-export type DomainEventType = (typeof DOMAIN_EVENT_TYPES)[number];
-
-export interface StreamEvent {
-  /** Increasing publication sequence: reconnect with the last one seen to get what was missed. */
-  id: number;
-  type: DomainEventType;
-  dropId: string | null;
-  at: string;
-  payload: Record<string, unknown>;
 }
 
 export interface SessionInfo {
@@ -153,11 +101,11 @@ export interface AdminServerToClientEvents {
   'session:expired': (payload: { code: ErrorCode; message: string }) => void;
 }
 export interface AdminClientToServerEvents {
-  'window:action': (payload: z.infer<typeof adminWindowPayloadSchema>, ack: AckFn<DropView>) => void;
+  'window:action': (payload: WindowActionPayload, ack: AckFn<DropView>) => void;
   /** A PRIORITY drop's whole line (as GET /api/admin/drops/:id/reservations); live changes follow as `drop:reservations`. */
   'reservations:list': (payload: DropRef, ack: AckFn<AdminReservationsView>) => void;
   /** Adds `seconds` to every open hold of the drop; answers how many holds were extended. */
-  'holds:extend': (payload: z.infer<typeof adminExtendHoldsPayloadSchema>, ack: AckFn<{ extended: number }>) => void;
+  'holds:extend': (payload: ExtendHoldsPayload, ack: AckFn<{ extended: number }>) => void;
 }
 
 /** `/events`: an admin access token or an API token; `auth.lastEventId` resumes the stream. */

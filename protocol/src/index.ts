@@ -3,3 +3,4 @@ export * from './schemas.ts';
 export type * from './types.ts';
 export * from './events.ts';
 export * from './internal-hop.ts';
+export * from './stream.ts';

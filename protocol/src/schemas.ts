@@ -35,6 +35,10 @@ export const refreshBodySchema = z.object({
 
 export const uuidSchema = z.uuid();
 
+/** A drop named by id: the input of every action on one drop, over HTTP (from the path) and sockets. A malformed id is VALIDATION_FAILED. */
+export const dropRefSchema = z.strictObject({ dropId: uuidSchema });
+export type DropRef = z.infer<typeof dropRefSchema>;
+
 const isoDate = z.iso
   .datetime({ offset: true })
   .transform((value) => new Date(value))
@@ -129,12 +133,17 @@ export const windowActionBodySchema = z
     path: ['seconds'],
   });
 export type WindowActionBody = z.infer<typeof windowActionBodySchema>;
+/** The body plus the drop id (from the path over HTTP, in the payload over a socket): the same rules, refinement included. */
+export const windowActionPayloadSchema = windowActionBodySchema.safeExtend({ dropId: uuidSchema });
+export type WindowActionPayload = z.infer<typeof windowActionPayloadSchema>;
 
 /** Admin: add time to every reservation hold that is still open on a drop. */
 export const extendHoldsBodySchema = z.strictObject({
   seconds: z.number().int().min(1).max(MAX_HOLD_SECONDS),
 });
 export type ExtendHoldsBody = z.infer<typeof extendHoldsBodySchema>;
+export const extendHoldsPayloadSchema = extendHoldsBodySchema.safeExtend({ dropId: uuidSchema });
+export type ExtendHoldsPayload = z.infer<typeof extendHoldsPayloadSchema>;
 
 export const DROP_STATUSES = ['upcoming', 'live', 'ended'] as const;
 export type DropStatus = (typeof DROP_STATUSES)[number];

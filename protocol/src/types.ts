@@ -1,4 +1,4 @@
-import type { StreamEvent } from './events.ts';
+import type { StreamEvent } from './stream.ts';
 import type { AllocationMode, AuditAction, DropStatus } from './schemas.ts';
 
 export type Role = 'USER' | 'ADMIN';

@@ -10,30 +10,21 @@ import { pinoHttp } from 'pino-http';
 import type { Config } from './config.ts';
 import type { Orm } from './db/orm.ts';
 import { authenticate } from './http/auth-middleware.ts';
-import { createActionLimits } from './http/action-limits.ts';
 import { originCheck } from './http/csrf.ts';
+import { DomainError } from './domain/errors.ts';
 import { internalHop } from './http/internal-hop.ts';
-import { DomainError } from './http/domain-error.ts';
 import { notFoundHandler, problemHandler } from './http/problem.ts';
 import { wellFormedInput } from './http/validate.ts';
-import { auditRoutes } from './modules/audit/audit.routes.ts';
-import { createAuditService } from './modules/audit/audit.service.ts';
-import { authRoutes } from './modules/auth/auth.routes.ts';
-import { createAuthService, type EndedSession } from './modules/auth/auth.service.ts';
-import { createClaimService } from './modules/claims/claim.service.ts';
-import { meRoutes } from './modules/claims/me.routes.ts';
-import { adminRoutes } from './modules/drops/admin.routes.ts';
-import { dropRoutes } from './modules/drops/drop.routes.ts';
-import { createDropService } from './modules/drops/drop.service.ts';
-import { createEventService } from './modules/events/event.service.ts';
-import { eventRoutes } from './modules/events/event.routes.ts';
-import { silentNotifier, type EventNotifier } from './modules/events/outbox.ts';
+import { auditRoutes } from './http/routes/audit.routes.ts';
+import { authRoutes } from './http/routes/auth.routes.ts';
+import { meRoutes } from './http/routes/me.routes.ts';
+import { adminRoutes } from './http/routes/admin.routes.ts';
+import { dropRoutes } from './http/routes/drop.routes.ts';
+import { eventRoutes } from './http/routes/event.routes.ts';
+import { createServices, type Services } from './services.ts';
+import { createSignalHub, type SignalHub } from './domain/signals.ts';
 import { createRealtime, type Realtime, type RealtimeDeps } from './realtime/realtime.ts';
-import { createPriorityFormula } from './modules/waitlist/priority.ts';
-import { createWaitlistService } from './modules/waitlist/waitlist.service.ts';
-import { accountRoutes } from './modules/users/account.routes.ts';
-import { createAccountService } from './modules/users/account.service.ts';
-import { createReservationService } from './modules/reservations/reservation.service.ts';
+import { accountRoutes } from './http/routes/account.routes.ts';
 
 export interface AppDeps {
   config: Readonly<Config>;
@@ -41,37 +32,6 @@ export interface AppDeps {
   logger: Logger;
   /** Socket limits, lowered by tests. */
   realtimeLimits?: RealtimeDeps['limits'];
-}
-
-export type Services = ReturnType<typeof createServices>;
-
-export function createServices(
-  deps: Pick<AppDeps, 'config' | 'orm'> & {
-    notifier?: EventNotifier;
-    onSessionsEnded?: (ended: EndedSession[]) => void;
-    onAccountDeleted?: (userId: string) => void;
-  },
-) {
-  const formula = createPriorityFormula(deps.config.priority);
-  const notifier = deps.notifier ?? silentNotifier;
-  // Claims, joins, leaves and the PRIORITY line change what a drop page shows: its cached view goes after each commit.
-  const changed: EventNotifier & { drop: (dropId: string) => void } = { committed: () => notifier.committed(), drop: (id) => drops.forget(id) };
-  const reservations = createReservationService({ orm: deps.orm, formula, notifier: changed });
-  const drops = createDropService({ orm: deps.orm, notifier, line: reservations, formula });
-  const auth = createAuthService(deps);
-  const audit = createAuditService(deps);
-  return {
-    formula,
-    limits: createActionLimits(deps.config.rateLimits),
-    auth,
-    audit,
-    account: createAccountService({ orm: deps.orm, auth, audit, notifier: changed, line: reservations, onAccountDeleted: deps.onAccountDeleted }),
-    events: createEventService(deps),
-    drops,
-    reservations,
-    waitlist: createWaitlistService({ orm: deps.orm, formula, notifier: changed, line: reservations }),
-    claims: createClaimService({ orm: deps.orm, notifier: changed, line: reservations }),
-  };
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
@@ -90,6 +50,8 @@ export interface App {
   httpServer: Server;
   realtime: Realtime;
   services: Services;
+  /** The domain's signals: `committed()` wakes the event relay (tests that write events directly use it). */
+  signals: SignalHub;
   /** Connects Redis (when configured), loads the window timers and starts the event relay. */
   start: () => Promise<void>;
   /** Serves the web client (SvelteKit) for every path the API does not own. */
@@ -103,14 +65,9 @@ export interface App {
  */
 export function createApp(deps: AppDeps): App {
   const { config, orm, logger } = deps;
-  // Services tell the realtime layer about commits; it exists only once the server does.
-  const late: { realtime?: Realtime } = {};
-  const services = createServices({
-    ...deps,
-    notifier: { committed: () => late.realtime?.notifier.committed() },
-    onSessionsEnded: (ended) => late.realtime?.sessionsEnded(ended),
-    onAccountDeleted: (userId) => late.realtime?.disconnectUser(userId),
-  });
+  // Services tell the realtime layer about commits through the hub; it subscribes once it exists.
+  const signals = createSignalHub();
+  const services = createServices({ ...deps, notifier: signals, onSessionsEnded: signals.sessionsEnded, onAccountDeleted: signals.accountDeleted });
   const app = express();
   if (config.trustProxy !== undefined) app.set('trust proxy', config.trustProxy);
   app.use(internalHop());
@@ -148,7 +105,7 @@ export function createApp(deps: AppDeps): App {
   // Ready when the database answers. Without Redis (when configured) the process still serves
   // its own clients, so it stays ready and says it is degraded.
   app.get('/readyz', async (req, res) => {
-    const redis = late.realtime?.redisStatus() ?? 'off';
+    const redis = live.redisStatus();
     try {
       await orm.em.getConnection().execute('select 1');
       res.json({ status: redis === 'down' ? 'degraded' : 'ready', database: 'up', redis });
@@ -164,7 +121,7 @@ export function createApp(deps: AppDeps): App {
   api.use('/auth', authRoutes({ auth: services.auth, config }));
   api.use('/drops', dropRoutes({ orm, config, ...services }));
   api.use('/me', meRoutes(services), accountRoutes({ account: services.account, config }));
-  api.use('/admin', eventRoutes({ events: services.events, auth: services.auth, onRevoke: (id) => late.realtime?.disconnectApiToken(id) }));
+  api.use('/admin', eventRoutes({ events: services.events, auth: services.auth, onRevoke: (id) => live.disconnectApiToken(id) }));
   api.use('/admin', adminRoutes(services));
   api.use('/admin', auditRoutes(services));
   api.get('/priority', (_req, res) => {
@@ -187,16 +144,17 @@ export function createApp(deps: AppDeps): App {
     orm,
     logger,
     services,
+    signals,
     // The same rule as Express's `req.ip`, so a socket and an HTTP request from one client count as one address.
     clientIp: (req) => proxyaddr(req, app.get('trust proxy fn') as Parameters<typeof proxyaddr>[1]),
     limits: deps.realtimeLimits,
   });
-  late.realtime = live;
   return {
     app,
     httpServer,
     realtime: live,
     services,
+    signals,
     start: () => live.start(),
     serveClient: (handler) => {
       client = handler;

@@ -1,5 +1,5 @@
 import type { Orm } from './db/orm.ts';
-import type { Services } from './app.ts';
+import type { Services } from './services.ts';
 import { SYSTEM_ACTOR } from './modules/audit/audit.ts';
 import { DropSchema } from './modules/drops/drop.entity.ts';
 

@@ -1,5 +1,5 @@
 import type { Role } from '@dropspot/protocol';
-import type { DomainError } from './http/domain-error.ts';
+import type { DomainError } from './domain/errors.ts';
 
 export interface AuthContext {
   userId: string;

@@ -97,7 +97,7 @@ describe('POST /api/drops/:id/claim', () => {
     const d = await waitlistedUser(hidden.id);
     expect((await api('POST', `/api/drops/${hidden.id}/claim`, { token: d.token })).status).toBe(404);
     expect((await api('POST', `/api/drops/00000000-0000-4000-8000-000000000000/claim`, { token: d.token })).body.code).toBe('DROP_NOT_FOUND');
-    expect((await api('POST', `/api/drops/not-a-uuid/claim`, { token: d.token })).body.code).toBe('DROP_NOT_FOUND');
+    expect((await api('POST', `/api/drops/not-a-uuid/claim`, { token: d.token })).body.code).toBe('VALIDATION_FAILED');
     expect((await api('POST', `/api/drops/${drop.id}/claim`)).body.code).toBe('UNAUTHENTICATED');
   });
 

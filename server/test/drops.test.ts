@@ -85,12 +85,14 @@ describe('GET /api/drops/:id', () => {
     expect(stranger.body.me).toEqual({ waitlist: null, claim: null });
   });
 
-  it('is 404 DROP_NOT_FOUND for unknown, malformed and inactive ids', async () => {
+  it('is 404 DROP_NOT_FOUND for unknown and inactive ids, 400 VALIDATION_FAILED for a malformed one', async () => {
     const hidden = await createDrop(app, { isActive: false });
-    for (const id of ['00000000-0000-4000-8000-000000000000', 'nope', hidden.id]) {
+    for (const id of ['00000000-0000-4000-8000-000000000000', hidden.id]) {
       const res = await api('GET', `/api/drops/${id}`);
       expect([res.status, res.body.code]).toEqual([404, 'DROP_NOT_FOUND']);
     }
+    const malformed = await api('GET', '/api/drops/nope');
+    expect([malformed.status, malformed.body.code, malformed.body.issues?.[0]?.path]).toEqual([400, 'VALIDATION_FAILED', 'dropId']);
   });
 });
 

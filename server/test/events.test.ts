@@ -96,7 +96,7 @@ describe('/events stream', () => {
     // More history than three pages of 500, published by the relay like any other events.
     const db = app.orm.em.fork();
     await db.execute(`insert into "outbox_event" (type, payload, created_at) select 'drop.updated', jsonb_build_object('n', g), now() from generate_series(1, 1300) g`);
-    app.realtime.notifier.committed();
+    app.signals.committed();
     await vi.waitFor(async () => expect((await db.execute<{ n: number }[]>(`select count(*)::int as n from "outbox_event" where seq is null`))[0]!.n).toBe(0), { timeout: 10_000 });
     const newest = Number((await db.execute<{ top: string }[]>(`select max(seq) as top from "outbox_event"`))[0]!.top);
 

@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { DropCounts, StreamEvent } from '@dropspot/protocol';
-import { createCountCoalescer } from '../src/realtime/count-coalescer.ts';
+import { createCoalescer } from '../src/realtime/count-coalescer.ts';
 import { createStreamDelivery } from '../src/realtime/stream-delivery.ts';
 import { sleep } from './support/sockets.ts';
 
@@ -40,21 +40,22 @@ describe('count coalescer', () => {
     let claimed = 0;
     let failOnce = true;
     const sent: number[] = [];
-    const coalescer = createCountCoalescer({
+    const read = async () => {
+      if (claimed === 10 && failOnce) {
+        failOnce = false;
+        throw new Error('pool timeout');
+      }
+      return counts(claimed);
+    };
+    const coalescer = createCoalescer({
       intervalMs: 50,
-      read: async () => {
-        if (claimed === 10 && failOnce) {
-          failOnce = false;
-          throw new Error('pool timeout');
-        }
-        return counts(claimed);
-      },
-      send: (c) => sent.push(c.claimed),
+      run: async () => void sent.push((await read()).claimed),
       onError: () => {},
+      settled: () => {},
     });
     for (let i = 1; i <= 10; i++) {
       claimed = i;
-      coalescer.markDirty('d');
+      coalescer.markDirty();
       await sleep(8);
     }
     await sleep(250);

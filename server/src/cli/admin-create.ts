@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { createServices } from '../app.ts';
+import { createServices } from '../services.ts';
 import { loadConfig } from '../config.ts';
 import { openDatabase } from '../db/database.ts';
 import { initOrm } from '../db/orm.ts';

@@ -1,6 +1,6 @@
 import type { Request, RequestHandler } from 'express';
 import type { AuthService } from '../modules/auth/auth.service.ts';
-import { DomainError } from './domain-error.ts';
+import { DomainError } from '../domain/errors.ts';
 
 export const ACCESS_COOKIE = 'ds_access';
 export const REFRESH_COOKIE = 'ds_refresh';

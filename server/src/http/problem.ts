@@ -1,9 +1,6 @@
 import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
-import { LockWaitTimeoutException } from '@mikro-orm/core';
 import type { Problem } from '@dropspot/protocol';
-import { z } from 'zod';
-import { isDatabaseUnavailable, isTransientConflict } from '../db/failures.ts';
-import { DomainError } from './domain-error.ts';
+import { DomainError, toDomainError } from '../domain/errors.ts';
 
 const TITLES: Partial<Record<number, string>> = {
   400: 'Bad Request',
@@ -19,12 +16,6 @@ const TITLES: Partial<Record<number, string>> = {
   500: 'Internal Server Error',
   503: 'Service Unavailable',
 };
-
-export function zodToDomainError(error: z.ZodError, what = 'request body'): DomainError {
-  return new DomainError('VALIDATION_FAILED', `The ${what} is not valid.`, {
-    issues: error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message, code: issue.code })),
-  });
-}
 
 export function sendProblem(res: Response, error: DomainError): void {
   const problem: Problem = {
@@ -67,19 +58,10 @@ function fromExpress(error: { type?: string; status?: number; statusCode?: numbe
   }
 }
 
-export function toDomainError(error: unknown): DomainError | undefined {
-  if (error instanceof DomainError) return error;
-  if (error instanceof z.ZodError) return zodToDomainError(error);
-  if (error instanceof LockWaitTimeoutException) {
-    return new DomainError('SERVICE_UNAVAILABLE', 'The drop is busy; try again in a moment.', { extra: { retryAfter: 1 }, cause: error });
-  }
-  // Retried inside the server first (db/transaction.ts); what still conflicts after that is load, not a bug.
-  if (isTransientConflict(error)) {
-    return new DomainError('SERVICE_UNAVAILABLE', 'The database is busy with conflicting changes; try again in a moment.', { extra: { retryAfter: 1 }, cause: error });
-  }
-  if (isDatabaseUnavailable(error)) {
-    return new DomainError('SERVICE_UNAVAILABLE', 'The database is unavailable; try again shortly.', { extra: { retryAfter: 2 }, cause: error });
-  }
+/** A domain failure, or one Express reported about the request itself. */
+export function toProblemError(error: unknown): DomainError | undefined {
+  const known = toDomainError(error);
+  if (known) return known;
   if (typeof error === 'object' && error !== null && ('type' in error || 'status' in error || 'statusCode' in error)) {
     return fromExpress(error as { type?: string; status?: number; statusCode?: number });
   }
@@ -87,7 +69,7 @@ export function toDomainError(error: unknown): DomainError | undefined {
 }
 
 export const problemHandler: ErrorRequestHandler = (error: unknown, req, res, _next) => {
-  const known = toDomainError(error);
+  const known = toProblemError(error);
   if (known) {
     if (known.status >= 500) req.log.error({ err: error }, known.message);
     sendProblem(res, known);

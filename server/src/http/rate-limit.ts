@@ -1,6 +1,6 @@
 import type { Request, RequestHandler } from 'express';
 import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
-import { DomainError } from './domain-error.ts';
+import { DomainError } from '../domain/errors.ts';
 import { sendProblem } from './problem.ts';
 
 /**

@@ -1,8 +1,7 @@
 import type { RequestHandler } from 'express';
 import type { z } from 'zod';
 import { uuidSchema, type ErrorCode, type ErrorIssue } from '@dropspot/protocol';
-import { DomainError } from './domain-error.ts';
-import { zodToDomainError } from './problem.ts';
+import { DomainError, zodToDomainError } from '../domain/errors.ts';
 
 export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
   const result = schema.safeParse(body ?? {});

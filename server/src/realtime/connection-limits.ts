@@ -1,5 +1,5 @@
-import type { Socket } from 'socket.io';
-import { DomainError } from '../http/domain-error.ts';
+import { DomainError } from '../domain/errors.ts';
+import type { IoSocket } from './types.ts';
 
 /** Who a socket is, for the limits: always its address, and its account when signed in. */
 export interface SocketIdentity {
@@ -12,7 +12,7 @@ export interface SocketIdentity {
  * underlying engine.io link: a page's `/`, `/admin` and `/events` sockets share one and count
  * once; it is released when that link closes.
  */
-type Connection = Socket['conn'];
+type Connection = IoSocket['conn'];
 
 export function createConnectionLimits(caps: { perUser: number; perIp: number }) {
   const connectionsOf = new Map<string, Set<Connection>>();
@@ -28,7 +28,7 @@ export function createConnectionLimits(caps: { perUser: number; perIp: number })
   }
 
   /** Counts the socket's connection against its address and account; TOO_MANY_CONNECTIONS past either cap. */
-  function admit(socket: Socket, who: SocketIdentity): void {
+  function admit(socket: IoSocket, who: SocketIdentity): void {
     const connection = socket.conn;
     const wanted: [string, number][] = [[`ip:${who.address}`, caps.perIp]];
     if (who.userId) wanted.push([`user:${who.userId}`, caps.perUser]);

@@ -1,34 +1,10 @@
 import type { Logger } from 'pino';
-import type { DomainEventType, StreamEvent } from '@dropspot/protocol';
 import type { Orm } from '../db/orm.ts';
-
-export interface PublishedEvent extends StreamEvent {
-  userId: string | null;
-}
-
-interface Row {
-  seq: string | number;
-  type: DomainEventType;
-  drop_id: string | null;
-  user_id: string | null;
-  payload: Record<string, unknown>;
-  created_at: Date;
-}
+import { toStreamEvent, type PublishedEvent, type StreamRow } from '../modules/events/stream-event.ts';
 
 /** Held (transaction-scoped) by the one process that publishes at a time. */
 const RELAY_LOCK = 7_340_017;
 const BATCH = 500;
-
-export function toStreamEvent(row: Row): PublishedEvent {
-  return {
-    id: Number(row.seq),
-    type: row.type,
-    dropId: row.drop_id,
-    userId: row.user_id,
-    at: new Date(row.created_at).toISOString(),
-    payload: row.payload,
-  };
-}
 
 /**
  * Publishes committed outbox rows in order, exactly once across processes: a transaction-scoped
@@ -48,7 +24,7 @@ export function createOutboxRelay(deps: { orm: Orm; logger: Logger; publish: (ev
     const rows = await orm.em.fork().transactional(async (em) => {
       const [lock] = await em.execute<{ locked: boolean }[]>('select pg_try_advisory_xact_lock(?) as locked', [RELAY_LOCK]);
       if (!lock?.locked) return undefined;
-      return em.execute<Row[]>(
+      return em.execute<StreamRow[]>(
         `with base as (select coalesce(max(seq), 0) as top from "outbox_event"),
               batch as (select id, row_number() over (order by id) as n from "outbox_event" where seq is null order by id limit ?)
          update "outbox_event" o set seq = base.top + batch.n, published_at = now()

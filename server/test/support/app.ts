@@ -5,7 +5,8 @@ import type { RequestHandler } from 'express';
 import { pino, type Logger } from 'pino';
 import pg from 'pg';
 import { inject } from 'vitest';
-import { createApp, type App, type AppDeps, type Services } from '../../src/app.ts';
+import { createApp, type App, type AppDeps } from '../../src/app.ts';
+import type { Services } from '../../src/services.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { closeOrm, initOrm, type Orm } from '../../src/db/orm.ts';
 import { hashPassword } from '../../src/modules/auth/password.ts';
@@ -57,6 +58,7 @@ export interface TestApp {
   /** The Express app and the realtime layer, for tests that read their routes and handlers. */
   app: App['app'];
   realtime: App['realtime'];
+  signals: App['signals'];
   close(): Promise<void>;
 }
 
@@ -85,7 +87,7 @@ export async function startTestApp(
   });
   const orm = await initOrm(config.databaseUrl!, { pool: { min: 0, max: 10 }, logger: () => {} });
   logger ??= pino({ level: 'silent' });
-  const { app, realtime, httpServer, services, start, close, serveClient } = createApp({ config, orm, logger, realtimeLimits: limits });
+  const { app, realtime, httpServer, services, signals, start, close, serveClient } = createApp({ config, orm, logger, realtimeLimits: limits });
   if (webClient) serveClient(webClient);
   await start();
   httpServer.listen(0, '127.0.0.1');
@@ -98,6 +100,7 @@ export async function startTestApp(
     services,
     app,
     realtime,
+    signals,
     close: async () => {
       await close();
       await closeOrm(orm);

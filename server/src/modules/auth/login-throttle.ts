@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import { DomainError } from '../../http/domain-error.ts';
+import { DomainError } from '../../domain/errors.ts';
 
 /** Wrong passwords one client address may try on one account per window, then it waits out the window. */
 export const ADDRESS_GUESSES = 5;

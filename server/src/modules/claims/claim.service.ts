@@ -2,7 +2,7 @@ import { ForeignKeyConstraintViolationException, UniqueConstraintViolationExcept
 import type { ClaimView } from '@dropspot/protocol';
 import type { Orm } from '../../db/orm.ts';
 import { transaction } from '../../db/transaction.ts';
-import { DomainError } from '../../http/domain-error.ts';
+import { DomainError } from '../../domain/errors.ts';
 import { DropSchema } from '../drops/drop.entity.ts';
 import { UserSchema } from '../users/user.entity.ts';
 import { createClaimBatcher } from './claim-batcher.ts';

@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { AllocationMode } from '@dropspot/protocol';
-import { DomainError } from '../../http/domain-error.ts';
+import { DomainError } from '../../domain/errors.ts';
 
 /** What a claim is judged by: the drop's row, read with the database clock after the row lock. */
 export interface DropStateRow {

@@ -12,7 +12,7 @@ import type {
 } from '@dropspot/protocol';
 import type { Orm } from '../../db/orm.ts';
 import { transaction } from '../../db/transaction.ts';
-import { DomainError } from '../../http/domain-error.ts';
+import { DomainError } from '../../domain/errors.ts';
 import { ClaimSchema } from '../claims/claim.entity.ts';
 import { recordAudit, type Actor } from '../audit/audit.ts';
 import { recordEvent, type EventNotifier } from '../events/outbox.ts';

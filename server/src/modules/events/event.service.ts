@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { ApiTokenView, StreamEvent } from '@dropspot/protocol';
 import type { Orm } from '../../db/orm.ts';
-import { DomainError } from '../../http/domain-error.ts';
+import { DomainError } from '../../domain/errors.ts';
 import { sha256 } from '../auth/tokens.ts';
-import { toStreamEvent } from '../../realtime/outbox-relay.ts';
+import { toStreamEvent, type StreamRow } from './stream-event.ts';
 import { recordAudit, type Actor } from '../audit/audit.ts';
 import { ApiTokenSchema } from './api-token.entity.ts';
 
@@ -17,7 +17,7 @@ export function createEventService(deps: { orm: Orm }) {
 
   /** Published events after `after`, in order; codes of claims are never part of the stream. */
   async function after(afterId: number, limit: number): Promise<StreamEvent[]> {
-    const rows = await orm.em.fork().execute<Parameters<typeof toStreamEvent>[0][]>(
+    const rows = await orm.em.fork().execute<StreamRow[]>(
       `select seq, type, drop_id, user_id, payload, created_at from "outbox_event" where seq > ? order by seq limit ?`,
       [afterId, limit],
     );

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { RequestHandler, Response } from 'express';
 import { idempotencyKeySchema } from '@dropspot/protocol';
 import type { Orm } from '../../db/orm.ts';
-import { DomainError } from '../../http/domain-error.ts';
+import { DomainError } from '../../domain/errors.ts';
 import { IdempotencyKeySchema } from './idempotency.entity.ts';
 
 /** A key still IN_FLIGHT after this long belongs to a request that died with its process. */

@@ -1,79 +1,20 @@
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { LRUCache } from 'lru-cache';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { AdminReservationsView, PriorityFormulaView, RankingEntry, RankingQuery, RankingView, ReservationStatus, ReservationView, ScoreBreakdown } from '@dropspot/protocol';
+import type { PriorityFormulaView, ReservationView, ScoreBreakdown } from '@dropspot/protocol';
 import type { Orm } from '../../db/orm.ts';
 import { transaction } from '../../db/transaction.ts';
 import { recordAudit, type Actor } from '../audit/audit.ts';
-import { DomainError } from '../../http/domain-error.ts';
+import { DomainError } from '../../domain/errors.ts';
 import { lockDropForClaim } from '../claims/drop-state.ts';
 import { outboxRow, type EventNotifier } from '../events/outbox.ts';
 import { OutboxEventSchema } from '../events/outbox-event.entity.ts';
 import type { PriorityFormula } from '../waitlist/priority.ts';
 import { ReservationSchema } from './reservation.entity.ts';
-import { RANKING_ORDER, anonIdOf, commitmentOf, compareRankable, tieBreakOf } from './ranking.ts';
+import { FEW_USERS, inChunks, iso, lineTotals, toView, type Freed, type LineRow } from './line-rows.ts';
+import { anonIdOf, commitmentOf, compareRankable, tieBreakOf } from './ranking.ts';
+import { createReservationViews } from './reservation.views.ts';
 
 export type ReservationService = ReturnType<typeof createReservationService>;
-
-interface LineRow {
-  user_id: string;
-  rank: number;
-  status: ReservationStatus;
-  granted_at: Date | null;
-  expires_at: Date | null;
-}
-
-interface LineTotals {
-  open: number;
-  remaining: number;
-  hold_seconds: number;
-  now: Date;
-}
-
-/** A reservation that was given up in this transaction and is to be passed on. */
-interface Freed {
-  userId: string;
-  rank: number;
-  reason: 'expired' | 'released';
-}
-
-/** Up to this many users, places in line are counted one by one; beyond, in one pass over the line. */
-const FEW_USERS = 32;
-
-/** Rows per multi-row insert: PostgreSQL takes at most 65,535 parameters per statement. */
-const INSERT_CHUNK = 1000;
-
-async function inChunks<T>(rows: T[], insert: (part: T[]) => Promise<unknown>): Promise<void> {
-  for (let from = 0; from < rows.length; from += INSERT_CHUNK) await insert(rows.slice(from, from + INSERT_CHUNK));
-}
-
-const iso = (value: Date | null) => (value ? new Date(value).toISOString() : null);
-
-function toView(dropId: string, row: LineRow, waitingAhead: number, totals: LineTotals): ReservationView {
-  return {
-    dropId,
-    rank: row.rank,
-    status: row.status,
-    grantedAt: iso(row.granted_at),
-    expiresAt: row.status === 'GRANTED' ? iso(row.expires_at) : null,
-    holdSeconds: totals.hold_seconds,
-    waitingAhead: row.status === 'WAITING' ? waitingAhead : 0,
-    openReservations: totals.open,
-    remaining: totals.remaining,
-    serverNow: new Date(totals.now).toISOString(),
-  };
-}
-
-async function lineTotals(em: EntityManager, dropId: string): Promise<LineTotals> {
-  const [row] = await em.execute<LineTotals[]>(
-    `select (select count(*)::int from "reservation" where drop_id = d.id and status = 'GRANTED') as open,
-            d.total_slots - d.claimed as remaining, d.hold_seconds, clock_timestamp() as now
-       from "drop" d where d.id = ?`,
-    [dropId],
-  );
-  if (!row) throw new DomainError('DROP_NOT_FOUND', 'No drop with this id.');
-  return row;
-}
 
 /**
  * The PRIORITY allocation: the frozen line of a drop and its reservations. Every change to the
@@ -82,7 +23,7 @@ async function lineTotals(em: EntityManager, dropId: string): Promise<LineTotals
  * one row and are judged by the database clock (`clock_timestamp()` after the lock). The
  * invariant kept: `claimed + (GRANTED reservations) <= total_slots`, and every expired or
  * released reservation is granted to the next WAITING user at once while the window is open.
- * Timers (realtime/line-scheduler.ts) only call `tick`; nothing here trusts them.
+ * Timers (each drop room's line clock in realtime/) only call `tick`; nothing here trusts them.
  */
 export function createReservationService(deps: { orm: Orm; formula: PriorityFormula; notifier: EventNotifier }) {
   const { orm, formula, notifier } = deps;
@@ -382,119 +323,6 @@ export function createReservationService(deps: { orm: Orm; formula: PriorityForm
     return (await viewsFor(em, dropId, [userId])).get(userId) ?? null;
   }
 
-  /**
-   * A revealed ranking never changes, so its pages are kept once read (keyed by drop, freeze
-   * instant and page): a popular drop's ranking is read from the database and hashed once, not
-   * per request. Only the drop's title and slot count, which can still change, are read each time.
-   */
-  const rankingPages = new LRUCache<string, { entries: RankingEntry[]; total: number; lastRank: number; tag: string }>({ max: 500 });
-
-  async function rankingPage(em: EntityManager, dropId: string, frozenAt: Date, page: RankingQuery) {
-    const key = `${dropId}|${new Date(frozenAt).toISOString()}|${page.offset}|${page.limit}`;
-    const hit = rankingPages.get(key);
-    if (hit) return hit;
-    const rows = await em.execute<{ rank: number; anon_id: string; priority_score: number; joined_at: Date; score_breakdown: ScoreBreakdown; tie_break: string }[]>(
-      `select rank, anon_id, priority_score, joined_at, score_breakdown, tie_break from "reservation" where drop_id = ? and rank > ? order by rank limit ?`,
-      [dropId, page.offset, page.limit],
-    );
-    // The last rank, not the count, ends the pages: a deleted account leaves a gap in the ranks.
-    const [count] = await em.execute<{ total: number; last_rank: number | null }[]>(
-      `select count(*)::int as total, max(rank) as last_rank from "reservation" where drop_id = ?`,
-      [dropId],
-    );
-    const entries = rows.map((r) => ({
-      rank: r.rank,
-      anonId: r.anon_id,
-      priorityScore: r.priority_score,
-      joinedAt: new Date(r.joined_at).toISOString(),
-      breakdown: r.score_breakdown,
-      tieBreak: r.tie_break,
-    }));
-    const value = { entries, total: count?.total ?? 0, lastRank: count?.last_rank ?? 0, tag: createHash('sha256').update(JSON.stringify(entries)).digest('hex') };
-    rankingPages.set(key, value);
-    return value;
-  }
-
-  /**
-   * GET /api/drops/:id/ranking: the commitment before the window opens, everything after, one page
-   * at a time. Once revealed, an ETag names the page as this caller sees it (with their own `me`).
-   */
-  async function ranking(dropId: string, userId: string | undefined, page: RankingQuery): Promise<{ view: RankingView; etag: string | null }> {
-    const em = orm.em.fork();
-    const [drop] = await em.execute<
-      { title: string; total_slots: number; allocation_mode: string; ranking_secret: string | null; ranking_frozen_at: Date | null; priority_formula: PriorityFormulaView | null }[]
-    >(
-      `select title, total_slots, allocation_mode, ranking_secret, ranking_frozen_at, priority_formula from "drop" where id = ? and is_active`,
-      [dropId],
-    );
-    if (!drop) throw new DomainError('DROP_NOT_FOUND', 'No drop with this id.');
-    if (drop.allocation_mode !== 'PRIORITY' || !drop.ranking_secret) {
-      throw new DomainError('NOT_FOUND', 'This drop is first come, first served: it has no ranking.');
-    }
-    const frozenAt = drop.ranking_frozen_at;
-    const part = frozenAt ? await rankingPage(em, dropId, frozenAt, page) : { entries: [], total: 0, lastRank: 0, tag: '' };
-    const own = userId && frozenAt ? (await em.execute<{ anon_id: string; rank: number }[]>(`select anon_id, rank from "reservation" where drop_id = ? and user_id = ?`, [dropId, userId]))[0] : undefined;
-    const me = own ? { anonId: own.anon_id, rank: own.rank } : null;
-    const last = part.entries.at(-1);
-    const view: RankingView = {
-      dropId,
-      title: drop.title,
-      allocationMode: 'PRIORITY',
-      totalSlots: drop.total_slots,
-      commitment: commitmentOf(drop.ranking_secret),
-      revealed: frozenAt !== null,
-      frozenAt: iso(frozenAt),
-      secret: frozenAt ? drop.ranking_secret : null,
-      formula: drop.priority_formula ?? formula.view,
-      order: RANKING_ORDER,
-      entries: part.entries,
-      total: part.total,
-      offset: page.offset,
-      limit: page.limit,
-      nextOffset: last && last.rank < part.lastRank ? last.rank : null,
-      ...(userId ? { me } : {}),
-    };
-    const etag = frozenAt
-      ? `"${createHash('sha256').update(`${part.tag}|${drop.title}|${drop.total_slots}|${page.offset}|${page.limit}|${userId ? (me?.anonId ?? '-') : ''}`).digest('hex').slice(0, 32)}"`
-      : null;
-    return { view, etag };
-  }
-
-  /** Admin: the whole line with who holds what. */
-  async function adminView(dropId: string): Promise<AdminReservationsView> {
-    const em = orm.em.fork();
-    const [drop] = await em.execute<{ total_slots: number; claimed: number; hold_seconds: number; ranking_frozen_at: Date | null; now: Date }[]>(
-      `select total_slots, claimed, hold_seconds, ranking_frozen_at, clock_timestamp() as now from "drop" where id = ?`,
-      [dropId],
-    );
-    if (!drop) throw new DomainError('DROP_NOT_FOUND', 'No drop with this id.');
-    const rows = await em.execute<(LineRow & { email: string; ended_at: Date | null })[]>(
-      `select r.user_id, u.email, r.rank, r.status, r.granted_at, r.expires_at, r.ended_at
-         from "reservation" r join "user" u on u.id = r.user_id where r.drop_id = ? order by r.rank`,
-      [dropId],
-    );
-    const counts: Record<ReservationStatus, number> = { WAITING: 0, GRANTED: 0, CLAIMED: 0, EXPIRED: 0, RELEASED: 0 };
-    for (const row of rows) counts[row.status] += 1;
-    return {
-      dropId,
-      totalSlots: drop.total_slots,
-      claimed: drop.claimed,
-      holdSeconds: drop.hold_seconds,
-      frozenAt: iso(drop.ranking_frozen_at),
-      counts,
-      items: rows.map((r) => ({
-        rank: r.rank,
-        userId: r.user_id,
-        email: r.email,
-        status: r.status,
-        grantedAt: iso(r.granted_at),
-        expiresAt: iso(r.expires_at),
-        endedAt: iso(r.ended_at),
-      })),
-      serverNow: new Date(drop.now).toISOString(),
-    };
-  }
-
   /** Admin: adds time to every open hold (after expiring the ones already over, which passed on). */
   async function extendHolds(dropId: string, seconds: number, actor: Actor): Promise<{ extended: number }> {
     const extended = await transaction(orm, async (em) => {
@@ -515,5 +343,5 @@ export function createReservationService(deps: { orm: Orm; formula: PriorityForm
     return { extended };
   }
 
-  return { admit, markClaimed, syncLocked, releaseLocked, tick, nextInstant, pendingDrops, mine, viewsFor, ranking, adminView, extendHolds };
+  return { admit, markClaimed, syncLocked, releaseLocked, tick, nextInstant, pendingDrops, mine, viewsFor, ...createReservationViews(deps), extendHolds };
 }

@@ -4,7 +4,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { RetryTransaction } from '../../db/failures.ts';
 import type { Orm } from '../../db/orm.ts';
 import { transaction } from '../../db/transaction.ts';
-import { DomainError } from '../../http/domain-error.ts';
+import { DomainError } from '../../domain/errors.ts';
 import type { AuthContext } from '../../types.d.ts';
 import type { AuditService } from '../audit/audit.service.ts';
 import type { AuthService, EndedSession } from '../auth/auth.service.ts';

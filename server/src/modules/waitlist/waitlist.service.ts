@@ -2,7 +2,7 @@ import { UniqueConstraintViolationException, type EntityManager } from '@mikro-o
 import type { PositionView, ScoreBreakdown, WaitlistEntryView } from '@dropspot/protocol';
 import type { Orm } from '../../db/orm.ts';
 import { transaction } from '../../db/transaction.ts';
-import { DomainError } from '../../http/domain-error.ts';
+import { DomainError } from '../../domain/errors.ts';
 import { DropSchema } from '../drops/drop.entity.ts';
 import { recordEvent, type EventNotifier } from '../events/outbox.ts';
 import { UserSchema } from '../users/user.entity.ts';

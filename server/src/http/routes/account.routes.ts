@@ -1,10 +1,10 @@
 import { Router } from 'express';
 import { deleteAccountBodySchema } from '@dropspot/protocol';
 import type { Config } from '../../config.ts';
-import { ACCESS_COOKIE, REFRESH_COOKIE, requireUser } from '../../http/auth-middleware.ts';
-import { limit } from '../../http/rate-limit.ts';
-import { parseBody } from '../../http/validate.ts';
-import type { AccountService } from './account.service.ts';
+import { ACCESS_COOKIE, REFRESH_COOKIE, requireUser } from '../auth-middleware.ts';
+import { limit } from '../rate-limit.ts';
+import { parseBody } from '../validate.ts';
+import type { AccountService } from '../../modules/users/account.service.ts';
 
 /** GET /api/me/export and DELETE /api/me: a user's own data, and leaving for good. */
 export function accountRoutes(deps: { account: AccountService; config: Readonly<Config> }): Router {

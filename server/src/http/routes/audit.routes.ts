@@ -1,8 +1,8 @@
 import { Router, type Response } from 'express';
 import { auditQuerySchema, type AuditQuery } from '@dropspot/protocol';
-import { requireAdmin } from '../../http/auth-middleware.ts';
-import { parseQuery } from '../../http/validate.ts';
-import type { AuditService } from './audit.service.ts';
+import { requireAdmin } from '../auth-middleware.ts';
+import { parseQuery } from '../validate.ts';
+import type { AuditService } from '../../modules/audit/audit.service.ts';
 
 /** The admin audit log: JSON pages, or the whole filtered log as CSV (`?format=csv` or `/audit.csv`). */
 export function auditRoutes(deps: { audit: AuditService }): Router {

@@ -1,7 +1,7 @@
 import { Router } from 'express';
-import { requireUser, userId } from '../../http/auth-middleware.ts';
-import type { WaitlistService } from '../waitlist/waitlist.service.ts';
-import type { ClaimService } from './claim.service.ts';
+import { requireUser, userId } from '../auth-middleware.ts';
+import type { WaitlistService } from '../../modules/waitlist/waitlist.service.ts';
+import type { ClaimService } from '../../modules/claims/claim.service.ts';
 
 /** The signed-in user's own things: their claims and their waitlists. */
 export function meRoutes(deps: { claims: ClaimService; waitlist: WaitlistService }): Router {

@@ -1,12 +1,12 @@
 import { Router, type RequestHandler } from 'express';
 import { z } from 'zod';
 import { text, type EventPage } from '@dropspot/protocol';
-import type { AuthService } from '../auth/auth.service.ts';
-import { requireAdmin, userId } from '../../http/auth-middleware.ts';
-import { requestActor } from '../audit/audit.ts';
-import { DomainError } from '../../http/domain-error.ts';
-import { parseBody, parseId, parseQuery } from '../../http/validate.ts';
-import type { EventService } from './event.service.ts';
+import type { AuthService } from '../../modules/auth/auth.service.ts';
+import { requireAdmin, userId } from '../auth-middleware.ts';
+import { requestActor } from '../../modules/audit/audit.ts';
+import { DomainError } from '../../domain/errors.ts';
+import { parseBody, parseId, parseQuery } from '../validate.ts';
+import type { EventService } from '../../modules/events/event.service.ts';
 
 const afterQuerySchema = z.object({
   after: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),

@@ -2,11 +2,11 @@ import { Router, type CookieOptions, type Response } from 'express';
 import { ipKeyGenerator } from 'express-rate-limit';
 import { changePasswordBodySchema, loginBodySchema, refreshBodySchema, signupBodySchema, type AuthResponse } from '@dropspot/protocol';
 import type { Config } from '../../config.ts';
-import { ACCESS_COOKIE, REFRESH_COOKIE, cookie, requireUser, userId } from '../../http/auth-middleware.ts';
-import { DomainError } from '../../http/domain-error.ts';
-import { limit } from '../../http/rate-limit.ts';
-import { parseBody } from '../../http/validate.ts';
-import type { AuthService } from './auth.service.ts';
+import { ACCESS_COOKIE, REFRESH_COOKIE, cookie, requireUser, userId } from '../auth-middleware.ts';
+import { DomainError } from '../../domain/errors.ts';
+import { limit } from '../rate-limit.ts';
+import { parseBody } from '../validate.ts';
+import type { AuthService } from '../../modules/auth/auth.service.ts';
 
 export function authRoutes(deps: { auth: AuthService; config: Readonly<Config> }): Router {
   const { auth, config } = deps;

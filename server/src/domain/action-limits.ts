@@ -1,6 +1,6 @@
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Config } from '../config.ts';
-import { DomainError } from './domain-error.ts';
+import { DomainError } from './errors.ts';
 
 export type LimitedAction = 'claim' | 'waitlist';
 

@@ -1,0 +1,31 @@
+import { DomainError } from '../domain/errors.ts';
+import type { EventService } from '../modules/events/event.service.ts';
+import { guarded, type SocketAuth } from './socket-auth.ts';
+import type { IoNamespace, Middleware } from './types.ts';
+import type { createStreamDelivery } from './stream-delivery.ts';
+
+/** `/events`: the domain event stream, for an admin access token or an API token; `auth.lastEventId` resumes it. */
+export function bindEventsNamespace(
+  ns: IoNamespace,
+  deps: { auth: SocketAuth; events: Pick<EventService, 'newestId'>; stream: ReturnType<typeof createStreamDelivery>; capConnections: Middleware },
+): void {
+  const { auth, events, stream } = deps;
+  ns.use(
+    guarded(async (socket) => {
+      await auth.authorizeStream(socket);
+      const handshake: unknown = socket.handshake.auth;
+      const raw = typeof handshake === 'object' && handshake !== null && 'lastEventId' in handshake ? handshake.lastEventId : undefined;
+      const lastEventId = raw === undefined ? 0 : Number(raw);
+      if (!Number.isSafeInteger(lastEventId) || lastEventId < 0) {
+        throw new DomainError('VALIDATION_FAILED', 'lastEventId must be a whole number of zero or more.');
+      }
+      const newest = await events.newestId();
+      if (lastEventId > newest) {
+        throw new DomainError('VALIDATION_FAILED', `lastEventId ${lastEventId} is ahead of the stream (newest is ${newest}).`);
+      }
+      socket.data.lastEventId = lastEventId;
+    }),
+  );
+  ns.use(deps.capConnections);
+  ns.on('connection', (socket) => stream.attach(socket, socket.data.lastEventId ?? 0));
+}

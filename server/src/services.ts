@@ -1,0 +1,57 @@
+import type { Config } from './config.ts';
+import type { Orm } from './db/orm.ts';
+import { createActionLimits } from './domain/action-limits.ts';
+import { createAuditService } from './modules/audit/audit.service.ts';
+import { createAuthService, type EndedSession } from './modules/auth/auth.service.ts';
+import { claimActions } from './modules/claims/claim.actions.ts';
+import { createClaimService } from './modules/claims/claim.service.ts';
+import { dropActions } from './modules/drops/drop.actions.ts';
+import { createDropService } from './modules/drops/drop.service.ts';
+import { createEventService } from './modules/events/event.service.ts';
+import { silentNotifier, type EventNotifier } from './modules/events/outbox.ts';
+import { reservationActions } from './modules/reservations/reservation.actions.ts';
+import { createReservationService } from './modules/reservations/reservation.service.ts';
+import { createAccountService } from './modules/users/account.service.ts';
+import { createPriorityFormula } from './modules/waitlist/priority.ts';
+import { waitlistActions } from './modules/waitlist/waitlist.actions.ts';
+import { createWaitlistService } from './modules/waitlist/waitlist.service.ts';
+
+/** The domain's services, wired together; the transports (HTTP, sockets) and the CLI call these. */
+export type Services = ReturnType<typeof createServices>;
+
+export function createServices(
+  deps: {
+    config: Readonly<Config>;
+    orm: Orm;
+    notifier?: EventNotifier;
+    onSessionsEnded?: (ended: EndedSession[]) => void;
+    onAccountDeleted?: (userId: string) => void;
+  },
+) {
+  const formula = createPriorityFormula(deps.config.priority);
+  const notifier = deps.notifier ?? silentNotifier;
+  // Claims, joins, leaves and the PRIORITY line change what a drop page shows: its cached view goes after each commit.
+  const changed: EventNotifier & { drop: (dropId: string) => void } = { committed: () => notifier.committed(), drop: (id) => drops.forget(id) };
+  const reservations = createReservationService({ orm: deps.orm, formula, notifier: changed });
+  const drops = createDropService({ orm: deps.orm, notifier, line: reservations, formula });
+  const auth = createAuthService(deps);
+  const audit = createAuditService(deps);
+  const claims = createClaimService({ orm: deps.orm, notifier: changed, line: reservations });
+  const waitlist = createWaitlistService({ orm: deps.orm, formula, notifier: changed, line: reservations });
+  const { window } = dropActions(drops);
+  const { list, extendHolds } = reservationActions(reservations);
+  return {
+    formula,
+    limits: createActionLimits(deps.config.rateLimits),
+    auth,
+    audit,
+    account: createAccountService({ orm: deps.orm, auth, audit, notifier: changed, line: reservations, onAccountDeleted: deps.onAccountDeleted }),
+    events: createEventService(deps),
+    drops,
+    reservations,
+    waitlist,
+    claims,
+    /** What clients do, bound alike by the HTTP routes and the socket namespaces. */
+    actions: { ...waitlistActions(waitlist), ...claimActions(claims), window, reservations: list, extendHolds },
+  };
+}
