@@ -5,7 +5,7 @@ import cors from 'cors';
 import express, { type RequestHandler } from 'express';
 import helmet from 'helmet';
 import proxyaddr from 'proxy-addr';
-import type { Logger } from 'pino';
+import { pino, type Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
 import type { Config } from './config.ts';
 import type { Orm } from './db/orm.ts';
@@ -18,6 +18,10 @@ import { auditRoutes } from './modules/audit/audit.routes.ts';
 import { createAuditService } from './modules/audit/audit.service.ts';
 import { authRoutes } from './modules/auth/auth.routes.ts';
 import { createAuthService, type EndedSession } from './modules/auth/auth.service.ts';
+import { createEmailVerificationService } from './modules/auth/email-verification.service.ts';
+import { identityRoutes } from './modules/auth/identity.routes.ts';
+import { createPasswordResetService } from './modules/auth/password-reset.service.ts';
+import { createMailer } from './modules/mail/mailer.ts';
 import { createClaimService } from './modules/claims/claim.service.ts';
 import { meRoutes } from './modules/claims/me.routes.ts';
 import { adminRoutes } from './modules/drops/admin.routes.ts';
@@ -45,6 +49,7 @@ export type Services = ReturnType<typeof createServices>;
 
 export function createServices(
   deps: Pick<AppDeps, 'config' | 'orm'> & {
+    logger?: Logger;
     notifier?: EventNotifier;
     onSessionsEnded?: (ended: EndedSession[]) => void;
     onAccountDeleted?: (userId: string) => void;
@@ -58,7 +63,14 @@ export function createServices(
   const drops = createDropService({ orm: deps.orm, notifier, line: reservations });
   const auth = createAuthService(deps);
   const audit = createAuditService(deps);
+  const mailer = createMailer({ config: deps.config, orm: deps.orm, logger: deps.logger ?? pino({ level: 'silent' }) });
+  const verification = createEmailVerificationService({ orm: deps.orm, config: deps.config, mailer });
+  const waitlist = createWaitlistService({ orm: deps.orm, formula, notifier: changed, line: reservations });
+  const claims = createClaimService({ orm: deps.orm, notifier: changed, line: reservations });
   return {
+    mailer,
+    verification,
+    passwordReset: createPasswordResetService({ orm: deps.orm, config: deps.config, mailer, auth }),
     formula,
     limits: createActionLimits(deps.config.rateLimits),
     auth,
@@ -67,8 +79,9 @@ export function createServices(
     events: createEventService(deps),
     drops,
     reservations,
-    waitlist: createWaitlistService({ orm: deps.orm, formula, notifier: changed, line: reservations }),
-    claims: createClaimService({ orm: deps.orm, notifier: changed, line: reservations }),
+    // HTTP and sockets both call these, so an unverified address is refused the same way on both.
+    waitlist: { ...waitlist, join: async (userId: string, dropId: string) => (await verification.requireVerified(userId), waitlist.join(userId, dropId)) },
+    claims: { ...claims, claim: async (userId: string, dropId: string) => (await verification.requireVerified(userId), claims.claim(userId, dropId)) },
   };
 }
 
@@ -88,7 +101,7 @@ export interface App {
   httpServer: Server;
   realtime: Realtime;
   services: Services;
-  /** Connects Redis (when configured), loads the window timers and starts the event relay. */
+  /** Starts the mail queue, connects Redis (when configured), loads the window timers and starts the event relay. */
   start: () => Promise<void>;
   /** Serves the web client (SvelteKit) for every path the API does not own. */
   serveClient: (handler: RequestHandler) => void;
@@ -155,7 +168,8 @@ export function createApp(deps: AppDeps): App {
   const api = express.Router();
   api.use(jsonOnly, express.json({ limit: config.bodyLimit, strict: true }), cookieParser());
   api.use(authenticate(services.auth), originCheck(config.corsOrigins));
-  api.use('/auth', authRoutes({ auth: services.auth, config }));
+  api.use('/auth', authRoutes({ auth: services.auth, config, verification: services.verification }));
+  api.use(identityRoutes({ config, ...services }));
   api.use('/drops', dropRoutes({ orm, config, ...services }));
   api.use('/me', meRoutes(services), accountRoutes({ account: services.account, config }));
   api.use('/admin', eventRoutes({ events: services.events, auth: services.auth, onRevoke: (id) => late.realtime?.disconnectApiToken(id) }));
@@ -188,10 +202,16 @@ export function createApp(deps: AppDeps): App {
     httpServer,
     realtime: live,
     services,
-    start: () => live.start(),
+    start: async () => {
+      await services.mailer.start();
+      await live.start();
+    },
     serveClient: (handler) => {
       client = handler;
     },
-    close: () => live.close(),
+    close: async () => {
+      await live.close();
+      await services.mailer.stop();
+    },
   };
 }

@@ -9,6 +9,8 @@ import { UserSchema } from '../modules/users/user.entity.ts';
 import { UserActionSchema } from '../modules/waitlist/user-action.entity.ts';
 import { WaitlistSchema } from '../modules/waitlist/waitlist.entity.ts';
 import { ReservationSchema } from '../modules/reservations/reservation.entity.ts';
+import { EmailTokenSchema } from '../modules/auth/email-token.entity.ts';
+import { MailMessageSchema } from '../modules/mail/mail-message.entity.ts';
 
 export const entities = [
   UserSchema,
@@ -22,4 +24,6 @@ export const entities = [
   ApiTokenSchema,
   AuditEntrySchema,
   ReservationSchema,
+  EmailTokenSchema,
+  MailMessageSchema,
 ];

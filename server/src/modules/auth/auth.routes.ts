@@ -5,9 +5,11 @@ import { ACCESS_COOKIE, REFRESH_COOKIE, cookie, requireUser, userId } from '../.
 import { DomainError } from '../../http/domain-error.ts';
 import { limit } from '../../http/rate-limit.ts';
 import { parseBody } from '../../http/validate.ts';
+import { acceptableEmail } from '../users/email-address.ts';
 import type { AuthService } from './auth.service.ts';
+import type { EmailVerificationService } from './email-verification.service.ts';
 
-export function authRoutes(deps: { auth: AuthService; config: Readonly<Config> }): Router {
+export function authRoutes(deps: { auth: AuthService; config: Readonly<Config>; verification: Pick<EmailVerificationService, 'afterSignup'> }): Router {
   const { auth, config } = deps;
   const router = Router();
   const secure = config.env === 'production';
@@ -23,7 +25,12 @@ export function authRoutes(deps: { auth: AuthService; config: Readonly<Config> }
   }
 
   router.post('/signup', authLimit, async (req, res) => {
-    sendSession(res, 201, await auth.signup(parseBody(signupBodySchema, req.body), req.get('user-agent')));
+    const body = parseBody(signupBodySchema, req.body);
+    acceptableEmail(body.email, { blockDisposable: config.blockDisposableEmail });
+    const session = await auth.signup(body, req.get('user-agent'));
+    // The account exists either way; without this first link the person asks for another (resend).
+    await deps.verification.afterSignup(session.user.id).catch((error: unknown) => req.log.error({ err: error }, 'could not enqueue the verification mail'));
+    sendSession(res, 201, session);
   });
 
   router.post('/login', authLimit, async (req, res) => {
