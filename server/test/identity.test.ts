@@ -244,3 +244,16 @@ describe('password reset', () => {
     }
   });
 });
+
+describe('housekeeping', () => {
+  it('prunes link tokens a week after they expired and keeps the others', async () => {
+    const { pruneExpiredRows } = await import('../src/db/maintenance.ts');
+    const user = await signup();
+    await api('POST', '/api/auth/forgot-password', { body: { email: user.email } });
+    await expect.poll(async () => (await app.orm.em.fork().execute(`select count(*)::int as n from "email_token" where user_id = ?`, [user.id]))[0]?.n).toBe(2);
+    await app.orm.em.fork().execute(`update "email_token" set expires_at = now() - interval '8 days' where user_id = ? and purpose = 'RESET_PASSWORD'`, [user.id]);
+    const deleted = await pruneExpiredRows(app.orm);
+    expect(deleted.emailTokens).toBeGreaterThanOrEqual(1);
+    expect(await app.orm.em.fork().execute(`select purpose from "email_token" where user_id = ?`, [user.id])).toEqual([{ purpose: 'VERIFY_EMAIL' }]);
+  });
+});
