@@ -55,8 +55,10 @@ describe('development mailbox', () => {
     const admin = await createUser(app, 'ADMIN');
     const res = await client(app.baseUrl)('GET', '/api/admin/mailbox', { token: admin.token });
     expect([res.status, res.body.code]).toEqual([404, 'NOT_FOUND']);
-    const rows = await app.orm.em.fork().execute(`select text, html, transport from "mail_message" where recipient = ?`, [email]);
-    expect(rows).toEqual([{ text: null, html: null, transport: 'smtp' }]);
+    // The delivery is recorded just after the SMTP server accepted it.
+    await expect
+      .poll(() => app.orm.em.fork().execute(`select text, html, transport from "mail_message" where recipient = ?`, [email]), { timeout: 20_000 })
+      .toEqual([{ text: null, html: null, transport: 'smtp' }]);
   });
 });
 
