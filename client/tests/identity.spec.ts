@@ -63,6 +63,8 @@ test('forgot password, reset from the mailed link: every old session is signed o
 
   await page.goto('/login');
   await page.getByRole('link', { name: 'Forgot your password?' }).click();
+  // The login page has an Email field too: wait for the new page before typing.
+  await expect(page.getByRole('heading', { name: 'Forgot your password?' })).toBeVisible();
   await page.getByLabel('Email').fill(account.email);
   await page.getByRole('button', { name: 'Mail me a link' }).click();
   await expect(page.getByTestId('forgot-sent')).toHaveText(/a link to reset its password is on its way/);
