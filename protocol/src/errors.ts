@@ -4,6 +4,12 @@
  */
 export const ERROR_STATUS = {
   VALIDATION_FAILED: 400,
+  /** Signup or change of email with a throw-away (disposable) mailbox's domain. */
+  EMAIL_DISPOSABLE: 400,
+  /** A verification or password-reset link that is unknown, already used or for an address the account no longer has. */
+  LINK_INVALID: 400,
+  /** A verification or password-reset link past its expiry: ask for a new one. */
+  LINK_EXPIRED: 400,
   INVALID_JSON: 400,
   UNAUTHENTICATED: 401,
   INVALID_CREDENTIALS: 401,
@@ -14,6 +20,8 @@ export const ERROR_STATUS = {
   REFRESH_TOKEN_REUSED: 401,
   FORBIDDEN: 403,
   CSRF_REJECTED: 403,
+  /** Joining and claiming need a verified address when REQUIRE_VERIFIED_EMAIL is on. */
+  EMAIL_NOT_VERIFIED: 403,
   NOT_FOUND: 404,
   DROP_NOT_FOUND: 404,
   CODE_NOT_FOUND: 404,

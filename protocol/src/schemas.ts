@@ -3,11 +3,17 @@ import { z } from 'zod';
 /** Passwords: long enough to matter, short enough that hashing cannot be used to burn CPU. */
 export const passwordSchema = z.string().min(10, 'at least 10 characters').max(256, 'at most 256 characters');
 
+/**
+ * An address whose domain may be internationalised (bücher.de, as well as its ASCII form
+ * xn--bcher-kva.de): the server compares addresses by their canonical form, domain in ASCII.
+ */
+const EMAIL = /^(?:[A-Za-z0-9_'+-]+\.)*[A-Za-z0-9_'+-]*[A-Za-z0-9_+-]@(?:[\p{L}\p{N}][\p{L}\p{N}\p{M}-]*\.)+(?:[A-Za-z]{2,}|xn--[a-z0-9-]+|\p{L}{2,})$/u;
+
 export const emailSchema = z
   .string()
   .trim()
   .max(254)
-  .pipe(z.email('not a valid email address'))
+  .pipe(z.email({ pattern: EMAIL, message: 'not a valid email address' }))
   .transform((email) => email.toLowerCase());
 
 export const signupBodySchema = z.object({
@@ -27,6 +33,24 @@ export const changePasswordBodySchema = z.strictObject({
   newPassword: passwordSchema,
 });
 export type ChangePasswordBody = z.infer<typeof changePasswordBodySchema>;
+
+/** The secret of a verification or password-reset link: 32 random bytes, base64url. */
+export const linkTokenSchema = z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'not a valid link token');
+
+export const verifyEmailBodySchema = z.strictObject({ token: linkTokenSchema });
+export type VerifyEmailBody = z.infer<typeof verifyEmailBodySchema>;
+
+export const forgotPasswordBodySchema = z.strictObject({ email: emailSchema });
+export type ForgotPasswordBody = z.infer<typeof forgotPasswordBodySchema>;
+
+export const resetPasswordBodySchema = z.strictObject({ token: linkTokenSchema, newPassword: passwordSchema });
+export type ResetPasswordBody = z.infer<typeof resetPasswordBodySchema>;
+
+export const changeEmailBodySchema = z.strictObject({
+  currentPassword: z.string().min(1).max(256),
+  email: emailSchema,
+});
+export type ChangeEmailBody = z.infer<typeof changeEmailBodySchema>;
 
 /** Browsers send the refresh token as a cookie; API clients may send it in the body. */
 export const refreshBodySchema = z.object({

@@ -9,6 +9,8 @@ export interface UserView {
   email: string;
   role: Role;
   createdAt: string;
+  /** Whether the current address was confirmed through the link mailed to it. */
+  emailVerified: boolean;
 }
 
 export interface AuthResponse {

@@ -17,6 +17,7 @@ import { notFoundHandler, problemHandler } from './http/problem.ts';
 import { wellFormedInput } from './http/validate.ts';
 import { auditRoutes } from './http/routes/audit.routes.ts';
 import { authRoutes } from './http/routes/auth.routes.ts';
+import { identityRoutes } from './http/routes/identity.routes.ts';
 import { meRoutes } from './http/routes/me.routes.ts';
 import { adminRoutes } from './http/routes/admin.routes.ts';
 import { dropRoutes } from './http/routes/drop.routes.ts';
@@ -52,7 +53,7 @@ export interface App {
   services: Services;
   /** The domain's signals: `committed()` wakes the event relay (tests that write events directly use it). */
   signals: SignalHub;
-  /** Connects Redis (when configured), loads the window timers and starts the event relay. */
+  /** Starts the mail queue, connects Redis (when configured), loads the window timers and starts the event relay. */
   start: () => Promise<void>;
   /** Serves the web client (SvelteKit) for every path the API does not own. */
   serveClient: (handler: RequestHandler) => void;
@@ -118,7 +119,8 @@ export function createApp(deps: AppDeps): App {
   const api = express.Router();
   api.use(jsonOnly, express.json({ limit: config.bodyLimit, strict: true }), wellFormedInput, cookieParser());
   api.use(authenticate(services.auth), originCheck(config.corsOrigins));
-  api.use('/auth', authRoutes({ auth: services.auth, config }));
+  api.use('/auth', authRoutes({ auth: services.auth, config, verification: services.verification }));
+  api.use(identityRoutes({ config, ...services }));
   api.use('/drops', dropRoutes({ orm, config, ...services }));
   api.use('/me', meRoutes(services), accountRoutes({ account: services.account, config }));
   api.use('/admin', eventRoutes({ events: services.events, auth: services.auth, onRevoke: (id) => live.disconnectApiToken(id) }));
@@ -155,10 +157,16 @@ export function createApp(deps: AppDeps): App {
     realtime: live,
     services,
     signals,
-    start: () => live.start(),
+    start: async () => {
+      await services.mailer.start();
+      await live.start();
+    },
     serveClient: (handler) => {
       client = handler;
     },
-    close: () => live.close(),
+    close: async () => {
+      await live.close();
+      await services.mailer.stop();
+    },
   };
 }

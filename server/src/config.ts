@@ -57,6 +57,13 @@ const envSchema = z.object({
   PRIORITY_FIRST_COMMIT_EPOCH: z.coerce.number().int().min(0).optional(),
   PRIORITY_START_TIME: z.string().regex(/^\d{12}$/, 'YYYYMMDDHHmm').default('202511041800'),
   PRIORITY_BASE: z.coerce.number().int().min(0).max(1_000_000).default(1000),
+  // Mail (server/src/modules/mail/): without SMTP_URL, outside production, the development mailbox.
+  SMTP_URL: z.url({ protocol: /^smtps?$/ }).optional(),
+  MAIL_FROM: z.string().min(3).max(200).default('DropSpot <no-reply@dropspot.localhost>'),
+  MAIL_RETRY_DELAY_SECONDS: z.coerce.number().int().min(1).max(3600).default(30),
+  RATE_LIMIT_MAIL_PER_MINUTE: z.coerce.number().int().min(1).default(3),
+  REQUIRE_VERIFIED_EMAIL: bool.optional(),
+  BLOCK_DISPOSABLE_EMAIL: bool.default(true),
 });
 
 export interface Config {
@@ -89,6 +96,15 @@ export interface Config {
   seedDemo: boolean;
   client: 'built' | 'dev' | 'off';
   priority: { remoteUrl: string | undefined; firstCommitEpoch: number | undefined; startTime: string; base: number };
+  /**
+   * `smtpUrl` undefined: messages go to the development mailbox (database, admin page, log line).
+   * `retryDelaySeconds`: first retry of a failed send, doubling after. `perMinute`: mails one
+   * address (or one signed-in user) may ask for.
+   */
+  mail: { smtpUrl: string | undefined; from: string; retryDelaySeconds: number; perMinute: number };
+  /** Joining and claiming need a verified address. */
+  requireVerifiedEmail: boolean;
+  blockDisposableEmail: boolean;
 }
 
 export class ConfigError extends Error {
@@ -125,7 +141,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   }
   const e = parsed.data;
   if (e.NODE_ENV === 'production') {
-    const missing = (['JWT_ACCESS_SECRET'] as const).filter((name) => !e[name]);
+    // No SMTP_URL in production would mean verification and reset links nobody receives.
+    const missing = (['JWT_ACCESS_SECRET', 'SMTP_URL'] as const).filter((name) => !e[name]);
     if (missing.length > 0) {
       throw new ConfigError(`Refusing to start in production without: ${missing.join(', ')}`);
     }
@@ -175,6 +192,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       startTime: e.PRIORITY_START_TIME,
       base: e.PRIORITY_BASE,
     },
+    mail: { smtpUrl: e.SMTP_URL, from: e.MAIL_FROM, retryDelaySeconds: e.MAIL_RETRY_DELAY_SECONDS, perMinute: e.RATE_LIMIT_MAIL_PER_MINUTE },
+    requireVerifiedEmail: e.REQUIRE_VERIFIED_EMAIL ?? e.NODE_ENV === 'production',
+    blockDisposableEmail: e.BLOCK_DISPOSABLE_EMAIL,
   };
   return Object.freeze(config);
 }

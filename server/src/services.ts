@@ -1,14 +1,18 @@
+import { pino, type Logger } from 'pino';
 import type { Config } from './config.ts';
 import type { Orm } from './db/orm.ts';
 import { createActionLimits } from './domain/action-limits.ts';
 import { createAuditService } from './modules/audit/audit.service.ts';
 import { createAuthService, type EndedSession } from './modules/auth/auth.service.ts';
+import { createEmailVerificationService } from './modules/auth/email-verification.service.ts';
+import { createPasswordResetService } from './modules/auth/password-reset.service.ts';
 import { claimActions } from './modules/claims/claim.actions.ts';
 import { createClaimService } from './modules/claims/claim.service.ts';
 import { dropActions } from './modules/drops/drop.actions.ts';
 import { createDropService } from './modules/drops/drop.service.ts';
 import { createEventService } from './modules/events/event.service.ts';
 import { silentNotifier, type EventNotifier } from './modules/events/outbox.ts';
+import { createMailer } from './modules/mail/mailer.ts';
 import { reservationActions } from './modules/reservations/reservation.actions.ts';
 import { createReservationService } from './modules/reservations/reservation.service.ts';
 import { createAccountService } from './modules/users/account.service.ts';
@@ -23,6 +27,7 @@ export function createServices(
   deps: {
     config: Readonly<Config>;
     orm: Orm;
+    logger?: Logger;
     notifier?: EventNotifier;
     onSessionsEnded?: (ended: EndedSession[]) => void;
     onAccountDeleted?: (userId: string) => void;
@@ -36,11 +41,20 @@ export function createServices(
   const drops = createDropService({ orm: deps.orm, notifier, line: reservations, formula });
   const auth = createAuthService(deps);
   const audit = createAuditService(deps);
-  const claims = createClaimService({ orm: deps.orm, notifier: changed, line: reservations });
-  const waitlist = createWaitlistService({ orm: deps.orm, formula, notifier: changed, line: reservations });
+  const mailer = createMailer({ config: deps.config, orm: deps.orm, logger: deps.logger ?? pino({ level: 'silent' }) });
+  const verification = createEmailVerificationService({ orm: deps.orm, config: deps.config, mailer });
+  // Every caller of join and claim (HTTP, sockets, anything later) meets the same check: an
+  // unverified address is refused alike on both transports when the deployment requires it.
+  const anyClaims = createClaimService({ orm: deps.orm, notifier: changed, line: reservations });
+  const anyWaitlist = createWaitlistService({ orm: deps.orm, formula, notifier: changed, line: reservations });
+  const claims: typeof anyClaims = { ...anyClaims, claim: async (userId, dropId) => (await verification.requireVerified(userId), anyClaims.claim(userId, dropId)) };
+  const waitlist: typeof anyWaitlist = { ...anyWaitlist, join: async (userId, dropId) => (await verification.requireVerified(userId), anyWaitlist.join(userId, dropId)) };
   const { window } = dropActions(drops);
   const { list, extendHolds } = reservationActions(reservations);
   return {
+    mailer,
+    verification,
+    passwordReset: createPasswordResetService({ orm: deps.orm, config: deps.config, mailer, auth }),
     formula,
     limits: createActionLimits(deps.config.rateLimits),
     auth,

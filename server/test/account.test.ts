@@ -75,7 +75,7 @@ describe('GET /api/me/export', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-disposition')).toBe(`attachment; filename=dropspot-account-${user.id}.json`);
     const data = res.body;
-    expect(data.user).toEqual({ id: user.id, email: user.email, role: 'USER', createdAt: expect.any(String) });
+    expect(data.user).toEqual({ id: user.id, email: user.email, role: 'USER', createdAt: expect.any(String), emailVerified: false });
     expect(data.waitlists.map((w: { dropTitle: string }) => w.dropTitle)).toEqual(['Export A', 'Export B']);
     expect(data.waitlists[0]).toMatchObject({ dropId: drops[0]!.id, priorityScore: expect.any(Number), breakdown: { score: expect.any(Number) } });
     expect(data.claims).toEqual([claim]);

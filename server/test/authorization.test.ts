@@ -55,6 +55,9 @@ const PUBLIC = new Set([
   'GET /api/drops/:id',
   'GET /api/priority',
   'GET /api/drops/:id/ranking',
+  'POST /api/auth/verify-email',
+  'POST /api/auth/forgot-password',
+  'POST /api/auth/reset-password',
 ]);
 
 /** A well-formed payload for every /admin event, so each reaches its session check. */

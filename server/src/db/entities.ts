@@ -10,6 +10,8 @@ import { UserActionSchema } from '../modules/waitlist/user-action.entity.ts';
 import { WaitlistSchema } from '../modules/waitlist/waitlist.entity.ts';
 import { FirstJoinSchema } from '../modules/waitlist/first-join.entity.ts';
 import { ReservationSchema } from '../modules/reservations/reservation.entity.ts';
+import { EmailTokenSchema } from '../modules/auth/email-token.entity.ts';
+import { MailMessageSchema } from '../modules/mail/mail-message.entity.ts';
 
 export const entities = [
   UserSchema,
@@ -24,4 +26,6 @@ export const entities = [
   AuditEntrySchema,
   ReservationSchema,
   FirstJoinSchema,
+  EmailTokenSchema,
+  MailMessageSchema,
 ];

@@ -3,7 +3,8 @@ import type { Orm } from './orm.ts';
 
 /**
  * Deletes rows that only matter for a while: request counters older than the longest window
- * that reads them, idempotency keys after a day, refresh sessions a week after they ended.
+ * that reads them, idempotency keys after a day, refresh sessions a week after they ended,
+ * verification and reset links a week after they expired.
  */
 export async function pruneExpiredRows(orm: Orm): Promise<Record<string, number>> {
   const em = orm.em.fork();
@@ -12,6 +13,7 @@ export async function pruneExpiredRows(orm: Orm): Promise<Record<string, number>
     userActions: await run(`delete from "user_action" where at < now() - interval '1 hour'`),
     idempotencyKeys: await run(`delete from "idempotency_key" where created_at < now() - interval '24 hours'`),
     sessions: await run(`delete from "session" where expires_at < now() - interval '7 days' or revoked_at < now() - interval '7 days'`),
+    emailTokens: await run(`delete from "email_token" where expires_at < now() - interval '7 days'`),
   };
 }
 

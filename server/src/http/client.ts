@@ -31,12 +31,13 @@ export async function loadClient(mode: 'built' | 'dev', httpServer: Server, logg
   if (!existsSync(CLIENT_HANDLER)) {
     throw new Error(`The web client is not built (${path.relative(ROOT_DIR, CLIENT_HANDLER)} is missing): run "npm run build".`);
   }
-  // adapter-node cannot see the scheme a visitor used and assumes https unless a header says
-  // otherwise; SvelteKit compares that origin with a form post's Origin header and refuses a
-  // mismatch. Express knows the scheme (`req.protocol`, honouring `trust proxy`, as the API's own
-  // origin check does), so every request tells it, overwriting whatever a client sent.
-  process.env.PROTOCOL_HEADER = PROTOCOL_HEADER;
+  // adapter-node takes a page's origin from ORIGIN or PROTOCOL_HEADER and otherwise assumes https,
+  // so over plain http SvelteKit's CSRF check refused every form action as cross-site. Express
+  // already knows the protocol (by the TRUST_PROXY rules): it hands it over in a header of its own.
+  const ownHeader = process.env.PROTOCOL_HEADER === undefined && process.env.ORIGIN === undefined;
+  if (ownHeader) process.env.PROTOCOL_HEADER = PROTOCOL_HEADER;
   const { handler } = (await import(pathToFileURL(CLIENT_HANDLER).href)) as { handler: RequestHandler };
+  if (!ownHeader) return { handler, close: async () => {} };
   return {
     handler: (req, res, next) => {
       req.headers[PROTOCOL_HEADER] = req.protocol;

@@ -7,8 +7,10 @@ import { DomainError } from '../../domain/errors.ts';
 import { limit } from '../rate-limit.ts';
 import { parseBody } from '../validate.ts';
 import type { AuthService } from '../../modules/auth/auth.service.ts';
+import type { EmailVerificationService } from '../../modules/auth/email-verification.service.ts';
+import { acceptableEmail } from '../../modules/users/email-address.ts';
 
-export function authRoutes(deps: { auth: AuthService; config: Readonly<Config> }): Router {
+export function authRoutes(deps: { auth: AuthService; config: Readonly<Config>; verification: Pick<EmailVerificationService, 'afterSignup'> }): Router {
   const { auth, config } = deps;
   const router = Router();
   const secure = config.env === 'production';
@@ -24,7 +26,12 @@ export function authRoutes(deps: { auth: AuthService; config: Readonly<Config> }
   }
 
   router.post('/signup', authLimit, async (req, res) => {
-    sendSession(res, 201, await auth.signup(parseBody(signupBodySchema, req.body), req.get('user-agent')));
+    const body = parseBody(signupBodySchema, req.body);
+    acceptableEmail(body.email, { blockDisposable: config.blockDisposableEmail });
+    const session = await auth.signup(body, req.get('user-agent'));
+    // The account exists either way; without this first link the person asks for another (resend).
+    await deps.verification.afterSignup(session.user.id).catch((error: unknown) => req.log.error({ err: error }, 'could not enqueue the verification mail'));
+    sendSession(res, 201, session);
   });
 
   router.post('/login', authLimit, async (req, res) => {

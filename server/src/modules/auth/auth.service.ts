@@ -68,6 +68,16 @@ async function revokeFamily(em: EntityManager, family: string, reason: 'logout' 
   return rows.map((row) => ({ sessionId: row.id, userId: row.user_id }));
 }
 
+/** Revokes every session of an account, every family (a password reset signs out every device). */
+export async function revokeUserSessions(em: EntityManager, userId: string): Promise<EndedSession[]> {
+  const rows = await em.execute<{ id: string; user_id: string }[]>(
+    `update "session" set revoked_at = now(), revoked_reason = 'logout'
+      where user_id = ? and (revoked_at is null or revoked_reason = ?) returning id, user_id`,
+    [userId, ROTATED],
+  );
+  return rows.map((row) => ({ sessionId: row.id, userId: row.user_id }));
+}
+
 export function createAuthService(deps: { orm: Orm; config: Readonly<Config>; onSessionsEnded?: (ended: EndedSession[]) => void }) {
   const { orm, config } = deps;
   const accessKey = secretKey(config.jwtAccessSecret);
