@@ -24,6 +24,8 @@ test('a visitor sees the countdown tick and the remaining bar move live', async 
 });
 
 test('sign up, join, wait for the window, claim and see the code; others see it live; the admin closes the window', async ({ page, browser, baseURL }) => {
+  // Four browsers and a window opening seconds later: more than the default minute on a busy machine.
+  test.setTimeout(120_000);
   const admin = await adminApi(baseURL!);
   const drop = await createDrop(admin, { slots: 3, opensInMs: 60 * 60_000 });
   const account = newAccount();
