@@ -46,6 +46,27 @@ test('a user changes their password, downloads their data and deletes the accoun
   await admin.dispose();
 });
 
+test('a refused change of email shows its error next to its own field, keeps the typed address and focuses what to fix', async ({ page }) => {
+  const account = newAccount();
+  await signIn(page, account, true);
+  const newEmail = newAccount().email;
+
+  await page.goto('/account');
+  await page.getByLabel('New email').fill(newEmail);
+  await page.locator('#emailPassword').fill('not-my-password');
+  await page.getByRole('button', { name: 'Change email' }).click();
+  await expect(page.locator('#emailPassword-error')).toHaveText(/wrong/);
+  await expect(page.locator('#emailPassword')).toBeFocused();
+  await expect(page.getByLabel('New email')).toHaveValue(newEmail);
+  // The change-password form on the same page is not the one refused.
+  await expect(page.locator('#currentPassword-error')).toHaveCount(0);
+
+  await page.locator('#emailPassword').fill(account.password);
+  await page.getByRole('button', { name: 'Change email' }).click();
+  await expect(page.getByText(`Changed to ${newEmail}`)).toBeVisible();
+  await expect(page.getByTestId('email-status')).toHaveText(`${newEmail}: not confirmed yet.`);
+});
+
 test('the audit log records admin actions, filters by drop and exports CSV', async ({ page, baseURL }) => {
   const admin = await adminApi(baseURL!);
   const drop = await createDrop(admin, { slots: 2, opensInMs: 60_000, title: `Audited ${Date.now()}` });

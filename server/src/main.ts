@@ -39,7 +39,7 @@ async function main(): Promise<void> {
     // A refusal does not stop the server (nothing changed); it is logged as an error for the operator.
     const level = result.outcome === 'refused' ? 'error' : result.outcome === 'unchanged' || result.outcome === 'created' ? 'info' : 'warn';
     logger[level](
-      { email: result.user.email, outcome: result.outcome, sessionsEnded: result.sessionsEnded },
+      { email: result.user.email, outcome: result.outcome, emailVerified: result.user.emailVerified, sessionsEnded: result.sessionsEnded },
       `ADMIN_EMAIL: ${describeAdminProvision(result, 'set ADMIN_PROMOTE_EXISTING=true')}`,
     );
   }

@@ -7,6 +7,7 @@ import { ROOT_DIR } from '../src/config.ts';
 import { UserSchema } from '../src/modules/users/user.entity.ts';
 import { TEST_SECRET, client, startTestApp, testDatabaseUrl, uniqueEmail } from './support/app.ts';
 import { freePort } from './support/global-setup.ts';
+import { linkIn, startSmtpServer } from './support/smtp.ts';
 
 /**
  * `npm start` as a user runs it: the real entry point, its own embedded PostgreSQL in a fresh
@@ -58,6 +59,28 @@ function stop(child: ChildProcess): Promise<number | null> {
   });
 }
 
+/**
+ * Signs up an account and verifies its address through the link mailed to it, as its owner
+ * would; returns its tokens.
+ */
+async function signupVerified(email: string, password: string): Promise<{ accessToken: string; refreshToken: string }> {
+  const smtp = await startSmtpServer();
+  const app = await startTestApp({ SMTP_URL: smtp.url, MAIL_FROM: 'DropSpot <drops@dropspot.test>', MAIL_RETRY_DELAY_SECONDS: '1' });
+  try {
+    const api = client(app.baseUrl);
+    const signup = await api('POST', '/api/auth/signup', { body: { email, password } });
+    expect(signup.status).toBe(201);
+    await expect.poll(() => smtp.to(email).length, { timeout: 20_000 }).toBe(1);
+    const token = linkIn(smtp.to(email)[0]!).searchParams.get('token');
+    const verified = await api('POST', '/api/auth/verify-email', { body: { token } });
+    expect(verified.body.user.emailVerified).toBe(true);
+    return { accessToken: signup.body.accessToken, refreshToken: signup.body.refreshToken };
+  } finally {
+    await app.close();
+    await smtp.close();
+  }
+}
+
 /** The CLI as an operator runs it, against this file's test database. */
 async function adminCreate(args: string[]): Promise<{ code: number | null; output: string }> {
   const databaseUrl = await testDatabaseUrl();
@@ -97,7 +120,7 @@ describe('npm run admin:create', () => {
     }
   }, 300_000);
 
-  it('refuses to promote an existing account without --force; promoting or resetting a password signs every session out, and it says which it did', async () => {
+  it('refuses to promote an existing account whose address is not verified without --force; promoting or resetting a password signs every session out, and it says which it did', async () => {
     const app = await startTestApp();
     try {
       const api = client(app.baseUrl);
@@ -107,12 +130,12 @@ describe('npm run admin:create', () => {
 
       const refused = await adminCreate(['--email', email, '--password', 'the operator password']);
       expect(refused.code).toBe(1);
-      expect(refused.output).toMatch(/Refused: .* is an existing account that is not an admin; nothing changed.*--force/);
+      expect(refused.output).toMatch(/Refused: .* is an existing account that is not an admin and its address is not verified; nothing changed.*--force/);
       expect((await app.orm.em.fork().findOneOrFail(UserSchema, { email })).role).toBe('USER');
 
       const promoted = await adminCreate(['--email', email, '--password', 'the operator password', '--force']);
       expect(promoted.code).toBe(0);
-      expect(promoted.output).toMatch(/Promoted .* to admin: password set, 1 sign-in signed out/);
+      expect(promoted.output).toMatch(/Promoted .* to admin although its address is not verified \(forced\): password set, 1 sign-in signed out/);
       expect((await app.orm.em.fork().findOneOrFail(UserSchema, { email })).role).toBe('ADMIN');
       // The squatter's session is gone (another process revoked it: seen once the 1 s cache expires).
       await expect.poll(async () => (await api('GET', '/api/auth/me', { token: squatter.body.accessToken })).body.code, { timeout: 5000 }).toBe('SESSION_REVOKED');
@@ -134,10 +157,29 @@ describe('npm run admin:create', () => {
       await app.close();
     }
   }, 300_000);
+
+  it('promotes an existing account whose address is verified without --force, signs its sessions out, and says it was verified', async () => {
+    const email = uniqueEmail('verified');
+    const owner = await signupVerified(email, 'the owner password');
+
+    const promoted = await adminCreate(['--email', email, '--password', 'the operator password']);
+    expect(promoted.code).toBe(0);
+    expect(promoted.output).toMatch(/Promoted .* to admin \(its address is verified\): password set, 1 sign-in signed out/);
+    const app = await startTestApp();
+    try {
+      const api = client(app.baseUrl);
+      expect((await app.orm.em.fork().findOneOrFail(UserSchema, { email })).role).toBe('ADMIN');
+      expect((await api('GET', '/api/auth/me', { token: owner.accessToken })).body.code).toBe('SESSION_REVOKED');
+      expect((await api('POST', '/api/auth/refresh', { body: { refreshToken: owner.refreshToken } })).status).toBe(401);
+      expect((await api('POST', '/api/auth/login', { body: { email, password: 'the operator password' } })).body.user.role).toBe('ADMIN');
+    } finally {
+      await app.close();
+    }
+  }, 300_000);
 });
 
 describe('ADMIN_EMAIL at start', () => {
-  it('refuses to promote an existing non-admin account unless ADMIN_PROMOTE_EXISTING=true, says so in the log, and signs a promoted account out', async () => {
+  it('refuses to promote an existing non-admin account whose address is not verified unless ADMIN_PROMOTE_EXISTING=true, says so in the log, and signs a promoted account out', async () => {
     const app = await startTestApp();
     try {
       const api = client(app.baseUrl);
@@ -148,7 +190,7 @@ describe('ADMIN_EMAIL at start', () => {
 
       const refusing = await start(env);
       try {
-        expect(refusing.output()).toMatch(/"outcome":"refused".*ADMIN_PROMOTE_EXISTING=true/);
+        expect(refusing.output()).toMatch(/"outcome":"refused".*address is not verified.*ADMIN_PROMOTE_EXISTING=true/);
       } finally {
         expect(await stop(refusing.child)).toBe(0);
       }
@@ -166,6 +208,22 @@ describe('ADMIN_EMAIL at start', () => {
       expect((await api('POST', '/api/auth/refresh', { body: { refreshToken: refreshed.body.refreshToken } })).status).toBe(401);
     } finally {
       await app.close();
+    }
+  }, 300_000);
+
+  it('promotes an existing account whose address is verified without ADMIN_PROMOTE_EXISTING, and signs it out', async () => {
+    const email = uniqueEmail('verified-start');
+    const owner = await signupVerified(email, 'the owner password');
+    const port = await freePort();
+    const env = { DATABASE_URL: await testDatabaseUrl(), JWT_ACCESS_SECRET: TEST_SECRET, SEED_DEMO: 'false', PORT: String(port), ADMIN_EMAIL: email, ADMIN_PASSWORD: 'the operator password' };
+    const promoting = await start(env);
+    try {
+      expect(promoting.output()).toMatch(/"outcome":"promoted","emailVerified":true,"sessionsEnded":1.*its address is verified/);
+      const api = client(`http://127.0.0.1:${port}`);
+      expect((await api('POST', '/api/auth/refresh', { body: { refreshToken: owner.refreshToken } })).status).toBe(401);
+      expect((await api('POST', '/api/auth/login', { body: { email, password: 'the operator password' } })).body.user.role).toBe('ADMIN');
+    } finally {
+      expect(await stop(promoting.child)).toBe(0);
     }
   }, 300_000);
 });

@@ -9,13 +9,14 @@ import { emailSchema, passwordSchema } from '@dropspot/protocol';
 
 /**
  * `npm run admin:create -- --email a@b.c --password ... [--force]` (or ADMIN_EMAIL / ADMIN_PASSWORD).
- * Prints what it did; exits 1 when it refused to promote an existing account without --force.
+ * Prints what it did; exits 1 when it refused to promote an existing account whose address is not
+ * verified without --force.
  */
 const { values } = parseArgs({ options: { email: { type: 'string' }, password: { type: 'string' }, force: { type: 'boolean', default: false } } });
 const email = emailSchema.safeParse(values.email ?? process.env.ADMIN_EMAIL);
 const password = passwordSchema.safeParse(values.password ?? process.env.ADMIN_PASSWORD);
 if (!email.success || !password.success) {
-  console.error('usage: npm run admin:create -- --email <email> --password <at least 10 characters> [--force: promote an existing account]');
+  console.error('usage: npm run admin:create -- --email <email> --password <at least 10 characters> [--force: promote an existing account whose address is not verified]');
   process.exit(2);
 }
 

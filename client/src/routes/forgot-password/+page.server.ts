@@ -1,11 +1,15 @@
-import { field, postFromAction } from '#lib/form-action.ts';
+import { api } from '#lib/api.ts';
+import { formFailure, text } from '#lib/server/forms.ts';
 import type { Actions } from './$types';
 
-export const actions: Actions = {
+export const actions = {
   default: async ({ request, fetch }) => {
-    const email = field(await request.formData(), 'email');
-    const result = await postFromAction<{ message: string }>(fetch, '/api/auth/forgot-password', { email });
-    if (!result.ok) return result.failure;
-    return { sent: result.data.message, email };
+    const values = { email: text(await request.formData(), 'email') };
+    try {
+      const { message } = await api<{ message: string }>('/api/auth/forgot-password', { method: 'POST', body: values, fetch });
+      return { sent: message, ...values };
+    } catch (error) {
+      return formFailure(error, values);
+    }
   },
-};
+} satisfies Actions;

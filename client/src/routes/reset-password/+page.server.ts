@@ -1,15 +1,20 @@
 import { redirect } from '@sveltejs/kit';
-import { field, postFromAction } from '#lib/form-action.ts';
+import { api } from '#lib/api.ts';
+import { formFailure, text } from '#lib/server/forms.ts';
 import type { Actions, PageServerLoad } from './$types';
 
 export const load: PageServerLoad = ({ url }) => ({ token: url.searchParams.get('token') ?? '' });
 
-export const actions: Actions = {
+export const actions = {
+  /** Passwords are never sent back to refill the form; the token is the page's own. */
   default: async ({ request, fetch }) => {
     const form = await request.formData();
-    const result = await postFromAction(fetch, '/api/auth/reset-password', { token: field(form, 'token'), newPassword: field(form, 'newPassword') });
-    if (!result.ok) return result.failure;
+    try {
+      await api('/api/auth/reset-password', { method: 'POST', body: { token: text(form, 'token'), newPassword: text(form, 'newPassword') }, fetch });
+    } catch (error) {
+      return formFailure(error, {});
+    }
     // Every session ended, this browser's too: log in with the new password.
     redirect(303, '/login?reset=1');
   },
-};
+} satisfies Actions;

@@ -43,13 +43,13 @@ export function describeAdminProvision({ outcome, user, sessionsEnded }: AdminPr
     case 'created':
       return `Created admin ${who}.`;
     case 'promoted':
-      return `Promoted ${who} to admin: password set, ${signedOut}.`;
+      return `Promoted ${who} to admin ${user.emailVerified ? '(its address is verified)' : 'although its address is not verified (forced)'}: password set, ${signedOut}.`;
     case 'password-reset':
       return `Reset the password of admin ${who}: ${signedOut}.`;
     case 'unchanged':
       return `${who} is already an admin with this password: nothing changed.`;
     case 'refused':
-      return `Refused: ${who} is an existing account that is not an admin; nothing changed. Anyone may have registered this address: promote it only if it is yours (${howToPromote}), which sets the password and signs it out everywhere.`;
+      return `Refused: ${who} is an existing account that is not an admin and its address is not verified; nothing changed. Anyone may have registered this address: promote it only if it is yours (${howToPromote}), which sets the password and signs it out everywhere. Once the address is verified through its link, it is promoted without that.`;
   }
 }
 
@@ -312,7 +312,8 @@ export function createAuthService(deps: { orm: Orm; config: Readonly<Config>; on
 
   /**
    * The operator's admin (`npm run admin:create`, ADMIN_EMAIL at start): creates it, or sets the
-   * password of an existing admin. An existing account that is not an admin is promoted only with
+   * password of an existing admin. An existing account that is not an admin is promoted when its
+   * address is verified (whoever holds it reads the operator's mailbox), otherwise only with
    * `promoteExisting` (anyone may have registered that address first). Whenever the role or the
    * password is set, every session of the account is revoked: whoever held one before must not
    * keep it with the new rights.
@@ -327,7 +328,7 @@ export function createAuthService(deps: { orm: Orm; config: Readonly<Config>; on
       return { outcome: 'created', user: toUserView(user), sessionsEnded: 0 };
     }
     const promote = existing.role !== 'ADMIN';
-    if (promote && !options.promoteExisting) return { outcome: 'refused', user: toUserView(existing), sessionsEnded: 0 };
+    if (promote && !existing.emailVerifiedAt && !options.promoteExisting) return { outcome: 'refused', user: toUserView(existing), sessionsEnded: 0 };
     const samePassword = await verifyPassword(existing.passwordHash, password);
     if (!promote && samePassword) return { outcome: 'unchanged', user: toUserView(existing), sessionsEnded: 0 };
     const passwordHash = samePassword ? existing.passwordHash : await hashPassword(password);
