@@ -35,7 +35,7 @@ const runVerifier = (...args: string[]) =>
 describe('DRAW drops', () => {
   it('30 joiners, 5 slots: a committed random order, 5 holds in draw order, verifiable, not join or score order; others wait their turn; expired holds pass down the draw', async () => {
     const users = await createUsers(app, 30);
-    const drop = await createDrop(app, { allocationMode: 'DRAW', totalSlots: 5, holdSeconds: 3, startInMs: 60_000, endInMs: 600_000 });
+    const drop = await createDrop(app, { allocationMode: 'DRAW', totalSlots: 5, holdSeconds: 5, startInMs: 60_000, endInMs: 600_000 });
 
     // Real joins, one after the other: join order is the users' order.
     for (const user of users) expect((await api('POST', `/api/drops/${drop.id}/join`, { token: user.token })).status).toBe(201);
@@ -73,11 +73,6 @@ describe('DRAW drops', () => {
     // Neither join order nor score order (they are the same order here).
     expect(drawn.map((e) => e.user.id)).not.toEqual(users.map((u) => u.id));
 
-    // The verifier CLI agrees, by drop id against the running app.
-    const verified = await runVerifier(drop.id, '--url', app.baseUrl);
-    expect(verified.stdout).toContain('OK');
-    expect(verified.code).toBe(0);
-
     // The first 5 in the draw hold the reservations, and only they.
     const at = (rank: number) => drawn[rank - 1]!.user;
     const line = await app.services.reservations.adminView(drop.id);
@@ -89,13 +84,18 @@ describe('DRAW drops', () => {
     expect(notYet.body).toMatchObject({ code: 'NOT_YOUR_TURN', reservation: { rank: 6, status: 'WAITING' } });
     expect((await api('POST', `/api/drops/${drop.id}/claim`, { token: at(1).token })).status).toBe(201);
 
+    // The verifier CLI agrees, by drop id against the running app.
+    const verified = await runVerifier(drop.id, '--url', app.baseUrl);
+    expect(verified.stdout).toContain('OK');
+    expect(verified.code).toBe(0);
+
     // Ranks 2-5 let their holds run out: the next four in the draw get them, in draw order.
     await vi.waitFor(
       async () => {
         const now = await app.services.reservations.adminView(drop.id);
         expect(now.items.filter((i) => i.status === 'GRANTED').map((i) => i.rank)).toEqual([6, 7, 8, 9]);
       },
-      { timeout: 10_000, interval: 50 },
+      { timeout: 20_000, interval: 50 },
     );
     const after = await app.services.reservations.adminView(drop.id);
     expect(after.items.filter((i) => i.status === 'EXPIRED').map((i) => i.rank)).toEqual([2, 3, 4, 5]);

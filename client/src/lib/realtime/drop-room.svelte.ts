@@ -117,7 +117,7 @@ export class DropRoom {
       'me:reservation': (reservation) => {
         if (reservation.dropId === dropId) this.#setMe({ reservation });
       },
-      // PRIORITY: the window opened and the line was frozen: a fresh snapshot carries our place.
+      // PRIORITY and DRAW: the window opened and the line was frozen: a fresh snapshot carries our place.
       'drop:ranking': (event) => {
         if (event.dropId === dropId) void this.#watch(connection);
       },
