@@ -56,15 +56,15 @@ export function createReservationService(deps: { orm: Orm; formula: PriorityForm
    * caller holds the drop's row lock; joins of such a drop take a share lock on the same row and
    * are refused once the window opened, so the waitlist read here is final.
    */
-  async function freezeIfDue(em: EntityManager, dropId: string, events: ReturnType<typeof outboxRow>[]): Promise<{ priority: boolean; frozen: boolean }> {
+  async function freezeIfDue(em: EntityManager, dropId: string, events: ReturnType<typeof outboxRow>[]): Promise<{ lined: boolean; frozen: boolean }> {
     const [drop] = await em.execute<{ allocation_mode: string; ranking_secret: string | null; priority_formula: PriorityFormulaView | null; due: boolean; now: Date }[]>(
       `select allocation_mode, ranking_secret, priority_formula, clock_timestamp() as now,
               is_active and ranking_frozen_at is null and claim_window_start <= clock_timestamp() as due
          from "drop" where id = ?`,
       [dropId],
     );
-    if (!drop || !hasLine(drop.allocation_mode)) return { priority: false, frozen: false };
-    if (!drop.due) return { priority: true, frozen: false };
+    if (!drop || !hasLine(drop.allocation_mode)) return { lined: false, frozen: false };
+    if (!drop.due) return { lined: true, frozen: false };
     // Only drops created before PRIORITY existed lack a secret (and switching them draws one): never published, but still unguessable.
     const secret = drop.ranking_secret ?? randomBytes(32).toString('hex');
     const entries = await em.execute<{ user_id: string; priority_score: number; joined_at: Date; score_breakdown: ScoreBreakdown }[]>(
@@ -96,7 +96,7 @@ export function createReservationService(deps: { orm: Orm; formula: PriorityForm
       dropId,
     ]);
     record(events, 'ranking.frozen', dropId, null, { dropId, ranked: ranked.length, commitment: commitmentOf(secret), frozenAt: new Date(drop.now).toISOString() });
-    return { priority: true, frozen: true };
+    return { lined: true, frozen: true };
   }
 
   /**
@@ -191,13 +191,13 @@ export function createReservationService(deps: { orm: Orm; formula: PriorityForm
    */
   async function syncLocked(em: EntityManager, dropId: string, freed: Freed[] = []): Promise<void> {
     const events: ReturnType<typeof outboxRow>[] = [];
-    const { priority, frozen } = await freezeIfDue(em, dropId, events);
-    if (!priority) return;
+    const { lined, frozen } = await freezeIfDue(em, dropId, events);
+    if (!lined) return;
     await settleLocked(em, dropId, events, freed, frozen);
     await flushEvents(em, events);
   }
 
-  async function isPriority(em: EntityManager, dropId: string): Promise<boolean> {
+  async function hasLineDrop(em: EntityManager, dropId: string): Promise<boolean> {
     const [row] = await em.execute<{ allocation_mode: string }[]>(`select allocation_mode from "drop" where id = ?`, [dropId]);
     return hasLine(row?.allocation_mode ?? 'FCFS');
   }
@@ -335,7 +335,7 @@ export function createReservationService(deps: { orm: Orm; formula: PriorityForm
   async function extendHolds(dropId: string, seconds: number, actor: Actor): Promise<{ extended: number }> {
     const extended = await transaction(orm, async (em) => {
       await lockDropForClaim(em, dropId);
-      if (!(await isPriority(em, dropId))) throw new DomainError('NOT_FOUND', 'This drop is first come, first served: it has no holds.');
+      if (!(await hasLineDrop(em, dropId))) throw new DomainError('NOT_FOUND', 'This drop is first come, first served: it has no holds.');
       await syncLocked(em, dropId);
       const rows = await em.execute<{ user_id: string }[]>(
         `update "reservation" set expires_at = expires_at + make_interval(secs => ?) where drop_id = ? and status = 'GRANTED' returning user_id`,
