@@ -73,8 +73,10 @@ test('without JavaScript: an admin creates a drop, fixing a refused field first'
   await page.getByLabel('Slots', { exact: true }).fill('7');
   await page.getByLabel('Opens', { exact: true }).fill('2030-05-01T10:00');
   await page.getByLabel('Closes', { exact: true }).fill('2030-05-01T12:30');
-  // The hold field appears by CSS alone when PRIORITY is chosen.
+  // The hold field appears by CSS alone when PRIORITY or DRAW is chosen.
   await expect(page.getByLabel('Reservation hold (minutes)')).toBeHidden();
+  await page.getByRole('radio', { name: /^Random draw/ }).check();
+  await expect(page.getByLabel('Reservation hold (minutes)')).toBeVisible();
   await page.getByRole('radio', { name: /^Priority order/ }).check();
   await expect(page.getByLabel('Reservation hold (minutes)')).toBeVisible();
   await page.getByLabel('Reservation hold (minutes)').fill('3');

@@ -27,3 +27,23 @@ test('the published ranking page shows the frozen line a page at a time, with th
   await page.context().close();
   await admin.dispose();
 });
+
+test('a DRAW drop says how it gives out slots and shows its commitment; its ranking page lists the draw keys', async ({ browser, baseURL }) => {
+  const admin = await adminApi(baseURL!);
+  const drop = await createDrop(admin, { slots: 1, allocationMode: 'DRAW', opensInMs: 60 * 60_000 });
+  const page = await newSignedInPage(browser, newAccount(), true);
+  await page.goto(`/drops/${drop.id}`);
+  await expect(page.getByTestId('allocation-mode')).toContainText('Random draw.');
+  await expect(page.getByTestId('allocation-mode')).toContainText('a random order that was fixed in advance and can be checked');
+  await expect(page.getByText(drop.rankingCommitment!)).toBeVisible();
+  expect((await page.request.post(`/api/drops/${drop.id}/join`)).ok()).toBeTruthy();
+  await adminWindow(admin, drop.id, 'open-now');
+
+  await page.goto(`/drops/${drop.id}/ranking`);
+  await expect(page.getByText('A random draw: scores and join times play no part.')).toBeVisible();
+  await expect(page.getByRole('columnheader', { name: 'Draw key' })).toBeVisible();
+  await expect(page.getByTestId('ranking-entry')).toHaveCount(1);
+  await expect(page.getByTestId('my-rank')).toContainText('You are #1');
+  await page.context().close();
+  await admin.dispose();
+});

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { expect, request as playwrightRequest, type APIRequestContext, type Browser, type BrowserContext, type Page } from '@playwright/test';
-import type { ClaimView, DropView } from '@dropspot/protocol';
+import type { AllocationMode, ClaimView, DropView } from '@dropspot/protocol';
 import { ADMIN } from '../playwright.config.ts';
 
 export { ADMIN };
@@ -29,7 +29,7 @@ export function adminApi(baseURL: string): Promise<APIRequestContext> {
 /** A published drop whose window opens `opensInMs` from now and lasts `durationMs`. */
 export async function createDrop(
   admin: APIRequestContext,
-  options: { slots?: number; opensInMs?: number; durationMs?: number; title?: string; allocationMode?: 'FCFS' | 'PRIORITY'; holdSeconds?: number } = {},
+  options: { slots?: number; opensInMs?: number; durationMs?: number; title?: string; allocationMode?: AllocationMode; holdSeconds?: number } = {},
 ): Promise<DropView> {
   const start = Date.now() + (options.opensInMs ?? 60 * 60_000);
   const response = await admin.post('/api/admin/drops', {

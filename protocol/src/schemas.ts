@@ -80,9 +80,15 @@ export const text = (max: number) =>
  * How a drop hands out its slots. FCFS: any waitlisted user, first come first served.
  * PRIORITY: the waitlist closes when the window opens, the ranking is frozen and published, and
  * the top `totalSlots` users hold reservations for `holdSeconds`; an unclaimed one passes on.
+ * DRAW: the same line, but its order is a random permutation fixed by the committed secret
+ * (each entry's draw key, docs/domain.md), ignoring scores and join times.
  */
-export const ALLOCATION_MODES = ['FCFS', 'PRIORITY'] as const;
+export const ALLOCATION_MODES = ['FCFS', 'PRIORITY', 'DRAW'] as const;
 export type AllocationMode = (typeof ALLOCATION_MODES)[number];
+/** The modes whose slots go down a line frozen when the window opens (joining closes then; reservations with holds, backfill). */
+export const LINE_MODES = ['PRIORITY', 'DRAW'] as const satisfies readonly AllocationMode[];
+export type LineMode = (typeof LINE_MODES)[number];
+export const hasLine = (mode: string): mode is LineMode => (LINE_MODES as readonly string[]).includes(mode);
 /** How each mode is shown to users, in plain words (the client may word it its own way). */
 export const ALLOCATION_MODE_TEXT: Record<AllocationMode, { label: string; explanation: string }> = {
   FCFS: {
@@ -93,6 +99,11 @@ export const ALLOCATION_MODE_TEXT: Record<AllocationMode, { label: string; expla
     label: 'Priority order',
     explanation:
       'Join before the window opens; joining closes then. The ranking is frozen and published, and the highest-ranked people get a reservation with a few minutes to claim. An unclaimed reservation passes to the next person in line, and you are told the moment one reaches you.',
+  },
+  DRAW: {
+    label: 'Random draw',
+    explanation:
+      'Join before the window opens. When it opens, everyone who joined is put in a random order that was fixed in advance and can be checked; the first N get a reservation and M minutes to claim; unclaimed ones pass down the order.',
   },
 };
 export const DEFAULT_HOLD_SECONDS = 600;

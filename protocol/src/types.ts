@@ -41,13 +41,13 @@ export interface DropView {
   claimWindowEnd: string;
   window: WindowView;
   isActive: boolean;
-  /** FCFS: first come, first served. PRIORITY: reservations in frozen rank order (see README). */
+  /** FCFS: first come, first served. PRIORITY: reservations in frozen rank order. DRAW: in a committed random order (see README). */
   allocationMode: AllocationMode;
-  /** PRIORITY: how long a reservation is held before it passes to the next in line. */
+  /** PRIORITY and DRAW: how long a reservation is held before it passes to the next in line. */
   holdSeconds: number;
-  /** PRIORITY: sha256 (hex) of the drop's secret, published before the window opens; null for FCFS. */
+  /** PRIORITY and DRAW: sha256 (hex) of the drop's secret, published before the window opens; null for FCFS. */
   rankingCommitment: string | null;
-  /** PRIORITY: when the ranking was frozen (the window opened); then GET /api/drops/:id/ranking reveals it. */
+  /** PRIORITY and DRAW: when the ranking was frozen (the window opened); then GET /api/drops/:id/ranking reveals it. */
   rankingFrozenAt: string | null;
   /** PRIORITY: the formula its scores use, fixed when it was published; null until then (the live one, GET /api/priority, applies). */
   priorityFormula: PriorityFormulaView | null;
@@ -141,11 +141,17 @@ export interface RankingEntry {
   tieBreak: string;
 }
 
-/** GET /api/drops/:id/ranking: everything needed to recompute the order (`npm run verify-ranking`). */
-export interface RankingView {
+/** One row of a published DRAW ranking: its place is the order of the draw keys alone. */
+export interface DrawEntry {
+  rank: number;
+  anonId: string;
+  /** sha256("draw|" + secret + "|" + anonId) hex: unknown to anyone but the server until the reveal, fixed by the commitment. */
+  drawKey: string;
+}
+
+interface RankingViewBase {
   dropId: string;
   title: string;
-  allocationMode: 'PRIORITY';
   totalSlots: number;
   /** sha256(secret) hex, published before the window opened. */
   commitment: string;
@@ -153,18 +159,33 @@ export interface RankingView {
   revealed: boolean;
   frozenAt: string | null;
   secret: string | null;
-  /** The formula this drop's scores were computed with: the one in force when it was published. */
-  formula: PriorityFormulaView;
   order: string;
-  /** One page: the entries with rank > `offset`, at most `limit`; `nextOffset` asks for the next (null on the last). */
-  entries: RankingEntry[];
   total: number;
   offset: number;
   limit: number;
+  /** One page: the entries with rank > `offset`, at most `limit`; `nextOffset` asks for the next (null on the last). */
   nextOffset: number | null;
   /** Signed in and ranked: your own entry's anonymized id and rank. */
   me?: { anonId: string; rank: number } | null;
 }
+
+/** GET /api/drops/:id/ranking: everything needed to recompute the order (`npm run verify-ranking`). */
+export type RankingView = RankingViewBase &
+  (
+    | {
+        allocationMode: 'PRIORITY';
+        /** The formula this drop's scores were computed with: the one in force when it was published. */
+        formula: PriorityFormulaView;
+        entries: RankingEntry[];
+      }
+    | {
+        allocationMode: 'DRAW';
+        formula: null;
+        entries: DrawEntry[];
+      }
+  );
+export type PriorityRankingView = Extract<RankingView, { allocationMode: 'PRIORITY' }>;
+export type DrawRankingView = Extract<RankingView, { allocationMode: 'DRAW' }>;
 
 /** Admin view of one PRIORITY drop's line. */
 export interface AdminReservationsView {

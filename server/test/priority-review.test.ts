@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import type { RankingView } from '@dropspot/protocol';
+import type { PriorityRankingView } from '@dropspot/protocol';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ROOT_DIR } from '../src/config.ts';
 import { WaitlistSchema } from '../src/modules/waitlist/waitlist.entity.ts';
@@ -134,7 +134,7 @@ describe('a drop keeps the formula it was published with (issue 12 item 6)', () 
     const afterApi = client(after.baseUrl);
     expect(((await afterApi('GET', '/api/priority')).body as { seed: string }).seed).not.toBe(seedThen);
     expect((await afterApi('POST', `/api/admin/drops/${created.body.id}/window`, { token: boss.token, body: { action: 'open-now' } })).status).toBe(200);
-    const ranking = (await afterApi('GET', `/api/drops/${created.body.id}/ranking`)).body as RankingView;
+    const ranking = (await afterApi('GET', `/api/drops/${created.body.id}/ranking`)).body as PriorityRankingView;
     expect(ranking.formula.seed).toBe(seedThen);
     const verified = await verifier(created.body.id, '--url', after.baseUrl);
     expect(verified.stdout).toContain('OK');
@@ -159,12 +159,12 @@ describe('GET /api/drops/:id/ranking is paged, cached and rate limited (issue 12
       expect(res.status, bad).toBe(400);
       expect(res.body.code, bad).toBe('VALIDATION_FAILED');
     }
-    const firstPage = (await api('GET', `/api/drops/${drop.id}/ranking`)).body as RankingView;
+    const firstPage = (await api('GET', `/api/drops/${drop.id}/ranking`)).body as PriorityRankingView;
     expect(firstPage.entries.length).toBeLessThanOrEqual(500);
     expect(firstPage.total).toBe(620);
     const seen: number[] = [];
     for (let offset: number | null = 0; offset !== null; ) {
-      const page = (await api('GET', `/api/drops/${drop.id}/ranking?offset=${offset}&limit=200`)).body as RankingView;
+      const page = (await api('GET', `/api/drops/${drop.id}/ranking?offset=${offset}&limit=200`)).body as PriorityRankingView;
       seen.push(...page.entries.map((e) => e.rank));
       offset = page.nextOffset;
     }

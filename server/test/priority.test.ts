@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import type { RankingView, ReservationView } from '@dropspot/protocol';
+import type { PriorityRankingView, ReservationView } from '@dropspot/protocol';
 import type { Socket } from 'socket.io-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT_DIR } from '../src/config.ts';
@@ -216,10 +216,10 @@ describe('verifiable ranking', () => {
   it('orders by score, then joinedAt, then a tie-break from the seed and the committed secret; anyone can recompute it', async () => {
     const users = await createUsers(app, 30);
     const drop = await priorityDrop(users, { totalSlots: 5 });
-    const before = (await api('GET', `/api/drops/${drop.id}/ranking`)).body as RankingView;
+    const before = (await api('GET', `/api/drops/${drop.id}/ranking`)).body as PriorityRankingView;
     await openNow(drop.id);
     const res = await api('GET', `/api/drops/${drop.id}/ranking`, { token: users[7]!.token });
-    const ranking = res.body as RankingView & { me: { anonId: string; rank: number } };
+    const ranking = res.body as PriorityRankingView & { me: { anonId: string; rank: number } };
     expect(ranking.revealed).toBe(true);
     expect(ranking.commitment).toBe(before.commitment);
     expect(createHash('sha256').update(ranking.secret!).digest('hex')).toBe(before.commitment);
@@ -260,7 +260,7 @@ describe('verifiable ranking', () => {
     expect(byId.stdout).toContain('OK');
     expect(byId.code).toBe(0);
 
-    const ranking = (await api('GET', `/api/drops/${drop.id}/ranking`)).body as RankingView;
+    const ranking = (await api('GET', `/api/drops/${drop.id}/ranking`)).body as PriorityRankingView;
     const file = path.join(tmp, 'ranking.json');
     writeFileSync(file, JSON.stringify(ranking));
     expect((await run(file)).code).toBe(0);
@@ -386,10 +386,10 @@ describe('reservations, holds and backfill', () => {
     expect(view.counts).toMatchObject({ GRANTED: 2500, WAITING: 3500 });
     expect(view.items.map((i) => i.rank)).toEqual(Array.from({ length: 6000 }, (_, i) => i + 1));
     // The ranking comes in pages: put them together, as the verifier does.
-    const first = (await api('GET', `/api/drops/${drop.id}/ranking`)).body as RankingView;
+    const first = (await api('GET', `/api/drops/${drop.id}/ranking`)).body as PriorityRankingView;
     const entries = [...first.entries];
     for (let offset = first.nextOffset; offset !== null; ) {
-      const page = (await api('GET', `/api/drops/${drop.id}/ranking?offset=${offset}`)).body as RankingView;
+      const page = (await api('GET', `/api/drops/${drop.id}/ranking?offset=${offset}`)).body as PriorityRankingView;
       entries.push(...page.entries);
       offset = page.nextOffset;
     }

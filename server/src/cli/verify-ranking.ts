@@ -6,9 +6,10 @@ import { verifyRanking } from '../modules/reservations/ranking.ts';
 /**
  * npm run verify-ranking -- <dropId | file.json> [--url http://127.0.0.1:3000]
  *
- * Recomputes a PRIORITY drop's published ranking from the published data alone: the commitment
- * against the revealed secret, the drop's formula's seed and coefficients from their inputs, every
- * score from its breakdown, every tie-break, and the order. A drop id is fetched from the server
+ * Recomputes a PRIORITY or DRAW drop's published ranking from the published data alone: the
+ * commitment against the revealed secret; for PRIORITY the drop's formula's seed and coefficients
+ * from their inputs, every score from its breakdown, every tie-break, and the order; for DRAW every
+ * draw key from the secret and the anonymized id, and the order of the keys. A drop id is fetched from the server
  * page by page (waiting out a rate limit when told to); a file is a saved copy of
  * GET /api/drops/:id/ranking with every entry. Exit 0 when everything matches, 1 with the differences.
  */
@@ -30,14 +31,15 @@ async function getJson<T>(url: string): Promise<T> {
 /** Every page of a drop's ranking, put together into one. */
 async function fetchRanking(base: string, dropId: string): Promise<RankingView> {
   const first = await getJson<RankingView>(`${base}/api/drops/${dropId}/ranking?offset=0&limit=${RANKING_MAX_PAGE}`);
-  const entries = [...first.entries];
+  const whole = structuredClone(first);
   for (let offset = first.nextOffset; offset !== null; ) {
     const page = await getJson<RankingView>(`${base}/api/drops/${dropId}/ranking?offset=${offset}&limit=${RANKING_MAX_PAGE}`);
-    if (page.frozenAt !== first.frozenAt || page.secret !== first.secret) throw new Error('the ranking changed between pages');
-    entries.push(...page.entries);
+    if (page.frozenAt !== first.frozenAt || page.secret !== first.secret || page.allocationMode !== whole.allocationMode) throw new Error('the ranking changed between pages');
+    if (whole.allocationMode === 'DRAW' && page.allocationMode === 'DRAW') whole.entries.push(...page.entries);
+    if (whole.allocationMode === 'PRIORITY' && page.allocationMode === 'PRIORITY') whole.entries.push(...page.entries);
     offset = page.nextOffset;
   }
-  return { ...first, entries, offset: 0, limit: entries.length, nextOffset: null };
+  return { ...whole, offset: 0, limit: whole.entries.length, nextOffset: null };
 }
 
 async function main(): Promise<number> {
@@ -56,9 +58,10 @@ async function main(): Promise<number> {
     for (const problem of problems) console.log(`  - ${problem}`);
     return 1;
   }
+  const recomputed = ranking.allocationMode === 'DRAW' ? 'draw keys, order' : `seed ${ranking.formula.seed}, scores, tie-breaks, order`;
   console.log(
-    `OK: the ranking of drop ${ranking.dropId} ("${ranking.title}") matches: commitment ${ranking.commitment.slice(0, 16)}…, ` +
-      `seed ${ranking.formula.seed}, ${ranking.entries.length} entries recomputed (scores, tie-breaks, order).`,
+    `OK: the ${ranking.allocationMode} ranking of drop ${ranking.dropId} ("${ranking.title}") matches: commitment ${ranking.commitment.slice(0, 16)}…, ` +
+      `${ranking.entries.length} entries recomputed (${recomputed}).`,
   );
   return 0;
 }

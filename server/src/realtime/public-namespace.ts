@@ -1,4 +1,4 @@
-import { authPayloadSchema, dropRefSchema } from '@dropspot/protocol';
+import { authPayloadSchema, dropRefSchema, hasLine } from '@dropspot/protocol';
 import type { Services } from '../services.ts';
 import type { ActionRunner } from './action-binding.ts';
 import type { RoomRegistry } from './room-registry.ts';
@@ -76,7 +76,7 @@ export function bindPublicNamespace(
         const drop = await joinThenRead(socket, dropRoom(dropId), async () => services.drops.detail(dropId, (await auth.viewer(socket))?.userId));
         const room = registry.room(dropId);
         if (room) {
-          room.priority ||= drop.allocationMode === 'PRIORITY';
+          room.priority ||= hasLine(drop.allocationMode);
           room.markCounts();
           room.markPositions();
         }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { RequestHandler } from 'express';
+import type { AllocationMode } from '@dropspot/protocol';
 import { pino, type Logger } from 'pino';
 import pg from 'pg';
 import { inject } from 'vitest';
@@ -191,7 +192,7 @@ export async function createDrop(
     endInMs?: number;
     isActive?: boolean;
     title?: string;
-    allocationMode?: 'FCFS' | 'PRIORITY';
+    allocationMode?: AllocationMode;
     holdSeconds?: number;
   } = {},
 ) {

@@ -1,5 +1,5 @@
 import { untrack } from 'svelte';
-import type { AdminReservationsView, AdminServerToClientEvents } from '@dropspot/protocol';
+import { hasLine, type AdminReservationsView, type AdminServerToClientEvents } from '@dropspot/protocol';
 import { api } from '../api.ts';
 import type { DropRoom } from './drop-room.svelte.ts';
 import { privilegedSocket } from './privileged.ts';
@@ -23,10 +23,10 @@ export class AdminConsole {
     return untrack(() => this.#open());
   }
 
-  /** Reads the line again (PRIORITY drops only); a failed read keeps the last one shown. */
+  /** Reads the line again (PRIORITY and DRAW drops only); a failed read keeps the last one shown. */
   async refreshLine(): Promise<void> {
     const room = this.#room;
-    if (room.drop.allocationMode !== 'PRIORITY') return;
+    if (!hasLine(room.drop.allocationMode)) return;
     this.line = await api<AdminReservationsView>(`/api/admin/drops/${room.id}/reservations`).catch(() => this.line);
   }
 

@@ -1,5 +1,5 @@
 import { untrack } from 'svelte';
-import type { ClaimView, DropCounts, DropDetailView, DropView, PositionView, ReservationView, WaitlistEntryView, WindowEvent } from '@dropspot/protocol';
+import { hasLine, type ClaimView, type DropCounts, type DropDetailView, type DropView, type PositionView, type ReservationView, type WaitlistEntryView, type WindowEvent } from '@dropspot/protocol';
 import { ApiError, api } from '../api.ts';
 import { clock, describeDuration } from '../clock.svelte.ts';
 import { windowPhase, type WindowPhase } from '../drops.ts';
@@ -62,12 +62,13 @@ export class DropRoom {
   get claim(): ClaimView | null {
     return this.drop.me?.claim ?? null;
   }
-  /** PRIORITY drops once frozen: the user's place in line (null when not ranked). */
+  /** PRIORITY and DRAW drops once frozen: the user's place in line (null when not ranked). */
   get reservation(): ReservationView | null {
     return this.drop.me?.reservation ?? null;
   }
-  get priority(): boolean {
-    return this.drop.allocationMode === 'PRIORITY';
+  /** PRIORITY and DRAW drops: slots go down a line frozen when the window opens. */
+  get lined(): boolean {
+    return hasLine(this.drop.allocationMode);
   }
   get signedIn(): boolean {
     return this.drop.me !== undefined;
@@ -116,7 +117,7 @@ export class DropRoom {
       'me:reservation': (reservation) => {
         if (reservation.dropId === dropId) this.#setMe({ reservation });
       },
-      // PRIORITY: the window opened and the line was frozen: a fresh snapshot carries our place.
+      // PRIORITY and DRAW: the window opened and the line was frozen: a fresh snapshot carries our place.
       'drop:ranking': (event) => {
         if (event.dropId === dropId) void this.#watch(connection);
       },

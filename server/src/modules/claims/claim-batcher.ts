@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { ForeignKeyConstraintViolationException, UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
-import type { ClaimView } from '@dropspot/protocol';
+import { hasLine, type ClaimView } from '@dropspot/protocol';
 import type { Orm } from '../../db/orm.ts';
 import { transaction } from '../../db/transaction.ts';
 import { DomainError } from '../../domain/errors.ts';
@@ -61,7 +61,7 @@ export function createClaimBatcher(deps: {
     const results = new Map<string, ClaimOutcome | DomainError>();
     await lockDropForClaim(em, dropId);
     const row = await readDropState(em, dropId);
-    seen.priority = row?.allocation_mode === 'PRIORITY';
+    seen.priority = hasLine(row?.allocation_mode ?? 'FCFS');
     const existing = await em.execute<{ id: string; user_id: string; code: string; status: 'ISSUED' | 'USED'; issued_at: Date; used_at: Date | null }[]>(
       `select id, user_id, code, status, issued_at, used_at from "claim" where drop_id = ? and user_id in (?)`,
       [dropId, userIds],
@@ -102,14 +102,14 @@ export function createClaimBatcher(deps: {
     }
     // PRIORITY: only holders of a live reservation (judged after expiring and backfilling the line
     // in this same transaction); holders never outnumber the free slots.
-    const notTheirTurn = row.allocation_mode === 'PRIORITY' ? await deps.line.admit(em, dropId, eligible) : new Map<string, DomainError>();
+    const notTheirTurn = hasLine(row.allocation_mode) ? await deps.line.admit(em, dropId, eligible) : new Map<string, DomainError>();
     for (const [id, error] of notTheirTurn) results.set(id, error);
     const admitted = eligible.filter((id) => !notTheirTurn.has(id));
     const granted = admitted.slice(0, row.total_slots - row.claimed);
     for (const id of admitted.slice(granted.length)) results.set(id, new DomainError('SOLD_OUT', 'Every slot has been claimed.'));
     if (granted.length === 0) return results;
 
-    if (row.allocation_mode === 'PRIORITY') await deps.line.markClaimed(em, dropId, granted);
+    if (hasLine(row.allocation_mode)) await deps.line.markClaimed(em, dropId, granted);
     await em.execute('update "drop" set claimed = claimed + ?, updated_at = clock_timestamp() where id = ?', [granted.length, dropId]);
     // Many rows, two multi-row inserts: the claims and their outbox events.
     const issuedAt = new Date(row.now);

@@ -1,5 +1,5 @@
 import { ForeignKeyConstraintViolationException, UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
-import type { ClaimView } from '@dropspot/protocol';
+import { hasLine, type ClaimView } from '@dropspot/protocol';
 import type { Orm } from '../../db/orm.ts';
 import { transaction } from '../../db/transaction.ts';
 import { DomainError } from '../../domain/errors.ts';
@@ -53,7 +53,7 @@ export function createClaimService(deps: {
           const onWaitlist = await tem.count(WaitlistSchema, { user: userId, drop: dropId });
           if (onWaitlist === 0) throw new DomainError('NOT_ON_WAITLIST', 'Join the waitlist before claiming.');
           // PRIORITY: a live reservation is needed (an open window first, so the reason stays the window's).
-          if (drop.allocationMode === 'PRIORITY' && !refusalFor(await readDropState(tem, dropId))) {
+          if (hasLine(drop.allocationMode) && !refusalFor(await readDropState(tem, dropId))) {
             const notYourTurn = (await line.admit(tem, dropId, [userId])).get(userId);
             if (notYourTurn) throw notYourTurn;
           }

@@ -1,14 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { LockMode, type EntityManager } from '@mikro-orm/postgresql';
 import { LRUCache } from 'lru-cache';
-import type {
-  CreateDropBody,
-  DropDetailView,
-  DropView,
-  ListDropsQuery,
-  Page,
-  UpdateDropBody,
-  WindowActionBody,
+import {
+  hasLine,
+  type CreateDropBody,
+  type DropDetailView,
+  type DropView,
+  type ListDropsQuery,
+  type Page,
+  type UpdateDropBody,
+  type WindowActionBody,
 } from '@dropspot/protocol';
 import type { Orm } from '../../db/orm.ts';
 import { transaction } from '../../db/transaction.ts';
@@ -154,14 +155,14 @@ export function createDropService(deps: {
     if (!userId) return base;
     const entry = await em.findOne(WaitlistSchema, { user: userId, drop: id });
     const claim = await em.findOne(ClaimSchema, { user: userId, drop: id });
-    const reservation = drop.allocationMode === 'PRIORITY' ? await line.mine(em, id, userId) : null;
+    const reservation = hasLine(drop.allocationMode) ? await line.mine(em, id, userId) : null;
     return {
       ...base,
       me: {
         // Once a PRIORITY ranking is frozen, the frozen rank is the position.
         waitlist: entry ? { ...toWaitlistEntryView(entry), position: reservation?.rank ?? (await waitlistPosition(em, entry)) } : null,
         claim: claim ? toClaimView(claim, drop.title) : null,
-        ...(drop.allocationMode === 'PRIORITY' ? { reservation } : {}),
+        ...(hasLine(drop.allocationMode) ? { reservation } : {}),
       },
     };
   }
@@ -217,7 +218,7 @@ export function createDropService(deps: {
           });
         }
       }
-      // The mode decides who may claim: it cannot change once a PRIORITY ranking is frozen or the window has opened.
+      // The mode decides who may claim: it cannot change once a ranking is frozen or the window has opened.
       if (body.allocationMode !== undefined && body.allocationMode !== drop.allocationMode) {
         const [opened] = await em.execute<{ opened: boolean }[]>('select claim_window_start <= clock_timestamp() as opened from "drop" where id = ?', [id]);
         if (drop.rankingFrozenAt || opened?.opened) {
@@ -225,7 +226,7 @@ export function createDropService(deps: {
             issues: [{ path: 'allocationMode', message: 'cannot change once the window has opened', code: 'custom' }],
           });
         }
-        if (body.allocationMode === 'PRIORITY' && !drop.rankingSecret) drop.rankingSecret = randomBytes(32).toString('hex');
+        if (hasLine(body.allocationMode) && !drop.rankingSecret) drop.rankingSecret = randomBytes(32).toString('hex');
       }
       const { imageUrl, ...rest } = body;
       em.assign(drop, { ...rest, ...(imageUrl !== undefined ? { imageUrl } : {}) });

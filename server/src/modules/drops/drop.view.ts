@@ -1,4 +1,4 @@
-import type { DropStatus, DropView, WindowView } from '@dropspot/protocol';
+import { hasLine, type DropStatus, type DropView, type WindowView } from '@dropspot/protocol';
 import { commitmentOf } from '../reservations/ranking.ts';
 import type { Drop } from './drop.entity.ts';
 
@@ -33,7 +33,7 @@ export function toDropView(drop: Drop, waitlistCount: number, now: Date): DropVi
     isActive: drop.isActive,
     allocationMode: drop.allocationMode,
     holdSeconds: drop.holdSeconds,
-    rankingCommitment: drop.allocationMode === 'PRIORITY' && drop.rankingSecret ? commitmentOf(drop.rankingSecret) : null,
+    rankingCommitment: hasLine(drop.allocationMode) && drop.rankingSecret ? commitmentOf(drop.rankingSecret) : null,
     rankingFrozenAt: drop.rankingFrozenAt?.toISOString() ?? null,
     priorityFormula: drop.allocationMode === 'PRIORITY' ? (drop.priorityFormula ?? null) : null,
     publishedAt: drop.publishedAt?.toISOString() ?? null,

@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { PriorityFormulaView, ReservationView, ScoreBreakdown } from '@dropspot/protocol';
+import { hasLine, LINE_MODES, type LineMode, type PriorityFormulaView, type ReservationView, type ScoreBreakdown } from '@dropspot/protocol';
 import type { Orm } from '../../db/orm.ts';
 import { transaction } from '../../db/transaction.ts';
 import { recordAudit, type Actor } from '../audit/audit.ts';
@@ -11,13 +11,16 @@ import { OutboxEventSchema } from '../events/outbox-event.entity.ts';
 import type { PriorityFormula } from '../waitlist/priority.ts';
 import { ReservationSchema } from './reservation.entity.ts';
 import { FEW_USERS, inChunks, iso, lineTotals, toView, type Freed, type LineRow } from './line-rows.ts';
-import { anonIdOf, commitmentOf, compareRankable, tieBreakOf } from './ranking.ts';
+import { anonIdOf, commitmentOf, compareDrawKeys, compareRankable, drawKeyOf, tieBreakOf } from './ranking.ts';
 import { createReservationViews } from './reservation.views.ts';
 
 export type ReservationService = ReturnType<typeof createReservationService>;
 
+/** The line modes as an SQL list, for the queries that find drops with a line. */
+const LINE_MODES_SQL = LINE_MODES.map((mode) => `'${mode}'`).join(', ');
+
 /**
- * The PRIORITY allocation: the frozen line of a drop and its reservations. Every change to the
+ * The PRIORITY and DRAW allocations: the frozen line of a drop and its reservations. Every change to the
  * line runs inside a transaction that holds the drop's row lock (the same lock, taken the same
  * way, as a claim batch), so freezing, claiming, expiring, leaving and backfilling serialize on
  * one row and are judged by the database clock (`clock_timestamp()` after the lock). The
@@ -37,20 +40,31 @@ export function createReservationService(deps: { orm: Orm; formula: PriorityForm
     await inChunks(events, (part) => em.insertMany(OutboxEventSchema, part));
   }
 
+  /** How each line mode orders the waitlist at the freeze: the key stored in `tie_break`, and the order of the rows. */
+  function orderLine<E extends { user_id: string; priority_score: number; joined_at: Date }>(mode: LineMode, secret: string, seed: string, entries: E[]) {
+    const keyed = entries.map((e) => {
+      const anonId = anonIdOf(secret, e.user_id);
+      const key = mode === 'DRAW' ? drawKeyOf(secret, anonId) : tieBreakOf(seed, secret, anonId);
+      return { ...e, anonId, priorityScore: e.priority_score, joinedAt: new Date(e.joined_at), tieBreak: key, drawKey: key };
+    });
+    return keyed.sort(mode === 'DRAW' ? compareDrawKeys : compareRankable);
+  }
+
   /**
-   * Freezes the ranking if the drop is PRIORITY, its window has opened and it is not frozen yet.
-   * The caller holds the drop's row lock; joins of a PRIORITY drop take a share lock on the same
-   * row and are refused once the window opened, so the waitlist read here is final.
+   * Freezes the line if the drop is PRIORITY or DRAW, its window has opened and it is not frozen
+   * yet: the waitlist in the mode's order (`orderLine`) becomes the ranked reservations. The
+   * caller holds the drop's row lock; joins of such a drop take a share lock on the same row and
+   * are refused once the window opened, so the waitlist read here is final.
    */
-  async function freezeIfDue(em: EntityManager, dropId: string, events: ReturnType<typeof outboxRow>[]): Promise<{ priority: boolean; frozen: boolean }> {
+  async function freezeIfDue(em: EntityManager, dropId: string, events: ReturnType<typeof outboxRow>[]): Promise<{ lined: boolean; frozen: boolean }> {
     const [drop] = await em.execute<{ allocation_mode: string; ranking_secret: string | null; priority_formula: PriorityFormulaView | null; due: boolean; now: Date }[]>(
       `select allocation_mode, ranking_secret, priority_formula, clock_timestamp() as now,
               is_active and ranking_frozen_at is null and claim_window_start <= clock_timestamp() as due
          from "drop" where id = ?`,
       [dropId],
     );
-    if (!drop || drop.allocation_mode !== 'PRIORITY') return { priority: false, frozen: false };
-    if (!drop.due) return { priority: true, frozen: false };
+    if (!drop || !hasLine(drop.allocation_mode)) return { lined: false, frozen: false };
+    if (!drop.due) return { lined: true, frozen: false };
     // Only drops created before PRIORITY existed lack a secret (and switching them draws one): never published, but still unguessable.
     const secret = drop.ranking_secret ?? randomBytes(32).toString('hex');
     const entries = await em.execute<{ user_id: string; priority_score: number; joined_at: Date; score_breakdown: ScoreBreakdown }[]>(
@@ -59,13 +73,7 @@ export function createReservationService(deps: { orm: Orm; formula: PriorityForm
     );
     // The drop's own formula (kept since it was published); only older drops fall back to the live one, which the freeze then keeps.
     const used = drop.priority_formula ?? formula.view;
-    const seed = used.seed;
-    const ranked = entries
-      .map((e) => {
-        const anonId = anonIdOf(secret, e.user_id);
-        return { ...e, priorityScore: e.priority_score, joinedAt: new Date(e.joined_at), anonId, tieBreak: tieBreakOf(seed, secret, anonId) };
-      })
-      .sort(compareRankable);
+    const ranked = orderLine(drop.allocation_mode, secret, used.seed, entries);
     const rows = ranked.map((e, i) => ({
       id: randomUUID(),
       drop: dropId,
@@ -88,7 +96,7 @@ export function createReservationService(deps: { orm: Orm; formula: PriorityForm
       dropId,
     ]);
     record(events, 'ranking.frozen', dropId, null, { dropId, ranked: ranked.length, commitment: commitmentOf(secret), frozenAt: new Date(drop.now).toISOString() });
-    return { priority: true, frozen: true };
+    return { lined: true, frozen: true };
   }
 
   /**
@@ -183,15 +191,15 @@ export function createReservationService(deps: { orm: Orm; formula: PriorityForm
    */
   async function syncLocked(em: EntityManager, dropId: string, freed: Freed[] = []): Promise<void> {
     const events: ReturnType<typeof outboxRow>[] = [];
-    const { priority, frozen } = await freezeIfDue(em, dropId, events);
-    if (!priority) return;
+    const { lined, frozen } = await freezeIfDue(em, dropId, events);
+    if (!lined) return;
     await settleLocked(em, dropId, events, freed, frozen);
     await flushEvents(em, events);
   }
 
-  async function isPriority(em: EntityManager, dropId: string): Promise<boolean> {
+  async function hasLineDrop(em: EntityManager, dropId: string): Promise<boolean> {
     const [row] = await em.execute<{ allocation_mode: string }[]>(`select allocation_mode from "drop" where id = ?`, [dropId]);
-    return row?.allocation_mode === 'PRIORITY';
+    return hasLine(row?.allocation_mode ?? 'FCFS');
   }
 
   /** Views of some users' places in a drop's line, in one query. */
@@ -295,7 +303,7 @@ export function createReservationService(deps: { orm: Orm; formula: PriorityForm
   /** When the line of a drop next needs work, read without locks (timers only trigger `tick`). */
   async function nextInstant(dropId: string): Promise<Date | null> {
     const [row] = await orm.em.fork().execute<{ next_at: Date | null }[]>(
-      `select case when d.allocation_mode <> 'PRIORITY' or not d.is_active then null
+      `select case when d.allocation_mode not in (${LINE_MODES_SQL}) or not d.is_active then null
                    when d.ranking_frozen_at is null then case when d.claim_window_end > clock_timestamp() then d.claim_window_start end
                    when d.paused_at is not null or d.claim_window_end <= clock_timestamp() then null
                    -- A window moved later: its stopped holds run again (and the line moves) when it opens.
@@ -311,7 +319,7 @@ export function createReservationService(deps: { orm: Orm; formula: PriorityForm
   async function pendingDrops(): Promise<string[]> {
     const rows = await orm.em.fork().execute<{ id: string }[]>(
       `select d.id from "drop" d
-        where d.allocation_mode = 'PRIORITY' and d.is_active
+        where d.allocation_mode in (${LINE_MODES_SQL}) and d.is_active
           and ((d.ranking_frozen_at is null and d.claim_window_end > clock_timestamp())
                or exists (select 1 from "reservation" r where r.drop_id = d.id and r.status = 'GRANTED'))`,
     );
@@ -327,7 +335,7 @@ export function createReservationService(deps: { orm: Orm; formula: PriorityForm
   async function extendHolds(dropId: string, seconds: number, actor: Actor): Promise<{ extended: number }> {
     const extended = await transaction(orm, async (em) => {
       await lockDropForClaim(em, dropId);
-      if (!(await isPriority(em, dropId))) throw new DomainError('NOT_FOUND', 'This drop is first come, first served: it has no holds.');
+      if (!(await hasLineDrop(em, dropId))) throw new DomainError('NOT_FOUND', 'This drop is first come, first served: it has no holds.');
       await syncLocked(em, dropId);
       const rows = await em.execute<{ user_id: string }[]>(
         `update "reservation" set expires_at = expires_at + make_interval(secs => ?) where drop_id = ? and status = 'GRANTED' returning user_id`,

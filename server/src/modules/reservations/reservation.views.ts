@@ -1,14 +1,14 @@
 import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { AdminReservationsView, PriorityFormulaView, RankingEntry, RankingQuery, RankingView, ReservationStatus, ScoreBreakdown } from '@dropspot/protocol';
+import { hasLine, type AdminReservationsView, type PriorityFormulaView, type RankingEntry, type RankingQuery, type RankingView, type ReservationStatus, type ScoreBreakdown } from '@dropspot/protocol';
 import type { Orm } from '../../db/orm.ts';
 import { DomainError } from '../../domain/errors.ts';
 import type { PriorityFormula } from '../waitlist/priority.ts';
 import { iso, type LineRow } from './line-rows.ts';
 import { RANKING_ORDER, commitmentOf } from './ranking.ts';
 
-/** Read-only views of a PRIORITY line: the public ranking, a page at a time, and the admins' whole line. */
+/** Read-only views of a PRIORITY or DRAW line: the public ranking, a page at a time, and the admins' whole line. */
 export function createReservationViews(deps: { orm: Orm; formula: PriorityFormula }) {
   const { orm, formula } = deps;
 
@@ -17,9 +17,10 @@ export function createReservationViews(deps: { orm: Orm; formula: PriorityFormul
    * instant and page): a popular drop's ranking is read from the database and hashed once, not
    * per request. Only the drop's title and slot count, which can still change, are read each time.
    */
-  const rankingPages = new LRUCache<string, { entries: RankingEntry[]; total: number; lastRank: number; tag: string }>({ max: 500 });
+  const rankingPages = new LRUCache<string, { rows: RankingEntry[]; total: number; lastRank: number; tag: string }>({ max: 500 });
 
-  async function rankingPage(em: EntityManager, dropId: string, frozenAt: Date, page: RankingQuery) {
+  async function rankingPage(em: EntityManager, dropId: string, frozenAt: Date | null, page: RankingQuery) {
+    if (!frozenAt) return { rows: [], total: 0, lastRank: 0, tag: '' };
     const key = `${dropId}|${new Date(frozenAt).toISOString()}|${page.offset}|${page.limit}`;
     const hit = rankingPages.get(key);
     if (hit) return hit;
@@ -32,7 +33,7 @@ export function createReservationViews(deps: { orm: Orm; formula: PriorityFormul
       `select count(*)::int as total, max(rank) as last_rank from "reservation" where drop_id = ?`,
       [dropId],
     );
-    const entries = rows.map((r) => ({
+    const entries: RankingEntry[] = rows.map((r) => ({
       rank: r.rank,
       anonId: r.anon_id,
       priorityScore: r.priority_score,
@@ -40,7 +41,7 @@ export function createReservationViews(deps: { orm: Orm; formula: PriorityFormul
       breakdown: r.score_breakdown,
       tieBreak: r.tie_break,
     }));
-    const value = { entries, total: count?.total ?? 0, lastRank: count?.last_rank ?? 0, tag: createHash('sha256').update(JSON.stringify(entries)).digest('hex') };
+    const value = { rows: entries, total: count?.total ?? 0, lastRank: count?.last_rank ?? 0, tag: createHash('sha256').update(JSON.stringify(entries)).digest('hex') };
     rankingPages.set(key, value);
     return value;
   }
@@ -58,26 +59,30 @@ export function createReservationViews(deps: { orm: Orm; formula: PriorityFormul
       [dropId],
     );
     if (!drop) throw new DomainError('DROP_NOT_FOUND', 'No drop with this id.');
-    if (drop.allocation_mode !== 'PRIORITY' || !drop.ranking_secret) {
+    const mode = drop.allocation_mode;
+    if (!hasLine(mode) || !drop.ranking_secret) {
       throw new DomainError('NOT_FOUND', 'This drop is first come, first served: it has no ranking.');
     }
     const frozenAt = drop.ranking_frozen_at;
-    const part = frozenAt ? await rankingPage(em, dropId, frozenAt, page) : { entries: [], total: 0, lastRank: 0, tag: '' };
+    const part = await rankingPage(em, dropId, frozenAt, page);
     const own = userId && frozenAt ? (await em.execute<{ anon_id: string; rank: number }[]>(`select anon_id, rank from "reservation" where drop_id = ? and user_id = ?`, [dropId, userId]))[0] : undefined;
     const me = own ? { anonId: own.anon_id, rank: own.rank } : null;
-    const last = part.entries.at(-1);
+    const last = part.rows.at(-1);
+    // A DRAW line stores each entry's draw key where PRIORITY stores its tie-break; its scores and join times play no part.
+    const byMode =
+      mode === 'DRAW'
+        ? { allocationMode: mode, formula: null, entries: part.rows.map((r) => ({ rank: r.rank, anonId: r.anonId, drawKey: r.tieBreak })) }
+        : { allocationMode: mode, formula: drop.priority_formula ?? formula.view, entries: part.rows };
     const view: RankingView = {
+      ...byMode,
       dropId,
       title: drop.title,
-      allocationMode: 'PRIORITY',
       totalSlots: drop.total_slots,
       commitment: commitmentOf(drop.ranking_secret),
       revealed: frozenAt !== null,
       frozenAt: iso(frozenAt),
       secret: frozenAt ? drop.ranking_secret : null,
-      formula: drop.priority_formula ?? formula.view,
-      order: RANKING_ORDER,
-      entries: part.entries,
+      order: RANKING_ORDER[mode],
       total: part.total,
       offset: page.offset,
       limit: page.limit,

@@ -1,5 +1,5 @@
 import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
-import type { PositionView, ScoreBreakdown, WaitlistEntryView } from '@dropspot/protocol';
+import { hasLine, type PositionView, type ScoreBreakdown, type WaitlistEntryView } from '@dropspot/protocol';
 import type { Orm } from '../../db/orm.ts';
 import { transaction } from '../../db/transaction.ts';
 import { DomainError } from '../../domain/errors.ts';
@@ -59,8 +59,8 @@ export async function recordUserAction(em: EntityManager, userId: string, kind: 
   return rows[0]?.before ?? 0;
 }
 
-const priorityClosed = () =>
-  new DomainError('WAITLIST_CLOSED', 'This is a priority drop: joining closed when the window opened and the ranking was frozen.');
+const lineClosed = () =>
+  new DomainError('WAITLIST_CLOSED', 'Joining closed when the claim window opened and the order of the line was frozen.');
 
 export function createWaitlistService(deps: {
   orm: Orm;
@@ -91,8 +91,8 @@ export function createWaitlistService(deps: {
     if (drop.claimWindowEnd.getTime() <= now.getTime()) {
       throw new DomainError('WAITLIST_CLOSED', 'The claim window has ended; the waitlist is closed.');
     }
-    const priority = drop.allocationMode === 'PRIORITY';
-    if (priority && drop.claimWindowStart.getTime() <= now.getTime()) throw priorityClosed();
+    const priority = hasLine(drop.allocationMode);
+    if (priority && drop.claimWindowStart.getTime() <= now.getTime()) throw lineClosed();
     const first = await em.findOne(FirstJoinSchema, { user: userId, drop: dropId });
     let entry: Waitlist;
     try {
@@ -107,7 +107,7 @@ export function createWaitlistService(deps: {
             `select ranking_frozen_at is null and clock_timestamp() < claim_window_start as open from "drop" where id = ? for share`,
             [dropId],
           );
-          if (!row?.open) throw priorityClosed();
+          if (!row?.open) throw lineClosed();
         }
         const rapidActions = await recordUserAction(em, userId, 'join');
         let kept = first ? { priorityScore: first.priorityScore, scoreBreakdown: first.scoreBreakdown, joinedAt: first.joinedAt } : undefined;
@@ -149,7 +149,7 @@ export function createWaitlistService(deps: {
       // and passing it on is one step that cannot interleave with a claim or a backfill.
       // The release comes first: if the window has just opened, the ranking freezes with this user
       // still in it (they were on the waitlist at the instant), and their place is then given up.
-      if (drop.allocationMode === 'PRIORITY') {
+      if (hasLine(drop.allocationMode)) {
         await lockDropForClaim(tem, dropId);
         await line.releaseLocked(tem, dropId, userId);
       }
@@ -160,7 +160,7 @@ export function createWaitlistService(deps: {
       return true;
     });
     // A PRIORITY leave may have moved the line (freeze, expiry, backfill) even when nothing was left.
-    if (left || drop.allocationMode === 'PRIORITY') {
+    if (left || hasLine(drop.allocationMode)) {
       notifier.drop?.(dropId);
       notifier.committed();
     }
