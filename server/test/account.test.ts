@@ -1,20 +1,12 @@
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { AuditEntrySchema } from '../src/modules/audit/audit.entity.ts';
 import { ClaimSchema } from '../src/modules/claims/claim.entity.ts';
 import { DropSchema } from '../src/modules/drops/drop.entity.ts';
-import { addToWaitlist, client, createDrop, createUser, createUsers, startTestApp, type TestApp } from './support/app.ts';
-import { closeSockets, connect, connected, next, request, sleep } from './support/sockets.ts';
+import { addToWaitlist, createDrop, createUser, createUsers, useTestApp } from './support/app.ts';
+import { connect, connected, next, request, sleep } from './support/sockets.ts';
 
-let app: TestApp;
-let api: ReturnType<typeof client>;
-
-beforeAll(async () => {
-  app = await startTestApp();
-  api = client(app.baseUrl);
-});
-afterEach(() => closeSockets());
-afterAll(() => app.close());
+const { app, api } = useTestApp();
 
 /** A user signed in through the real login route, so they have a refresh token and a user agent. */
 async function signedIn() {

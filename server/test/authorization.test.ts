@@ -1,26 +1,21 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { Namespace } from 'socket.io';
-import { addToWaitlist, client, createDrop, createUser, createUsers, startTestApp, type TestApp } from './support/app.ts';
-import { closeSockets, connect, connected, refusal, request, sleep } from './support/sockets.ts';
+import { addToWaitlist, createDrop, createUser, createUsers, useTestApp } from './support/app.ts';
+import { connect, connected, refusal, request, sleep } from './support/sockets.ts';
 
 /**
  * Function level authorization from one list: the routes and socket handlers are read from the
  * running app (Express's router stack, the handlers a connected socket has), so a route or an
  * event added later is checked without anyone remembering to add it here.
  */
-let app: TestApp;
-let api: ReturnType<typeof client>;
+const { app, api } = useTestApp();
 let admin: Awaited<ReturnType<typeof createUser>>;
 let user: Awaited<ReturnType<typeof createUser>>;
 
 beforeAll(async () => {
-  app = await startTestApp();
-  api = client(app.baseUrl);
   admin = await createUser(app, 'ADMIN');
   user = await createUser(app);
 });
-afterEach(() => closeSockets());
-afterAll(() => app.close());
 
 interface Layer {
   route?: { path: string; methods: Record<string, boolean> };

@@ -1,16 +1,8 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { client, createDrop, createUser, startTestApp, type TestApp } from './support/app.ts';
-import { closeSockets, connect, connected, next, request } from './support/sockets.ts';
+import { describe, expect, it, vi } from 'vitest';
+import { createDrop, createUser, useTestApp } from './support/app.ts';
+import { connect, connected, next, request } from './support/sockets.ts';
 
-let app: TestApp;
-let api: ReturnType<typeof client>;
-
-beforeAll(async () => {
-  app = await startTestApp();
-  api = client(app.baseUrl);
-});
-afterEach(() => closeSockets());
-afterAll(() => app.close());
+const { app, api } = useTestApp();
 
 const live = () => app.realtime.rooms.stats().dropIds;
 /** Nothing of any drop is left in this process: every room (clock, counts, positions, caches) was disposed. */

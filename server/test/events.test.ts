@@ -1,20 +1,15 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { OutboxEventSchema } from '../src/modules/events/outbox-event.entity.ts';
 import { UserSchema } from '../src/modules/users/user.entity.ts';
-import { addToWaitlist, client, createDrop, createUser, createUsers, startTestApp, type TestApp } from './support/app.ts';
-import { closeSockets, collect, connect, connected, next, refusal, sleep } from './support/sockets.ts';
+import { addToWaitlist, createDrop, createUser, createUsers, useTestApp } from './support/app.ts';
+import { collect, connect, connected, next, refusal, sleep } from './support/sockets.ts';
 
-let app: TestApp;
-let api: ReturnType<typeof client>;
+const { app, api } = useTestApp();
 let admin: Awaited<ReturnType<typeof createUser>>;
 
 beforeAll(async () => {
-  app = await startTestApp();
-  api = client(app.baseUrl);
   admin = await createUser(app, 'ADMIN');
 });
-afterEach(() => closeSockets());
-afterAll(() => app.close());
 
 const newDrop = (title: string) => ({
   title,

@@ -6,28 +6,23 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import type { RankingView, ReservationView } from '@dropspot/protocol';
 import type { Socket } from 'socket.io-client';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT_DIR } from '../src/config.ts';
 import { ClaimSchema } from '../src/modules/claims/claim.entity.ts';
 import { verifyRanking } from '../src/modules/reservations/ranking.ts';
 import { WaitlistSchema } from '../src/modules/waitlist/waitlist.entity.ts';
-import { client, createDrop, createUser, createUsers, startTestApp, type TestApp } from './support/app.ts';
-import { closeSockets, collect, connect, connected, next, request, sleep } from './support/sockets.ts';
+import { createDrop, createUser, createUsers, useTestApp } from './support/app.ts';
+import { collect, connect, connected, next, request, sleep } from './support/sockets.ts';
 
-let app: TestApp;
-let api: ReturnType<typeof client>;
+const { app, api } = useTestApp();
 let admin: Awaited<ReturnType<typeof createUser>>;
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'dropspot-ranking-'));
 
 beforeAll(async () => {
-  app = await startTestApp();
-  api = client(app.baseUrl);
   admin = await createUser(app, 'ADMIN');
 });
-afterEach(() => closeSockets());
 afterAll(async () => {
   rmSync(tmp, { recursive: true, force: true });
-  await app.close();
 });
 
 type User = Awaited<ReturnType<typeof createUsers>>[number];

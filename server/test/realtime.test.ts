@@ -1,19 +1,11 @@
 import jwt from 'jsonwebtoken';
 import { Manager } from 'socket.io-client';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { signAccessToken } from '../src/modules/auth/tokens.ts';
-import { TEST_SECRET, addToWaitlist, client, createDrop, createUser, createUsers, startTestApp, type TestApp } from './support/app.ts';
-import { closeSockets, collect, connect, connected, next, refusal, request, sleep } from './support/sockets.ts';
+import { TEST_SECRET, addToWaitlist, createDrop, createUser, createUsers, startTestApp, useTestApp } from './support/app.ts';
+import { collect, connect, connected, next, refusal, request, sleep } from './support/sockets.ts';
 
-let app: TestApp;
-let api: ReturnType<typeof client>;
-
-beforeAll(async () => {
-  app = await startTestApp();
-  api = client(app.baseUrl);
-});
-afterEach(() => closeSockets());
-afterAll(() => app.close());
+const { app, api } = useTestApp();
 
 describe('drop rooms', () => {
   it('snapshots for a visitor, a user and an admin', async () => {
