@@ -1,4 +1,4 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Namespace } from 'socket.io';
 import { addToWaitlist, createDrop, createUser, createUsers, useTestApp } from './support/app.ts';
 import { connect, connected, refusal, request, sleep } from './support/sockets.ts';
@@ -135,7 +135,7 @@ describe('function level: every socket action', () => {
     const drop = await createDrop(app);
     const socket = await connected(connect(app.baseUrl, { namespace: '/admin', auth: { token: leaving!.token } }));
     await app.services.auth.logout({ sessionId: (await app.services.auth.authenticate(leaving!.token, 'bearer')).sessionId });
-    await sleep(50);
+    await vi.waitFor(() => expect(app.services.auth.authenticate(leaving!.token, 'bearer')).rejects.toMatchObject({ code: 'SESSION_REVOKED' }));
     for (const event of await handledEvents('/admin', admin.token)) {
       const ack = await request(socket, event, ADMIN_PAYLOADS[event]!(drop.id));
       expect(ack, event).toMatchObject({ ok: false, code: 'SESSION_REVOKED' });
@@ -185,6 +185,7 @@ describe('object level', () => {
     await request(strangerSocket, 'drop:watch', { dropId: drop.id });
     await addToWaitlist(app, drop.id, [stranger!.id]);
     await api('POST', `/api/admin/claims/${claim.code}/redeem`, { token: admin.token });
+    // Proves an absence: only waiting a while can show that the stranger hears nothing.
     await sleep(300);
     expect(heard).toEqual([]);
   });
