@@ -1,16 +1,8 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { client, createDrop, createUser, startTestApp, type TestApp } from './support/app.ts';
-import { closeSockets, connect, connected, request } from './support/sockets.ts';
+import { describe, expect, it } from 'vitest';
+import { createDrop, createUser, useTestApp } from './support/app.ts';
+import { connect, connected, request } from './support/sockets.ts';
 
-let app: TestApp;
-let api: ReturnType<typeof client>;
-
-beforeAll(async () => {
-  app = await startTestApp();
-  api = client(app.baseUrl);
-});
-afterEach(() => closeSockets());
-afterAll(() => app.close());
+const { app, api } = useTestApp();
 
 const UNKNOWN = '00000000-0000-4000-8000-000000000000';
 

@@ -1,21 +1,16 @@
 import { parse } from 'csv-parse/sync';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { AuditEntrySchema } from '../src/modules/audit/audit.entity.ts';
 import { AUDIT_CSV_COLUMNS } from '../src/modules/audit/audit.service.ts';
-import { addToWaitlist, client, createUser, startTestApp, type TestApp } from './support/app.ts';
-import { closeSockets, connect, connected, request } from './support/sockets.ts';
+import { addToWaitlist, createUser, useTestApp } from './support/app.ts';
+import { connect, connected, request } from './support/sockets.ts';
 
-let app: TestApp;
-let api: ReturnType<typeof client>;
+const { app, api } = useTestApp();
 let admin: Awaited<ReturnType<typeof createUser>>;
 
 beforeAll(async () => {
-  app = await startTestApp();
-  api = client(app.baseUrl);
   admin = await createUser(app, 'ADMIN');
 });
-afterEach(() => closeSockets());
-afterAll(() => app.close());
 
 const newDrop = (title: string) => ({
   title,

@@ -1,11 +1,11 @@
 import jwt from 'jsonwebtoken';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { REFRESH_GRACE_MS, SESSION_CACHE_MS } from '../src/modules/auth/auth.service.ts';
 import { SessionSchema } from '../src/modules/auth/session.entity.ts';
 import { UserSchema } from '../src/modules/users/user.entity.ts';
 import { verifyPassword } from '../src/modules/auth/password.ts';
 import type * as PasswordModule from '../src/modules/auth/password.ts';
-import { TEST_SECRET, client, startTestApp, uniqueEmail, type TestApp } from './support/app.ts';
+import { TEST_SECRET, client, startTestApp, uniqueEmail, useTestApp } from './support/app.ts';
 
 // The real password check, wrapped only to count how many passwords a burst gets checked.
 vi.mock('../src/modules/auth/password.ts', async (original) => {
@@ -13,15 +13,8 @@ vi.mock('../src/modules/auth/password.ts', async (original) => {
   return { ...real, verifyPassword: vi.fn(real.verifyPassword) };
 });
 
-let app: TestApp;
-let api: ReturnType<typeof client>;
-
-beforeAll(async () => {
-  // Behind a proxy on loopback, so tests can speak from several client addresses (X-Forwarded-For).
-  app = await startTestApp({ TRUST_PROXY: 'loopback' });
-  api = client(app.baseUrl);
-});
-afterAll(() => app.close());
+// Behind a proxy on loopback, so tests can speak from several client addresses (X-Forwarded-For).
+const { app, api } = useTestApp({ TRUST_PROXY: 'loopback' });
 
 async function signup(email = uniqueEmail(), password = 'a good long password') {
   const res = await api('POST', '/api/auth/signup', { body: { email, password } });

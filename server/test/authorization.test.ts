@@ -1,26 +1,21 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Namespace } from 'socket.io';
-import { addToWaitlist, client, createDrop, createUser, createUsers, startTestApp, type TestApp } from './support/app.ts';
-import { closeSockets, connect, connected, refusal, request, sleep } from './support/sockets.ts';
+import { addToWaitlist, createDrop, createUser, createUsers, useTestApp } from './support/app.ts';
+import { connect, connected, refusal, request, sleep } from './support/sockets.ts';
 
 /**
  * Function level authorization from one list: the routes and socket handlers are read from the
  * running app (Express's router stack, the handlers a connected socket has), so a route or an
  * event added later is checked without anyone remembering to add it here.
  */
-let app: TestApp;
-let api: ReturnType<typeof client>;
+const { app, api } = useTestApp();
 let admin: Awaited<ReturnType<typeof createUser>>;
 let user: Awaited<ReturnType<typeof createUser>>;
 
 beforeAll(async () => {
-  app = await startTestApp();
-  api = client(app.baseUrl);
   admin = await createUser(app, 'ADMIN');
   user = await createUser(app);
 });
-afterEach(() => closeSockets());
-afterAll(() => app.close());
 
 interface Layer {
   route?: { path: string; methods: Record<string, boolean> };
@@ -140,7 +135,7 @@ describe('function level: every socket action', () => {
     const drop = await createDrop(app);
     const socket = await connected(connect(app.baseUrl, { namespace: '/admin', auth: { token: leaving!.token } }));
     await app.services.auth.logout({ sessionId: (await app.services.auth.authenticate(leaving!.token, 'bearer')).sessionId });
-    await sleep(50);
+    await vi.waitFor(() => expect(app.services.auth.authenticate(leaving!.token, 'bearer')).rejects.toMatchObject({ code: 'SESSION_REVOKED' }));
     for (const event of await handledEvents('/admin', admin.token)) {
       const ack = await request(socket, event, ADMIN_PAYLOADS[event]!(drop.id));
       expect(ack, event).toMatchObject({ ok: false, code: 'SESSION_REVOKED' });
@@ -190,6 +185,7 @@ describe('object level', () => {
     await request(strangerSocket, 'drop:watch', { dropId: drop.id });
     await addToWaitlist(app, drop.id, [stranger!.id]);
     await api('POST', `/api/admin/claims/${claim.code}/redeem`, { token: admin.token });
+    // Proves an absence: only waiting a while can show that the stranger hears nothing.
     await sleep(300);
     expect(heard).toEqual([]);
   });

@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ClaimSchema } from '../src/modules/claims/claim.entity.ts';
-import { addToWaitlist, createDrop, createUsers, startTestApp, type TestApp } from './support/app.ts';
+import { addToWaitlist, createDrop, createUsers, useTestApp } from './support/app.ts';
 
 /**
  * Codes collide about once in 10^17 draws; here the first draws all return one code, so a batch
@@ -12,11 +12,7 @@ vi.mock('../src/modules/claims/claim-code.ts', async (importOriginal) => {
   return { newClaimCode: () => (draws.colliding-- > 0 ? 'AAAA-BBBB-CCCC' : real.newClaimCode()) };
 });
 
-let app: TestApp;
-beforeAll(async () => {
-  app = await startTestApp();
-});
-afterAll(() => app.close());
+const { app } = useTestApp();
 
 describe('a batch that collides on a claim code', () => {
   it('is rolled back and settled claim by claim: everyone is answered with their own outcome', async () => {

@@ -1,27 +1,17 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { request as httpRequest } from 'undici';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { SYSTEM_ACTOR } from '../src/modules/audit/audit.ts';
 import { ClaimSchema } from '../src/modules/claims/claim.entity.ts';
 import { IdempotencyKeySchema } from '../src/modules/idempotency/idempotency.entity.ts';
 import { DropSchema } from '../src/modules/drops/drop.entity.ts';
-import { addToWaitlist, client, createDrop, createUser, createUsers, startTestApp, type TestApp } from './support/app.ts';
-import { closeSockets, connect, connected, next, request } from './support/sockets.ts';
+import { addToWaitlist, client, createDrop, createUser, createUsers, startTestApp, useTestApp } from './support/app.ts';
+import { connect, connected, next, request } from './support/sockets.ts';
 
 const CODE_FORMAT = /^[23456789ABCDEFGHJKMNPQRSTUVWXYZ]{4}-[23456789ABCDEFGHJKMNPQRSTUVWXYZ]{4}-[23456789ABCDEFGHJKMNPQRSTUVWXYZ]{4}$/;
 
-let app: TestApp;
-let api: ReturnType<typeof client>;
-
-beforeAll(async () => {
-  app = await startTestApp();
-  api = client(app.baseUrl);
-});
-afterAll(async () => {
-  closeSockets();
-  await app.close();
-});
+const { app, api } = useTestApp();
 
 async function waitlistedUser(dropId: string) {
   const user = await createUser(app);

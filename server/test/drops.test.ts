@@ -1,20 +1,16 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { ClaimSchema } from '../src/modules/claims/claim.entity.ts';
 import { WaitlistSchema } from '../src/modules/waitlist/waitlist.entity.ts';
-import { addToWaitlist, client, createDrop, createUser, startTestApp, type TestApp } from './support/app.ts';
+import { addToWaitlist, createDrop, createUser, useTestApp } from './support/app.ts';
 
-let app: TestApp;
-let api: ReturnType<typeof client>;
+const { app, api } = useTestApp();
 let admin: Awaited<ReturnType<typeof createUser>>;
 let user: Awaited<ReturnType<typeof createUser>>;
 
 beforeAll(async () => {
-  app = await startTestApp();
-  api = client(app.baseUrl);
   admin = await createUser(app, 'ADMIN');
   user = await createUser(app);
 });
-afterAll(() => app.close());
 
 const HOUR = 3600_000;
 const iso = (offsetMs: number) => new Date(Date.now() + offsetMs).toISOString();

@@ -1,32 +1,29 @@
 import fc from 'fast-check';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_CODES } from '@dropspot/protocol';
-import { addToWaitlist, createDrop, createUser, startTestApp, type TestApp } from './support/app.ts';
-import { closeSockets, connect, connected } from './support/sockets.ts';
+import { addToWaitlist, createDrop, createUser, useTestApp } from './support/app.ts';
+import { connect, connected } from './support/sockets.ts';
 
 /**
  * Property-based bad input over every HTTP endpoint and every socket event: whatever arrives,
  * the answer is a 2xx or a 4xx problem with a stable code (never a 5xx, never a hang), and a
  * refused request changes nothing in the database.
  */
-let app: TestApp;
+// Rate limits are tested elsewhere; here every event must reach validation.
+const { app } = useTestApp({}, { eventsPerSecond: 100_000, eventsPerIpPerSecond: 100_000, floodStrikes: 100_000 });
 let admin: Awaited<ReturnType<typeof createUser>>;
 let user: Awaited<ReturnType<typeof createUser>>;
 let dropId: string;
 const counted = { http: 0, socket: 0 };
 
 beforeAll(async () => {
-  // Rate limits are tested elsewhere; here every event must reach validation.
-  app = await startTestApp({}, { eventsPerSecond: 100_000, eventsPerIpPerSecond: 100_000, floodStrikes: 100_000 });
   admin = await createUser(app, 'ADMIN');
   user = await createUser(app);
   dropId = (await createDrop(app, { totalSlots: 1000 })).id;
   await addToWaitlist(app, dropId, [user.id]);
 });
-afterEach(() => closeSockets());
 afterAll(async () => {
   console.log(`fuzz: ${counted.http} HTTP requests and ${counted.socket} socket events with generated bad input`);
-  await app.close();
 });
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 100);

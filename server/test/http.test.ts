@@ -1,20 +1,10 @@
 import type { RequestHandler } from 'express';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DropSchema } from '../src/modules/drops/drop.entity.ts';
-import { client, createUser, startTestApp, type RequestOptions, type TestApp } from './support/app.ts';
-import { closeSockets, connect, connected, request } from './support/sockets.ts';
+import { type RequestOptions, client, createUser, startTestApp, useTestApp } from './support/app.ts';
+import { connect, connected, request } from './support/sockets.ts';
 
-let app: TestApp;
-let api: ReturnType<typeof client>;
-
-beforeAll(async () => {
-  app = await startTestApp({ BODY_LIMIT: '2kb' });
-  api = client(app.baseUrl);
-});
-afterAll(async () => {
-  closeSockets();
-  await app.close();
-});
+const { app, api } = useTestApp({ BODY_LIMIT: '2kb' });
 
 describe('health', () => {
   it('/healthz is alive and /readyz checks the database', async () => {

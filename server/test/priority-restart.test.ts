@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { WaitlistSchema } from '../src/modules/waitlist/waitlist.entity.ts';
 import { client, createDrop, createUsers, startTestApp, type TestApp } from './support/app.ts';
 import { SYSTEM_ACTOR } from '../src/modules/audit/audit.ts';
@@ -23,14 +23,15 @@ async function rankedDrop(app: TestApp, userIds: string[], options: { totalSlots
   return drop;
 }
 
-async function until<T>(read: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 3000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (ok(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out: ${JSON.stringify(value).slice(0, 400)}`);
-    await sleep(20);
-  }
+function until<T>(read: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 3000): Promise<T> {
+  return vi.waitFor(
+    async () => {
+      const value = await read();
+      if (!ok(value)) throw new Error(`timed out: ${JSON.stringify(value).slice(0, 400)}`);
+      return value;
+    },
+    { timeout: timeoutMs, interval: 20 },
+  );
 }
 
 describe('restart in the middle of holds', () => {
@@ -50,7 +51,8 @@ describe('restart in the middle of holds', () => {
     await first.orm.em.fork().execute('update "drop" set hold_seconds = 60 where id = ?', [short.id]);
     await first.close();
 
-    // Nobody is up while the 1 s holds run out and the third window opens.
+    // Nobody is up while the 1 s holds run out and the third window opens: wall-clock instants
+    // with no process up to show them, so only the clock can be waited for.
     await sleep(1300);
 
     const second = await startTestApp();

@@ -6,28 +6,23 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import type { PriorityRankingView, ReservationView } from '@dropspot/protocol';
 import type { Socket } from 'socket.io-client';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ROOT_DIR } from '../src/config.ts';
 import { ClaimSchema } from '../src/modules/claims/claim.entity.ts';
 import { verifyRanking } from '../src/modules/reservations/ranking.ts';
 import { WaitlistSchema } from '../src/modules/waitlist/waitlist.entity.ts';
-import { client, createDrop, createUser, createUsers, startTestApp, type TestApp } from './support/app.ts';
-import { closeSockets, collect, connect, connected, next, request, sleep } from './support/sockets.ts';
+import { createDrop, createUser, createUsers, useTestApp } from './support/app.ts';
+import { collect, connect, connected, next, request, sleep } from './support/sockets.ts';
 
-let app: TestApp;
-let api: ReturnType<typeof client>;
+const { app, api } = useTestApp();
 let admin: Awaited<ReturnType<typeof createUser>>;
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'dropspot-ranking-'));
 
 beforeAll(async () => {
-  app = await startTestApp();
-  api = client(app.baseUrl);
   admin = await createUser(app, 'ADMIN');
 });
-afterEach(() => closeSockets());
 afterAll(async () => {
   rmSync(tmp, { recursive: true, force: true });
-  await app.close();
 });
 
 type User = Awaited<ReturnType<typeof createUsers>>[number];
@@ -58,14 +53,15 @@ const claim = (dropId: string, user: User) => api('POST', `/api/drops/${dropId}/
 const leave = (dropId: string, user: User) => api('POST', `/api/drops/${dropId}/leave`, { token: user.token });
 const line = (dropId: string) => app.services.reservations.adminView(dropId);
 
-async function until<T>(what: string, read: () => Promise<T> | T, ok: (value: T) => boolean, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (ok(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(value).slice(0, 500)}`);
-    await sleep(20);
-  }
+function until<T>(what: string, read: () => Promise<T> | T, ok: (value: T) => boolean, timeoutMs = 5000): Promise<T> {
+  return vi.waitFor(
+    async () => {
+      const value = await read();
+      if (!ok(value)) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(value).slice(0, 500)}`);
+      return value;
+    },
+    { timeout: timeoutMs, interval: 20 },
+  );
 }
 
 /** The invariants that must hold in every committed state of a PRIORITY drop. */
@@ -189,6 +185,7 @@ describe('joining against the freeze', () => {
     // One join every 13 ms from 500 ms before the opening to about 280 ms after it.
     const results = await Promise.all(
       users.map(async (user, i) => {
+        // Each join is due at a wall-clock instant around the opening, which no condition marks.
         await sleep(Math.max(0, opensAt - 500 + i * 13 - Date.now()));
         const res = await api('POST', `/api/drops/${dropId}/join`, { token: user.token });
         return { userId: user.id, status: res.status, code: (res.body as { code?: string }).code };
@@ -454,6 +451,7 @@ describe('reservations, holds and backfill', () => {
     await openNow(drop.id);
     expect((await action('pause')).status).toBe(200);
     const held = (await line(drop.id)).items[0]!;
+    // Proves an absence: the 2 s hold must not run out while paused, which only waiting past it shows.
     await sleep(2500);
     const paused = await line(drop.id);
     expect(paused.counts).toMatchObject({ GRANTED: 1, WAITING: 2, EXPIRED: 0 });
@@ -528,6 +526,7 @@ describe('races: claim against expiry, leave against backfill', () => {
         const act = (grant?: ReservationView) =>
           acting.push(
             (async () => {
+              // Acts at a random wall-clock instant around the hold's expiry: the race is the point.
               await sleep(actAt(grant));
               const action = leaves ? 'leave' : 'claim';
               const ack = await request(socket, action === 'leave' ? 'drop:leave' : 'drop:claim', { dropId: drop.id });
@@ -555,6 +554,7 @@ describe('races: claim against expiry, leave against backfill', () => {
       for (const { drop } of runs) await checkInvariants(drop.id);
       const open = await Promise.all(runs.map(async ({ drop }) => (await line(drop.id)).counts.GRANTED));
       if (open.every((n) => n === 0)) break;
+      // The pace of sampling the invariants while the race runs, not a wait for one state.
       await sleep(100);
     }
     await Promise.all(acting);

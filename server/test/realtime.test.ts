@@ -1,19 +1,11 @@
 import jwt from 'jsonwebtoken';
 import { Manager } from 'socket.io-client';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { signAccessToken } from '../src/modules/auth/tokens.ts';
-import { TEST_SECRET, addToWaitlist, client, createDrop, createUser, createUsers, startTestApp, type TestApp } from './support/app.ts';
-import { closeSockets, collect, connect, connected, next, refusal, request, sleep } from './support/sockets.ts';
+import { TEST_SECRET, addToWaitlist, createDrop, createUser, createUsers, startTestApp, useTestApp } from './support/app.ts';
+import { collect, connect, connected, next, refusal, request, sleep } from './support/sockets.ts';
 
-let app: TestApp;
-let api: ReturnType<typeof client>;
-
-beforeAll(async () => {
-  app = await startTestApp();
-  api = client(app.baseUrl);
-});
-afterEach(() => closeSockets());
-afterAll(() => app.close());
+const { app, api } = useTestApp();
 
 describe('drop rooms', () => {
   it('snapshots for a visitor, a user and an admin', async () => {
@@ -94,8 +86,10 @@ describe('drop rooms', () => {
     const users = await createUsers(app, 1000);
     await addToWaitlist(app, drop.id, users.map((u) => u.id));
     const watcher = await connected(connect(app.baseUrl));
+    // Watching sends the drop's counts once; the storm's messages are the ones after it.
+    const watched = next(watcher, 'drop:counts', (c: { dropId: string }) => c.dropId === drop.id);
     await request(watcher, 'drop:watch', { dropId: drop.id });
-    await sleep(150);
+    await watched;
     const messages = collect<{ remaining: number; claimed: number }>(watcher, 'drop:counts');
     const soldOut = next(watcher, 'drop:counts', (c: { remaining: number }) => c.remaining === 0, 60_000);
 
@@ -107,6 +101,7 @@ describe('drop rooms', () => {
     const committedAt = Date.now();
     const last = await soldOut;
     const reachedAfterMs = Date.now() - committedAt;
+    // A stale message after the sell-out would make the last one wrong: only waiting a while shows none comes.
     await sleep(300);
 
     console.log(`coalescing: 1000 claims -> ${messages.length} count messages; sell-out reached the watcher ${reachedAfterMs} ms after the last commit`);
@@ -147,7 +142,8 @@ describe('drop rooms', () => {
 describe('window events', () => {
   it('announce opened and closed at the scheduled instants', async () => {
     const admin = await createUser(app, 'ADMIN');
-    const start = Date.now() + 700;
+    // Far enough ahead that a busy machine has created and watched the drop before it opens.
+    const start = Date.now() + 3000;
     const end = start + 600;
     const created = await api('POST', '/api/admin/drops', {
       token: admin.token,
@@ -155,8 +151,8 @@ describe('window events', () => {
     });
     const watcher = await connected(connect(app.baseUrl));
     await request(watcher, 'drop:watch', { dropId: created.body.id });
-    const opened = next(watcher, 'drop:window', (e: any) => e.type === 'opened');
-    const closed = next(watcher, 'drop:window', (e: any) => e.type === 'closed');
+    const opened = next(watcher, 'drop:window', (e: any) => e.type === 'opened', 10_000);
+    const closed = next(watcher, 'drop:window', (e: any) => e.type === 'closed', 10_000);
     const openedEvent = await opened;
     const openedLag = Date.now() - start;
     const closedEvent = await closed;
@@ -308,6 +304,7 @@ describe('who may connect', () => {
     const login = await api('POST', '/api/auth/login', { body: { email: signup.body.user.email, password: 'a long password' } });
     await addToWaitlist(app, drop.id, [signup.body.user.id]);
     expect((await api('POST', `/api/drops/${drop.id}/claim`, { token: login.body.accessToken })).status).toBe(201);
+    // Proves an absence: only waiting a while can show that no personal event arrives.
     await sleep(400);
     expect(personal).toEqual([]);
     const watched = await request(socket, 'drop:watch', { dropId: drop.id });

@@ -2,7 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import net from 'node:net';
 import { pino } from 'pino';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { addToWaitlist, client, createDrop, createUser, createUsers, startTestApp, type TestApp } from './support/app.ts';
 import { freePort } from './support/free-port.ts';
 import { closeSockets, collect, connect, connected, next, request, sleep } from './support/sockets.ts';
@@ -40,12 +40,13 @@ function pong(port: number): Promise<boolean> {
   });
 }
 
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
+function until(what: string, check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  return vi.waitFor(
+    async () => {
+      if (!(await check())) throw new Error(`timed out waiting for ${what}`);
+    },
+    { timeout: timeoutMs, interval: 50 },
+  );
 }
 
 async function startRedis(port: number): Promise<ChildProcess> {
@@ -137,6 +138,7 @@ describe.skipIf(!hasRedis)('Redis lost in scale-out mode', () => {
     apps.splice(apps.indexOf(b), 1);
     await b.close();
     await shutdownOnB;
+    // Proves an absence: only waiting a while can show that A's sockets hear nothing.
     await sleep(300);
     expect(shutdownOnA).toEqual([]);
   });

@@ -1,18 +1,13 @@
 import { CheckConstraintViolationException, UniqueConstraintViolationException } from '@mikro-orm/postgresql';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ClaimSchema } from '../src/modules/claims/claim.entity.ts';
 import { DropSchema } from '../src/modules/drops/drop.entity.ts';
 import { SessionSchema } from '../src/modules/auth/session.entity.ts';
 import { UserSchema } from '../src/modules/users/user.entity.ts';
 import { WaitlistSchema } from '../src/modules/waitlist/waitlist.entity.ts';
-import { addToWaitlist, client, createDrop, createUser, startTestApp, type TestApp } from './support/app.ts';
+import { addToWaitlist, client, createDrop, createUser, useTestApp } from './support/app.ts';
 
-let app: TestApp;
-
-beforeAll(async () => {
-  app = await startTestApp();
-});
-afterAll(() => app.close());
+const { app } = useTestApp();
 
 describe('migrations', () => {
   it('the committed migrations produce exactly the schema the entities describe', async () => {

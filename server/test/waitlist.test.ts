@@ -1,18 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { UserSchema } from '../src/modules/users/user.entity.ts';
 import { WaitlistSchema } from '../src/modules/waitlist/waitlist.entity.ts';
 import { createPriorityFormula } from '../src/modules/waitlist/priority.ts';
 import { createHash } from 'node:crypto';
-import { client, createDrop, createUser, createUsers, startTestApp, type TestApp } from './support/app.ts';
+import { createDrop, createUser, createUsers, useTestApp } from './support/app.ts';
 
-let app: TestApp;
-let api: ReturnType<typeof client>;
-
-beforeAll(async () => {
-  app = await startTestApp();
-  api = client(app.baseUrl);
-});
-afterAll(() => app.close());
+const { app, api } = useTestApp();
 
 describe('join and leave', () => {
   it('join is idempotent: 201 then 200 with the same entry', async () => {

@@ -5,7 +5,7 @@ import type { RequestHandler } from 'express';
 import type { AllocationMode } from '@dropspot/protocol';
 import { pino, type Logger } from 'pino';
 import pg from 'pg';
-import { inject } from 'vitest';
+import { afterAll, afterEach, beforeAll, inject } from 'vitest';
 import { createApp, type App, type AppDeps } from '../../src/app.ts';
 import type { Services } from '../../src/services.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
@@ -17,6 +17,7 @@ import { DropSchema } from '../../src/modules/drops/drop.entity.ts';
 import { UserSchema } from '../../src/modules/users/user.entity.ts';
 import { WaitlistSchema } from '../../src/modules/waitlist/waitlist.entity.ts';
 import { withDatabase } from './global-setup.ts';
+import { closeSockets } from './sockets.ts';
 
 let fileDatabase: Promise<string> | undefined;
 
@@ -109,6 +110,32 @@ export async function startTestApp(
   };
 }
 
+/**
+ * This file's app, started before its tests and closed after them; the sockets a test opened are
+ * closed after it. `app` and `api` can be taken at module level: they forward to the app that
+ * `beforeAll` started, so hooks and tests registered after this call may use them.
+ */
+export function useTestApp(env: Record<string, string> = {}, limits?: AppDeps['realtimeLimits']): { app: TestApp; api: Api } {
+  let started: { app: TestApp; api: Api } | undefined;
+  const current = () => {
+    if (!started) throw new Error('the test app starts in beforeAll: use it in hooks and tests');
+    return started;
+  };
+  beforeAll(async () => {
+    const app = await startTestApp(env, limits);
+    started = { app, api: client(app.baseUrl) };
+  });
+  afterEach(() => closeSockets());
+  afterAll(async () => {
+    closeSockets();
+    await started?.app.close();
+  });
+  return {
+    app: new Proxy({} as TestApp, { get: (_target, key) => Reflect.get(current().app, key) }),
+    api: <T = any>(method: string, path: string, options?: RequestOptions) => current().api<T>(method, path, options),
+  };
+}
+
 export interface ApiResponse<T = any> {
   status: number;
   body: T;
@@ -123,8 +150,10 @@ export interface RequestOptions {
   raw?: string;
 }
 
+export type Api = <T = any>(method: string, path: string, options?: RequestOptions) => Promise<ApiResponse<T>>;
+
 /** A small fetch wrapper that always returns status, parsed body and headers. */
-export function client(baseUrl: string) {
+export function client(baseUrl: string): Api {
   return async function api<T = any>(method: string, path: string, options: RequestOptions = {}): Promise<ApiResponse<T>> {
     const headers: Record<string, string> = { ...options.headers };
     if (options.token) headers.authorization = `Bearer ${options.token}`;
