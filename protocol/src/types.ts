@@ -45,6 +45,8 @@ export interface DropView {
   allocationMode: AllocationMode;
   /** PRIORITY: how long a reservation is held before it passes to the next in line. */
   holdSeconds: number;
+  /** Joining needs a solved proof-of-work challenge (GET /api/altcha/challenge), sent as `altcha`. */
+  requirePow: boolean;
   /** PRIORITY: sha256 (hex) of the drop's secret, published before the window opens; null for FCFS. */
   rankingCommitment: string | null;
   /** PRIORITY: when the ranking was frozen (the window opened); then GET /api/drops/:id/ranking reveals it. */

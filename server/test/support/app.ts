@@ -74,6 +74,7 @@ export async function startTestApp(
     NODE_ENV: 'test',
     LOG_LEVEL: 'silent',
     JWT_ACCESS_SECRET: TEST_SECRET,
+    ALTCHA_HMAC_KEY: TEST_SECRET,
     DATABASE_URL: await testDatabaseUrl(),
     RATE_LIMIT_AUTH_PER_MINUTE: '100000',
     RATE_LIMIT_CLAIM_PER_MINUTE: '100000',
