@@ -194,6 +194,7 @@ export async function createDrop(
     title?: string;
     allocationMode?: 'FCFS' | 'PRIORITY';
     holdSeconds?: number;
+    requirePow?: boolean;
   } = {},
 ) {
   const em = app.orm.em.fork();
@@ -206,6 +207,7 @@ export async function createDrop(
     isActive: options.isActive ?? true,
     allocationMode: options.allocationMode ?? 'FCFS',
     holdSeconds: options.holdSeconds ?? 600,
+    requirePow: options.requirePow ?? false,
     publishedAt: new Date(now - 2 * MINUTE),
   });
   await em.flush();
