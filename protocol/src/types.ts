@@ -13,6 +13,12 @@ export interface UserView {
   emailVerified: boolean;
 }
 
+/** What the signup form needs besides an address and a password (GET /api/auth/signup). */
+export interface SignupRequirements {
+  /** A solved proof-of-work challenge as `altcha` (REQUIRE_POW_SIGNUP). */
+  requirePow: boolean;
+}
+
 export interface AuthResponse {
   user: UserView;
   accessToken: string;

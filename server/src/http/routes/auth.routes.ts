@@ -1,6 +1,6 @@
 import { Router, type CookieOptions, type Response } from 'express';
 import { ipKeyGenerator } from 'express-rate-limit';
-import { changePasswordBodySchema, loginBodySchema, refreshBodySchema, signupBodySchema, type AuthResponse } from '@dropspot/protocol';
+import { changePasswordBodySchema, loginBodySchema, refreshBodySchema, signupBodySchema, type AuthResponse, type SignupRequirements } from '@dropspot/protocol';
 import type { Config } from '../../config.ts';
 import { ACCESS_COOKIE, REFRESH_COOKIE, cookie, requireUser, userId } from '../auth-middleware.ts';
 import { DomainError } from '../../domain/errors.ts';
@@ -25,6 +25,10 @@ export function authRoutes(deps: { auth: AuthService; config: Readonly<Config>; 
     res.cookie(REFRESH_COOKIE, session.refreshToken, { ...refreshCookie, maxAge: config.refreshTokenTtlSeconds * 1000 });
     res.status(status).json(session);
   }
+
+  router.get('/signup', (_req, res) => {
+    res.json({ requirePow: config.requirePowSignup } satisfies SignupRequirements);
+  });
 
   router.post('/signup', authLimit, async (req, res) => {
     const body = parseBody(signupBodySchema, req.body);
