@@ -76,6 +76,9 @@ export async function startServer(databaseUrl: string, engine: 'batched' | 'orig
       NODE_ENV: 'production',
       DATABASE_URL: databaseUrl,
       JWT_ACCESS_SECRET: SECRET,
+      ALTCHA_HMAC_KEY: SECRET,
+      // Its users are written straight into the database and no drop asks for proof of work.
+      REQUIRE_POW_SIGNUP: 'false',
       // Production refuses to start without a mail server; the bench signs nobody up, so none is reached.
       SMTP_URL: 'smtp://127.0.0.1:25',
       // Its users are written straight into the database, unverified: the claim path is measured without the check.

@@ -1,4 +1,6 @@
 import type { UserView } from '@dropspot/protocol';
+// The <altcha-widget> element's attributes and events in Svelte markup (types only: erased at run time).
+import type {} from 'altcha/types/svelte';
 
 declare global {
   namespace App {

@@ -27,6 +27,9 @@ Object.assign(process.env, {
   RATE_LIMIT_WAITLIST_PER_MINUTE: '100000',
   SOCKET_CONNECTIONS_PER_IP: '100000',
   SOCKET_EVENTS_PER_IP_PER_SECOND: '100000',
+  RATE_LIMIT_POW_CHALLENGE_PER_MINUTE: '100000',
+  // Cheap proof-of-work challenges: the browser tests check that the widget works, not what it costs.
+  ALTCHA_MAX_NUMBER: '2000',
 });
 
 await import('../../server/src/main.ts');

@@ -11,6 +11,12 @@ export const ERROR_STATUS = {
   /** A verification or password-reset link past its expiry: ask for a new one. */
   LINK_EXPIRED: 400,
   INVALID_JSON: 400,
+  /** Signup (REQUIRE_POW_SIGNUP) or joining a drop that requires it, without a solved proof-of-work challenge. */
+  POW_REQUIRED: 400,
+  /** A proof-of-work payload that is malformed, not ours, expired or not a solution. */
+  POW_INVALID: 400,
+  /** A proof-of-work solution that was already used once. */
+  POW_REPLAYED: 400,
   UNAUTHENTICATED: 401,
   INVALID_CREDENTIALS: 401,
   TOKEN_EXPIRED: 401,

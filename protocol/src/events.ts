@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { ErrorCode, ErrorIssue } from './errors.ts';
-import type { DropRef, ExtendHoldsPayload, WindowActionPayload } from './schemas.ts';
+import type { DropRef, ExtendHoldsPayload, JoinPayload, WindowActionPayload } from './schemas.ts';
 import type { StreamEvent } from './stream.ts';
 import type { AdminReservationsView, ClaimView, DropDetailView, DropView, PositionView, ReservationView, WaitlistEntryView, WindowView } from './types.ts';
 
@@ -88,7 +88,7 @@ export interface ClientToServerEvents {
   'drops:unwatch': (ack?: AckFn<null>) => void;
   'drop:watch': (payload: DropRef, ack: AckFn<DropSnapshot>) => void;
   'drop:unwatch': (payload: DropRef, ack?: AckFn<null>) => void;
-  'drop:join': (payload: DropRef, ack: AckFn<{ entry: WaitlistEntryView & { position: number }; created: boolean }>) => void;
+  'drop:join': (payload: JoinPayload, ack: AckFn<{ entry: WaitlistEntryView & { position: number }; created: boolean }>) => void;
   'drop:leave': (payload: DropRef, ack: AckFn<{ left: boolean }>) => void;
   'drop:claim': (payload: DropRef, ack: AckFn<{ claim: ClaimView; created: boolean }>) => void;
 }

@@ -16,9 +16,16 @@ export const emailSchema = z
   .pipe(z.email({ pattern: EMAIL, message: 'not a valid email address' }))
   .transform((email) => email.toLowerCase());
 
+/**
+ * A solved proof-of-work challenge: the ALTCHA widget's payload (base64 of its JSON), sent on
+ * signup and on joining a drop that requires it. Its contents are checked by the server.
+ */
+export const altchaPayloadSchema = z.string().min(1).max(4096).regex(/^[A-Za-z0-9+/]+=*$/, 'not an ALTCHA payload');
+
 export const signupBodySchema = z.object({
   email: emailSchema,
   password: passwordSchema,
+  altcha: altchaPayloadSchema.optional(),
 });
 export type SignupBody = z.infer<typeof signupBodySchema>;
 
@@ -62,6 +69,10 @@ export const uuidSchema = z.uuid();
 /** A drop named by id: the input of every action on one drop, over HTTP (from the path) and sockets. A malformed id is VALIDATION_FAILED. */
 export const dropRefSchema = z.strictObject({ dropId: uuidSchema });
 export type DropRef = z.infer<typeof dropRefSchema>;
+
+/** Joining a drop: its id plus, for a drop that requires proof of work, the solved challenge (HTTP body or socket payload). */
+export const joinPayloadSchema = dropRefSchema.safeExtend({ altcha: altchaPayloadSchema.optional() });
+export type JoinPayload = z.infer<typeof joinPayloadSchema>;
 
 const isoDate = z.iso
   .datetime({ offset: true })
@@ -123,6 +134,8 @@ const dropFields = {
   isActive: z.boolean().default(true),
   allocationMode: z.enum(ALLOCATION_MODES).default('FCFS'),
   holdSeconds: z.number().int().min(1).max(MAX_HOLD_SECONDS).default(DEFAULT_HOLD_SECONDS),
+  /** Joining needs a solved proof-of-work challenge (a bot gate that costs people a second or two). */
+  requirePow: z.boolean().default(false),
 };
 
 // Zod runs object refinements even when a field already failed, so the dates may still be strings.
@@ -147,6 +160,7 @@ export const updateDropBodySchema = z
     isActive: z.boolean().optional(),
     allocationMode: z.enum(ALLOCATION_MODES).optional(),
     holdSeconds: dropFields.holdSeconds.unwrap().optional(),
+    requirePow: z.boolean().optional(),
   })
   .refine((body) => Object.keys(body).length > 0, 'send at least one field to change')
   .refine(windowOrder, windowOrderIssue);

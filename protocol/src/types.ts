@@ -13,6 +13,12 @@ export interface UserView {
   emailVerified: boolean;
 }
 
+/** What the signup form needs besides an address and a password (GET /api/auth/signup). */
+export interface SignupRequirements {
+  /** A solved proof-of-work challenge as `altcha` (REQUIRE_POW_SIGNUP). */
+  requirePow: boolean;
+}
+
 export interface AuthResponse {
   user: UserView;
   accessToken: string;
@@ -45,6 +51,8 @@ export interface DropView {
   allocationMode: AllocationMode;
   /** PRIORITY and DRAW: how long a reservation is held before it passes to the next in line. */
   holdSeconds: number;
+  /** Joining needs a solved proof-of-work challenge (GET /api/altcha/challenge), sent as `altcha`. */
+  requirePow: boolean;
   /** PRIORITY and DRAW: sha256 (hex) of the drop's secret, published before the window opens; null for FCFS. */
   rankingCommitment: string | null;
   /** PRIORITY and DRAW: when the ranking was frozen (the window opened); then GET /api/drops/:id/ranking reveals it. */

@@ -19,6 +19,7 @@ import { auditRoutes } from './http/routes/audit.routes.ts';
 import { authRoutes } from './http/routes/auth.routes.ts';
 import { identityRoutes } from './http/routes/identity.routes.ts';
 import { meRoutes } from './http/routes/me.routes.ts';
+import { powRoutes } from './http/routes/pow.routes.ts';
 import { adminRoutes } from './http/routes/admin.routes.ts';
 import { dropRoutes } from './http/routes/drop.routes.ts';
 import { eventRoutes } from './http/routes/event.routes.ts';
@@ -119,7 +120,8 @@ export function createApp(deps: AppDeps): App {
   const api = express.Router();
   api.use(jsonOnly, express.json({ limit: config.bodyLimit, strict: true }), wellFormedInput, cookieParser());
   api.use(authenticate(services.auth), originCheck(config.corsOrigins));
-  api.use('/auth', authRoutes({ auth: services.auth, config, verification: services.verification }));
+  api.use('/auth', authRoutes({ auth: services.auth, config, verification: services.verification, pow: services.pow }));
+  api.use(powRoutes({ pow: services.pow, config }));
   api.use(identityRoutes({ config, ...services }));
   api.use('/drops', dropRoutes({ orm, config, ...services }));
   api.use('/me', meRoutes(services), accountRoutes({ account: services.account, config }));

@@ -64,6 +64,13 @@ const envSchema = z.object({
   RATE_LIMIT_MAIL_PER_MINUTE: z.coerce.number().int().min(1).default(3),
   REQUIRE_VERIFIED_EMAIL: bool.optional(),
   BLOCK_DISPOSABLE_EMAIL: bool.default(true),
+  // Proof of work (server/src/modules/pow/): ALTCHA challenges signed with this key.
+  ALTCHA_HMAC_KEY: secret.optional(),
+  // The work per challenge: the solver tries on average MAX_NUMBER / 2 counters, each COST PBKDF2 iterations.
+  ALTCHA_MAX_NUMBER: z.coerce.number().int().min(1).max(10_000_000).default(100_000),
+  ALTCHA_COST: z.coerce.number().int().min(1).max(100_000).default(1),
+  RATE_LIMIT_POW_CHALLENGE_PER_MINUTE: z.coerce.number().int().min(1).default(30),
+  REQUIRE_POW_SIGNUP: bool.optional(),
 });
 
 export interface Config {
@@ -105,6 +112,13 @@ export interface Config {
   /** Joining and claiming need a verified address. */
   requireVerifiedEmail: boolean;
   blockDisposableEmail: boolean;
+  /**
+   * ALTCHA proof of work: `hmacKey` signs challenges; a solution takes on average `maxNumber / 2`
+   * attempts of `cost` PBKDF2 iterations; `challengesPerMinute` per address.
+   */
+  pow: { hmacKey: string; maxNumber: number; cost: number; challengesPerMinute: number };
+  /** Signing up needs a solved proof-of-work challenge. */
+  requirePowSignup: boolean;
 }
 
 export class ConfigError extends Error {
@@ -115,7 +129,7 @@ export class ConfigError extends Error {
  * In development the secrets nobody set are generated once and kept in `.data/secrets.json`,
  * so sessions survive restarts without anyone having to invent a key.
  */
-function developmentSecret(dataDir: string, name: 'JWT_ACCESS_SECRET'): string {
+function developmentSecret(dataDir: string, name: 'JWT_ACCESS_SECRET' | 'ALTCHA_HMAC_KEY'): string {
   const file = path.join(dataDir, 'secrets.json');
   let stored: Record<string, string> = {};
   try {
@@ -142,7 +156,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   const e = parsed.data;
   if (e.NODE_ENV === 'production') {
     // No SMTP_URL in production would mean verification and reset links nobody receives.
-    const missing = (['JWT_ACCESS_SECRET', 'SMTP_URL'] as const).filter((name) => !e[name]);
+    const missing = (['JWT_ACCESS_SECRET', 'ALTCHA_HMAC_KEY', 'SMTP_URL'] as const).filter((name) => !e[name]);
     if (missing.length > 0) {
       throw new ConfigError(`Refusing to start in production without: ${missing.join(', ')}`);
     }
@@ -195,6 +209,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     mail: { smtpUrl: e.SMTP_URL, from: e.MAIL_FROM, retryDelaySeconds: e.MAIL_RETRY_DELAY_SECONDS, perMinute: e.RATE_LIMIT_MAIL_PER_MINUTE },
     requireVerifiedEmail: e.REQUIRE_VERIFIED_EMAIL ?? e.NODE_ENV === 'production',
     blockDisposableEmail: e.BLOCK_DISPOSABLE_EMAIL,
+    pow: {
+      hmacKey: e.ALTCHA_HMAC_KEY ?? developmentSecret(path.resolve(e.DATA_DIR), 'ALTCHA_HMAC_KEY'),
+      maxNumber: e.ALTCHA_MAX_NUMBER,
+      cost: e.ALTCHA_COST,
+      challengesPerMinute: e.RATE_LIMIT_POW_CHALLENGE_PER_MINUTE,
+    },
+    requirePowSignup: e.REQUIRE_POW_SIGNUP ?? e.NODE_ENV === 'production',
   };
   return Object.freeze(config);
 }

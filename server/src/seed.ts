@@ -26,6 +26,7 @@ export async function seedDemo(orm: Orm, services: Services): Promise<boolean> {
     isActive: true,
     allocationMode: 'FCFS',
     holdSeconds: 600,
+    requirePow: false,
   }, SYSTEM_ACTOR);
   await services.drops.create({
     title: 'Studio vinyl pressing: opens in 3 minutes',
@@ -37,6 +38,7 @@ export async function seedDemo(orm: Orm, services: Services): Promise<boolean> {
     isActive: true,
     allocationMode: 'PRIORITY',
     holdSeconds: 600,
+    requirePow: false,
   }, SYSTEM_ACTOR);
   await services.drops.create({
     title: 'Festival early-bird passes: ended',
@@ -48,6 +50,7 @@ export async function seedDemo(orm: Orm, services: Services): Promise<boolean> {
     isActive: true,
     allocationMode: 'FCFS',
     holdSeconds: 600,
+    requirePow: false,
   }, SYSTEM_ACTOR);
   return true;
 }

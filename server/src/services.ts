@@ -13,6 +13,7 @@ import { createDropService } from './modules/drops/drop.service.ts';
 import { createEventService } from './modules/events/event.service.ts';
 import { silentNotifier, type EventNotifier } from './modules/events/outbox.ts';
 import { createMailer } from './modules/mail/mailer.ts';
+import { createPowService } from './modules/pow/pow.service.ts';
 import { reservationActions } from './modules/reservations/reservation.actions.ts';
 import { createReservationService } from './modules/reservations/reservation.service.ts';
 import { createAccountService } from './modules/users/account.service.ts';
@@ -48,11 +49,21 @@ export function createServices(
   const anyClaims = createClaimService({ orm: deps.orm, notifier: changed, line: reservations });
   const anyWaitlist = createWaitlistService({ orm: deps.orm, formula, notifier: changed, line: reservations });
   const claims: typeof anyClaims = { ...anyClaims, claim: async (userId, dropId) => (await verification.requireVerified(userId), anyClaims.claim(userId, dropId)) };
-  const waitlist: typeof anyWaitlist = { ...anyWaitlist, join: async (userId, dropId) => (await verification.requireVerified(userId), anyWaitlist.join(userId, dropId)) };
+  const pow = createPowService(deps);
+  // A drop that requires proof of work is joined with a solved challenge, on every transport alike.
+  const waitlist = {
+    ...anyWaitlist,
+    join: async (userId: string, dropId: string, altcha?: string) => {
+      await verification.requireVerified(userId);
+      await pow.forDrop(dropId, altcha);
+      return anyWaitlist.join(userId, dropId);
+    },
+  };
   const { window } = dropActions(drops);
   const { list, extendHolds } = reservationActions(reservations);
   return {
     mailer,
+    pow,
     verification,
     passwordReset: createPasswordResetService({ orm: deps.orm, config: deps.config, mailer, auth }),
     formula,

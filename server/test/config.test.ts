@@ -28,9 +28,10 @@ describe('config', () => {
 
   it('refuses to start in production without secrets, naming what is missing', () => {
     expect(() => loadConfig({ NODE_ENV: 'production', DATA_DIR: tempDir() })).toThrow(/JWT_ACCESS_SECRET/);
-    expect(() => loadConfig({ NODE_ENV: 'production', JWT_ACCESS_SECRET: 'p'.repeat(40), DATA_DIR: tempDir() })).toThrow(/SMTP_URL/);
-    const config = loadConfig({ NODE_ENV: 'production', JWT_ACCESS_SECRET: 'p'.repeat(40), DATABASE_URL: 'postgres://u:p@db:5432/x', SMTP_URL: 'smtp://mail:25' });
+    expect(() => loadConfig({ NODE_ENV: 'production', JWT_ACCESS_SECRET: 'p'.repeat(40), DATA_DIR: tempDir() })).toThrow(/ALTCHA_HMAC_KEY, SMTP_URL/);
+    const config = loadConfig({ NODE_ENV: 'production', JWT_ACCESS_SECRET: 'p'.repeat(40), ALTCHA_HMAC_KEY: 'a'.repeat(40), DATABASE_URL: 'postgres://u:p@db:5432/x', SMTP_URL: 'smtp://mail:25' });
     expect(config.seedDemo).toBe(false);
+    expect(config.requirePowSignup).toBe(true);
   });
 
   it('explains invalid values', () => {

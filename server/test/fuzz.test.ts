@@ -72,7 +72,7 @@ const idLike = (includeReal: boolean) =>
 
 type Who = 'anon' | 'user' | 'admin';
 const endpoints: { method: string; path: (id: string) => string; who: Who; fields: string[] }[] = [
-  { method: 'POST', path: () => '/api/auth/signup', who: 'anon', fields: ['email', 'password'] },
+  { method: 'POST', path: () => '/api/auth/signup', who: 'anon', fields: ['email', 'password', 'altcha'] },
   { method: 'POST', path: () => '/api/auth/login', who: 'anon', fields: ['email', 'password'] },
   { method: 'POST', path: () => '/api/auth/refresh', who: 'anon', fields: ['refreshToken'] },
   { method: 'POST', path: () => '/api/auth/logout', who: 'anon', fields: ['refreshToken'] },
@@ -89,7 +89,7 @@ const endpoints: { method: string; path: (id: string) => string; who: Who; field
   { method: 'DELETE', path: () => '/api/me', who: 'user', fields: ['currentPassword'] },
   { method: 'GET', path: (id) => `/api/drops?status=${id}&page=${id}&pageSize=${id}`, who: 'anon', fields: [] },
   { method: 'GET', path: (id) => `/api/drops/${id}`, who: 'user', fields: [] },
-  { method: 'POST', path: (id) => `/api/drops/${id}/join`, who: 'user', fields: [] },
+  { method: 'POST', path: (id) => `/api/drops/${id}/join`, who: 'user', fields: ['altcha'] },
   { method: 'POST', path: (id) => `/api/drops/${id}/leave`, who: 'user', fields: [] },
   { method: 'GET', path: (id) => `/api/drops/${id}/position`, who: 'user', fields: [] },
   { method: 'POST', path: (id) => `/api/drops/${id}/claim`, who: 'user', fields: [] },
@@ -97,9 +97,9 @@ const endpoints: { method: string; path: (id: string) => string; who: Who; field
   { method: 'GET', path: () => '/api/priority', who: 'anon', fields: [] },
   { method: 'GET', path: (id) => `/api/admin/drops?status=${id}`, who: 'admin', fields: [] },
   { method: 'GET', path: (id) => `/api/drops/${id}/ranking`, who: 'user', fields: [] },
-  { method: 'POST', path: () => '/api/admin/drops', who: 'admin', fields: ['title', 'description', 'imageUrl', 'totalSlots', 'claimWindowStart', 'claimWindowEnd', 'isActive', 'allocationMode', 'holdSeconds'] },
+  { method: 'POST', path: () => '/api/admin/drops', who: 'admin', fields: ['title', 'description', 'imageUrl', 'totalSlots', 'claimWindowStart', 'claimWindowEnd', 'isActive', 'allocationMode', 'holdSeconds', 'requirePow'] },
   { method: 'GET', path: (id) => `/api/admin/drops/${id}`, who: 'admin', fields: [] },
-  { method: 'PATCH', path: (id) => `/api/admin/drops/${id}`, who: 'admin', fields: ['title', 'totalSlots', 'claimWindowStart', 'claimWindowEnd', 'isActive', 'imageUrl', 'allocationMode', 'holdSeconds'] },
+  { method: 'PATCH', path: (id) => `/api/admin/drops/${id}`, who: 'admin', fields: ['title', 'totalSlots', 'claimWindowStart', 'claimWindowEnd', 'isActive', 'imageUrl', 'allocationMode', 'holdSeconds', 'requirePow'] },
   { method: 'GET', path: (id) => `/api/admin/drops/${id}/reservations`, who: 'admin', fields: [] },
   { method: 'POST', path: (id) => `/api/admin/drops/${id}/holds`, who: 'admin', fields: ['seconds'] },
   { method: 'DELETE', path: (id) => `/api/admin/drops/${id}`, who: 'admin', fields: [] },

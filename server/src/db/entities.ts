@@ -12,6 +12,7 @@ import { FirstJoinSchema } from '../modules/waitlist/first-join.entity.ts';
 import { ReservationSchema } from '../modules/reservations/reservation.entity.ts';
 import { EmailTokenSchema } from '../modules/auth/email-token.entity.ts';
 import { MailMessageSchema } from '../modules/mail/mail-message.entity.ts';
+import { SpentChallengeSchema } from '../modules/pow/spent-challenge.entity.ts';
 
 export const entities = [
   UserSchema,
@@ -28,4 +29,5 @@ export const entities = [
   FirstJoinSchema,
   EmailTokenSchema,
   MailMessageSchema,
+  SpentChallengeSchema,
 ];

@@ -4,7 +4,8 @@ import type { Orm } from './orm.ts';
 /**
  * Deletes rows that only matter for a while: request counters older than the longest window
  * that reads them, idempotency keys after a day, refresh sessions a week after they ended,
- * verification and reset links a week after they expired.
+ * verification and reset links a week after they expired, spent proof-of-work challenges once
+ * they expired (an expired challenge is refused for that alone).
  */
 export async function pruneExpiredRows(orm: Orm): Promise<Record<string, number>> {
   const em = orm.em.fork();
@@ -14,6 +15,7 @@ export async function pruneExpiredRows(orm: Orm): Promise<Record<string, number>
     idempotencyKeys: await run(`delete from "idempotency_key" where created_at < now() - interval '24 hours'`),
     sessions: await run(`delete from "session" where expires_at < now() - interval '7 days' or revoked_at < now() - interval '7 days'`),
     emailTokens: await run(`delete from "email_token" where expires_at < now() - interval '7 days'`),
+    spentChallenges: await run(`delete from "spent_challenge" where expires_at < now()`),
   };
 }
 

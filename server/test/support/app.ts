@@ -76,6 +76,7 @@ export async function startTestApp(
     NODE_ENV: 'test',
     LOG_LEVEL: 'silent',
     JWT_ACCESS_SECRET: TEST_SECRET,
+    ALTCHA_HMAC_KEY: TEST_SECRET,
     DATABASE_URL: await testDatabaseUrl(),
     RATE_LIMIT_AUTH_PER_MINUTE: '100000',
     RATE_LIMIT_CLAIM_PER_MINUTE: '100000',
@@ -223,6 +224,7 @@ export async function createDrop(
     title?: string;
     allocationMode?: AllocationMode;
     holdSeconds?: number;
+    requirePow?: boolean;
   } = {},
 ) {
   const em = app.orm.em.fork();
@@ -235,6 +237,7 @@ export async function createDrop(
     isActive: options.isActive ?? true,
     allocationMode: options.allocationMode ?? 'FCFS',
     holdSeconds: options.holdSeconds ?? 600,
+    requirePow: options.requirePow ?? false,
     publishedAt: new Date(now - 2 * MINUTE),
   });
   await em.flush();

@@ -214,14 +214,17 @@ export class DropRoom {
     this.announcement = current === text ? `${text}\u00a0` : text;
   }
 
-  /** Join, leave or claim: over the socket when connected, else over HTTP (same service, same rules). */
-  async act(action: RoomAction): Promise<void> {
+  /**
+   * Join, leave or claim: over the socket when connected, else over HTTP (same service, same rules).
+   * `altcha`: the solved proof-of-work challenge that joining a drop with `requirePow` needs.
+   */
+  async act(action: RoomAction, altcha?: string): Promise<void> {
     if (this.busy) return;
     this.busy = action;
     this.error = null;
     try {
-      if (action === 'claim' && !this.entry) await this.#run('join');
-      await this.#run(action);
+      if (action === 'claim' && !this.entry) await this.#run('join', altcha);
+      await this.#run(action, action === 'join' ? altcha : undefined);
     } catch (error) {
       const known = error instanceof ApiError ? error : null;
       this.error = { code: known?.code ?? 'INTERNAL', message: known?.message ?? 'Something went wrong. Please try again.' };
@@ -230,18 +233,19 @@ export class DropRoom {
     }
   }
 
-  async #run(action: RoomAction): Promise<void> {
+  async #run(action: RoomAction, altcha?: string): Promise<void> {
     const dropId = this.id;
     const connection = this.#connection;
+    const fields = altcha ? { altcha } : {};
     if (connection?.socket.connected) {
-      let ack = await connection.request(`drop:${action}`, { dropId });
+      let ack = await connection.request(`drop:${action}`, { dropId, ...fields });
       // A socket whose session ran out: renew once and try again, as HTTP calls do.
-      if (!ack.ok && (await connection.renewAfter(ack.code))) ack = await connection.request(`drop:${action}`, { dropId });
+      if (!ack.ok && (await connection.renewAfter(ack.code))) ack = await connection.request(`drop:${action}`, { dropId, ...fields });
       if (!ack.ok) throw new ApiError({ status: 409, code: ack.code, detail: ack.message, issues: ack.issues });
       this.#applyResult(action, ack.data);
       return;
     }
-    const result = await api<unknown>(`/api/drops/${dropId}/${action}`, { method: 'POST', idempotencyKey: crypto.randomUUID() });
+    const result = await api<unknown>(`/api/drops/${dropId}/${action}`, { method: 'POST', idempotencyKey: crypto.randomUUID(), ...(altcha ? { body: fields } : {}) });
     this.#applyResult(action, result);
   }
 

@@ -13,7 +13,9 @@ export function authAction(mode: 'login' | 'signup') {
     const form = await request.formData();
     const values = { email: text(form, 'email') };
     try {
-      await api(`/api/auth/${mode}`, { method: 'POST', body: { email: values.email, password: text(form, 'password') }, fetch });
+      // The proof-of-work widget's hidden field, when the signup form has one.
+      const altcha = mode === 'signup' ? text(form, 'altcha') : '';
+      await api(`/api/auth/${mode}`, { method: 'POST', body: { email: values.email, password: text(form, 'password'), ...(altcha ? { altcha } : {}) }, fetch });
     } catch (error) {
       return formFailure(error, values);
     }

@@ -16,6 +16,7 @@ export interface DropFormValues {
   allocationMode: AllocationMode;
   holdMinutes: string;
   isActive: boolean;
+  requirePow: boolean;
 }
 
 function read(form: FormData): DropFormValues {
@@ -31,6 +32,7 @@ function read(form: FormData): DropFormValues {
     holdMinutes: text(form, 'holdMinutes'),
     // An unticked checkbox is not sent at all.
     isActive: form.has('isActive'),
+    requirePow: form.has('requirePow'),
   };
 }
 
@@ -46,6 +48,7 @@ function body(values: DropFormValues) {
     isActive: values.isActive,
     allocationMode: values.allocationMode,
     holdSeconds: Math.round(Number(values.holdMinutes) * 60),
+    requirePow: values.requirePow,
   };
 }
 

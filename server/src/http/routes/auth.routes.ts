@@ -1,6 +1,6 @@
 import { Router, type CookieOptions, type Response } from 'express';
 import { ipKeyGenerator } from 'express-rate-limit';
-import { changePasswordBodySchema, loginBodySchema, refreshBodySchema, signupBodySchema, type AuthResponse } from '@dropspot/protocol';
+import { changePasswordBodySchema, loginBodySchema, refreshBodySchema, signupBodySchema, type AuthResponse, type SignupRequirements } from '@dropspot/protocol';
 import type { Config } from '../../config.ts';
 import { ACCESS_COOKIE, REFRESH_COOKIE, cookie, requireUser, userId } from '../auth-middleware.ts';
 import { DomainError } from '../../domain/errors.ts';
@@ -8,9 +8,10 @@ import { limit } from '../rate-limit.ts';
 import { parseBody } from '../validate.ts';
 import type { AuthService } from '../../modules/auth/auth.service.ts';
 import type { EmailVerificationService } from '../../modules/auth/email-verification.service.ts';
+import type { PowService } from '../../modules/pow/pow.service.ts';
 import { acceptableEmail } from '../../modules/users/email-address.ts';
 
-export function authRoutes(deps: { auth: AuthService; config: Readonly<Config>; verification: Pick<EmailVerificationService, 'afterSignup'> }): Router {
+export function authRoutes(deps: { auth: AuthService; config: Readonly<Config>; verification: Pick<EmailVerificationService, 'afterSignup'>; pow: Pick<PowService, 'redeem'> }): Router {
   const { auth, config } = deps;
   const router = Router();
   const secure = config.env === 'production';
@@ -25,9 +26,15 @@ export function authRoutes(deps: { auth: AuthService; config: Readonly<Config>; 
     res.status(status).json(session);
   }
 
+  router.get('/signup', (_req, res) => {
+    res.json({ requirePow: config.requirePowSignup } satisfies SignupRequirements);
+  });
+
   router.post('/signup', authLimit, async (req, res) => {
     const body = parseBody(signupBodySchema, req.body);
     acceptableEmail(body.email, { blockDisposable: config.blockDisposableEmail });
+    // After the cheap checks, so a typo in the address does not cost the person their solution.
+    if (config.requirePowSignup) await deps.pow.redeem(body.altcha);
     const session = await auth.signup(body, req.get('user-agent'));
     // The account exists either way; without this first link the person asks for another (resend).
     await deps.verification.afterSignup(session.user.id).catch((error: unknown) => req.log.error({ err: error }, 'could not enqueue the verification mail'));

@@ -55,7 +55,7 @@ export function dropRoutes(deps: { orm: Orm; config: Readonly<Config> } & Pick<S
     res.json(view);
   });
 
-  router.post('/:id/join', ...actionRoute(actions.join, { limits, more, respond: (res, joined) => res.status(joined.created ? 201 : 200).json(joined) }));
+  router.post('/:id/join', ...actionRoute(actions.join, { limits, more, body: true, respond: (res, joined) => res.status(joined.created ? 201 : 200).json(joined) }));
   router.post('/:id/leave', ...actionRoute(actions.leave, { limits, more, respond: (res, left) => res.json(left) }));
   router.get('/:id/position', ...actionRoute(actions.position, { limits, respond: (res, position) => res.json(position) }));
   router.post('/:id/claim', ...actionRoute(actions.claim, { limits, more, respond: (res, claimed) => res.status(claimed.created ? 201 : 200).json(claimed) }));

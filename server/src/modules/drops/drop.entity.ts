@@ -24,6 +24,8 @@ export const DropSchema = defineEntity({
     allocationMode: p.enum(ALLOCATION_MODES).default('FCFS'),
     /** PRIORITY: seconds a reservation is held before it passes on. */
     holdSeconds: p.integer().default(DEFAULT_HOLD_SECONDS),
+    /** Joining needs a solved proof-of-work challenge. */
+    requirePow: p.boolean().default(false),
     /**
      * PRIORITY: random per-drop secret. Its sha256 is published as the commitment before the window
      * opens; the secret itself only once the ranking is frozen (it keys the anonymized ids and tie-breaks).

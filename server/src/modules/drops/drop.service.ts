@@ -180,6 +180,7 @@ export function createDropService(deps: {
       isActive: body.isActive,
       allocationMode: body.allocationMode,
       holdSeconds: body.holdSeconds,
+      requirePow: body.requirePow,
       publishedAt: body.isActive ? now : null,
       priorityFormula: body.isActive ? formula.view : null,
     });

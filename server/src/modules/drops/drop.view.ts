@@ -33,6 +33,7 @@ export function toDropView(drop: Drop, waitlistCount: number, now: Date): DropVi
     isActive: drop.isActive,
     allocationMode: drop.allocationMode,
     holdSeconds: drop.holdSeconds,
+    requirePow: drop.requirePow,
     rankingCommitment: hasLine(drop.allocationMode) && drop.rankingSecret ? commitmentOf(drop.rankingSecret) : null,
     rankingFrozenAt: drop.rankingFrozenAt?.toISOString() ?? null,
     priorityFormula: drop.allocationMode === 'PRIORITY' ? (drop.priorityFormula ?? null) : null,
