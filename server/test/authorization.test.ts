@@ -53,6 +53,9 @@ const PUBLIC = new Set([
   'POST /api/auth/verify-email',
   'POST /api/auth/forgot-password',
   'POST /api/auth/reset-password',
+  // The proof-of-work gate: whether signup needs a solution, and a challenge to solve.
+  'GET /api/auth/signup',
+  'GET /api/altcha/challenge',
 ]);
 
 /** A well-formed payload for every /admin event, so each reaches its session check. */

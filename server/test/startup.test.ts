@@ -52,9 +52,18 @@ function start(env: Record<string, string>): Promise<{ child: ChildProcess; outp
   });
 }
 
+/** SIGTERM, then its exit code; a process that already exited answers at once, one that hangs is killed after 60 s. */
 function stop(child: ChildProcess): Promise<number | null> {
-  return new Promise((resolve) => {
-    child.once('exit', (code) => resolve(code));
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve, reject) => {
+    const hung = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error('the server did not stop within 60 s of SIGTERM'));
+    }, 60_000);
+    child.once('exit', (code) => {
+      clearTimeout(hung);
+      resolve(code);
+    });
     child.kill('SIGTERM');
   });
 }
