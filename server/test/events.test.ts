@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { OutboxEventSchema } from '../src/modules/events/outbox-event.entity.ts';
 import { UserSchema } from '../src/modules/users/user.entity.ts';
 import { addToWaitlist, createDrop, createUser, createUsers, useTestApp } from './support/app.ts';
-import { collect, connect, connected, next, refusal, sleep } from './support/sockets.ts';
+import { collect, connect, connected, next, refusal, sleep, until } from './support/sockets.ts';
 
 const { app, api } = useTestApp();
 let admin: Awaited<ReturnType<typeof createUser>>;
@@ -18,16 +18,6 @@ const newDrop = (title: string) => ({
   claimWindowEnd: new Date(Date.now() + 600_000).toISOString(),
 });
 
-function waitFor<T>(read: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 5000): Promise<T> {
-  return vi.waitFor(
-    async () => {
-      const value = await read();
-      if (!ok(value)) throw new Error(`not yet: ${JSON.stringify(value).slice(0, 500)}`);
-      return value;
-    },
-    { timeout: timeoutMs, interval: 50 },
-  );
-}
 
 describe('the outbox', () => {
   it('writes events in the same transaction as the change: a rolled-back claim records nothing', async () => {
@@ -47,7 +37,7 @@ describe('the outbox', () => {
     const user = await createUser(app);
     await api('POST', `/api/drops/${created.body.id}/join`, { token: user.token });
     const claim = await api('POST', `/api/drops/${created.body.id}/claim`, { token: user.token });
-    const events = await waitFor(
+    const events = await until(
       async () => (await api('GET', '/api/admin/events?after=0&limit=1000', { token: admin.token })).body.items,
       (items: { type: string; dropId: string }[]) => items.some((e) => e.type === 'claim.issued' && e.dropId === created.body.id),
     );
@@ -72,7 +62,7 @@ describe('/events stream', () => {
     // Missed while away:
     await api('POST', '/api/admin/drops', { token: admin.token, body: newDrop('Missed 1') });
     await api('POST', '/api/admin/drops', { token: admin.token, body: newDrop('Missed 2') });
-    await waitFor(
+    await until(
       async () => (await api('GET', `/api/admin/events?after=${lastId}&limit=1000`, { token: admin.token })).body.items,
       (items: { payload: { drop?: { title: string } } }[]) => items.some((e) => e.payload.drop?.title === 'Missed 2'),
     );

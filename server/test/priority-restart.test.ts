@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { WaitlistSchema } from '../src/modules/waitlist/waitlist.entity.ts';
 import { client, createDrop, createUsers, startTestApp, type TestApp } from './support/app.ts';
 import { SYSTEM_ACTOR } from '../src/modules/audit/audit.ts';
-import { sleep } from './support/sockets.ts';
+import { sleep, until } from './support/sockets.ts';
 
 const apps: TestApp[] = [];
 afterAll(async () => {
@@ -23,16 +23,6 @@ async function rankedDrop(app: TestApp, userIds: string[], options: { totalSlots
   return drop;
 }
 
-function until<T>(read: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 3000): Promise<T> {
-  return vi.waitFor(
-    async () => {
-      const value = await read();
-      if (!ok(value)) throw new Error(`timed out: ${JSON.stringify(value).slice(0, 400)}`);
-      return value;
-    },
-    { timeout: timeoutMs, interval: 20 },
-  );
-}
 
 describe('restart in the middle of holds', () => {
   it('expires the holds that ran out while no process was up, passes them on, freezes a window that opened meanwhile, keeps live holds', async () => {

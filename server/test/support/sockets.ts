@@ -1,3 +1,4 @@
+import { vi } from 'vitest';
 import { io, type Socket } from 'socket.io-client';
 import type { Ack } from '@dropspot/protocol';
 
@@ -69,3 +70,15 @@ export function closeSockets(): void {
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Reads until `ok` accepts the value (polling), then returns it; the last value is in the failure. */
+export function until<T>(read: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 5000): Promise<T> {
+  return vi.waitFor(
+    async () => {
+      const value = await read();
+      if (!ok(value)) throw new Error(`not yet: ${JSON.stringify(value).slice(0, 500)}`);
+      return value;
+    },
+    { timeout: timeoutMs, interval: 20 },
+  );
+}
