@@ -8,7 +8,7 @@ import proxyaddr from 'proxy-addr';
 import type { Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
 import type { Config } from './config.ts';
-import type { Orm } from './db/orm.ts';
+import { pingDatabase, type Orm } from './db/orm.ts';
 import { authenticate } from './http/auth-middleware.ts';
 import { originCheck } from './http/csrf.ts';
 import { DomainError } from './domain/errors.ts';
@@ -109,7 +109,7 @@ export function createApp(deps: AppDeps): App {
   app.get('/readyz', async (req, res) => {
     const redis = live.redisStatus();
     try {
-      await orm.em.getConnection().execute('select 1');
+      await pingDatabase(orm);
       res.json({ status: redis === 'down' ? 'degraded' : 'ready', database: 'up', redis });
     } catch (error) {
       req.log.warn({ err: error }, 'readiness check failed');

@@ -1,4 +1,6 @@
 import type { Logger } from 'pino';
+import { sql, type DeleteResult } from 'kysely';
+import { db } from './kysely.ts';
 import type { Orm } from './orm.ts';
 
 /**
@@ -8,14 +10,15 @@ import type { Orm } from './orm.ts';
  * they expired (an expired challenge is refused for that alone).
  */
 export async function pruneExpiredRows(orm: Orm): Promise<Record<string, number>> {
-  const em = orm.em.fork();
-  const run = async (sql: string) => (await em.getConnection().execute<{ affectedRows: number }>(sql, [], 'run')).affectedRows;
+  const q = db(orm.em.fork());
+  const ago = (interval: string) => sql<Date>`now() - ${sql.lit(interval)}::interval`;
+  const deleted = async (query: { executeTakeFirst(): Promise<DeleteResult> }) => Number((await query.executeTakeFirst()).numDeletedRows);
   return {
-    userActions: await run(`delete from "user_action" where at < now() - interval '1 hour'`),
-    idempotencyKeys: await run(`delete from "idempotency_key" where created_at < now() - interval '24 hours'`),
-    sessions: await run(`delete from "session" where expires_at < now() - interval '7 days' or revoked_at < now() - interval '7 days'`),
-    emailTokens: await run(`delete from "email_token" where expires_at < now() - interval '7 days'`),
-    spentChallenges: await run(`delete from "spent_challenge" where expires_at < now()`),
+    userActions: await deleted(q.deleteFrom('user_action').where('at', '<', ago('1 hour'))),
+    idempotencyKeys: await deleted(q.deleteFrom('idempotency_key').where('createdAt', '<', ago('24 hours'))),
+    sessions: await deleted(q.deleteFrom('session').where((eb) => eb.or([eb('expiresAt', '<', ago('7 days')), eb('revokedAt', '<', ago('7 days'))]))),
+    emailTokens: await deleted(q.deleteFrom('email_token').where('expiresAt', '<', ago('7 days'))),
+    spentChallenges: await deleted(q.deleteFrom('spent_challenge').where('expiresAt', '<', sql<Date>`now()`)),
   };
 }
 

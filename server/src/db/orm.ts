@@ -10,6 +10,11 @@ export async function initOrm(clientUrl: string, overrides: Partial<Options> = {
   return orm;
 }
 
+/** Whether the database answers: a ping on a pooled connection, raw SQL because it reads no table. */
+export async function pingDatabase(orm: Orm): Promise<void> {
+  await orm.em.getConnection().execute('select 1');
+}
+
 /**
  * Closes the connection pool, waiting at most `timeoutMs` for connections still checked out.
  * A query started while the process was closing has been seen to leave its connection checked out
