@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type { ApiTokenView, StreamEvent } from '@dropspot/protocol';
+import { db } from '../../db/kysely.ts';
 import type { Orm } from '../../db/orm.ts';
 import { DomainError } from '../../domain/errors.ts';
 import { sha256 } from '../auth/tokens.ts';
-import { toStreamEvent, type StreamRow } from './stream-event.ts';
+import { STREAM_COLUMNS, toStreamEvent } from './stream-event.ts';
 import { recordAudit, type Actor } from '../audit/audit.ts';
 import { ApiTokenSchema } from './api-token.entity.ts';
 
@@ -17,10 +18,7 @@ export function createEventService(deps: { orm: Orm }) {
 
   /** Published events after `after`, in order; codes of claims are never part of the stream. */
   async function after(afterId: number, limit: number): Promise<StreamEvent[]> {
-    const rows = await orm.em.fork().execute<StreamRow[]>(
-      `select seq, type, drop_id, user_id, payload, created_at from "outbox_event" where seq > ? order by seq limit ?`,
-      [afterId, limit],
-    );
+    const rows = await db(orm.em.fork()).selectFrom('outbox_event').select(STREAM_COLUMNS).where('seq', '>', afterId).orderBy('seq').limit(limit).execute();
     return rows.map((row) => toPublicEvent(toStreamEvent(row)));
   }
 
@@ -72,8 +70,9 @@ export function createEventService(deps: { orm: Orm }) {
 
   /** The id of the newest published event (0 before the first). */
   async function newestId(): Promise<number> {
-    const [row] = await orm.em.fork().execute<{ newest: string | null }[]>(`select max(seq) as newest from "outbox_event"`);
-    return Number(row?.newest ?? 0);
+    // Named after its column, so the bigint is converted as the column's (it arrives as text).
+    const row = await db(orm.em.fork()).selectFrom('outbox_event').select((eb) => eb.fn.max('seq').as('seq')).executeTakeFirst();
+    return row?.seq ?? 0;
   }
 
   return { after, createToken, listTokens, revokeToken, verifyToken, isLiveToken, newestId };
