@@ -44,10 +44,18 @@ export const ERROR_STATUS = {
   SOLD_OUT: 409,
   ALREADY_REDEEMED: 409,
   SLOTS_BELOW_CLAIMED: 409,
+  /** "Suggest a description" without AI_BASE_URL and AI_MODEL on the server. */
+  AI_NOT_CONFIGURED: 409,
   IDEMPOTENCY_KEY_IN_USE: 409,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   IDEMPOTENCY_KEY_MISMATCH: 422,
+  /**
+   * The description helper's provider failed (refused, errored, unreachable) or took longer than
+   * AI_TIMEOUT_SECONDS: 424, the request depended on it, never a 5xx of DropSpot's own.
+   */
+  AI_UNAVAILABLE: 424,
+  AI_TIMEOUT: 424,
   RATE_LIMITED: 429,
   /** A socket handshake past the open connections allowed per account or per address. */
   TOO_MANY_CONNECTIONS: 429,

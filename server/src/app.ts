@@ -21,6 +21,7 @@ import { identityRoutes } from './http/routes/identity.routes.ts';
 import { meRoutes } from './http/routes/me.routes.ts';
 import { powRoutes } from './http/routes/pow.routes.ts';
 import { adminRoutes } from './http/routes/admin.routes.ts';
+import { aiRoutes } from './http/routes/ai.routes.ts';
 import { dropRoutes } from './http/routes/drop.routes.ts';
 import { eventRoutes } from './http/routes/event.routes.ts';
 import { createServices, type Services } from './services.ts';
@@ -128,6 +129,7 @@ export function createApp(deps: AppDeps): App {
   api.use('/admin', eventRoutes({ events: services.events, auth: services.auth, onRevoke: (id) => live.disconnectApiToken(id) }));
   api.use('/admin', adminRoutes(services));
   api.use('/admin', auditRoutes(services));
+  api.use('/admin', aiRoutes({ ai: services.ai, config }));
   api.get('/priority', (_req, res) => {
     res.json(services.formula.view);
   });

@@ -71,6 +71,12 @@ const envSchema = z.object({
   ALTCHA_COST: z.coerce.number().int().min(1).max(100_000).default(1),
   RATE_LIMIT_POW_CHALLENGE_PER_MINUTE: z.coerce.number().int().min(1).default(30),
   REQUIRE_POW_SIGNUP: bool.optional(),
+  // "Suggest a description" (server/src/modules/ai/): an OpenAI-compatible chat-completions server.
+  AI_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
+  AI_API_KEY: z.string().max(1000).optional(),
+  AI_MODEL: z.string().max(200).optional(),
+  AI_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(600).default(30),
+  RATE_LIMIT_AI_PER_MINUTE: z.coerce.number().int().min(1).default(10),
 });
 
 export interface Config {
@@ -119,6 +125,11 @@ export interface Config {
   pow: { hmacKey: string; maxNumber: number; cost: number; challengesPerMinute: number };
   /** Signing up needs a solved proof-of-work challenge. */
   requirePowSignup: boolean;
+  /**
+   * The description helper: an OpenAI-compatible chat-completions server at `baseUrl` (both it and
+   * `model` set, or it is off); `timeoutMs` bounds a whole suggestion; `perMinute` per admin.
+   */
+  ai: { baseUrl: string | undefined; apiKey: string | undefined; model: string | undefined; timeoutMs: number; perMinute: number };
 }
 
 export class ConfigError extends Error {
@@ -163,6 +174,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   }
   if ((e.ADMIN_EMAIL === undefined) !== (e.ADMIN_PASSWORD === undefined)) {
     throw new ConfigError('ADMIN_EMAIL and ADMIN_PASSWORD must be set together');
+  }
+  if ((e.AI_BASE_URL === undefined) !== (e.AI_MODEL === undefined)) {
+    throw new ConfigError('AI_BASE_URL and AI_MODEL must be set together (or neither, which turns "Suggest a description" off)');
   }
   const seedDemo = e.SEED_DEMO ?? (e.DATABASE_URL === undefined && e.NODE_ENV === 'development');
   const config: Config = {
@@ -216,6 +230,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       challengesPerMinute: e.RATE_LIMIT_POW_CHALLENGE_PER_MINUTE,
     },
     requirePowSignup: e.REQUIRE_POW_SIGNUP ?? e.NODE_ENV === 'production',
+    ai: { baseUrl: e.AI_BASE_URL, apiKey: e.AI_API_KEY, model: e.AI_MODEL, timeoutMs: e.AI_TIMEOUT_SECONDS * 1000, perMinute: e.RATE_LIMIT_AI_PER_MINUTE },
   };
   return Object.freeze(config);
 }

@@ -2,6 +2,7 @@ import { pino, type Logger } from 'pino';
 import type { Config } from './config.ts';
 import type { Orm } from './db/orm.ts';
 import { createActionLimits } from './domain/action-limits.ts';
+import { createDescriptionAssistant } from './modules/ai/description.service.ts';
 import { createAuditService } from './modules/audit/audit.service.ts';
 import { createAuthService, type EndedSession } from './modules/auth/auth.service.ts';
 import { createEmailVerificationService } from './modules/auth/email-verification.service.ts';
@@ -67,6 +68,8 @@ export function createServices(
     verification,
     passwordReset: createPasswordResetService({ orm: deps.orm, config: deps.config, mailer, auth }),
     formula,
+    /** "Suggest a description" for admins (off without AI_BASE_URL and AI_MODEL). */
+    ai: createDescriptionAssistant({ config: deps.config.ai, logger: deps.logger ?? pino({ level: 'silent' }) }),
     limits: createActionLimits(deps.config.rateLimits),
     auth,
     audit,

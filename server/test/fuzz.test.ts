@@ -110,6 +110,8 @@ const endpoints: { method: string; path: (id: string) => string; who: Who; field
   { method: 'DELETE', path: (id) => `/api/admin/api-tokens/${id}`, who: 'admin', fields: [] },
   { method: 'GET', path: (id) => `/api/admin/audit?dropId=${id}&action=${id}&page=${id}&pageSize=${id}&format=${id}`, who: 'admin', fields: [] },
   { method: 'GET', path: (id) => `/api/admin/audit.csv?dropId=${id}&action=${id}`, who: 'admin', fields: [] },
+  { method: 'GET', path: () => '/api/admin/ai', who: 'admin', fields: [] },
+  { method: 'POST', path: () => '/api/admin/ai/description', who: 'admin', fields: ['title', 'description', 'allocationMode', 'totalSlots'] },
 ];
 
 /** Row counts of every table a request could change. */
