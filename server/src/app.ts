@@ -23,6 +23,7 @@ import { powRoutes } from './http/routes/pow.routes.ts';
 import { adminRoutes } from './http/routes/admin.routes.ts';
 import { dropRoutes } from './http/routes/drop.routes.ts';
 import { eventRoutes } from './http/routes/event.routes.ts';
+import { webhookRoutes } from './http/routes/webhook.routes.ts';
 import { createServices, type Services } from './services.ts';
 import { createSignalHub, type SignalHub } from './domain/signals.ts';
 import { createRealtime, type Realtime, type RealtimeDeps } from './realtime/realtime.ts';
@@ -128,6 +129,7 @@ export function createApp(deps: AppDeps): App {
   api.use('/admin', eventRoutes({ events: services.events, auth: services.auth, onRevoke: (id) => live.disconnectApiToken(id) }));
   api.use('/admin', adminRoutes(services));
   api.use('/admin', auditRoutes(services));
+  api.use('/admin', webhookRoutes(services));
   api.get('/priority', (_req, res) => {
     res.json(services.formula.view);
   });
@@ -152,6 +154,8 @@ export function createApp(deps: AppDeps): App {
     // The same rule as Express's `req.ip`, so a socket and an HTTP request from one client count as one address.
     clientIp: (req) => proxyaddr(req, app.get('trust proxy fn') as Parameters<typeof proxyaddr>[1]),
     limits: deps.realtimeLimits,
+    // Webhooks are delivered from the published outbox: wake the dispatcher as soon as events are published.
+    published: () => services.webhookDispatcher.poke(),
   });
   return {
     app,
@@ -162,12 +166,14 @@ export function createApp(deps: AppDeps): App {
     start: async () => {
       await services.mailer.start();
       await live.start();
+      services.webhookDispatcher.start();
     },
     serveClient: (handler) => {
       client = handler;
     },
     close: async () => {
       await live.close();
+      await services.webhookDispatcher.stop();
       await services.mailer.stop();
     },
   };

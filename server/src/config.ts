@@ -71,6 +71,12 @@ const envSchema = z.object({
   ALTCHA_COST: z.coerce.number().int().min(1).max(100_000).default(1),
   RATE_LIMIT_POW_CHALLENGE_PER_MINUTE: z.coerce.number().int().min(1).default(30),
   REQUIRE_POW_SIGNUP: bool.optional(),
+  // Webhooks (server/src/modules/webhooks/) and how long published events are kept.
+  WEBHOOK_ALLOW_PRIVATE: bool.default(false),
+  WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
+  WEBHOOK_RETRY_BASE_MS: z.coerce.number().int().min(10).max(3_600_000).default(5_000),
+  WEBHOOK_RETRY_FOR_SECONDS: z.coerce.number().int().min(1).max(30 * 86_400).default(86_400),
+  OUTBOX_RETENTION_HOURS: z.coerce.number().int().min(1).max(100 * 365 * 24).default(7 * 24),
 });
 
 export interface Config {
@@ -119,6 +125,14 @@ export interface Config {
   pow: { hmacKey: string; maxNumber: number; cost: number; challengesPerMinute: number };
   /** Signing up needs a solved proof-of-work challenge. */
   requirePowSignup: boolean;
+  /**
+   * Webhook deliveries: `allowPrivate` lets endpoints resolve to private and loopback addresses
+   * (tests, a receiver on the same network); each attempt waits at most `timeoutMs`; a failed
+   * delivery is retried after `retryBaseMs`, doubling, for `retryForSeconds`, then marked failed.
+   */
+  webhooks: { allowPrivate: boolean; timeoutMs: number; retryBaseMs: number; retryForSeconds: number };
+  /** Published events older than this are pruned (except those a webhook endpoint still has to deliver). */
+  outboxRetentionHours: number;
 }
 
 export class ConfigError extends Error {
@@ -216,6 +230,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       challengesPerMinute: e.RATE_LIMIT_POW_CHALLENGE_PER_MINUTE,
     },
     requirePowSignup: e.REQUIRE_POW_SIGNUP ?? e.NODE_ENV === 'production',
+    webhooks: { allowPrivate: e.WEBHOOK_ALLOW_PRIVATE, timeoutMs: e.WEBHOOK_TIMEOUT_MS, retryBaseMs: e.WEBHOOK_RETRY_BASE_MS, retryForSeconds: e.WEBHOOK_RETRY_FOR_SECONDS },
+    outboxRetentionHours: e.OUTBOX_RETENTION_HOURS,
   };
   return Object.freeze(config);
 }

@@ -1,13 +1,15 @@
 import type { Logger } from 'pino';
 import type { Orm } from './orm.ts';
+import { pruneOutbox } from '../modules/events/retention.ts';
 
 /**
  * Deletes rows that only matter for a while: request counters older than the longest window
  * that reads them, idempotency keys after a day, refresh sessions a week after they ended,
  * verification and reset links a week after they expired, spent proof-of-work challenges once
- * they expired (an expired challenge is refused for that alone).
+ * they expired (an expired challenge is refused for that alone), and, given a retention, published
+ * events older than it (`pruneOutbox`: a prefix of the stream, never what a webhook still needs).
  */
-export async function pruneExpiredRows(orm: Orm): Promise<Record<string, number>> {
+export async function pruneExpiredRows(orm: Orm, options: { outboxRetentionHours?: number } = {}): Promise<Record<string, number>> {
   const em = orm.em.fork();
   const run = async (sql: string) => (await em.getConnection().execute<{ affectedRows: number }>(sql, [], 'run')).affectedRows;
   return {
@@ -16,12 +18,13 @@ export async function pruneExpiredRows(orm: Orm): Promise<Record<string, number>
     sessions: await run(`delete from "session" where expires_at < now() - interval '7 days' or revoked_at < now() - interval '7 days'`),
     emailTokens: await run(`delete from "email_token" where expires_at < now() - interval '7 days'`),
     spentChallenges: await run(`delete from "spent_challenge" where expires_at < now()`),
+    ...(options.outboxRetentionHours === undefined ? {} : { outboxEvents: await pruneOutbox(orm, options.outboxRetentionHours) }),
   };
 }
 
-export function startMaintenance(orm: Orm, logger: Logger, everyMs = 10 * 60_000): () => void {
+export function startMaintenance(orm: Orm, logger: Logger, options: { outboxRetentionHours?: number } = {}, everyMs = 10 * 60_000): () => void {
   const timer = setInterval(() => {
-    pruneExpiredRows(orm)
+    pruneExpiredRows(orm, options)
       .then((deleted) => logger.debug({ deleted }, 'pruned expired rows'))
       .catch((error: unknown) => logger.warn({ err: error }, 'pruning expired rows failed'));
   }, everyMs);
