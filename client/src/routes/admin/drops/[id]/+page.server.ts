@@ -13,7 +13,7 @@ export const load: PageServerLoad = async ({ fetch, params, parent }) => {
     loadApi<EventPage>(fetch, '/api/admin/events?limit=1'),
     loadApi<Page<AuditEntryView>>(fetch, `/api/admin/audit?dropId=${params.id}&pageSize=${CONSOLE_AUDIT_ROWS}`),
   ]);
-  return { drop, newestEvent: events.newest, audit: audit.items };
+  return { drop, newestEvent: events.newest, oldestEvent: events.oldest, audit: audit.items };
 };
 
 export const actions = {
