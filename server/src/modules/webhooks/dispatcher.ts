@@ -15,6 +15,8 @@ const BATCH = 100;
 /** The longest wait between two attempts, however many failed. */
 const MAX_DELAY_MS = 3_600_000;
 const USER_AGENT = 'DropSpot-Webhooks/1';
+/** How often a process sending to an endpoint renews its lease and reads the endpoint again. */
+const RENEW_EVERY_MS = 1000;
 /** Pokes closer together than this share one pass (a claim storm publishes many small batches). */
 const MIN_GAP_MS = 50;
 
@@ -40,7 +42,7 @@ const isEventRow = (row: PendingRow): row is PendingRow & StreamRow => row.seq !
  *    whose type it wants, and its cursor moves to that newest id, in one statement. Published ids
  *    are a gap-free prefix (the relay numbers them under its own lock), so nothing is skipped.
  * 2. Sending: a process leases an endpoint whose first PENDING row is due (`leased_until`, renewed
- *    before every attempt, so a process that died loses it after WEBHOOK_TIMEOUT_MS + 30 s) and
+ *    every second between attempts, so a process that died loses it after WEBHOOK_TIMEOUT_MS + 30 s) and
  *    sends its PENDING rows one at a time in event order. A failed attempt schedules the next one
  *    (WEBHOOK_RETRY_BASE_MS, doubling, at most an hour apart) and stops the endpoint's queue until
  *    then; past WEBHOOK_RETRY_FOR_SECONDS from its first attempt the row is FAILED and the queue
@@ -187,15 +189,24 @@ export function createWebhookDispatcher(deps: { orm: Orm; logger: Logger; settin
     return sender.send(endpoint.url, body, headers, { timeoutMs: settings.timeoutMs, signal: stopping.signal });
   }
 
-  /** Sends one endpoint's pending deliveries in order until none is left or one has to wait. */
+  /**
+   * Sends one endpoint's pending deliveries in order until none is left or one has to wait. The
+   * lease is renewed (and the endpoint read again: URL, secret, enabled) at most every
+   * RENEW_EVERY_MS, so a change by an admin applies within about a second.
+   */
   async function run(id: string): Promise<void> {
+    let endpoint: Awaited<ReturnType<typeof renew>>;
+    let renewedAt = 0;
     for (;;) {
       const rows = await pending(id);
       if (rows.length === 0) return;
       for (const row of rows) {
         if (stopping.signal.aborted) return;
         if (!row.due) return wakeIn(row.wait_ms ?? 0);
-        const endpoint = await renew(id);
+        if (Date.now() - renewedAt >= RENEW_EVERY_MS) {
+          endpoint = await renew(id);
+          renewedAt = Date.now();
+        }
         if (!endpoint?.enabled) return;
         if (!isEventRow(row)) {
           await expire(row.id);
