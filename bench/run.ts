@@ -14,13 +14,14 @@ import { SingleBar, Presets } from 'cli-progress';
 import { io, type Socket } from 'socket.io-client';
 import { audit, cpuTicks, percentile, postgresPids, ticksBetween, ROOT, seedStorm, startDatabaseServer, startServer, type AuditResult } from './support.ts';
 import { renderChart } from './chart.ts';
+import { webhooksBench } from './webhooks.ts';
 
 const USERS = Number(process.env.BENCH_USERS ?? 20_000);
 const SLOTS = Number(process.env.BENCH_SLOTS ?? 5_000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 500);
 const WATCHERS = (process.env.BENCH_WATCHERS ?? '1000,5000,10000').split(',').map(Number).filter((n) => n > 0);
 const MAX_SECONDS = Number(process.env.BENCH_MAX_SECONDS ?? 180);
-/** Which parts to run (all by default): storm-http, original, storm-socket, fanout, database. */
+/** Which parts to run (all by default): storm-http, original, storm-socket, fanout, database; `webhooks` only when named. */
 const SCENARIOS = new Set((process.env.BENCH_SCENARIOS ?? 'storm-http,original,storm-socket,fanout,database').split(','));
 
 /**
@@ -315,6 +316,7 @@ async function main(): Promise<boolean> {
     const fanOuts: FanOutResult[] = [];
     if (SCENARIOS.has('fanout')) for (const w of WATCHERS) fanOuts.push(await fanOut(db, w));
     const limit = SCENARIOS.has('database') ? await databaseLimit(db) : undefined;
+    const webhooks = SCENARIOS.has('webhooks') ? await webhooksBench(db) : undefined;
 
     const engine = storms.find((s) => s.engine === 'batched' && s.transport === 'http' && s.concurrency === CONCURRENCY);
     const original = storms.find((s) => s.engine === 'original');
@@ -352,7 +354,11 @@ async function main(): Promise<boolean> {
       })),
     );
 
-    const results = { at: new Date().toISOString(), machine, settings: { USERS, SLOTS, CONCURRENCY, WATCHERS }, storms, ratio, databaseLimit: limit, fanOuts };
+    if (webhooks) {
+      console.log(`\nWebhooks: claims/s with an endpoint subscribed vs none: ${webhooks.ratio}x (${webhooks.subscribed.claimsPerSecond} vs ${webhooks.none.claimsPerSecond})`);
+      console.log(`  ${webhooks.deliveries} deliveries at ${webhooks.deliveriesPerSecond}/s, the last ${webhooks.lastDeliveryAfterSellOutSeconds} s after sell-out; in order: ${webhooks.inOrder}; duplicates: ${webhooks.duplicates}`);
+    }
+    const results = { at: new Date().toISOString(), machine, settings: { USERS, SLOTS, CONCURRENCY, WATCHERS }, storms, ratio, databaseLimit: limit, fanOuts, ...(webhooks ? { webhooks } : {}) };
     const dir = path.join(ROOT, 'bench/results');
     mkdirSync(dir, { recursive: true });
     const complete = SCENARIOS.size === 5;
@@ -360,7 +366,7 @@ async function main(): Promise<boolean> {
     writeFileSync(path.join(dir, complete ? 'latest.json' : 'partial.json'), JSON.stringify(results, null, 2));
     if (complete && limit) writeFileSync(path.join(dir, 'claims-per-second.svg'), await renderChart(storms, limit.rowsPerSecond));
     console.log(complete ? '\nresults: bench/results/latest.json, chart: bench/results/claims-per-second.svg' : '\npartial run: bench/results/partial.json');
-    const failed = [...storms.map((s) => s.audit), ...fanOuts.map((f) => f.audit)].filter((a) => !a.ok);
+    const failed = [...storms.map((s) => s.audit), ...fanOuts.map((f) => f.audit), ...(webhooks ? [webhooks.none.audit, webhooks.subscribed.audit] : [])].filter((a) => !a.ok);
     if (failed.length > 0) console.error(`AUDIT FAILED: ${failed.map((a) => a.problems.join('; ')).join(' | ')}`);
     return failed.length === 0;
   } finally {

@@ -31,6 +31,8 @@ Object.assign(process.env, {
   RATE_LIMIT_POW_CHALLENGE_PER_MINUTE: '100000',
   // Cheap proof-of-work challenges: the browser tests check that the widget works, not what it costs.
   ALTCHA_MAX_NUMBER: '2000',
+  // The webhook test's receiver listens on loopback.
+  WEBHOOK_ALLOW_PRIVATE: 'true',
 });
 
 // "Suggest a description" talks to a loopback server that speaks the streaming chat-completions

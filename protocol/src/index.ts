@@ -5,3 +5,4 @@ export * from './events.ts';
 export * from './internal-hop.ts';
 export * from './stream.ts';
 export * from './ai.ts';
+export * from './webhooks.ts';

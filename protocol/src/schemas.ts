@@ -246,6 +246,10 @@ export const AUDIT_ACTIONS = [
   'claim.redeem',
   'api-token.create',
   'api-token.revoke',
+  'webhook.create',
+  'webhook.update',
+  'webhook.delete',
+  'webhook.redeliver',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -241,11 +241,15 @@ export interface ApiTokenView {
   revokedAt: string | null;
 }
 
-/** `GET /api/admin/events`: published events after `after`, and the newest id there is. */
+/**
+ * `GET /api/admin/events`: published events after `after`, the newest id there is, and the oldest
+ * id still kept (older events were pruned: OUTBOX_RETENTION_HOURS); both 0 before the first event.
+ */
 export interface EventPage {
   items: StreamEvent[];
   next: number;
   newest: number;
+  oldest: number;
 }
 
 /** One admin action: who (id and email at the time), what, on which drop, when, from where. */

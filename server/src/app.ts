@@ -24,6 +24,7 @@ import { adminRoutes } from './http/routes/admin.routes.ts';
 import { aiRoutes } from './http/routes/ai.routes.ts';
 import { dropRoutes } from './http/routes/drop.routes.ts';
 import { eventRoutes } from './http/routes/event.routes.ts';
+import { webhookRoutes } from './http/routes/webhook.routes.ts';
 import { createServices, type Services } from './services.ts';
 import { createSignalHub, type SignalHub } from './domain/signals.ts';
 import { createRealtime, type Realtime, type RealtimeDeps } from './realtime/realtime.ts';
@@ -130,6 +131,7 @@ export function createApp(deps: AppDeps): App {
   api.use('/admin', adminRoutes(services));
   api.use('/admin', auditRoutes(services));
   api.use('/admin', aiRoutes({ ai: services.ai, config }));
+  api.use('/admin', webhookRoutes(services));
   api.get('/priority', (_req, res) => {
     res.json(services.formula.view);
   });
@@ -154,6 +156,8 @@ export function createApp(deps: AppDeps): App {
     // The same rule as Express's `req.ip`, so a socket and an HTTP request from one client count as one address.
     clientIp: (req) => proxyaddr(req, app.get('trust proxy fn') as Parameters<typeof proxyaddr>[1]),
     limits: deps.realtimeLimits,
+    // Webhooks are delivered from the published outbox: wake the dispatcher as soon as events are published.
+    published: () => services.webhookDispatcher.poke(),
   });
   return {
     app,
@@ -164,12 +168,14 @@ export function createApp(deps: AppDeps): App {
     start: async () => {
       await services.mailer.start();
       await live.start();
+      services.webhookDispatcher.start();
     },
     serveClient: (handler) => {
       client = handler;
     },
     close: async () => {
       await live.close();
+      await services.webhookDispatcher.stop();
       await services.mailer.stop();
     },
   };

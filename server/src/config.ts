@@ -77,6 +77,12 @@ const envSchema = z.object({
   AI_MODEL: z.string().max(200).optional(),
   AI_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(600).default(30),
   RATE_LIMIT_AI_PER_MINUTE: z.coerce.number().int().min(1).default(10),
+  // Webhooks (server/src/modules/webhooks/) and how long published events are kept.
+  WEBHOOK_ALLOW_PRIVATE: bool.default(false),
+  WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
+  WEBHOOK_RETRY_BASE_MS: z.coerce.number().int().min(10).max(3_600_000).default(5_000),
+  WEBHOOK_RETRY_FOR_SECONDS: z.coerce.number().int().min(1).max(30 * 86_400).default(86_400),
+  OUTBOX_RETENTION_HOURS: z.coerce.number().int().min(1).max(100 * 365 * 24).default(7 * 24),
 });
 
 export interface Config {
@@ -130,6 +136,14 @@ export interface Config {
    * `model` set, or it is off); `timeoutMs` bounds a whole suggestion; `perMinute` per admin.
    */
   ai: { baseUrl: string | undefined; apiKey: string | undefined; model: string | undefined; timeoutMs: number; perMinute: number };
+  /**
+   * Webhook deliveries: `allowPrivate` lets endpoints resolve to private and loopback addresses
+   * (tests, a receiver on the same network); each attempt waits at most `timeoutMs`; a failed
+   * delivery is retried after `retryBaseMs`, doubling, for `retryForSeconds`, then marked failed.
+   */
+  webhooks: { allowPrivate: boolean; timeoutMs: number; retryBaseMs: number; retryForSeconds: number };
+  /** Published events older than this are pruned (except those a webhook endpoint still has to deliver). */
+  outboxRetentionHours: number;
 }
 
 export class ConfigError extends Error {
@@ -231,6 +245,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     },
     requirePowSignup: e.REQUIRE_POW_SIGNUP ?? e.NODE_ENV === 'production',
     ai: { baseUrl: e.AI_BASE_URL, apiKey: e.AI_API_KEY, model: e.AI_MODEL, timeoutMs: e.AI_TIMEOUT_SECONDS * 1000, perMinute: e.RATE_LIMIT_AI_PER_MINUTE },
+    webhooks: { allowPrivate: e.WEBHOOK_ALLOW_PRIVATE, timeoutMs: e.WEBHOOK_TIMEOUT_MS, retryBaseMs: e.WEBHOOK_RETRY_BASE_MS, retryForSeconds: e.WEBHOOK_RETRY_FOR_SECONDS },
+    outboxRetentionHours: e.OUTBOX_RETENTION_HOURS,
   };
   return Object.freeze(config);
 }

@@ -49,7 +49,7 @@ async function main(): Promise<void> {
     if (await seedDemo(orm, services)) logger.info('demo drops created');
   }
 
-  const stopMaintenance = startMaintenance(orm, logger);
+  const stopMaintenance = startMaintenance(orm, logger, { outboxRetentionHours: config.outboxRetentionHours });
   await start();
   httpServer.listen(config.port, config.host);
   await once(httpServer, 'listening');

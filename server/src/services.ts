@@ -21,6 +21,8 @@ import { createAccountService } from './modules/users/account.service.ts';
 import { createPriorityFormula } from './modules/waitlist/priority.ts';
 import { waitlistActions } from './modules/waitlist/waitlist.actions.ts';
 import { createWaitlistService } from './modules/waitlist/waitlist.service.ts';
+import { createWebhookDispatcher } from './modules/webhooks/dispatcher.ts';
+import { createWebhookService } from './modules/webhooks/webhook.service.ts';
 
 /** The domain's services, wired together; the transports (HTTP, sockets) and the CLI call these. */
 export type Services = ReturnType<typeof createServices>;
@@ -60,10 +62,15 @@ export function createServices(
       return anyWaitlist.join(userId, dropId);
     },
   };
+  // Webhooks: the dispatcher delivers from the outbox (app.ts starts it and pokes it after each publication).
+  const webhookDispatcher = createWebhookDispatcher({ orm: deps.orm, logger: deps.logger ?? pino({ level: 'silent' }), settings: deps.config.webhooks });
+  const webhooks = createWebhookService({ orm: deps.orm, config: deps.config, poke: webhookDispatcher.poke });
   const { window } = dropActions(drops);
   const { list, extendHolds } = reservationActions(reservations);
   return {
     mailer,
+    webhooks,
+    webhookDispatcher,
     pow,
     verification,
     passwordReset: createPasswordResetService({ orm: deps.orm, config: deps.config, mailer, auth }),

@@ -9,7 +9,8 @@ import { parseBody, parseId, parseQuery } from '../validate.ts';
 import type { EventService } from '../../modules/events/event.service.ts';
 
 const afterQuerySchema = z.object({
-  after: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
+  /** Without it, from the oldest event kept; with it, EVENTS_EXPIRED when events after it were pruned. */
+  after: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
 
@@ -33,8 +34,9 @@ export function eventRoutes(deps: { events: EventService; auth: AuthService; onR
   /** Polling clients: published events after `after`, oldest first. */
   router.get('/events', requireStreamReader(events), async (req, res) => {
     const query = parseQuery(afterQuerySchema, req.query);
-    const [items, newest] = await Promise.all([events.after(query.after, query.limit), events.newestId()]);
-    const page: EventPage = { items, next: items.at(-1)?.id ?? query.after, newest };
+    const after = await events.startAfter(query.after);
+    const [items, newest, oldest] = await Promise.all([events.after(after, query.limit), events.newestId(), events.oldestId()]);
+    const page: EventPage = { items, next: items.at(-1)?.id ?? after, newest, oldest };
     res.json(page);
   });
 

@@ -14,7 +14,7 @@ export const load: PageServerLoad = async ({ fetch, params, parent }) => {
     loadApi<Page<AuditEntryView>>(fetch, `/api/admin/audit?dropId=${params.id}&pageSize=${CONSOLE_AUDIT_ROWS}`),
     loadApi<AiStatusView>(fetch, '/api/admin/ai'),
   ]);
-  return { drop, newestEvent: events.newest, audit: audit.items, ai };
+  return { drop, newestEvent: events.newest, oldestEvent: events.oldest, audit: audit.items, ai };
 };
 
 export const actions = {
