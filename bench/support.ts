@@ -66,7 +66,9 @@ export interface BenchServer {
 }
 
 /** The app in its own process (bench/server.ts) on a free loopback port. */
-export async function startServer(databaseUrl: string, engine: 'batched' | 'original', env: Record<string, string> = {}): Promise<BenchServer> {
+export type Engine = 'batched' | 'original' | 'ceiling';
+
+export async function startServer(databaseUrl: string, engine: Engine, env: Record<string, string> = {}): Promise<BenchServer> {
   // BENCH_PROFILE=1 writes a V8 CPU profile of the server per run into bench/results/profiles/.
   const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${path.join(ROOT, 'bench/results/profiles')}`] : [];
   const child: ChildProcess = spawn(process.execPath, [...profile, path.join(ROOT, 'bench/server.ts')], {
@@ -83,26 +85,31 @@ export async function startServer(databaseUrl: string, engine: 'batched' | 'orig
       SMTP_URL: 'smtp://127.0.0.1:25',
       // Its users are written straight into the database, unverified: the claim path is measured without the check.
       REQUIRE_VERIFIED_EMAIL: 'false',
-      LOG_LEVEL: 'warn',
       RATE_LIMIT_AUTH_PER_MINUTE: '100000000',
       RATE_LIMIT_CLAIM_PER_MINUTE: '100000000',
       RATE_LIMIT_WAITLIST_PER_MINUTE: '100000000',
       RATE_LIMIT_ACTIONS_PER_IP_PER_MINUTE: '100000000',
       // Every simulated client connects from this machine.
       SOCKET_CONNECTIONS_PER_IP: '100000000',
-      DB_POOL_MAX: '20',
       BENCH_ENGINE: engine,
       ...env,
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const port = await new Promise<number>((resolve, reject) => {
+    // The request log goes to this pipe, as `npm start`'s goes to its terminal: read it until the
+    // READY line, then keep draining it without keeping it, or the server would block on a full pipe.
     let out = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer) => {
       out += chunk.toString();
       const match = /READY (\d+)/.exec(out);
-      if (match) resolve(Number(match[1]));
-    });
+      if (match) {
+        child.stdout!.off('data', onData);
+        child.stdout!.resume();
+        resolve(Number(match[1]));
+      }
+    };
+    child.stdout!.on('data', onData);
     child.once('exit', (code) => reject(new Error(`bench server exited with ${code}`)));
   });
   return {
