@@ -65,8 +65,8 @@ export interface BenchServer {
   stop(): Promise<void>;
 }
 
-/** The app in its own process (bench/server.ts) on a free loopback port. */
-export async function startServer(databaseUrl: string, engine: 'batched' | 'original'): Promise<BenchServer> {
+/** The app in its own process (bench/server.ts) on a free loopback port; `env` overrides the settings below. */
+export async function startServer(databaseUrl: string, engine: 'batched' | 'original', env: Record<string, string> = {}): Promise<BenchServer> {
   // BENCH_PROFILE=1 writes a V8 CPU profile of the server per run into bench/results/profiles/.
   const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${path.join(ROOT, 'bench/results/profiles')}`] : [];
   const child: ChildProcess = spawn(process.execPath, [...profile, path.join(ROOT, 'bench/server.ts')], {
@@ -92,6 +92,7 @@ export async function startServer(databaseUrl: string, engine: 'batched' | 'orig
       SOCKET_CONNECTIONS_PER_IP: '100000000',
       DB_POOL_MAX: '20',
       BENCH_ENGINE: engine,
+      ...env,
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -205,18 +206,24 @@ export function ticksBetween(before: Map<number, number>, after: Map<number, num
   return total;
 }
 
-/** PostgreSQL's processes (the embedded server runs as the postgres user). */
+/**
+ * PostgreSQL's processes: the embedded server's (this process's children and grandchildren) when
+ * there is one, so another PostgreSQL on a shared machine is not counted; else every `postgres`.
+ */
 export function postgresPids(): number[] {
-  const pids: number[] = [];
+  const all: { pid: number; ppid: number }[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === 'postgres') pids.push(Number(entry));
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) === 'postgres') all.push({ pid: Number(entry), ppid: Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) });
     } catch {
       // gone
     }
   }
-  return pids;
+  const postmasters = new Set(all.filter((p) => p.ppid === process.pid).map((p) => p.pid));
+  const ours = all.filter((p) => postmasters.has(p.pid) || postmasters.has(p.ppid));
+  return (ours.length > 0 ? ours : all).map((p) => p.pid);
 }
 
 export function percentile(sorted: number[], p: number): number {
