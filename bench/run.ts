@@ -6,6 +6,7 @@
  *
  * Knobs (environment): BENCH_USERS (20000), BENCH_SLOTS (5000), BENCH_CONCURRENCY (500),
  * BENCH_WATCHERS ("1000,5000,10000"), BENCH_MAX_SECONDS per storm (180), BENCH_DATABASE_URL.
+ * Sign-ups (bench/signup.ts) have their own: BENCH_SIGNUPS, BENCH_POW_SIGNUPS, BENCH_SIGNUP_WAVE, ….
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -16,13 +17,14 @@ import { io, type Socket } from 'socket.io-client';
 import { audit, cpuTicks, percentile, postgresPids, ticksBetween, ROOT, seedStorm, startDatabaseServer, startServer, type AuditResult, type Engine } from './support.ts';
 import { renderChart } from './chart.ts';
 import { webhooksBench } from './webhooks.ts';
+import { signupBench } from './signup.ts';
 
 const USERS = Number(process.env.BENCH_USERS ?? 20_000);
 const SLOTS = Number(process.env.BENCH_SLOTS ?? 5_000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 500);
 const WATCHERS = (process.env.BENCH_WATCHERS ?? '1000,5000,10000').split(',').map(Number).filter((n) => n > 0);
 const MAX_SECONDS = Number(process.env.BENCH_MAX_SECONDS ?? 180);
-/** Which parts to run: all of these by default; `webhooks` only when named. */
+/** Which parts to run: all of these by default; `signup` and `webhooks` only when named. */
 const ALL_SCENARIOS = ['storm-http', 'original', 'storm-socket', 'small-drop', 'fanout', 'database'];
 const SCENARIOS = new Set(process.env.BENCH_SCENARIOS?.split(',') ?? ALL_SCENARIOS);
 
@@ -343,6 +345,7 @@ async function main(): Promise<boolean> {
     if (SCENARIOS.has('fanout')) for (const w of WATCHERS) fanOuts.push(await fanOut(db, w));
     const limit = SCENARIOS.has('database') ? await databaseLimit(db) : undefined;
     const webhooks = SCENARIOS.has('webhooks') ? await webhooksBench(db) : undefined;
+    const signups = SCENARIOS.has('signup') ? await signupBench(db, { users: USERS, slots: SLOTS, concurrency: CONCURRENCY }) : undefined;
 
     const engine = storms.find((s) => s.engine === 'batched' && s.transport === 'http' && s.concurrency === CONCURRENCY);
     const original = storms.find((s) => s.engine === 'original');
@@ -386,7 +389,7 @@ async function main(): Promise<boolean> {
       console.log(`\nWebhooks: claims/s with an endpoint subscribed vs none: ${webhooks.ratio}x (${webhooks.subscribed.claimsPerSecond} vs ${webhooks.none.claimsPerSecond})`);
       console.log(`  ${webhooks.deliveries} deliveries at ${webhooks.deliveriesPerSecond}/s, the last ${webhooks.lastDeliveryAfterSellOutSeconds} s after sell-out; in order: ${webhooks.inOrder}; duplicates: ${webhooks.duplicates}`);
     }
-    const results = { at: new Date().toISOString(), machine, load: os.loadavg(), settings: { USERS, SLOTS, CONCURRENCY, WATCHERS }, storms, ratio, ceilings, databaseLimit: limit, fanOuts, ...(webhooks ? { webhooks } : {}) };
+    const results = { at: new Date().toISOString(), machine, load: os.loadavg(), settings: { USERS, SLOTS, CONCURRENCY, WATCHERS }, storms, ratio, ceilings, databaseLimit: limit, fanOuts, ...(webhooks ? { webhooks } : {}), ...(signups ? { signups } : {}) };
     const dir = path.join(ROOT, 'bench/results');
     mkdirSync(dir, { recursive: true });
     const complete = ALL_SCENARIOS.every((name) => SCENARIOS.has(name));
@@ -394,7 +397,12 @@ async function main(): Promise<boolean> {
     writeFileSync(path.join(dir, complete ? 'latest.json' : 'partial.json'), JSON.stringify(results, null, 2));
     if (complete && limit) writeFileSync(path.join(dir, 'claims-per-second.svg'), await renderChart(storms.filter((s) => s.engine !== 'ceiling'), limit.rowsPerSecond));
     console.log(complete ? '\nresults: bench/results/latest.json, chart: bench/results/claims-per-second.svg' : '\npartial run: bench/results/partial.json');
-    const failed = [...storms.map((s) => s.audit), ...fanOuts.map((f) => f.audit), ...(webhooks ? [webhooks.none.audit, webhooks.subscribed.audit] : [])].filter((a) => !a.ok);
+    const failed = [
+      ...storms.map((s) => s.audit),
+      ...fanOuts.map((f) => f.audit),
+      ...(webhooks ? [webhooks.none.audit, webhooks.subscribed.audit] : []),
+      ...(signups ? [signups.storm.alone.audit, signups.storm.during.audit] : []),
+    ].filter((a) => !a.ok);
     if (failed.length > 0) console.error(`AUDIT FAILED: ${failed.map((a) => a.problems.join('; ')).join(' | ')}`);
     return failed.length === 0;
   } finally {

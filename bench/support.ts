@@ -65,7 +65,7 @@ export interface BenchServer {
   stop(): Promise<void>;
 }
 
-/** The app in its own process (bench/server.ts) on a free loopback port. */
+/** The app in its own process (bench/server.ts) on a free loopback port; `env` overrides the settings below. */
 export type Engine = 'batched' | 'original' | 'ceiling';
 
 export async function startServer(databaseUrl: string, engine: Engine, env: Record<string, string> = {}): Promise<BenchServer> {
@@ -213,18 +213,24 @@ export function ticksBetween(before: Map<number, number>, after: Map<number, num
   return total;
 }
 
-/** PostgreSQL's processes (the embedded server runs as the postgres user). */
+/**
+ * PostgreSQL's processes: the embedded server's (this process's children and grandchildren) when
+ * there is one, so another PostgreSQL on a shared machine is not counted; else every `postgres`.
+ */
 export function postgresPids(): number[] {
-  const pids: number[] = [];
+  const all: { pid: number; ppid: number }[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === 'postgres') pids.push(Number(entry));
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) === 'postgres') all.push({ pid: Number(entry), ppid: Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) });
     } catch {
       // gone
     }
   }
-  return pids;
+  const postmasters = new Set(all.filter((p) => p.ppid === process.pid).map((p) => p.pid));
+  const ours = all.filter((p) => postmasters.has(p.pid) || postmasters.has(p.ppid));
+  return (ours.length > 0 ? ours : all).map((p) => p.pid);
 }
 
 export function percentile(sorted: number[], p: number): number {

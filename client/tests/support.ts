@@ -80,3 +80,19 @@ export async function adminWindow(admin: APIRequestContext, dropId: string, acti
 export async function waitLive(page: Page): Promise<void> {
   await expect(page.getByTestId('connection')).toHaveText(/Live/);
 }
+
+/**
+ * The e2e server runs without SMTP_URL, so mail lands in the development mailbox: an admin's page
+ * lists it. Returns the link (path and query, on this server) of the newest message to `to`
+ * whose subject matches.
+ */
+export async function linkFromMailbox(admin: Page, to: string, subject: RegExp): Promise<string> {
+  const message = admin.getByTestId('mailbox-message').filter({ hasText: to }).filter({ hasText: subject }).first();
+  await expect(async () => {
+    await admin.goto('/admin/mailbox');
+    await expect(message).toBeVisible({ timeout: 1000 });
+  }).toPass({ timeout: 30_000 });
+  const href = await message.getByRole('link').first().getAttribute('href');
+  const url = new URL(href!);
+  return `${url.pathname}${url.search}`;
+}
