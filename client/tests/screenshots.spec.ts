@@ -80,3 +80,27 @@ test('screenshots of the main pages', async ({ page, browser, baseURL }) => {
   });
   await admin.dispose();
 });
+
+test('screenshots of the webhook pages', async ({ page, baseURL }) => {
+  test.setTimeout(120_000);
+  const { startReceiver } = await import('../../server/test/support/receiver.ts');
+  // One receiver that answers, one that is down (its deliveries retry, then fail).
+  const up = await startReceiver();
+  const down = await startReceiver(() => ({ status: 503, body: 'maintenance' }));
+  const admin = await adminApi(baseURL!);
+  const ok = await admin.post('/api/admin/webhooks', { data: { url: up.url, eventTypes: ['claim.issued', 'drop.created', 'drop.updated'], description: 'Warehouse sync' } });
+  await admin.post('/api/admin/webhooks', { data: { url: down.url, eventTypes: ['drop.created'], description: 'Analytics (down)' } });
+  const endpoint = (await ok.json()) as { id: string };
+  for (const title of ['Court Classic — white', 'Court Classic — black']) await createDrop(admin, { title });
+  await expect.poll(() => up.received.length).toBe(2);
+  await signIn(page, ADMIN);
+  await shoot(page, 'admin-webhooks', '/admin/webhooks', async (p) => {
+    await expect(p.getByRole('heading', { name: 'Webhooks' })).toBeVisible();
+  });
+  await shoot(page, 'admin-webhook-deliveries', `/admin/webhooks/${endpoint.id}`, async (p) => {
+    await expect(p.getByTestId('delivery').first()).toContainText('Delivered');
+  });
+  await admin.dispose();
+  await up.close();
+  await down.close();
+});

@@ -132,4 +132,27 @@ describe('outbox retention', () => {
     expect(hook.received.at(-1)!.eventId).toBe(kept);
     await hook.close();
   });
+
+  it('a subscriber whose replay falls behind a prune gets stream:error EVENTS_EXPIRED and is closed, never a gap', async () => {
+    for (const hook of (await api('GET', '/api/admin/webhooks', { token: admin.token })).body.items) await api('DELETE', `/api/admin/webhooks/${hook.id}`, { token: admin.token });
+    const first = await publishedDrop('Replay 1');
+    await publishedDrop('Replay 2');
+    const last = await publishedDrop('Replay 3');
+    // The prune runs for real between the handshake (which accepts the position) and the replay's first read.
+    const events = app.services.events;
+    const read = events.after;
+    events.after = async (cursor, limit) => {
+      events.after = read;
+      await age(last);
+      await pruneOutbox(app.orm, 24);
+      return read(cursor, limit);
+    };
+    const socket = connect(app.baseUrl, { namespace: '/events', auth: { token: admin.token, lastEventId: first - 1 } });
+    const seen = collect(socket, 'event');
+    const closed = new Promise<string>((resolve) => socket.once('disconnect', resolve));
+    const error = next<{ code: string; oldestEventId: number }>(socket, 'stream:error');
+    expect(await error).toMatchObject({ code: 'EVENTS_EXPIRED', oldestEventId: last });
+    expect(await closed).toBe('io server disconnect');
+    expect(seen).toEqual([]);
+  });
 });
