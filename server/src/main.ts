@@ -6,7 +6,7 @@ import { loadClient } from './http/client.ts';
 import { startMaintenance } from './db/maintenance.ts';
 import { closeOrm, initOrm } from './db/orm.ts';
 import { createLogger } from './logger.ts';
-import { describeAdminProvision } from './modules/auth/auth.service.ts';
+import { describeAdminProvision } from './modules/auth/admin-provision.ts';
 import { DEMO_ADMIN, DEMO_USER, seedDemo } from './seed.ts';
 
 async function main(): Promise<void> {

@@ -1,5 +1,7 @@
-import { ForeignKeyConstraintViolationException, UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
+import type { EntityManager } from '@mikro-orm/postgresql';
 import { hasLine, type ClaimView } from '@dropspot/protocol';
+import { isForeignKeyViolation, isUniqueViolation } from '../../db/failures.ts';
+import { clock, db } from '../../db/kysely.ts';
 import type { Orm } from '../../db/orm.ts';
 import { transaction } from '../../db/transaction.ts';
 import { DomainError } from '../../domain/errors.ts';
@@ -60,15 +62,21 @@ export function createClaimService(deps: {
 
           const entity = tem.create(ClaimSchema, { user: tem.getReference(UserSchema, userId), drop, code: newClaimCode() });
           await tem.flush();
-          const taken = await tem.execute<{ claimed: number; total_slots: number }[]>(
-            `update "drop" set claimed = claimed + 1, updated_at = clock_timestamp()
-              where id = ? and is_active and paused_at is null
-                and claim_window_start <= clock_timestamp() and clock_timestamp() < claim_window_end
-                and claimed < total_slots
-             returning claimed, total_slots`,
-            [dropId],
-          );
-          const slot = taken[0];
+          const slot = await db(tem)
+            .updateTable('drop')
+            .set((eb) => ({ claimed: eb('claimed', '+', 1), updatedAt: clock }))
+            .where('id', '=', dropId)
+            .where((eb) =>
+              eb.and([
+                eb.ref('isActive'),
+                eb('pausedAt', 'is', null),
+                eb('claimWindowStart', '<=', clock),
+                eb(clock, '<', eb.ref('claimWindowEnd')),
+                eb('claimed', '<', eb.ref('totalSlots')),
+              ]),
+            )
+            .returning(['claimed', 'totalSlots'])
+            .executeTakeFirst();
           // No slot taken: the reason, by the same rules and clock as a batch.
           if (!slot) throw refusalFor(await readDropState(tem, dropId)) ?? new DomainError('SOLD_OUT', 'Every slot has been claimed.');
           await line.markClaimed(tem, dropId, [userId]);
@@ -78,7 +86,7 @@ export function createClaimService(deps: {
             type: 'claim.issued',
             dropId,
             userId,
-            payload: { claim: view, claimed: slot.claimed, remaining: slot.total_slots - slot.claimed },
+            payload: { claim: view, claimed: slot.claimed, remaining: slot.totalSlots - slot.claimed },
           });
           await tem.flush();
           return view;
@@ -87,10 +95,10 @@ export function createClaimService(deps: {
         notifier.committed();
         return { claim: created, created: true };
       } catch (error) {
-        if (error instanceof ForeignKeyConstraintViolationException) {
+        if (isForeignKeyViolation(error)) {
           throw new DomainError('UNAUTHENTICATED', 'The account no longer exists.', { cause: error });
         }
-        if (!(error instanceof UniqueConstraintViolationException)) throw error;
+        if (!isUniqueViolation(error)) throw error;
         // The same user's parallel claim committed first: answer with that claim.
         const winner = await existingClaim(orm.em.fork(), userId, dropId);
         if (winner) return { claim: winner, created: false };
