@@ -13,6 +13,11 @@ export interface DropStateRow {
   paused: boolean;
   started: boolean;
   ended: boolean;
+  /** FCFS with a shuffled opening whose claims are not served yet: `opening_ends` is when they will be. */
+  opening_pending: boolean;
+  opening_ends: Date | null;
+  /** Before `opening_ends`: a claim now is collected for the shuffle, not served. */
+  in_opening: boolean;
 }
 
 /**
@@ -29,7 +34,10 @@ export async function lockDropForClaim(em: EntityManager, dropId: string): Promi
 export async function readDropState(em: EntityManager, dropId: string): Promise<DropStateRow | undefined> {
   const [row] = await em.execute<DropStateRow[]>(
     `select title, allocation_mode, total_slots, claimed, is_active, paused_at is not null as paused, clock_timestamp() as now,
-            claim_window_start <= clock_timestamp() as started, clock_timestamp() >= claim_window_end as ended
+            claim_window_start <= clock_timestamp() as started, clock_timestamp() >= claim_window_end as ended,
+            opening_shuffle_seconds is not null and opening_settled_at is null as opening_pending,
+            claim_window_start + make_interval(secs => opening_shuffle_seconds) as opening_ends,
+            coalesce(clock_timestamp() < claim_window_start + make_interval(secs => opening_shuffle_seconds), false) as in_opening
        from "drop" where id = ?`,
     [dropId],
   );

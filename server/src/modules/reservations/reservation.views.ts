@@ -7,6 +7,7 @@ import { DomainError } from '../../domain/errors.ts';
 import type { PriorityFormula } from '../waitlist/priority.ts';
 import { iso, type LineRow } from './line-rows.ts';
 import { RANKING_ORDER, commitmentOf } from './ranking.ts';
+import { openingRanking, type OpeningDropRow } from './opening-ranking.ts';
 
 /** Read-only views of a PRIORITY or DRAW line: the public ranking, a page at a time, and the admins' whole line. */
 export function createReservationViews(deps: { orm: Orm; formula: PriorityFormula }) {
@@ -53,15 +54,20 @@ export function createReservationViews(deps: { orm: Orm; formula: PriorityFormul
   async function ranking(dropId: string, userId: string | undefined, page: RankingQuery): Promise<{ view: RankingView; etag: string | null }> {
     const em = orm.em.fork();
     const [drop] = await em.execute<
-      { title: string; total_slots: number; allocation_mode: string; ranking_secret: string | null; ranking_frozen_at: Date | null; priority_formula: PriorityFormulaView | null }[]
+      (Omit<OpeningDropRow, 'ranking_secret' | 'opening_shuffle_seconds'> & { allocation_mode: string; ranking_secret: string | null; ranking_frozen_at: Date | null; priority_formula: PriorityFormulaView | null; opening_shuffle_seconds: number | null })[]
     >(
-      `select title, total_slots, allocation_mode, ranking_secret, ranking_frozen_at, priority_formula from "drop" where id = ? and is_active`,
+      `select title, total_slots, allocation_mode, ranking_secret, ranking_frozen_at, priority_formula, opening_shuffle_seconds, opening_settled_at, opening_slots
+         from "drop" where id = ? and is_active`,
       [dropId],
     );
     if (!drop) throw new DomainError('DROP_NOT_FOUND', 'No drop with this id.');
     const mode = drop.allocation_mode;
+    // FCFS with a shuffled opening: its published order is the opening's.
+    const secret = drop.ranking_secret;
+    const shuffle = drop.opening_shuffle_seconds;
+    if (mode === 'FCFS' && shuffle && secret) return openingRanking(em, dropId, { ...drop, ranking_secret: secret, opening_shuffle_seconds: shuffle }, userId, page);
     if (!hasLine(mode) || !drop.ranking_secret) {
-      throw new DomainError('NOT_FOUND', 'This drop is first come, first served: it has no ranking.');
+      throw new DomainError('NOT_FOUND', 'This drop is first come, first served without a shuffled opening: it has no ranking.');
     }
     const frozenAt = drop.ranking_frozen_at;
     const part = await rankingPage(em, dropId, frozenAt, page);
