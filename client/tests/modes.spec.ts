@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { expect, test } from '@playwright/test';
 import type { DropView } from '@dropspot/protocol';
-import { ADMIN, adminApi, createDrop, newAccount, signIn, waitLive } from './support.ts';
+import { ADMIN, adminApi, apiAs, createDrop, newAccount, signIn, waitLive } from './support.ts';
 
 test('the room says each mode in plain words: first come first served, a shuffled opening, a random draw', async ({ page, baseURL }) => {
   const admin = await adminApi(baseURL!);
@@ -77,4 +77,27 @@ test('the admin form offers DRAW and, for first come first served only, the shuf
   await signIn(page, account, true);
   await page.goto(`/drops/${drop.id}`);
   await expect(page.getByTestId('allocation-mode')).toContainText('first 15 seconds');
+});
+
+test("a shuffled opening's claim is answered when the interval ends; the room links the published order, which lists the outcome", async ({ page, baseURL }) => {
+  const admin = await adminApi(baseURL!);
+  const drop = await createDrop(admin, { slots: 1, opensInMs: 1_500, openingShuffleSeconds: 5 });
+  const account = newAccount();
+  const user = await apiAs(baseURL!, account, true);
+  expect((await user.post(`/api/drops/${drop.id}/join`)).ok()).toBeTruthy();
+  // Claims before the opening are refused; the first one after it waits for the interval's end and gets the code.
+  await expect
+    .poll(async () => (await user.post(`/api/drops/${drop.id}/claim`, { timeout: 30_000 })).status(), { timeout: 30_000, intervals: [250] })
+    .toBe(201);
+  await user.dispose();
+  await admin.dispose();
+
+  await signIn(page, account);
+  await page.goto(`/drops/${drop.id}`);
+  await expect(page.getByTestId('claim-success')).toBeVisible();
+  await expect(page.getByTestId('opening-settled')).toBeVisible();
+  await page.getByRole('link', { name: 'The published order' }).click();
+  await expect(page.getByTestId('ranking-entry')).toHaveCount(1);
+  await expect(page.getByTestId('ranking-entry')).toContainText('Got a code');
+  await expect(page.getByTestId('my-rank')).toContainText('You are #1');
 });

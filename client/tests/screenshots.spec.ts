@@ -22,7 +22,7 @@ async function shoot(page: Page, name: string, url: string, ready: (page: Page) 
 }
 
 test('screenshots of the main pages', async ({ page, baseURL }) => {
-  test.setTimeout(120_000);
+  test.setTimeout(300_000);
   const admin = await adminApi(baseURL!);
   const live = await createDrop(admin, { title: 'Midnight Runner — launch edition', slots: 40, opensInMs: -60_000, durationMs: 30 * 60_000 });
   await createDrop(admin, { title: 'Trail Jacket restock', slots: 250, opensInMs: 3 * 3600_000 + 12 * 60_000, durationMs: 3600_000 });
