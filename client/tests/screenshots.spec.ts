@@ -28,6 +28,7 @@ test('screenshots of the main pages', async ({ page, browser, baseURL }) => {
   const live = await createDrop(admin, { title: 'Midnight Runner — launch edition', slots: 40, opensInMs: -60_000, durationMs: 30 * 60_000 });
   await createDrop(admin, { title: 'Trail Jacket restock', slots: 250, opensInMs: 3 * 3600_000 + 12 * 60_000, durationMs: 3600_000 });
   const priority = await createDrop(admin, { title: 'Studio vinyl pressing (priority order)', slots: 200, opensInMs: 26 * 3600_000, durationMs: 3600_000, allocationMode: 'PRIORITY' });
+  const draw = await createDrop(admin, { title: 'Festival passes (random draw)', slots: 50, opensInMs: 2 * 24 * 3600_000, durationMs: 3600_000, allocationMode: 'DRAW', holdSeconds: 900 });
   for (let i = 0; i < 7; i += 1) await claimAsNewUser(baseURL!, live.id);
 
   const account = newAccount();
@@ -58,6 +59,8 @@ test('screenshots of the main pages', async ({ page, browser, baseURL }) => {
   await shoot(page, 'my-claims', '/me');
   await page.request.post(`/api/drops/${priority.id}/join`);
   await shoot(page, 'drop-room-priority', `/drops/${priority.id}`);
+  await page.request.post(`/api/drops/${draw.id}/join`);
+  await shoot(page, 'drop-room-draw', `/drops/${draw.id}`);
 
   await page.request.post('/api/auth/logout', { data: {} });
   await shoot(page, 'login', '/login', async () => {});

@@ -29,7 +29,7 @@ export function adminApi(baseURL: string): Promise<APIRequestContext> {
 /** A published drop whose window opens `opensInMs` from now and lasts `durationMs`. */
 export async function createDrop(
   admin: APIRequestContext,
-  options: { slots?: number; opensInMs?: number; durationMs?: number; title?: string; allocationMode?: AllocationMode; holdSeconds?: number; requirePow?: boolean } = {},
+  options: { slots?: number; opensInMs?: number; durationMs?: number; title?: string; allocationMode?: AllocationMode; holdSeconds?: number; requirePow?: boolean; openingShuffleSeconds?: number } = {},
 ): Promise<DropView> {
   const start = Date.now() + (options.opensInMs ?? 60 * 60_000);
   const response = await admin.post('/api/admin/drops', {
@@ -42,6 +42,7 @@ export async function createDrop(
       ...(options.allocationMode ? { allocationMode: options.allocationMode } : {}),
       ...(options.holdSeconds ? { holdSeconds: options.holdSeconds } : {}),
       ...(options.requirePow ? { requirePow: true } : {}),
+      ...(options.openingShuffleSeconds ? { openingShuffleSeconds: options.openingShuffleSeconds } : {}),
     },
   });
   expect(response.status(), await response.text()).toBe(201);

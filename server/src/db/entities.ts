@@ -15,6 +15,7 @@ import { MailMessageSchema } from '../modules/mail/mail-message.entity.ts';
 import { SpentChallengeSchema } from '../modules/pow/spent-challenge.entity.ts';
 import { WebhookEndpointSchema } from '../modules/webhooks/webhook-endpoint.entity.ts';
 import { WebhookDeliverySchema } from '../modules/webhooks/webhook-delivery.entity.ts';
+import { OpeningEntrySchema } from '../modules/claims/opening-entry.entity.ts';
 
 export const entities = [
   UserSchema,
@@ -34,4 +35,5 @@ export const entities = [
   SpentChallengeSchema,
   WebhookEndpointSchema,
   WebhookDeliverySchema,
+  OpeningEntrySchema,
 ];

@@ -27,7 +27,7 @@ export interface RealtimeDeps {
   config: Readonly<Config>;
   orm: Orm;
   logger: Logger;
-  services: Pick<Services, 'auth' | 'events' | 'drops' | 'reservations' | 'limits' | 'actions'>;
+  services: Pick<Services, 'auth' | 'events' | 'drops' | 'reservations' | 'lineClock' | 'limits' | 'actions'>;
   /** The domain's signals (commits, ended sessions, deleted accounts): this layer subscribes. */
   signals: Pick<SignalHub, 'subscribe'>;
   /** The client's address as HTTP sees it (`req.ip`, honouring TRUST_PROXY); defaults to the peer address. */
@@ -97,9 +97,9 @@ export function createRealtime(deps: RealtimeDeps) {
     announce: windows.announce,
     window: windows.window,
     upcomingWindows: windows.upcoming,
-    tick: services.reservations.tick,
-    nextInstant: services.reservations.nextInstant,
-    pendingLines: services.reservations.pendingDrops,
+    tick: services.lineClock.tick,
+    nextInstant: services.lineClock.nextInstant,
+    pendingLines: services.lineClock.pendingDrops,
     watchers: numbers.localWatchers,
   });
 

@@ -3,6 +3,7 @@ import { dropRefSchema, listDropsQuerySchema, rankingQuerySchema } from '@dropsp
 import type { Config } from '../../config.ts';
 import type { Orm } from '../../db/orm.ts';
 import { parseInput } from '../../domain/errors.ts';
+import { dropCalendar } from '../../modules/drops/drop-calendar.ts';
 import { idempotent } from '../../modules/idempotency/idempotency.middleware.ts';
 import type { Services } from '../../services.ts';
 import { actionRoute } from '../action-route.ts';
@@ -37,6 +38,12 @@ export function dropRoutes(deps: { orm: Orm; config: Readonly<Config> } & Pick<S
 
   router.get('/:id', async (req, res) => {
     res.json(await drops.detail(pathDropId(req), req.auth?.userId));
+  });
+
+  // The window as a calendar event (published drops only, like every public read).
+  router.get('/:id/calendar.ics', async (req, res) => {
+    const file = await dropCalendar(deps.orm, deps.config.publicUrl ?? `http://localhost:${deps.config.port}`, pathDropId(req));
+    res.attachment(file.filename).type('text/calendar; charset=utf-8').set('Cache-Control', 'no-cache').send(file.body);
   });
 
   // PRIORITY drops: the commitment before the window opens; the secret and the frozen ranking after.

@@ -17,6 +17,7 @@ import { recordEvent, type EventNotifier } from '../events/outbox.ts';
 import { toClaimView } from './claim.view.ts';
 import type { ReservationService } from '../reservations/reservation.service.ts';
 import { lockDropForClaim, readDropState, refusalFor } from './drop-state.ts';
+import { CollectedForOpening, type OpeningShuffle } from './opening-shuffle.ts';
 
 export type ClaimService = ReturnType<typeof createClaimService>;
 
@@ -31,9 +32,10 @@ export function createClaimService(deps: {
   orm: Orm;
   notifier: EventNotifier;
   line: Pick<ReservationService, 'admit' | 'markClaimed'>;
+  opening: Pick<OpeningShuffle, 'gate' | 'collectLocked' | 'outcomes'>;
   batchWindowMs?: number;
 }) {
-  const { orm, notifier, line } = deps;
+  const { orm, notifier, line, opening } = deps;
 
   /**
    * One claim, one unit of work: the waitlist check, the claim insert and the conditional counter
@@ -48,12 +50,21 @@ export function createClaimService(deps: {
 
     for (let attempt = 1; ; attempt++) {
       try {
-        const created = await transaction(orm, async (tem) => {
+        const created = await transaction(orm, async (tem): Promise<ClaimView | CollectedForOpening> => {
           await lockDropForClaim(tem, dropId);
+          // A shuffled opening that is due is served first; inside its interval the claim is collected.
+          const { row: state, served } = await opening.gate(tem, dropId);
+          // The opening just served may have given this user their code.
+          const given = served ? await existingClaim(tem, userId, dropId) : undefined;
+          if (given) return given;
           const drop = await tem.findOne(DropSchema, { id: dropId, isActive: true });
           if (!drop) throw new DomainError('DROP_NOT_FOUND', 'No drop with this id.');
           const onWaitlist = await tem.count(WaitlistSchema, { user: userId, drop: dropId });
           if (onWaitlist === 0) throw new DomainError('NOT_ON_WAITLIST', 'Join the waitlist before claiming.');
+          if (state?.openingPending && state.inOpening && state.openingEnds && !refusalFor(state)) {
+            await opening.collectLocked(tem, dropId, [userId]);
+            return new CollectedForOpening(new Date(state.openingEnds));
+          }
           // PRIORITY: a live reservation is needed (an open window first, so the reason stays the window's).
           if (hasLine(drop.allocationMode) && !refusalFor(await readDropState(tem, dropId))) {
             const notYourTurn = (await line.admit(tem, dropId, [userId])).get(userId);
@@ -93,6 +104,8 @@ export function createClaimService(deps: {
         });
         notifier.drop?.(dropId);
         notifier.committed();
+        // Committed as collected: the caller (the batcher) answers it when the opening is served.
+        if (created instanceof CollectedForOpening) throw created;
         return { claim: created, created: true };
       } catch (error) {
         if (isForeignKeyViolation(error)) {
@@ -108,7 +121,7 @@ export function createClaimService(deps: {
     }
   }
 
-  const batcher = createClaimBatcher({ orm, notifier, claimOne, line, windowMs: deps.batchWindowMs });
+  const batcher = createClaimBatcher({ orm, notifier, claimOne, line, opening, windowMs: deps.batchWindowMs });
 
   /** A claim as HTTP and sockets make it: grouped with others for the same drop into one commit. */
   function claim(userId: string, dropId: string): Promise<{ claim: ClaimView; created: boolean }> {

@@ -19,6 +19,11 @@ export interface DropStateRow {
   paused: boolean;
   started: boolean;
   ended: boolean;
+  /** FCFS with a shuffled opening whose claims are not served yet: `openingEnds` is when they will be. */
+  openingPending: boolean;
+  openingEnds: Date | null;
+  /** Before `openingEnds`: a claim now is collected for the shuffle, not served. */
+  inOpening: boolean;
 }
 
 /**
@@ -37,7 +42,10 @@ export async function readDropState(em: EntityManager, dropId: string): Promise<
   const [row] = await em.execute<DropStateRow[]>(
     `select title, allocation_mode as "allocationMode", total_slots as "totalSlots", claimed, is_active as "isActive",
             paused_at is not null as paused, clock_timestamp() as now,
-            claim_window_start <= clock_timestamp() as started, clock_timestamp() >= claim_window_end as ended
+            claim_window_start <= clock_timestamp() as started, clock_timestamp() >= claim_window_end as ended,
+            opening_shuffle_seconds is not null and opening_settled_at is null as "openingPending",
+            claim_window_start + make_interval(secs => opening_shuffle_seconds) as "openingEnds",
+            coalesce(clock_timestamp() < claim_window_start + make_interval(secs => opening_shuffle_seconds), false) as "inOpening"
        from "drop" where id = ?`,
     [dropId],
   );

@@ -27,6 +27,7 @@ import type { ReservationService } from '../reservations/reservation.service.ts'
 import type { PriorityFormula } from '../waitlist/priority.ts';
 import { DropSchema, type Drop } from './drop.entity.ts';
 import { toDropView } from './drop.view.ts';
+import { checkOpeningShuffle } from './opening-rules.ts';
 
 export type DropService = ReturnType<typeof createDropService>;
 
@@ -193,6 +194,7 @@ export function createDropService(deps: {
       allocationMode: body.allocationMode,
       holdSeconds: body.holdSeconds,
       requirePow: body.requirePow,
+      openingShuffleSeconds: body.openingShuffleSeconds ?? null,
       publishedAt: body.isActive ? now : null,
       priorityFormula: body.isActive ? formula.view : null,
     });
@@ -245,6 +247,7 @@ export function createDropService(deps: {
         }
         if (hasLine(body.allocationMode) && !drop.rankingSecret) drop.rankingSecret = randomBytes(32).toString('hex');
       }
+      await checkOpeningShuffle(em, drop, body);
       const { imageUrl, ...rest } = body;
       em.assign(drop, { ...rest, ...(imageUrl !== undefined ? { imageUrl } : {}) });
       if (drop.isActive && !drop.publishedAt) {

@@ -8,6 +8,7 @@ import { DomainError } from '../../domain/errors.ts';
 import type { PriorityFormula } from '../waitlist/priority.ts';
 import { iso } from './line-rows.ts';
 import { RANKING_ORDER, commitmentOf } from './ranking.ts';
+import { openingRanking, type OpeningDropRow } from './opening-ranking.ts';
 
 /** Read-only views of a PRIORITY or DRAW line: the public ranking, a page at a time, and the admins' whole line. */
 export function createReservationViews(deps: { orm: Orm; formula: PriorityFormula }) {
@@ -61,14 +62,18 @@ export function createReservationViews(deps: { orm: Orm; formula: PriorityFormul
     const em = orm.em.fork();
     const drop = await db(em)
       .selectFrom('drop')
-      .select(['title', 'totalSlots', 'allocationMode', 'rankingSecret', 'rankingFrozenAt', 'priorityFormula'])
+      .select(['title', 'totalSlots', 'allocationMode', 'rankingSecret', 'rankingFrozenAt', 'priorityFormula', 'openingShuffleSeconds', 'openingSettledAt', 'openingSlots'])
       .where('id', '=', dropId)
       .where('isActive', '=', true)
       .executeTakeFirst();
     if (!drop) throw new DomainError('DROP_NOT_FOUND', 'No drop with this id.');
     const mode = drop.allocationMode;
+    // FCFS with a shuffled opening: its published order is the opening's.
+    const secret = drop.rankingSecret;
+    const shuffle = drop.openingShuffleSeconds;
+    if (mode === 'FCFS' && shuffle && secret) return openingRanking(em, dropId, { ...drop, rankingSecret: secret, openingShuffleSeconds: shuffle }, userId, page);
     if (!hasLine(mode) || !drop.rankingSecret) {
-      throw new DomainError('NOT_FOUND', 'This drop is first come, first served: it has no ranking.');
+      throw new DomainError('NOT_FOUND', 'This drop is first come, first served without a shuffled opening: it has no ranking.');
     }
     const frozenAt = drop.rankingFrozenAt;
     const part = await rankingPage(em, dropId, frozenAt, page);
