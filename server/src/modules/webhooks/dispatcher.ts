@@ -117,14 +117,16 @@ export function createWebhookDispatcher(deps: { orm: Orm; logger: Logger; settin
   }
 
   async function pending(id: string): Promise<PendingRow[]> {
-    return orm.em.fork().execute<PendingRow[]>(
+    // The outbox columns are named as StreamRow names them; a raw row's instant arrives as text.
+    const rows = await orm.em.fork().execute<(Omit<PendingRow, 'createdAt'> & { createdAt?: string | null })[]>(
       `select d.id, d.event_seq, d.attempts, d.next_attempt_at <= now() as due,
               greatest(0, extract(epoch from (d.next_attempt_at - now())) * 1000)::float8 as wait_ms,
-              o.seq, o.type, o.drop_id, o.user_id, o.payload, o.created_at
+              o.seq, o.type, o.drop_id as "dropId", o.user_id as "userId", o.payload, o.created_at as "createdAt"
          from "webhook_delivery" d left join "outbox_event" o on o.seq = d.event_seq
         where d.endpoint_id = ? and d.status = 'PENDING' order by d.event_seq limit ?`,
       [id, BATCH],
     );
+    return rows.map((row) => ({ ...row, createdAt: row.createdAt == null ? undefined : new Date(row.createdAt) }));
   }
 
   /** Seconds until the next attempt after `attempts` failed ones: the base, doubling, at most an hour. */
