@@ -4,3 +4,4 @@ export type * from './types.ts';
 export * from './events.ts';
 export * from './internal-hop.ts';
 export * from './stream.ts';
+export * from './notifications.ts';

@@ -13,6 +13,7 @@ import { ReservationSchema } from '../modules/reservations/reservation.entity.ts
 import { EmailTokenSchema } from '../modules/auth/email-token.entity.ts';
 import { MailMessageSchema } from '../modules/mail/mail-message.entity.ts';
 import { SpentChallengeSchema } from '../modules/pow/spent-challenge.entity.ts';
+import { NotificationCursorSchema, NotificationPreferenceSchema, NotificationSchema, PushSubscriptionSchema } from '../modules/notifications/notification.entity.ts';
 
 export const entities = [
   UserSchema,
@@ -30,4 +31,8 @@ export const entities = [
   EmailTokenSchema,
   MailMessageSchema,
   SpentChallengeSchema,
+  NotificationSchema,
+  NotificationPreferenceSchema,
+  PushSubscriptionSchema,
+  NotificationCursorSchema,
 ];

@@ -33,6 +33,8 @@ export interface RealtimeDeps {
   /** The client's address as HTTP sees it (`req.ip`, honouring TRUST_PROXY); defaults to the peer address. */
   clientIp?: (req: IncomingMessage) => string | undefined;
   limits?: Partial<RealtimeLimits>;
+  /** Called after each batch of events was published (notifications are planned from them). */
+  published?: () => void;
 }
 
 /**
@@ -77,7 +79,7 @@ export function createRealtime(deps: RealtimeDeps) {
   };
 
   const numbers = createLiveNumbers({ orm, publicNs, reservations: services.reservations, rooms, spansProcesses });
-  const relay = createOutboxRelay({ orm, logger: log, publish: (events) => fanOut(events, fanOutDeps) });
+  const relay = createOutboxRelay({ orm, logger: log, publish: (events) => (fanOut(events, fanOutDeps), deps.published?.()) });
   const windows = createWindowStore({ orm, notifier: { committed: () => relay.poke() } });
   const registry = createRoomRegistry({
     logger: log,
