@@ -30,6 +30,8 @@ Object.assign(process.env, {
   RATE_LIMIT_POW_CHALLENGE_PER_MINUTE: '100000',
   // Cheap proof-of-work challenges: the browser tests check that the widget works, not what it costs.
   ALTCHA_MAX_NUMBER: '2000',
+  // The notification test's push endpoint is an HTTP server on loopback (never allowed in production).
+  PUSH_ALLOW_LOOPBACK: 'true',
 });
 
 await import('../../server/src/main.ts');

@@ -41,6 +41,9 @@ test('screenshots of the main pages', async ({ page, baseURL }) => {
   await shoot(page, 'my-claims', '/me');
   await page.request.post(`/api/drops/${priority.id}/join`);
   await shoot(page, 'drop-room-priority', `/drops/${priority.id}`);
+  await shoot(page, 'account-notifications', '/account#notifications', async (p) => {
+    await expect(p.getByTestId('notification-settings')).toBeVisible();
+  });
 
   await page.request.post('/api/auth/logout', { data: {} });
   await shoot(page, 'login', '/login', async () => {});
