@@ -14,14 +14,16 @@ import { SingleBar, Presets } from 'cli-progress';
 import { io, type Socket } from 'socket.io-client';
 import { audit, cpuTicks, percentile, postgresPids, ticksBetween, ROOT, seedStorm, startDatabaseServer, startServer, type AuditResult } from './support.ts';
 import { renderChart } from './chart.ts';
+import { notificationsBench } from './notifications.ts';
 
 const USERS = Number(process.env.BENCH_USERS ?? 20_000);
 const SLOTS = Number(process.env.BENCH_SLOTS ?? 5_000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 500);
 const WATCHERS = (process.env.BENCH_WATCHERS ?? '1000,5000,10000').split(',').map(Number).filter((n) => n > 0);
 const MAX_SECONDS = Number(process.env.BENCH_MAX_SECONDS ?? 180);
-/** Which parts to run (all by default): storm-http, original, storm-socket, fanout, database. */
-const SCENARIOS = new Set((process.env.BENCH_SCENARIOS ?? 'storm-http,original,storm-socket,fanout,database').split(','));
+/** Which parts to run (all by default): storm-http, original, storm-socket, fanout, database, notifications. */
+const ALL_SCENARIOS = 'storm-http,original,storm-socket,fanout,database,notifications';
+const SCENARIOS = new Set((process.env.BENCH_SCENARIOS ?? ALL_SCENARIOS).split(','));
 
 /**
  * The load generator shares the machine's two cores with the server and PostgreSQL, so it uses
@@ -315,6 +317,14 @@ async function main(): Promise<boolean> {
     const fanOuts: FanOutResult[] = [];
     if (SCENARIOS.has('fanout')) for (const w of WATCHERS) fanOuts.push(await fanOut(db, w));
     const limit = SCENARIOS.has('database') ? await databaseLimit(db) : undefined;
+    const notifications = SCENARIOS.has('notifications')
+      ? await notificationsBench(db, {
+          users: Number(process.env.BENCH_NOTIFY_USERS ?? 4000),
+          slots: Number(process.env.BENCH_NOTIFY_SLOTS ?? 2000),
+          concurrency: 200,
+          progress: (label) => console.log(label),
+        })
+      : undefined;
 
     const engine = storms.find((s) => s.engine === 'batched' && s.transport === 'http' && s.concurrency === CONCURRENCY);
     const original = storms.find((s) => s.engine === 'original');
@@ -352,15 +362,23 @@ async function main(): Promise<boolean> {
       })),
     );
 
-    const results = { at: new Date().toISOString(), machine, settings: { USERS, SLOTS, CONCURRENCY, WATCHERS }, storms, ratio, databaseLimit: limit, fanOuts };
+    if (notifications) {
+      console.log('\nNotifications (one email and one push per claim)');
+      console.table(notifications.runs.map((r) => ({ notifications: r.notifications, 'claims/s': r.claimsPerSecond, audit: r.audit.ok ? 'ok' : r.audit.problems.join('; ') })));
+      console.log(
+        `claims/s with notifications on vs off: ${notifications.claimRateRatio}x; queue delivered ${notifications.delivered} notifications at ${notifications.notificationsPerSecond}/s (SMTP got ${notifications.emailsReceived}, push endpoint ${notifications.pushesReceived})`,
+      );
+    }
+
+    const results = { at: new Date().toISOString(), machine, settings: { USERS, SLOTS, CONCURRENCY, WATCHERS }, storms, ratio, databaseLimit: limit, fanOuts, notifications };
     const dir = path.join(ROOT, 'bench/results');
     mkdirSync(dir, { recursive: true });
-    const complete = SCENARIOS.size === 5;
+    const complete = SCENARIOS.size === ALL_SCENARIOS.split(',').length;
     // A partial run (BENCH_SCENARIOS) does not replace the full results the docs show.
     writeFileSync(path.join(dir, complete ? 'latest.json' : 'partial.json'), JSON.stringify(results, null, 2));
     if (complete && limit) writeFileSync(path.join(dir, 'claims-per-second.svg'), await renderChart(storms, limit.rowsPerSecond));
     console.log(complete ? '\nresults: bench/results/latest.json, chart: bench/results/claims-per-second.svg' : '\npartial run: bench/results/partial.json');
-    const failed = [...storms.map((s) => s.audit), ...fanOuts.map((f) => f.audit)].filter((a) => !a.ok);
+    const failed = [...storms.map((s) => s.audit), ...fanOuts.map((f) => f.audit), ...(notifications?.runs.map((r) => r.audit) ?? [])].filter((a) => !a.ok);
     if (failed.length > 0) console.error(`AUDIT FAILED: ${failed.map((a) => a.problems.join('; ')).join(' | ')}`);
     return failed.length === 0;
   } finally {

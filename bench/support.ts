@@ -66,7 +66,7 @@ export interface BenchServer {
 }
 
 /** The app in its own process (bench/server.ts) on a free loopback port. */
-export async function startServer(databaseUrl: string, engine: 'batched' | 'original'): Promise<BenchServer> {
+export async function startServer(databaseUrl: string, engine: 'batched' | 'original', extraEnv: Record<string, string> = {}): Promise<BenchServer> {
   // BENCH_PROFILE=1 writes a V8 CPU profile of the server per run into bench/results/profiles/.
   const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${path.join(ROOT, 'bench/results/profiles')}`] : [];
   const child: ChildProcess = spawn(process.execPath, [...profile, path.join(ROOT, 'bench/server.ts')], {
@@ -92,6 +92,7 @@ export async function startServer(databaseUrl: string, engine: 'batched' | 'orig
       SOCKET_CONNECTIONS_PER_IP: '100000000',
       DB_POOL_MAX: '20',
       BENCH_ENGINE: engine,
+      ...extraEnv,
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -9,8 +9,9 @@ import { createSender } from './sender.ts';
 import { createPushSender } from './web-push.ts';
 
 const BATCH = 500;
-/** Send jobs a worker takes at once (sent side by side); two workers per process. */
+/** Send jobs a worker takes at once (sent side by side), and workers per process. */
 const SEND_BATCH = 20;
+const SEND_WORKERS = 4;
 
 /**
  * Notifications, off the claim path: services only write their outbox events, as before. A
@@ -77,7 +78,7 @@ export function createNotifications(deps: { orm: Orm; config: Readonly<Config>; 
         // The batch is retried as a whole; what was sent is recorded and skipped the next time.
         if (failed.length > 0) throw (failed[0] as PromiseRejectedResult).reason;
       };
-      for (let i = 0; i < 2; i++) workers.push(await boss.work<SendJob>(SEND_QUEUE, { batchSize: SEND_BATCH, pollingIntervalSeconds: 0.5 }, handle));
+      for (let i = 0; i < SEND_WORKERS; i++) workers.push(await boss.work<SendJob>(SEND_QUEUE, { batchSize: SEND_BATCH, pollingIntervalSeconds: 0.5 }, handle));
       workers.push(
         await boss.work<PlanJob>(PLAN_QUEUE, { batchSize: 1, pollingIntervalSeconds: 0.5 }, async ([job]) => {
           if (job && (await sender.runPlan(job.data)) > 0) wake();
