@@ -29,6 +29,7 @@ import { createServices, type Services } from './services.ts';
 import { createSignalHub, type SignalHub } from './domain/signals.ts';
 import { createRealtime, type Realtime, type RealtimeDeps } from './realtime/realtime.ts';
 import { accountRoutes } from './http/routes/account.routes.ts';
+import { notificationRoutes } from './http/routes/notification.routes.ts';
 
 export interface AppDeps {
   config: Readonly<Config>;
@@ -127,6 +128,7 @@ export function createApp(deps: AppDeps): App {
   api.use(identityRoutes({ config, ...services }));
   api.use('/drops', dropRoutes({ orm, config, ...services }));
   api.use('/me', meRoutes(services), accountRoutes({ account: services.account, config }));
+  api.use('/me', notificationRoutes({ preferences: services.notifications.preferences, config }));
   api.use('/admin', eventRoutes({ events: services.events, auth: services.auth, onRevoke: (id) => live.disconnectApiToken(id) }));
   api.use('/admin', adminRoutes(services));
   api.use('/admin', auditRoutes(services));
@@ -156,8 +158,11 @@ export function createApp(deps: AppDeps): App {
     // The same rule as Express's `req.ip`, so a socket and an HTTP request from one client count as one address.
     clientIp: (req) => proxyaddr(req, app.get('trust proxy fn') as Parameters<typeof proxyaddr>[1]),
     limits: deps.realtimeLimits,
-    // Webhooks are delivered from the published outbox: wake the dispatcher as soon as events are published.
-    published: () => services.webhookDispatcher.poke(),
+    // Published events are where webhook deliveries and notifications start from: wake both.
+    published: () => {
+      services.webhookDispatcher.poke();
+      services.notifications.poke();
+    },
   });
   return {
     app,
@@ -167,6 +172,7 @@ export function createApp(deps: AppDeps): App {
     signals,
     start: async () => {
       await services.mailer.start();
+      await services.notifications.start();
       await live.start();
       services.webhookDispatcher.start();
     },
@@ -176,6 +182,7 @@ export function createApp(deps: AppDeps): App {
     close: async () => {
       await live.close();
       await services.webhookDispatcher.stop();
+      await services.notifications.stop();
       await services.mailer.stop();
     },
   };

@@ -33,7 +33,7 @@ export interface RealtimeDeps {
   /** The client's address as HTTP sees it (`req.ip`, honouring TRUST_PROXY); defaults to the peer address. */
   clientIp?: (req: IncomingMessage) => string | undefined;
   limits?: Partial<RealtimeLimits>;
-  /** Called after each batch of events is published (webhook deliveries start from there). */
+  /** Called after each batch of events is published (webhook deliveries and notifications start from there). */
   published?: () => void;
 }
 
