@@ -12,6 +12,7 @@ import type { Orm } from './db/orm.ts';
 import { authenticate } from './http/auth-middleware.ts';
 import { originCheck } from './http/csrf.ts';
 import { DomainError } from './domain/errors.ts';
+import { priorityFormulaViewSchema } from '@dropspot/protocol/api';
 import { internalHop } from './http/internal-hop.ts';
 import { notFoundHandler, problemHandler } from './http/problem.ts';
 import { wellFormedInput } from './http/validate.ts';
@@ -27,6 +28,9 @@ import { createServices, type Services } from './services.ts';
 import { createSignalHub, type SignalHub } from './domain/signals.ts';
 import { createRealtime, type Realtime, type RealtimeDeps } from './realtime/realtime.ts';
 import { accountRoutes } from './http/routes/account.routes.ts';
+import { apiRouter, createRouteRegistry } from './http/api-router.ts';
+import { docsRoutes } from './http/routes/docs.routes.ts';
+import { healthRoutes } from './http/routes/health.routes.ts';
 
 export interface AppDeps {
   config: Readonly<Config>;
@@ -101,36 +105,27 @@ export function createApp(deps: AppDeps): App {
   // `Origin: null`), which SvelteKit's origin check of form actions needs.
   app.use(helmet({ referrerPolicy: { policy: 'same-origin' } }));
   app.use(cors({ origin: config.corsOrigins, credentials: true }));
-  app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
-  });
-  // Ready when the database answers. Without Redis (when configured) the process still serves
-  // its own clients, so it stays ready and says it is degraded.
-  app.get('/readyz', async (req, res) => {
-    const redis = live.redisStatus();
-    try {
-      await orm.em.getConnection().execute('select 1');
-      res.json({ status: redis === 'down' ? 'degraded' : 'ready', database: 'up', redis });
-    } catch (error) {
-      req.log.warn({ err: error }, 'readiness check failed');
-      res.status(503).setHeader('Retry-After', '2').json({ status: 'not-ready', database: 'down', redis });
-    }
-  });
+  // Every route is declared with its description once (http/api-router.ts): the router and the OpenAPI document both read it.
+  const registry = createRouteRegistry();
+  registry.mount(app, '', '/', healthRoutes({ orm, redisStatus: () => live.redisStatus() }));
 
   const api = express.Router();
   api.use(jsonOnly, express.json({ limit: config.bodyLimit, strict: true }), wellFormedInput, cookieParser());
   api.use(authenticate(services.auth), originCheck(config.corsOrigins));
-  api.use('/auth', authRoutes({ auth: services.auth, config, verification: services.verification, pow: services.pow }));
-  api.use(powRoutes({ pow: services.pow, config }));
-  api.use(identityRoutes({ config, ...services }));
-  api.use('/drops', dropRoutes({ orm, config, ...services }));
-  api.use('/me', meRoutes(services), accountRoutes({ account: services.account, config }));
-  api.use('/admin', eventRoutes({ events: services.events, auth: services.auth, onRevoke: (id) => live.disconnectApiToken(id) }));
-  api.use('/admin', adminRoutes(services));
-  api.use('/admin', auditRoutes(services));
-  api.get('/priority', (_req, res) => {
+  const mount = (path: string, ...routers: Parameters<typeof registry.mount>[3][]) => registry.mount(api, '/api', path, ...routers);
+  mount('/auth', authRoutes({ auth: services.auth, config, verification: services.verification, pow: services.pow }));
+  mount('/', powRoutes({ pow: services.pow, config }));
+  mount('/', identityRoutes({ config, ...services }));
+  mount('/drops', dropRoutes({ orm, config, ...services }));
+  mount('/me', meRoutes(services), accountRoutes({ account: services.account, config }));
+  mount('/admin', eventRoutes({ events: services.events, auth: services.auth, onRevoke: (id) => live.disconnectApiToken(id) }));
+  mount('/admin', adminRoutes(services));
+  mount('/admin', auditRoutes(services));
+  const priority = apiRouter();
+  priority.get('/priority', { tag: 'Drops', access: 'public', summary: 'The live priority formula: what a drop published now will keep', responses: { 200: priorityFormulaViewSchema } }, (_req, res) => {
     res.json(services.formula.view);
   });
+  mount('/', priority, docsRoutes({ routes: () => registry.routes }));
   // Every path under /api is the API's: an unknown one is a 404 problem here, never the web
   // client's HTML page or its text/plain cross-site refusal.
   api.use(notFoundHandler);
