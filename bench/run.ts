@@ -14,14 +14,16 @@ import { SingleBar, Presets } from 'cli-progress';
 import { io, type Socket } from 'socket.io-client';
 import { audit, cpuTicks, percentile, postgresPids, ticksBetween, ROOT, seedStorm, startDatabaseServer, startServer, type AuditResult } from './support.ts';
 import { renderChart } from './chart.ts';
+import { metricsOverhead } from './metrics.ts';
 
 const USERS = Number(process.env.BENCH_USERS ?? 20_000);
 const SLOTS = Number(process.env.BENCH_SLOTS ?? 5_000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 500);
 const WATCHERS = (process.env.BENCH_WATCHERS ?? '1000,5000,10000').split(',').map(Number).filter((n) => n > 0);
 const MAX_SECONDS = Number(process.env.BENCH_MAX_SECONDS ?? 180);
-/** Which parts to run (all by default): storm-http, original, storm-socket, fanout, database. */
-const SCENARIOS = new Set((process.env.BENCH_SCENARIOS ?? 'storm-http,original,storm-socket,fanout,database').split(','));
+/** Which parts to run (all by default): storm-http, original, storm-socket, fanout, database, metrics. */
+const ALL_SCENARIOS = 'storm-http,original,storm-socket,fanout,database,metrics';
+const SCENARIOS = new Set((process.env.BENCH_SCENARIOS ?? ALL_SCENARIOS).split(','));
 
 /**
  * The load generator shares the machine's two cores with the server and PostgreSQL, so it uses
@@ -306,6 +308,8 @@ async function main(): Promise<boolean> {
   console.log(`storm: ${USERS} users, ${SLOTS} slots, ${CONCURRENCY} concurrent clients; fan-out: ${WATCHERS.join(', ')} watchers\n`);
   const db = await startDatabaseServer();
   try {
+    // First, so its ratio is the first number printed: what metrics cost the claim path (bench/metrics.ts).
+    const metrics = SCENARIOS.has('metrics') ? await metricsOverhead(db) : undefined;
     const storms: StormResult[] = [];
     if (SCENARIOS.has('storm-http')) storms.push(await storm(db, 'batched', 'http'));
     if (SCENARIOS.has('original')) storms.push(await storm(db, 'original', 'http'));
@@ -352,15 +356,15 @@ async function main(): Promise<boolean> {
       })),
     );
 
-    const results = { at: new Date().toISOString(), machine, settings: { USERS, SLOTS, CONCURRENCY, WATCHERS }, storms, ratio, databaseLimit: limit, fanOuts };
+    const results = { at: new Date().toISOString(), machine, settings: { USERS, SLOTS, CONCURRENCY, WATCHERS }, storms, ratio, databaseLimit: limit, fanOuts, metrics };
     const dir = path.join(ROOT, 'bench/results');
     mkdirSync(dir, { recursive: true });
-    const complete = SCENARIOS.size === 5;
+    const complete = SCENARIOS.size === ALL_SCENARIOS.split(',').length;
     // A partial run (BENCH_SCENARIOS) does not replace the full results the docs show.
     writeFileSync(path.join(dir, complete ? 'latest.json' : 'partial.json'), JSON.stringify(results, null, 2));
     if (complete && limit) writeFileSync(path.join(dir, 'claims-per-second.svg'), await renderChart(storms, limit.rowsPerSecond));
     console.log(complete ? '\nresults: bench/results/latest.json, chart: bench/results/claims-per-second.svg' : '\npartial run: bench/results/partial.json');
-    const failed = [...storms.map((s) => s.audit), ...fanOuts.map((f) => f.audit)].filter((a) => !a.ok);
+    const failed = [...storms.map((s) => s.audit), ...fanOuts.map((f) => f.audit), ...(metrics?.runs.map((r) => r.audit) ?? [])].filter((a) => !a.ok);
     if (failed.length > 0) console.error(`AUDIT FAILED: ${failed.map((a) => a.problems.join('; ')).join(' | ')}`);
     return failed.length === 0;
   } finally {

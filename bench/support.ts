@@ -66,7 +66,8 @@ export interface BenchServer {
 }
 
 /** The app in its own process (bench/server.ts) on a free loopback port. */
-export async function startServer(databaseUrl: string, engine: 'batched' | 'original'): Promise<BenchServer> {
+/** `env`: extra settings for this server (e.g. METRICS_TOKEN for the metrics on/off run). */
+export async function startServer(databaseUrl: string, engine: 'batched' | 'original', env: Record<string, string> = {}): Promise<BenchServer> {
   // BENCH_PROFILE=1 writes a V8 CPU profile of the server per run into bench/results/profiles/.
   const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${path.join(ROOT, 'bench/results/profiles')}`] : [];
   const child: ChildProcess = spawn(process.execPath, [...profile, path.join(ROOT, 'bench/server.ts')], {
@@ -92,6 +93,7 @@ export async function startServer(databaseUrl: string, engine: 'batched' | 'orig
       SOCKET_CONNECTIONS_PER_IP: '100000000',
       DB_POOL_MAX: '20',
       BENCH_ENGINE: engine,
+      ...env,
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -31,6 +31,9 @@ import { accountRoutes } from './http/routes/account.routes.ts';
 import { apiRouter, createRouteRegistry } from './http/api-router.ts';
 import { docsRoutes } from './http/routes/docs.routes.ts';
 import { healthRoutes } from './http/routes/health.routes.ts';
+import { httpMetrics, metricsRoutes, startMetricsServer } from './http/metrics-endpoint.ts';
+import { createMetrics, type Metrics } from './observability/metrics.ts';
+import { watchDatabaseGauges } from './observability/database-gauges.ts';
 
 export interface AppDeps {
   config: Readonly<Config>;
@@ -62,6 +65,10 @@ export interface App {
   start: () => Promise<void>;
   /** Serves the web client (SvelteKit) for every path the API does not own. */
   serveClient: (handler: RequestHandler) => void;
+  /** Prometheus metrics (no-ops unless METRICS_TOKEN or METRICS_PORT is set). */
+  metrics: Metrics;
+  /** The METRICS_PORT listener, once started. */
+  metricsServer: () => Server | undefined;
   close: () => Promise<void>;
 }
 
@@ -73,10 +80,12 @@ export function createApp(deps: AppDeps): App {
   const { config, orm, logger } = deps;
   // Services tell the realtime layer about commits through the hub; it subscribes once it exists.
   const signals = createSignalHub();
-  const services = createServices({ ...deps, notifier: signals, onSessionsEnded: signals.sessionsEnded, onAccountDeleted: signals.accountDeleted });
+  const metrics = createMetrics({ enabled: config.metrics.enabled });
+  const services = createServices({ ...deps, metrics, notifier: signals, onSessionsEnded: signals.sessionsEnded, onAccountDeleted: signals.accountDeleted });
   const app = express();
   if (config.trustProxy !== undefined) app.set('trust proxy', config.trustProxy);
   app.use(internalHop());
+  if (metrics.enabled) app.use(httpMetrics(metrics));
 
   app.use(
     pinoHttp({
@@ -108,6 +117,7 @@ export function createApp(deps: AppDeps): App {
   // Every route is declared with its description once (http/api-router.ts): the router and the OpenAPI document both read it.
   const registry = createRouteRegistry();
   registry.mount(app, '', '/', healthRoutes({ orm, redisStatus: () => live.redisStatus() }));
+  if (config.metrics.token) registry.mount(app, '', '/', metricsRoutes(metrics, config.metrics.token));
 
   const api = express.Router();
   api.use(jsonOnly, express.json({ limit: config.bodyLimit, strict: true }), wellFormedInput, cookieParser());
@@ -147,7 +157,10 @@ export function createApp(deps: AppDeps): App {
     // The same rule as Express's `req.ip`, so a socket and an HTTP request from one client count as one address.
     clientIp: (req) => proxyaddr(req, app.get('trust proxy fn') as Parameters<typeof proxyaddr>[1]),
     limits: deps.realtimeLimits,
+    metrics,
   });
+  const stopDatabaseGauges = watchDatabaseGauges(metrics, orm);
+  let metricsServer: Server | undefined;
   return {
     app,
     httpServer,
@@ -157,11 +170,18 @@ export function createApp(deps: AppDeps): App {
     start: async () => {
       await services.mailer.start();
       await live.start();
+      const { port, host, token } = config.metrics;
+      if (port !== undefined) metricsServer = await startMetricsServer(metrics, { port, host, token });
     },
     serveClient: (handler) => {
       client = handler;
     },
+    metrics,
+    metricsServer: () => metricsServer,
     close: async () => {
+      stopDatabaseGauges();
+      metricsServer?.close();
+      metricsServer?.closeAllConnections();
       await live.close();
       await services.mailer.stop();
     },

@@ -71,6 +71,10 @@ const envSchema = z.object({
   ALTCHA_COST: z.coerce.number().int().min(1).max(100_000).default(1),
   RATE_LIMIT_POW_CHALLENGE_PER_MINUTE: z.coerce.number().int().min(1).default(30),
   REQUIRE_POW_SIGNUP: bool.optional(),
+  // Prometheus metrics (server/src/observability/): off unless a token or a port of their own is set.
+  METRICS_TOKEN: z.string().min(16, 'at least 16 characters').max(512).regex(/^\S+$/, 'no spaces').optional(),
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  METRICS_HOST: z.string().default('127.0.0.1'),
 });
 
 export interface Config {
@@ -119,6 +123,11 @@ export interface Config {
   pow: { hmacKey: string; maxNumber: number; cost: number; challengesPerMinute: number };
   /** Signing up needs a solved proof-of-work challenge. */
   requirePowSignup: boolean;
+  /**
+   * Prometheus metrics, on when `token` or `port` is set: `token` serves GET /metrics on the app's
+   * port to a bearer of it; `port` serves it on a listener of its own at `host` (loopback by default).
+   */
+  metrics: { enabled: boolean; token: string | undefined; port: number | undefined; host: string };
 }
 
 export class ConfigError extends Error {
@@ -163,6 +172,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   }
   if ((e.ADMIN_EMAIL === undefined) !== (e.ADMIN_PASSWORD === undefined)) {
     throw new ConfigError('ADMIN_EMAIL and ADMIN_PASSWORD must be set together');
+  }
+  if (e.METRICS_PORT !== undefined && e.METRICS_PORT !== 0 && e.METRICS_PORT === e.PORT) {
+    throw new ConfigError('METRICS_PORT must differ from PORT (or use METRICS_TOKEN to serve /metrics on PORT)');
   }
   const seedDemo = e.SEED_DEMO ?? (e.DATABASE_URL === undefined && e.NODE_ENV === 'development');
   const config: Config = {
@@ -216,6 +228,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       challengesPerMinute: e.RATE_LIMIT_POW_CHALLENGE_PER_MINUTE,
     },
     requirePowSignup: e.REQUIRE_POW_SIGNUP ?? e.NODE_ENV === 'production',
+    metrics: { enabled: e.METRICS_TOKEN !== undefined || e.METRICS_PORT !== undefined, token: e.METRICS_TOKEN, port: e.METRICS_PORT, host: e.METRICS_HOST },
   };
   return Object.freeze(config);
 }

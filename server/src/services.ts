@@ -20,6 +20,7 @@ import { createAccountService } from './modules/users/account.service.ts';
 import { createPriorityFormula } from './modules/waitlist/priority.ts';
 import { waitlistActions } from './modules/waitlist/waitlist.actions.ts';
 import { createWaitlistService } from './modules/waitlist/waitlist.service.ts';
+import type { Metrics } from './observability/metrics.ts';
 
 /** The domain's services, wired together; the transports (HTTP, sockets) and the CLI call these. */
 export type Services = ReturnType<typeof createServices>;
@@ -32,6 +33,8 @@ export function createServices(
     notifier?: EventNotifier;
     onSessionsEnded?: (ended: EndedSession[]) => void;
     onAccountDeleted?: (userId: string) => void;
+    /** Prometheus metrics (claims, mail deliveries); none when absent. */
+    metrics?: Metrics;
   },
 ) {
   const formula = createPriorityFormula(deps.config.priority);
@@ -42,11 +45,11 @@ export function createServices(
   const drops = createDropService({ orm: deps.orm, notifier, line: reservations, formula });
   const auth = createAuthService(deps);
   const audit = createAuditService(deps);
-  const mailer = createMailer({ config: deps.config, orm: deps.orm, logger: deps.logger ?? pino({ level: 'silent' }) });
+  const mailer = createMailer({ config: deps.config, orm: deps.orm, logger: deps.logger ?? pino({ level: 'silent' }), metrics: deps.metrics });
   const verification = createEmailVerificationService({ orm: deps.orm, config: deps.config, mailer });
   // Every caller of join and claim (HTTP, sockets, anything later) meets the same check: an
   // unverified address is refused alike on both transports when the deployment requires it.
-  const anyClaims = createClaimService({ orm: deps.orm, notifier: changed, line: reservations });
+  const anyClaims = createClaimService({ orm: deps.orm, notifier: changed, line: reservations, metrics: deps.metrics });
   const anyWaitlist = createWaitlistService({ orm: deps.orm, formula, notifier: changed, line: reservations });
   const claims: typeof anyClaims = { ...anyClaims, claim: async (userId, dropId) => (await verification.requireVerified(userId), anyClaims.claim(userId, dropId)) };
   const pow = createPowService(deps);

@@ -11,7 +11,7 @@ import { requireAdmin, requireUser } from './auth-middleware.ts';
  * (`api-docs/openapi.ts`) both read the declaration, and the access guard comes from it too, so
  * the document cannot say "admin" of a route that lets users in.
  */
-export type Access = 'public' | 'user' | 'admin' | 'stream';
+export type Access = 'public' | 'user' | 'admin' | 'stream' | 'metrics';
 export type Method = 'get' | 'post' | 'patch' | 'delete';
 
 export interface ResponseDoc {
@@ -30,7 +30,7 @@ export interface RouteDoc {
   tag: string;
   /**
    * public: anyone; user / admin: the guard is added here (401 / 403); stream: an admin or an
-   * API token (the route checks).
+   * API token (the route checks); metrics: the metrics token (the route checks).
    */
   access: Access;
   /** Path parameters that are not plain strings. */
@@ -67,14 +67,27 @@ export interface ApiRouter {
   action<S extends z.ZodType, R>(method: Method, path: string, action: Action<S, R>, options: ActionRouteOptions<R>, doc: Omit<RouteDoc, 'access' | 'body' | 'limited'>): void;
 }
 
-const GUARDS: Record<Access, RequestHandler[]> = { public: [], stream: [], user: [requireUser], admin: [requireAdmin] };
+const GUARDS: Record<Access, RequestHandler[]> = { public: [], stream: [], metrics: [], user: [requireUser], admin: [requireAdmin] };
+
+/**
+ * Names the route's template for the request (`res.locals.route`, e.g. `/api/drops/:id/claim`),
+ * which the HTTP metrics use as their label instead of the raw path. `req.baseUrl` is where the
+ * route's router is mounted; a route is mounted once, so the template is worked out once.
+ */
+function nameRoute(path: string): RequestHandler {
+  let template: string | undefined;
+  return (req, res, next) => {
+    res.locals.route = template ??= joinPath(req.baseUrl, path);
+    next();
+  };
+}
 
 export function apiRouter(): ApiRouter {
   const router = Router();
   const routes: ApiRoute[] = [];
   const add = (method: Method) => (path: string, doc: RouteDoc, ...handlers: RequestHandler[]) => {
     routes.push({ ...doc, method, path });
-    router[method](path, ...GUARDS[doc.access], ...handlers);
+    router[method](path, nameRoute(path), ...GUARDS[doc.access], ...handlers);
   };
   return {
     router,
@@ -93,7 +106,7 @@ export function apiRouter(): ApiRouter {
         ...(options.body ? { body: action.schema, bodyOmits: ['dropId'] } : {}),
       });
       // actionRoute adds the role's guard itself.
-      router[method](path, ...actionRoute(action, options));
+      router[method](path, nameRoute(path), ...actionRoute(action, options));
     },
   };
 }

@@ -18,7 +18,8 @@ export function errorCodes(route: ApiRoute): ErrorCode[] {
     for (const code of ['VALIDATION_FAILED', 'TOKEN_INVALID', 'SERVICE_UNAVAILABLE'] as const) codes.add(code);
     if (WRITES.has(route.method)) for (const code of ['INVALID_JSON', 'UNSUPPORTED_MEDIA_TYPE', 'PAYLOAD_TOO_LARGE', 'CSRF_REJECTED'] as const) codes.add(code);
   }
-  if (route.access !== 'public') AUTH_401.forEach((code) => codes.add(code));
+  if (route.access === 'metrics') codes.add('UNAUTHENTICATED');
+  else if (route.access !== 'public') AUTH_401.forEach((code) => codes.add(code));
   if (route.access === 'admin' || route.access === 'stream') codes.add('FORBIDDEN');
   if (route.limited) codes.add('RATE_LIMITED');
   if (route.idempotent) for (const code of ['IDEMPOTENCY_KEY_IN_USE', 'IDEMPOTENCY_KEY_MISMATCH'] as const) codes.add(code);
@@ -30,6 +31,7 @@ const SECURITY = {
   user: [{ bearer: [] }, { cookie: [] }],
   admin: [{ bearer: [] }, { cookie: [] }],
   stream: [{ bearer: [] }, { cookie: [] }, { apiToken: [] }],
+  metrics: [{ metricsToken: [] }],
 } as const;
 
 export interface OpenApiInfo {
@@ -129,6 +131,7 @@ export function buildOpenApi(routes: readonly ApiRoute[], info: OpenApiInfo): Re
         bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'An access token from signup, login or refresh.' },
         cookie: { type: 'apiKey', in: 'cookie', name: 'ds_access', description: 'The HttpOnly cookie browsers get; changes must come from an allowed origin.' },
         apiToken: { type: 'http', scheme: 'bearer', description: 'An API token (dsk_…) for the event stream, live while its creator is an admin.' },
+        metricsToken: { type: 'http', scheme: 'bearer', description: 'METRICS_TOKEN, for the Prometheus scraper.' },
       },
     },
   };

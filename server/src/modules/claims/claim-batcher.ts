@@ -51,6 +51,8 @@ export function createClaimBatcher(deps: {
   line: Pick<ReservationService, 'admit' | 'markClaimed'>;
   windowMs?: number;
   maxBatch?: number;
+  /** Told each group's size as it commits (metrics). */
+  onBatch?: (size: number) => void;
 }) {
   const { orm, notifier } = deps;
   const windowMs = deps.windowMs ?? 2;
@@ -134,6 +136,7 @@ export function createClaimBatcher(deps: {
     if (batch.length === 0) return;
     queue.flushing = true;
     const userIds = [...new Set(batch.map((w) => w.userId))];
+    deps.onBatch?.(userIds.length);
     try {
       let results: Map<string, ClaimOutcome | Error>;
       let committed = false;
