@@ -1,10 +1,12 @@
 /**
- * DropSpot's benchmark suite (`npm run bench`): the claim storm over HTTP and Socket.IO, the
- * original case's design side by side, fan-out to thousands of watchers, and the database's own
- * limit for reference. Loopback only, bounded in count and time; results go to bench/results/.
+ * DropSpot's benchmark suite (`npm run bench`): the claim storm over HTTP and Socket.IO, each HTTP
+ * storm beside the stack's own ceiling (the same app answering the claim route without the
+ * database), the original case's design side by side, a small drop (2,000 slots, 5,000 people),
+ * fan-out to thousands of watchers, and the database's own limit for reference. Loopback only, bounded in count and time; results go to bench/results/.
  *
  * Knobs (environment): BENCH_USERS (20000), BENCH_SLOTS (5000), BENCH_CONCURRENCY (500),
  * BENCH_WATCHERS ("1000,5000,10000"), BENCH_MAX_SECONDS per storm (180), BENCH_DATABASE_URL.
+ * Sign-ups (bench/signup.ts) have their own: BENCH_SIGNUPS, BENCH_POW_SIGNUPS, BENCH_SIGNUP_WAVE, ….
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -12,18 +14,20 @@ import path from 'node:path';
 import { Pool } from 'undici';
 import { SingleBar, Presets } from 'cli-progress';
 import { io, type Socket } from 'socket.io-client';
-import { audit, cpuTicks, percentile, postgresPids, ticksBetween, ROOT, seedStorm, startDatabaseServer, startServer, type AuditResult } from './support.ts';
+import { audit, cpuTicks, percentile, postgresPids, ticksBetween, ROOT, seedStorm, startDatabaseServer, startServer, type AuditResult, type Engine } from './support.ts';
 import { renderChart } from './chart.ts';
 import { metricsOverhead } from './metrics.ts';
+import { webhooksBench } from './webhooks.ts';
+import { signupBench } from './signup.ts';
 
 const USERS = Number(process.env.BENCH_USERS ?? 20_000);
 const SLOTS = Number(process.env.BENCH_SLOTS ?? 5_000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 500);
 const WATCHERS = (process.env.BENCH_WATCHERS ?? '1000,5000,10000').split(',').map(Number).filter((n) => n > 0);
 const MAX_SECONDS = Number(process.env.BENCH_MAX_SECONDS ?? 180);
-/** Which parts to run (all by default): storm-http, original, storm-socket, fanout, database, metrics. */
-const ALL_SCENARIOS = 'storm-http,original,storm-socket,fanout,database,metrics';
-const SCENARIOS = new Set((process.env.BENCH_SCENARIOS ?? ALL_SCENARIOS).split(','));
+/** Which parts to run: all of these by default; `signup`, `webhooks` and `metrics` only when named. */
+const ALL_SCENARIOS = ['storm-http', 'original', 'storm-socket', 'small-drop', 'fanout', 'database'];
+const SCENARIOS = new Set(process.env.BENCH_SCENARIOS?.split(',') ?? ALL_SCENARIOS);
 
 /**
  * The load generator shares the machine's two cores with the server and PostgreSQL, so it uses
@@ -36,7 +40,7 @@ async function postClaim(pool: Pool, dropId: string, token: string): Promise<{ s
 
 interface StormResult {
   name: string;
-  engine: 'batched' | 'original';
+  engine: Engine;
   transport: 'http' | 'socket.io';
   users: number;
   slots: number;
@@ -65,15 +69,17 @@ function bar(label: string, total: number): SingleBar {
 
 async function storm(
   db: Awaited<ReturnType<typeof startDatabaseServer>>,
-  engine: 'batched' | 'original',
+  engine: Engine,
   transport: 'http' | 'socket.io',
   concurrency = CONCURRENCY,
+  size = { users: USERS, slots: SLOTS },
 ): Promise<StormResult> {
   const CONCURRENCY = concurrency;
+  const { users: USERS, slots: SLOTS } = size;
   const url = await db.freshDatabase();
   const { dropId, users } = await seedStorm(url, USERS, SLOTS);
   const server = await startServer(url, engine);
-  const name = `storm ${engine} over ${transport}, ${concurrency} clients`;
+  const name = `${engine === 'ceiling' ? 'ceiling (no database)' : `storm ${engine}`} over ${transport}, ${USERS}/${SLOTS}, ${concurrency} clients`;
   // One user in ten asks twice, so repeat claims (200, the same code) and same-user batches are exercised.
   const requests = [...users, ...users.filter((_, i) => i % 10 === 0)].sort(() => Math.random() - 0.5);
   const progress = bar(name, requests.length);
@@ -144,7 +150,11 @@ async function storm(
   };
   progress.stop();
   await sleep(200);
-  const result = await audit(url, dropId, Math.min(SLOTS, USERS), codes, engine === 'batched');
+  // The ceiling writes nothing: there is nothing to audit.
+  const result: AuditResult =
+    engine === 'ceiling'
+      ? { ok: true, claims: 0, expected: 0, distinctUsers: 0, distinctCodes: 0, counter: null, problems: [] }
+      : await audit(url, dropId, Math.min(SLOTS, USERS), codes, engine === 'batched');
   if (repeatMismatches > 0) {
     result.ok = false;
     result.problems.push(`${repeatMismatches} repeat claims did not return the user's first code`);
@@ -302,6 +312,16 @@ async function databaseLimit(db: Awaited<ReturnType<typeof startDatabaseServer>>
 
 const round = (n: number) => Math.round(n * 100) / 100;
 
+/** Each engine storm over HTTP against the ceiling run of the same size and client count. */
+function ceilingRatios(storms: StormResult[]) {
+  return storms.flatMap((s) => {
+    if (s.engine !== 'batched' || s.transport !== 'http') return [];
+    const ceiling = storms.find((c) => c.engine === 'ceiling' && c.users === s.users && c.slots === s.slots && c.concurrency === s.concurrency);
+    if (!ceiling) return [];
+    return [{ run: s.name, attemptsPerSecond: s.attemptsPerSecond, ceilingAttemptsPerSecond: ceiling.attemptsPerSecond, percent: Math.round((s.attemptsPerSecond / ceiling.attemptsPerSecond) * 100) }];
+  });
+}
+
 async function main(): Promise<boolean> {
   const machine = { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', memoryGiB: round(os.totalmem() / 2 ** 30), node: process.version, platform: `${os.type()} ${os.release()}` };
   console.log(`DropSpot benchmarks on ${machine.cpus} cores (${machine.cpuModel}), ${machine.memoryGiB} GiB, Node ${machine.node}`);
@@ -311,14 +331,24 @@ async function main(): Promise<boolean> {
     // First, so its ratio is the first number printed: what metrics cost the claim path (bench/metrics.ts).
     const metrics = SCENARIOS.has('metrics') ? await metricsOverhead(db) : undefined;
     const storms: StormResult[] = [];
-    if (SCENARIOS.has('storm-http')) storms.push(await storm(db, 'batched', 'http'));
+    // Each storm over HTTP runs right after the stack's ceiling at the same size and client count,
+    // so the two see the same machine: their ratio holds when the machine's speed drifts.
+    const measured = async (concurrency: number, size?: { users: number; slots: number }) => {
+      storms.push(await storm(db, 'ceiling', 'http', concurrency, size));
+      storms.push(await storm(db, 'batched', 'http', concurrency, size));
+    };
+    if (SCENARIOS.has('storm-http')) await measured(CONCURRENCY);
     if (SCENARIOS.has('original')) storms.push(await storm(db, 'original', 'http'));
     if (SCENARIOS.has('storm-socket')) storms.push(await storm(db, 'batched', 'socket.io'));
     // The same storm with fewer clients: the engine's latency when clients are not queueing for the CPU.
-    if (SCENARIOS.has('storm-http')) storms.push(await storm(db, 'batched', 'http', 100));
+    if (SCENARIOS.has('storm-http')) await measured(100);
+    // A real small drop: 2,000 slots, 5,000 people.
+    if (SCENARIOS.has('small-drop')) for (const clients of [200, 500]) await measured(clients, { users: 5_000, slots: 2_000 });
     const fanOuts: FanOutResult[] = [];
     if (SCENARIOS.has('fanout')) for (const w of WATCHERS) fanOuts.push(await fanOut(db, w));
     const limit = SCENARIOS.has('database') ? await databaseLimit(db) : undefined;
+    const webhooks = SCENARIOS.has('webhooks') ? await webhooksBench(db) : undefined;
+    const signups = SCENARIOS.has('signup') ? await signupBench(db, { users: USERS, slots: SLOTS, concurrency: CONCURRENCY }) : undefined;
 
     const engine = storms.find((s) => s.engine === 'batched' && s.transport === 'http' && s.concurrency === CONCURRENCY);
     const original = storms.find((s) => s.engine === 'original');
@@ -329,8 +359,8 @@ async function main(): Promise<boolean> {
       storms.map((s) => ({
         run: s.name,
         'attempts/s': s.attemptsPerSecond,
-        'claims/s': s.successesPerSecond,
-        'sell-out s': s.sellOutSeconds,
+        'claims/s': s.engine === 'ceiling' ? '-' : s.successesPerSecond,
+        'sell-out s': s.engine === 'ceiling' ? '-' : s.sellOutSeconds,
         'p50 ms': s.latencyMs.p50,
         'p95 ms': s.latencyMs.p95,
         'p99 ms': s.latencyMs.p99,
@@ -339,6 +369,8 @@ async function main(): Promise<boolean> {
       })),
     );
     if (ratio !== null) console.log(`engine vs original design (claims/s over HTTP): ${ratio}x`);
+    const ceilings = ceilingRatios(storms);
+    for (const c of ceilings) console.log(`claim attempts/s as a share of the stack's ceiling, ${c.run}: ${c.percent}% (${c.attemptsPerSecond} of ${c.ceilingAttemptsPerSecond})`);
     if (limit && engine) {
       console.log(`database limit (SQL, 100 per commit): ${limit.rowsPerSecond} claims/s; engine reaches ${round((engine.successesPerSecond / limit.rowsPerSecond) * 100)}% of it`);
     }
@@ -356,15 +388,25 @@ async function main(): Promise<boolean> {
       })),
     );
 
-    const results = { at: new Date().toISOString(), machine, settings: { USERS, SLOTS, CONCURRENCY, WATCHERS }, storms, ratio, databaseLimit: limit, fanOuts, metrics };
+    if (webhooks) {
+      console.log(`\nWebhooks: claims/s with an endpoint subscribed vs none: ${webhooks.ratio}x (${webhooks.subscribed.claimsPerSecond} vs ${webhooks.none.claimsPerSecond})`);
+      console.log(`  ${webhooks.deliveries} deliveries at ${webhooks.deliveriesPerSecond}/s, the last ${webhooks.lastDeliveryAfterSellOutSeconds} s after sell-out; in order: ${webhooks.inOrder}; duplicates: ${webhooks.duplicates}`);
+    }
+    const results = { at: new Date().toISOString(), machine, load: os.loadavg(), settings: { USERS, SLOTS, CONCURRENCY, WATCHERS }, storms, ratio, ceilings, databaseLimit: limit, fanOuts, ...(webhooks ? { webhooks } : {}), ...(signups ? { signups } : {}), ...(metrics ? { metrics } : {}) };
     const dir = path.join(ROOT, 'bench/results');
     mkdirSync(dir, { recursive: true });
-    const complete = SCENARIOS.size === ALL_SCENARIOS.split(',').length;
+    const complete = ALL_SCENARIOS.every((name) => SCENARIOS.has(name));
     // A partial run (BENCH_SCENARIOS) does not replace the full results the docs show.
     writeFileSync(path.join(dir, complete ? 'latest.json' : 'partial.json'), JSON.stringify(results, null, 2));
-    if (complete && limit) writeFileSync(path.join(dir, 'claims-per-second.svg'), await renderChart(storms, limit.rowsPerSecond));
+    if (complete && limit) writeFileSync(path.join(dir, 'claims-per-second.svg'), await renderChart(storms.filter((s) => s.engine !== 'ceiling'), limit.rowsPerSecond));
     console.log(complete ? '\nresults: bench/results/latest.json, chart: bench/results/claims-per-second.svg' : '\npartial run: bench/results/partial.json');
-    const failed = [...storms.map((s) => s.audit), ...fanOuts.map((f) => f.audit), ...(metrics?.runs.map((r) => r.audit) ?? [])].filter((a) => !a.ok);
+    const failed = [
+      ...storms.map((s) => s.audit),
+      ...fanOuts.map((f) => f.audit),
+      ...(webhooks ? [webhooks.none.audit, webhooks.subscribed.audit] : []),
+      ...(signups ? [signups.storm.alone.audit, signups.storm.during.audit] : []),
+      ...(metrics?.runs.map((r) => r.audit) ?? []),
+    ].filter((a) => !a.ok);
     if (failed.length > 0) console.error(`AUDIT FAILED: ${failed.map((a) => a.problems.join('; ')).join(' | ')}`);
     return failed.length === 0;
   } finally {

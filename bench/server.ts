@@ -1,14 +1,17 @@
 /**
  * The server under benchmark: the real app (createApp) in its own process, so the load generator
- * does not share its event loop. BENCH_ENGINE=original swaps the claim for the original case's
- * design, for the side-by-side run. Prints "READY <port>" on stdout.
+ * does not share its event loop, with the logger `npm start` uses (one line per request at the
+ * default level). BENCH_ENGINE=original swaps the claim for the original case's design, for the
+ * side-by-side run; BENCH_ENGINE=ceiling for an answer without the database (the stack's own
+ * ceiling). Prints "READY <port>" on stdout.
  */
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { pino } from 'pino';
 import { createApp } from '../server/src/app.ts';
 import { loadConfig } from '../server/src/config.ts';
 import { initOrm } from '../server/src/db/orm.ts';
+import { createLogger } from '../server/src/logger.ts';
+import { ceilingClaim } from './ceiling.ts';
 import { originalDesignClaim } from './original-design.ts';
 
 const config = loadConfig();
@@ -16,10 +19,11 @@ const orm = await initOrm(config.databaseUrl!, { pool: { min: 0, max: config.dbP
 const { httpServer, services, start, close } = createApp({
   config,
   orm,
-  logger: pino({ level: 'warn' }),
+  logger: createLogger(config),
   realtimeLimits: { eventsPerSecond: 100_000, eventsPerIpPerSecond: 100_000, floodStrikes: 1_000_000 },
 });
 if (process.env.BENCH_ENGINE === 'original') services.claims.claim = originalDesignClaim(orm);
+if (process.env.BENCH_ENGINE === 'ceiling') services.claims.claim = ceilingClaim();
 await start();
 httpServer.listen(0, '127.0.0.1');
 await once(httpServer, 'listening');

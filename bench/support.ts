@@ -65,9 +65,10 @@ export interface BenchServer {
   stop(): Promise<void>;
 }
 
-/** The app in its own process (bench/server.ts) on a free loopback port. */
-/** `env`: extra settings for this server (e.g. METRICS_TOKEN for the metrics on/off run). */
-export async function startServer(databaseUrl: string, engine: 'batched' | 'original', env: Record<string, string> = {}): Promise<BenchServer> {
+export type Engine = 'batched' | 'original' | 'ceiling';
+
+/** The app in its own process (bench/server.ts) on a free loopback port; `env` overrides the settings below (e.g. METRICS_TOKEN for the metrics on/off run). */
+export async function startServer(databaseUrl: string, engine: Engine, env: Record<string, string> = {}): Promise<BenchServer> {
   // BENCH_PROFILE=1 writes a V8 CPU profile of the server per run into bench/results/profiles/.
   const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${path.join(ROOT, 'bench/results/profiles')}`] : [];
   const child: ChildProcess = spawn(process.execPath, [...profile, path.join(ROOT, 'bench/server.ts')], {
@@ -84,26 +85,31 @@ export async function startServer(databaseUrl: string, engine: 'batched' | 'orig
       SMTP_URL: 'smtp://127.0.0.1:25',
       // Its users are written straight into the database, unverified: the claim path is measured without the check.
       REQUIRE_VERIFIED_EMAIL: 'false',
-      LOG_LEVEL: 'warn',
       RATE_LIMIT_AUTH_PER_MINUTE: '100000000',
       RATE_LIMIT_CLAIM_PER_MINUTE: '100000000',
       RATE_LIMIT_WAITLIST_PER_MINUTE: '100000000',
       RATE_LIMIT_ACTIONS_PER_IP_PER_MINUTE: '100000000',
       // Every simulated client connects from this machine.
       SOCKET_CONNECTIONS_PER_IP: '100000000',
-      DB_POOL_MAX: '20',
       BENCH_ENGINE: engine,
       ...env,
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const port = await new Promise<number>((resolve, reject) => {
+    // The request log goes to this pipe, as `npm start`'s goes to its terminal: read it until the
+    // READY line, then keep draining it without keeping it, or the server would block on a full pipe.
     let out = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer) => {
       out += chunk.toString();
       const match = /READY (\d+)/.exec(out);
-      if (match) resolve(Number(match[1]));
-    });
+      if (match) {
+        child.stdout!.off('data', onData);
+        child.stdout!.resume();
+        resolve(Number(match[1]));
+      }
+    };
+    child.stdout!.on('data', onData);
     child.once('exit', (code) => reject(new Error(`bench server exited with ${code}`)));
   });
   return {
@@ -207,18 +213,24 @@ export function ticksBetween(before: Map<number, number>, after: Map<number, num
   return total;
 }
 
-/** PostgreSQL's processes (the embedded server runs as the postgres user). */
+/**
+ * PostgreSQL's processes: the embedded server's (this process's children and grandchildren) when
+ * there is one, so another PostgreSQL on a shared machine is not counted; else every `postgres`.
+ */
 export function postgresPids(): number[] {
-  const pids: number[] = [];
+  const all: { pid: number; ppid: number }[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === 'postgres') pids.push(Number(entry));
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) === 'postgres') all.push({ pid: Number(entry), ppid: Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) });
     } catch {
       // gone
     }
   }
-  return pids;
+  const postmasters = new Set(all.filter((p) => p.ppid === process.pid).map((p) => p.pid));
+  const ours = all.filter((p) => postmasters.has(p.pid) || postmasters.has(p.ppid));
+  return (ours.length > 0 ? ours : all).map((p) => p.pid);
 }
 
 export function percentile(sorted: number[], p: number): number {

@@ -7,6 +7,7 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../../server/test/support/free-port.ts';
+import { SAMPLE_SUGGESTION, startFakeChatProvider } from '../../server/test/support/fake-chat-provider.ts';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'dropspot-e2e-'));
 // Running as root, the embedded PostgreSQL switches to its own user, which must reach the folder.
@@ -30,6 +31,15 @@ Object.assign(process.env, {
   RATE_LIMIT_POW_CHALLENGE_PER_MINUTE: '100000',
   // Cheap proof-of-work challenges: the browser tests check that the widget works, not what it costs.
   ALTCHA_MAX_NUMBER: '2000',
+  // The webhook test's receiver listens on loopback.
+  WEBHOOK_ALLOW_PRIVATE: 'true',
 });
+
+// "Suggest a description" talks to a loopback server that speaks the streaming chat-completions
+// protocol, a few words at a time; E2E_AI=off starts this server without it (the disabled button).
+if (process.env.E2E_AI !== 'off') {
+  const provider = await startFakeChatProvider({ kind: 'stream', chunks: SAMPLE_SUGGESTION.split(/(?<= )/), pauseMs: 40 });
+  Object.assign(process.env, { AI_BASE_URL: provider.url, AI_MODEL: 'e2e-fake-model' });
+}
 
 await import('../../server/src/main.ts');

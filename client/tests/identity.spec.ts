@@ -1,21 +1,5 @@
-import { expect, test, type Page } from '@playwright/test';
-import { ADMIN, adminApi, apiAs, createDrop, newAccount, newSignedInPage, waitLive } from './support.ts';
-
-/**
- * The e2e server runs without SMTP_URL, so mail lands in the development mailbox: an admin's page
- * lists it. Returns the link (path and query, on this server) of the newest message to `to`
- * whose subject matches.
- */
-async function linkFromMailbox(admin: Page, to: string, subject: RegExp): Promise<string> {
-  const message = admin.getByTestId('mailbox-message').filter({ hasText: to }).filter({ hasText: subject }).first();
-  await expect(async () => {
-    await admin.goto('/admin/mailbox');
-    await expect(message).toBeVisible({ timeout: 1000 });
-  }).toPass({ timeout: 30_000 });
-  const href = await message.getByRole('link').first().getAttribute('href');
-  const url = new URL(href!);
-  return `${url.pathname}${url.search}`;
-}
+import { expect, test } from '@playwright/test';
+import { ADMIN, adminApi, apiAs, createDrop, linkFromMailbox, newAccount, newSignedInPage, waitLive } from './support.ts';
 
 test('sign up, read the verification mail in the development mailbox, confirm the address, join', async ({ page, browser, baseURL }) => {
   // Two browsers, a mail queue and several page loads: more than the default budget on a busy machine.

@@ -34,7 +34,7 @@ test('a DRAW drop says how it gives out slots and shows its commitment; its rank
   const page = await newSignedInPage(browser, newAccount(), true);
   await page.goto(`/drops/${drop.id}`);
   await expect(page.getByTestId('allocation-mode')).toContainText('Random draw.');
-  await expect(page.getByTestId('allocation-mode')).toContainText('a random order that was fixed in advance and can be checked');
+  await expect(page.getByTestId('allocation-mode')).toContainText('has the same chance; the order is drawn at the opening and published');
   await expect(page.getByText(drop.rankingCommitment!)).toBeVisible();
   expect((await page.request.post(`/api/drops/${drop.id}/join`)).ok()).toBeTruthy();
   await adminWindow(admin, drop.id, 'open-now');

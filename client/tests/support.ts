@@ -29,7 +29,7 @@ export function adminApi(baseURL: string): Promise<APIRequestContext> {
 /** A published drop whose window opens `opensInMs` from now and lasts `durationMs`. */
 export async function createDrop(
   admin: APIRequestContext,
-  options: { slots?: number; opensInMs?: number; durationMs?: number; title?: string; allocationMode?: AllocationMode; holdSeconds?: number; requirePow?: boolean } = {},
+  options: { slots?: number; opensInMs?: number; durationMs?: number; title?: string; allocationMode?: AllocationMode; holdSeconds?: number; requirePow?: boolean; openingShuffleSeconds?: number } = {},
 ): Promise<DropView> {
   const start = Date.now() + (options.opensInMs ?? 60 * 60_000);
   const response = await admin.post('/api/admin/drops', {
@@ -42,6 +42,7 @@ export async function createDrop(
       ...(options.allocationMode ? { allocationMode: options.allocationMode } : {}),
       ...(options.holdSeconds ? { holdSeconds: options.holdSeconds } : {}),
       ...(options.requirePow ? { requirePow: true } : {}),
+      ...(options.openingShuffleSeconds ? { openingShuffleSeconds: options.openingShuffleSeconds } : {}),
     },
   });
   expect(response.status(), await response.text()).toBe(201);
@@ -79,4 +80,20 @@ export async function adminWindow(admin: APIRequestContext, dropId: string, acti
 /** Waits until the page's socket is connected (the header says "Live"). */
 export async function waitLive(page: Page): Promise<void> {
   await expect(page.getByTestId('connection')).toHaveText(/Live/);
+}
+
+/**
+ * The e2e server runs without SMTP_URL, so mail lands in the development mailbox: an admin's page
+ * lists it. Returns the link (path and query, on this server) of the newest message to `to`
+ * whose subject matches.
+ */
+export async function linkFromMailbox(admin: Page, to: string, subject: RegExp): Promise<string> {
+  const message = admin.getByTestId('mailbox-message').filter({ hasText: to }).filter({ hasText: subject }).first();
+  await expect(async () => {
+    await admin.goto('/admin/mailbox');
+    await expect(message).toBeVisible({ timeout: 1000 });
+  }).toPass({ timeout: 30_000 });
+  const href = await message.getByRole('link').first().getAttribute('href');
+  const url = new URL(href!);
+  return `${url.pathname}${url.search}`;
 }

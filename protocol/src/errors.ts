@@ -17,6 +17,8 @@ export const ERROR_STATUS = {
   POW_INVALID: 400,
   /** A proof-of-work solution that was already used once. */
   POW_REPLAYED: 400,
+  /** A webhook URL that is not http(s), carries credentials, or resolves to a private, loopback, link-local or otherwise non-public address (unless WEBHOOK_ALLOW_PRIVATE). */
+  WEBHOOK_URL_REFUSED: 400,
   UNAUTHENTICATED: 401,
   INVALID_CREDENTIALS: 401,
   TOKEN_EXPIRED: 401,
@@ -44,10 +46,22 @@ export const ERROR_STATUS = {
   SOLD_OUT: 409,
   ALREADY_REDEEMED: 409,
   SLOTS_BELOW_CLAIMED: 409,
+  /** "Suggest a description" without AI_BASE_URL and AI_MODEL on the server. */
+  AI_NOT_CONFIGURED: 409,
   IDEMPOTENCY_KEY_IN_USE: 409,
+  /** Redelivering a webhook delivery that has not failed (it is pending or was delivered). */
+  DELIVERY_NOT_FAILED: 409,
+  /** Events asked for (a stream resume, a replay page, a webhook redelivery) that are older than the history kept (OUTBOX_RETENTION_HOURS); carries `oldestEventId`. */
+  EVENTS_EXPIRED: 410,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   IDEMPOTENCY_KEY_MISMATCH: 422,
+  /**
+   * The description helper's provider failed (refused, errored, unreachable) or took longer than
+   * AI_TIMEOUT_SECONDS: 424, the request depended on it, never a 5xx of DropSpot's own.
+   */
+  AI_UNAVAILABLE: 424,
+  AI_TIMEOUT: 424,
   RATE_LIMITED: 429,
   /** A socket handshake past the open connections allowed per account or per address. */
   TOO_MANY_CONNECTIONS: 429,

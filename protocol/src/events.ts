@@ -111,6 +111,8 @@ export interface AdminClientToServerEvents {
 /** `/events`: an admin access token or an API token; `auth.lastEventId` resumes the stream. */
 export interface EventsServerToClientEvents {
   event: (event: StreamEvent) => void;
+  /** Sent before the server ends the socket when the stream cannot go on without a gap (`EVENTS_EXPIRED`: the events it still needed were pruned). */
+  'stream:error': (payload: { code: ErrorCode; message: string; oldestEventId?: number }) => void;
   /** Sent just before the server ends this namespace's socket (the connection's other namespaces stay). */
   'session:expired': (payload: { code: ErrorCode; message: string }) => void;
 }

@@ -4,3 +4,5 @@ export type * from './types.ts';
 export * from './events.ts';
 export * from './internal-hop.ts';
 export * from './stream.ts';
+export * from './ai.ts';
+export * from './webhooks.ts';

@@ -3,6 +3,8 @@ import { ERROR_CODES, type ErrorCode, type Problem } from './errors.ts';
 import { ALLOCATION_MODES, AUDIT_ACTIONS, DROP_STATUSES } from './schemas.ts';
 import { DOMAIN_EVENT_TYPES, type StreamEvent } from './stream.ts';
 import type * as T from './types.ts';
+import type { AiStatusView } from './ai.ts';
+import { WEBHOOK_DELIVERY_STATUSES, type WebhookDeliveryPage, type WebhookDeliveryStatus, type WebhookDeliveryView, type WebhookEndpointView } from './webhooks.ts';
 
 /**
  * What the API answers, as zod schemas: the OpenAPI and AsyncAPI documents are generated from
@@ -66,7 +68,9 @@ export const dropViewSchema = named(
     allocationMode: z.enum(ALLOCATION_MODES),
     holdSeconds: z.number().int(),
     requirePow: z.boolean(),
-    rankingCommitment: z.string().nullable().describe('PRIORITY and DRAW: sha256 (hex) of the secret, published before the window opens'),
+    openingShuffleSeconds: z.number().int().nullable().describe('FCFS: the claims of the first N seconds after the opening are served in draw-key order (null: arrival order)'),
+    openingSettledAt: nullableInstant.describe("a shuffled FCFS opening: when its claims were served and the order published"),
+    rankingCommitment: z.string().nullable().describe('PRIORITY, DRAW and a shuffled FCFS opening: sha256 (hex) of the secret, published before the window opens'),
     rankingFrozenAt: nullableInstant,
     priorityFormula: priorityFormulaViewSchema.nullable(),
     publishedAt: nullableInstant,
@@ -159,6 +163,16 @@ export const rankingViewSchema = named(
       formula: z.null(),
       entries: z.array(z.object({ rank: z.number().int(), anonId: z.string(), drawKey: z.string() })),
     }),
+    z
+      .object({
+        ...rankingBase,
+        allocationMode: z.literal('FCFS'),
+        formula: z.null(),
+        openingShuffleSeconds: z.number().int(),
+        slots: z.number().int().nullable().describe("free slots when the opening's claims were served: the first `slots` entries not LEFT are CLAIMED"),
+        entries: z.array(z.object({ rank: z.number().int(), anonId: z.string(), drawKey: z.string(), outcome: z.enum(['CLAIMED', 'SOLD_OUT', 'LEFT']) })),
+      })
+      .describe('a shuffled FCFS opening: the claims of its first `openingShuffleSeconds`, revealed once served'),
   ]),
 );
 
@@ -203,7 +217,15 @@ export const streamEventSchema = named(
     payload: z.record(z.string(), z.unknown()),
   }),
 );
-export const eventPageSchema = named('EventPage', z.object({ items: z.array(streamEventSchema), next: z.number().int(), newest: z.number().int() }));
+export const eventPageSchema = named(
+  'EventPage',
+  z.object({
+    items: z.array(streamEventSchema),
+    next: z.number().int(),
+    newest: z.number().int(),
+    oldest: z.number().int().describe('the oldest event id still kept (older ones were pruned); 0 before the first event'),
+  }),
+);
 
 export const auditEntryViewSchema = named(
   'AuditEntry',
@@ -265,6 +287,56 @@ export const altchaChallengeSchema = named(
   z.looseObject({}).describe("an ALTCHA challenge (altcha-lib's signed format), solved by the widget and sent back as `altcha`"),
 );
 
+export const webhookEndpointViewSchema = named(
+  'WebhookEndpoint',
+  z.object({
+    id: uuid,
+    url: z.string(),
+    description: z.string(),
+    eventTypes: z.array(z.enum(DOMAIN_EVENT_TYPES)),
+    enabled: z.boolean(),
+    createdAt: instant,
+    updatedAt: instant,
+    deliveries: z
+      .object(Object.fromEntries(WEBHOOK_DELIVERY_STATUSES.map((s) => [s, z.number().int()])) as Record<WebhookDeliveryStatus, z.ZodNumber>)
+      .describe('deliveries by status (PENDING includes the one being attempted)'),
+  }),
+);
+export const createdWebhookEndpointSchema = named(
+  'CreatedWebhookEndpoint',
+  webhookEndpointViewSchema.extend({ secret: z.string().describe('whsec_…, the signing secret: shown this once') }),
+);
+export const webhookEndpointListSchema = named('WebhookEndpointList', z.object({ items: z.array(webhookEndpointViewSchema) }));
+export const webhookDeliveryViewSchema = named(
+  'WebhookDelivery',
+  z.object({
+    id: uuid,
+    webhookId: z.string().describe('the `webhook-id` header: the same on every attempt and redelivery'),
+    endpointId: uuid,
+    eventId: z.number().int(),
+    eventType: z.enum(DOMAIN_EVENT_TYPES),
+    status: z.enum(WEBHOOK_DELIVERY_STATUSES),
+    attempts: z.number().int(),
+    createdAt: instant,
+    lastAttemptAt: nullableInstant,
+    nextAttemptAt: nullableInstant,
+    deliveredAt: nullableInstant,
+    lastStatus: z.number().int().nullable().describe('HTTP status of the last attempt; null when it got no answer'),
+    lastError: z.string().nullable(),
+    lastResponse: z.string().nullable().describe("the first bytes of the last answer's body"),
+  }),
+);
+export const webhookDeliveryPageSchema = named(
+  'WebhookDeliveryPage',
+  z.object({ items: z.array(webhookDeliveryViewSchema), page: z.number().int(), pageSize: z.number().int(), total: z.number().int() }),
+);
+export const redeliveredSchema = named(
+  'Redelivered',
+  z.object({ redelivered: z.number().int(), expired: z.number().int().describe('failed deliveries whose event was pruned: left failed') }),
+);
+
+export const aiStatusViewSchema = named('AiStatus', z.object({ configured: z.boolean(), model: z.string().nullable(), reason: z.string().nullable() }));
+
 export const errorIssueSchema = named('ErrorIssue', z.object({ path: z.string(), message: z.string(), code: z.string() }));
 /** RFC 9457 problem details with the stable `code`; extension fields (e.g. `reservation`, `retryAfter`) may follow. */
 export const problemSchema = named(
@@ -303,3 +375,7 @@ agree<z.output<typeof auditPageSchema>, T.Page<T.AuditEntryView>>(true);
 agree<z.output<typeof accountExportSchema>, T.AccountExport>(true);
 agree<z.output<typeof priorityFormulaViewSchema>, T.PriorityFormulaView>(true);
 agree<z.output<typeof problemSchema>['code'], Problem['code']>(true);
+agree<z.output<typeof webhookEndpointViewSchema>, WebhookEndpointView>(true);
+agree<z.output<typeof webhookDeliveryViewSchema>, WebhookDeliveryView>(true);
+agree<z.output<typeof webhookDeliveryPageSchema>, WebhookDeliveryPage>(true);
+agree<z.output<typeof aiStatusViewSchema>, AiStatusView>(true);

@@ -104,7 +104,7 @@ export const hasLine = (mode: string): mode is LineMode => (LINE_MODES as readon
 export const ALLOCATION_MODE_TEXT: Record<AllocationMode, { label: string; explanation: string }> = {
   FCFS: {
     label: 'First come, first served',
-    explanation: 'Join the waitlist, then claim when the window opens: the first claims to arrive get the codes.',
+    explanation: 'First come, first served when the window opens: join the waitlist, then claim; the first claims to arrive get the codes.',
   },
   PRIORITY: {
     label: 'Priority order',
@@ -114,9 +114,19 @@ export const ALLOCATION_MODE_TEXT: Record<AllocationMode, { label: string; expla
   DRAW: {
     label: 'Random draw',
     explanation:
-      'Join before the window opens. When it opens, everyone who joined is put in a random order that was fixed in advance and can be checked; the first N get a reservation and M minutes to claim; unclaimed ones pass down the order.',
+      'Everyone who joins before the window opens has the same chance: the order is drawn at the opening and published, and anyone can check it. The first in the draw get a reservation with a few minutes to claim; unclaimed ones pass down the order.',
   },
 };
+/**
+ * FCFS only: claims that arrive in the first N seconds after the window opens are not served in
+ * arrival order but collected and served, when the interval ends, in the order of their draw keys
+ * (the DRAW permutation). At most a minute: a claim waits for the interval's end for its answer.
+ */
+export const OPENING_SHUFFLE_MAX_SECONDS = 60;
+export const openingShuffleText = (seconds: number) => ({
+  label: 'First come, first served, with a shuffled opening',
+  explanation: `Claims that arrive in the first ${seconds} second${seconds === 1 ? '' : 's'} after the window opens all have the same chance: they are put in a random order fixed in advance and published, and served in that order when the ${seconds} second${seconds === 1 ? '' : 's'} end. After that, first come, first served.`,
+});
 export const DEFAULT_HOLD_SECONDS = 600;
 export const MAX_HOLD_SECONDS = 24 * 3600;
 
@@ -136,7 +146,11 @@ const dropFields = {
   holdSeconds: z.number().int().min(1).max(MAX_HOLD_SECONDS).default(DEFAULT_HOLD_SECONDS),
   /** Joining needs a solved proof-of-work challenge (a bot gate that costs people a second or two). */
   requirePow: z.boolean().default(false),
+  /** FCFS: shuffle the claims of the first N seconds (null: plain arrival order). */
+  openingShuffleSeconds: z.number().int().min(1).max(OPENING_SHUFFLE_MAX_SECONDS).nullable().default(null),
 };
+
+const shuffleIssue = { message: 'only a first-come-first-served drop can shuffle its opening', path: ['openingShuffleSeconds'] };
 
 // Zod runs object refinements even when a field already failed, so the dates may still be strings.
 const windowOrder = (drop: { claimWindowStart?: unknown; claimWindowEnd?: unknown }) =>
@@ -146,7 +160,10 @@ const windowOrder = (drop: { claimWindowStart?: unknown; claimWindowEnd?: unknow
 
 const windowOrderIssue = { message: 'claimWindowStart must be before claimWindowEnd', path: ['claimWindowEnd'] };
 
-export const createDropBodySchema = z.strictObject(dropFields).refine(windowOrder, windowOrderIssue);
+export const createDropBodySchema = z
+  .strictObject(dropFields)
+  .refine(windowOrder, windowOrderIssue)
+  .refine((drop) => drop.openingShuffleSeconds === null || drop.openingShuffleSeconds === undefined || drop.allocationMode === 'FCFS', shuffleIssue);
 export type CreateDropBody = z.infer<typeof createDropBodySchema>;
 
 export const updateDropBodySchema = z
@@ -161,6 +178,7 @@ export const updateDropBodySchema = z
     allocationMode: z.enum(ALLOCATION_MODES).optional(),
     holdSeconds: dropFields.holdSeconds.unwrap().optional(),
     requirePow: z.boolean().optional(),
+    openingShuffleSeconds: dropFields.openingShuffleSeconds.unwrap().optional(),
   })
   .refine((body) => Object.keys(body).length > 0, 'send at least one field to change')
   .refine(windowOrder, windowOrderIssue);
@@ -246,6 +264,10 @@ export const AUDIT_ACTIONS = [
   'claim.redeem',
   'api-token.create',
   'api-token.revoke',
+  'webhook.create',
+  'webhook.update',
+  'webhook.delete',
+  'webhook.redeliver',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -128,6 +128,10 @@ const adminClient = {
 
 const eventsServer = {
   event: { summary: 'One domain event, in publication order: replayed after auth.lastEventId first, then live.', payload: streamEventSchema },
+  'stream:error': {
+    summary: 'Sent before the server ends the socket when the stream cannot go on without a gap (EVENTS_EXPIRED: the events it still needed were pruned).',
+    payload: expired.extend({ oldestEventId: z.number().int().optional().describe('the oldest event id still kept') }),
+  },
   'session:expired': expiredDoc,
 } satisfies Record<keyof EventsServerToClientEvents, SocketEventDoc>;
 
@@ -155,7 +159,8 @@ export const SOCKET_NAMESPACES: Record<'/' | '/admin' | '/events', NamespaceDoc>
     receive: adminClient,
   },
   '/events': {
-    description: 'An ADMIN access token or an API token (dsk_…); auth.lastEventId resumes the ordered, gap-free stream.',
+    description:
+      'An ADMIN access token or an API token (dsk_…); auth.lastEventId resumes the ordered, gap-free stream (connect_error data.code EVENTS_EXPIRED when it is older than the events kept; without it, from the oldest kept).',
     auth: z.object({ token: z.string(), lastEventId: z.number().int().min(0).optional() }),
     send: eventsServer,
     receive: {},

@@ -26,6 +26,8 @@ export const DOMAIN_EVENT_TYPES = [
   'reservation.passed',
   /** An admin added time to every open hold. */
   'reservation.extended',
+  /** FCFS with a shuffled opening: the claims of the interval were served in draw order; the order is revealed. */
+  'opening.shuffled',
 ] as const;
 export type DomainEventType = (typeof DOMAIN_EVENT_TYPES)[number];
 

@@ -53,7 +53,11 @@ export interface DropView {
   holdSeconds: number;
   /** Joining needs a solved proof-of-work challenge (GET /api/altcha/challenge), sent as `altcha`. */
   requirePow: boolean;
-  /** PRIORITY and DRAW: sha256 (hex) of the drop's secret, published before the window opens; null for FCFS. */
+  /** FCFS: the claims of the first N seconds after the opening are served in draw-key order (null: arrival order). */
+  openingShuffleSeconds: number | null;
+  /** FCFS with a shuffled opening: when its claims were served and the order published (GET /api/drops/:id/ranking). */
+  openingSettledAt: string | null;
+  /** PRIORITY, DRAW and a shuffled FCFS opening: sha256 (hex) of the drop's secret, published before the window opens; otherwise null. */
   rankingCommitment: string | null;
   /** PRIORITY and DRAW: when the ranking was frozen (the window opened); then GET /api/drops/:id/ranking reveals it. */
   rankingFrozenAt: string | null;
@@ -157,6 +161,16 @@ export interface DrawEntry {
   drawKey: string;
 }
 
+/** One claim of a shuffled FCFS opening, in draw-key order, with what it got. */
+export interface OpeningEntry {
+  rank: number;
+  anonId: string;
+  /** The DRAW key: sha256("draw|" + secret + "|" + anonId) hex. */
+  drawKey: string;
+  /** CLAIMED: got a code; SOLD_OUT: the slots ran out before its turn; LEFT: was no longer on the waitlist when served. */
+  outcome: 'CLAIMED' | 'SOLD_OUT' | 'LEFT';
+}
+
 interface RankingViewBase {
   dropId: string;
   title: string;
@@ -191,9 +205,19 @@ export type RankingView = RankingViewBase &
         formula: null;
         entries: DrawEntry[];
       }
+    | {
+        /** A shuffled FCFS opening: the claims of its first `openingShuffleSeconds`, revealed once served (`frozenAt`). */
+        allocationMode: 'FCFS';
+        formula: null;
+        openingShuffleSeconds: number;
+        /** Free slots when the opening's claims were served: the first `slots` entries not LEFT are CLAIMED. */
+        slots: number | null;
+        entries: OpeningEntry[];
+      }
   );
 export type PriorityRankingView = Extract<RankingView, { allocationMode: 'PRIORITY' }>;
 export type DrawRankingView = Extract<RankingView, { allocationMode: 'DRAW' }>;
+export type OpeningRankingView = Extract<RankingView, { allocationMode: 'FCFS' }>;
 
 /** Admin view of one PRIORITY drop's line. */
 export interface AdminReservationsView {
@@ -241,11 +265,15 @@ export interface ApiTokenView {
   revokedAt: string | null;
 }
 
-/** `GET /api/admin/events`: published events after `after`, and the newest id there is. */
+/**
+ * `GET /api/admin/events`: published events after `after`, the newest id there is, and the oldest
+ * id still kept (older events were pruned: OUTBOX_RETENTION_HOURS); both 0 before the first event.
+ */
 export interface EventPage {
   items: StreamEvent[];
   next: number;
   newest: number;
+  oldest: number;
 }
 
 /** One admin action: who (id and email at the time), what, on which drop, when, from where. */

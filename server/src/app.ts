@@ -22,8 +22,10 @@ import { identityRoutes } from './http/routes/identity.routes.ts';
 import { meRoutes } from './http/routes/me.routes.ts';
 import { powRoutes } from './http/routes/pow.routes.ts';
 import { adminRoutes } from './http/routes/admin.routes.ts';
+import { aiRoutes } from './http/routes/ai.routes.ts';
 import { dropRoutes } from './http/routes/drop.routes.ts';
 import { eventRoutes } from './http/routes/event.routes.ts';
+import { webhookRoutes } from './http/routes/webhook.routes.ts';
 import { createServices, type Services } from './services.ts';
 import { createSignalHub, type SignalHub } from './domain/signals.ts';
 import { createRealtime, type Realtime, type RealtimeDeps } from './realtime/realtime.ts';
@@ -131,6 +133,8 @@ export function createApp(deps: AppDeps): App {
   mount('/admin', eventRoutes({ events: services.events, auth: services.auth, onRevoke: (id) => live.disconnectApiToken(id) }));
   mount('/admin', adminRoutes(services));
   mount('/admin', auditRoutes(services));
+  mount('/admin', aiRoutes({ ai: services.ai, config }));
+  mount('/admin', webhookRoutes(services));
   const priority = apiRouter();
   priority.get('/priority', { tag: 'Drops', access: 'public', summary: 'The live priority formula: what a drop published now will keep', responses: { 200: priorityFormulaViewSchema } }, (_req, res) => {
     res.json(services.formula.view);
@@ -158,6 +162,8 @@ export function createApp(deps: AppDeps): App {
     clientIp: (req) => proxyaddr(req, app.get('trust proxy fn') as Parameters<typeof proxyaddr>[1]),
     limits: deps.realtimeLimits,
     metrics,
+    // Webhooks are delivered from the published outbox: wake the dispatcher as soon as events are published.
+    published: () => services.webhookDispatcher.poke(),
   });
   const stopDatabaseGauges = watchDatabaseGauges(metrics, orm);
   let metricsServer: Server | undefined;
@@ -172,6 +178,7 @@ export function createApp(deps: AppDeps): App {
       await live.start();
       const { port, host, token } = config.metrics;
       if (port !== undefined) metricsServer = await startMetricsServer(metrics, { port, host, token });
+      services.webhookDispatcher.start();
     },
     serveClient: (handler) => {
       client = handler;
@@ -183,6 +190,7 @@ export function createApp(deps: AppDeps): App {
       metricsServer?.close();
       metricsServer?.closeAllConnections();
       await live.close();
+      await services.webhookDispatcher.stop();
       await services.mailer.stop();
     },
   };

@@ -75,6 +75,18 @@ const envSchema = z.object({
   METRICS_TOKEN: z.string().min(16, 'at least 16 characters').max(512).regex(/^\S+$/, 'no spaces').optional(),
   METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   METRICS_HOST: z.string().default('127.0.0.1'),
+  // "Suggest a description" (server/src/modules/ai/): an OpenAI-compatible chat-completions server.
+  AI_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
+  AI_API_KEY: z.string().max(1000).optional(),
+  AI_MODEL: z.string().max(200).optional(),
+  AI_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(600).default(30),
+  RATE_LIMIT_AI_PER_MINUTE: z.coerce.number().int().min(1).default(10),
+  // Webhooks (server/src/modules/webhooks/) and how long published events are kept.
+  WEBHOOK_ALLOW_PRIVATE: bool.default(false),
+  WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
+  WEBHOOK_RETRY_BASE_MS: z.coerce.number().int().min(10).max(3_600_000).default(5_000),
+  WEBHOOK_RETRY_FOR_SECONDS: z.coerce.number().int().min(1).max(30 * 86_400).default(86_400),
+  OUTBOX_RETENTION_HOURS: z.coerce.number().int().min(1).max(100 * 365 * 24).default(7 * 24),
 });
 
 export interface Config {
@@ -128,6 +140,19 @@ export interface Config {
    * port to a bearer of it; `port` serves it on a listener of its own at `host` (loopback by default).
    */
   metrics: { enabled: boolean; token: string | undefined; port: number | undefined; host: string };
+  /**
+   * The description helper: an OpenAI-compatible chat-completions server at `baseUrl` (both it and
+   * `model` set, or it is off); `timeoutMs` bounds a whole suggestion; `perMinute` per admin.
+   */
+  ai: { baseUrl: string | undefined; apiKey: string | undefined; model: string | undefined; timeoutMs: number; perMinute: number };
+  /**
+   * Webhook deliveries: `allowPrivate` lets endpoints resolve to private and loopback addresses
+   * (tests, a receiver on the same network); each attempt waits at most `timeoutMs`; a failed
+   * delivery is retried after `retryBaseMs`, doubling, for `retryForSeconds`, then marked failed.
+   */
+  webhooks: { allowPrivate: boolean; timeoutMs: number; retryBaseMs: number; retryForSeconds: number };
+  /** Published events older than this are pruned (except those a webhook endpoint still has to deliver). */
+  outboxRetentionHours: number;
 }
 
 export class ConfigError extends Error {
@@ -175,6 +200,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   }
   if (e.METRICS_PORT !== undefined && e.METRICS_PORT !== 0 && e.METRICS_PORT === e.PORT) {
     throw new ConfigError('METRICS_PORT must differ from PORT (or use METRICS_TOKEN to serve /metrics on PORT)');
+  }
+  if ((e.AI_BASE_URL === undefined) !== (e.AI_MODEL === undefined)) {
+    throw new ConfigError('AI_BASE_URL and AI_MODEL must be set together (or neither, which turns "Suggest a description" off)');
   }
   const seedDemo = e.SEED_DEMO ?? (e.DATABASE_URL === undefined && e.NODE_ENV === 'development');
   const config: Config = {
@@ -229,6 +257,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     },
     requirePowSignup: e.REQUIRE_POW_SIGNUP ?? e.NODE_ENV === 'production',
     metrics: { enabled: e.METRICS_TOKEN !== undefined || e.METRICS_PORT !== undefined, token: e.METRICS_TOKEN, port: e.METRICS_PORT, host: e.METRICS_HOST },
+    ai: { baseUrl: e.AI_BASE_URL, apiKey: e.AI_API_KEY, model: e.AI_MODEL, timeoutMs: e.AI_TIMEOUT_SECONDS * 1000, perMinute: e.RATE_LIMIT_AI_PER_MINUTE },
+    webhooks: { allowPrivate: e.WEBHOOK_ALLOW_PRIVATE, timeoutMs: e.WEBHOOK_TIMEOUT_MS, retryBaseMs: e.WEBHOOK_RETRY_BASE_MS, retryForSeconds: e.WEBHOOK_RETRY_FOR_SECONDS },
+    outboxRetentionHours: e.OUTBOX_RETENTION_HOURS,
   };
   return Object.freeze(config);
 }

@@ -6,7 +6,7 @@ import { loadClient } from './http/client.ts';
 import { startMaintenance } from './db/maintenance.ts';
 import { closeOrm, initOrm } from './db/orm.ts';
 import { createLogger } from './logger.ts';
-import { describeAdminProvision } from './modules/auth/auth.service.ts';
+import { describeAdminProvision } from './modules/auth/admin-provision.ts';
 import { DEMO_ADMIN, DEMO_USER, seedDemo } from './seed.ts';
 
 async function main(): Promise<void> {
@@ -49,7 +49,7 @@ async function main(): Promise<void> {
     if (await seedDemo(orm, services)) logger.info('demo drops created');
   }
 
-  const stopMaintenance = startMaintenance(orm, logger);
+  const stopMaintenance = startMaintenance(orm, logger, { outboxRetentionHours: config.outboxRetentionHours });
   await start();
   httpServer.listen(config.port, config.host);
   await once(httpServer, 'listening');

@@ -25,6 +25,7 @@ export async function seedDemo(orm: Orm, services: Services): Promise<boolean> {
     claimWindowEnd: at(60),
     isActive: true,
     allocationMode: 'FCFS',
+    openingShuffleSeconds: null,
     holdSeconds: 600,
     requirePow: false,
   }, SYSTEM_ACTOR);
@@ -37,6 +38,7 @@ export async function seedDemo(orm: Orm, services: Services): Promise<boolean> {
     claimWindowEnd: at(33),
     isActive: true,
     allocationMode: 'PRIORITY',
+    openingShuffleSeconds: null,
     holdSeconds: 600,
     requirePow: false,
   }, SYSTEM_ACTOR);
@@ -49,6 +51,7 @@ export async function seedDemo(orm: Orm, services: Services): Promise<boolean> {
     claimWindowEnd: at(-24 * 60),
     isActive: true,
     allocationMode: 'FCFS',
+    openingShuffleSeconds: null,
     holdSeconds: 600,
     requirePow: false,
   }, SYSTEM_ACTOR);

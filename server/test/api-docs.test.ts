@@ -1,9 +1,11 @@
 import { readFileSync } from 'node:fs';
 import ts from 'typescript';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Namespace } from 'socket.io';
 import { openApiChecker, schemaAt } from './support/api-docs.ts';
 import { addToWaitlist, createDrop, createUser, createUsers, uniqueEmail, useTestApp, type ApiResponse, type RequestOptions } from './support/app.ts';
+import { startFakeChatProvider, type FakeChatProvider } from './support/fake-chat-provider.ts';
+import { startReceiver, type TestReceiver } from './support/receiver.ts';
 import { routerRoutes } from './support/routes.ts';
 import { connect, connected, next, request } from './support/sockets.ts';
 
@@ -13,7 +15,20 @@ import { connect, connected, next, request } from './support/sockets.ts';
  * real answers (successes and problems) validate against the documented schemas, and the
  * AsyncAPI document names every socket event the protocol declares and the server handles.
  */
-const { app, api } = useTestApp();
+// Webhook receivers and the description helper's provider are real servers on loopback.
+const env: Record<string, string> = { WEBHOOK_ALLOW_PRIVATE: 'true' };
+let provider: FakeChatProvider;
+let receiver: TestReceiver;
+beforeAll(async () => {
+  provider = await startFakeChatProvider();
+  receiver = await startReceiver();
+  Object.assign(env, { AI_BASE_URL: provider.url, AI_MODEL: 'fake-model' });
+});
+afterAll(async () => {
+  await provider?.close();
+  await receiver?.close();
+});
+const { app, api } = useTestApp(env);
 let openapi: Record<string, any>;
 let asyncapi: Record<string, any>;
 let checker: ReturnType<typeof openApiChecker>;
@@ -154,9 +169,46 @@ describe('OpenAPI: real answers match the documented schemas', () => {
     expect((await call('GET', `/api/admin/drops/${id}`, { token: admin.token })).body.code).toBe('DROP_NOT_FOUND');
   });
 
+  it('webhooks, the description helper (its event stream) and the calendar file, with their problems', async () => {
+    const admin = await createUser(app, 'ADMIN');
+    const user = await createUser(app);
+    const created = await call('POST', '/api/admin/webhooks', { token: admin.token, body: { url: receiver.url, eventTypes: ['drop.created'] } });
+    expect(created.body.secret).toMatch(/^whsec_/);
+    const hook = created.body.id as string;
+    expect((await call('POST', '/api/admin/webhooks', { token: admin.token, body: { url: 'http://someone:secret@127.0.0.1/hook', eventTypes: ['drop.created'] } })).body.code).toBe('WEBHOOK_URL_REFUSED');
+    expect((await call('POST', '/api/admin/webhooks', { token: user.token, body: {} })).body.code).toBe('FORBIDDEN');
+    expect((await call('GET', '/api/admin/webhooks', { token: admin.token })).body.items.length).toBeGreaterThan(0);
+    expect((await call('PATCH', `/api/admin/webhooks/${hook}`, { token: admin.token, body: { description: 'docs' } })).body.description).toBe('docs');
+    expect((await call('GET', '/api/admin/webhooks/00000000-0000-4000-8000-000000000000', { token: admin.token })).body.code).toBe('NOT_FOUND');
+
+    const start = new Date(Date.now() + 3600_000).toISOString();
+    const end = new Date(Date.now() + 7200_000).toISOString();
+    const drop = (await call('POST', '/api/admin/drops', { token: admin.token, body: { title: 'Hooked', totalSlots: 1, claimWindowStart: start, claimWindowEnd: end } })).body;
+    await vi.waitFor(async () => expect((await api('GET', `/api/admin/webhooks/${hook}/deliveries?status=DELIVERED`, { token: admin.token })).body.total).toBeGreaterThan(0), { timeout: 15_000, interval: 100 });
+    const delivered = (await call('GET', `/api/admin/webhooks/${hook}/deliveries?status=DELIVERED`, { token: admin.token })).body.items[0];
+    expect(delivered.status).toBe('DELIVERED');
+    expect((await call('POST', `/api/admin/webhooks/${hook}/deliveries/${delivered.id}/redeliver`, { token: admin.token })).body.code).toBe('DELIVERY_NOT_FAILED');
+    expect((await call('POST', `/api/admin/webhooks/${hook}/redeliver`, { token: admin.token })).body).toEqual({ redelivered: 0, expired: 0 });
+    expect((await call('DELETE', `/api/admin/webhooks/${hook}`, { token: admin.token })).status).toBe(204);
+
+    const ics = await call('GET', `/api/drops/${drop.id}/calendar.ics`);
+    expect(ics.headers.get('content-type')).toMatch(/^text\/calendar/);
+    expect(ics.body).toContain('BEGIN:VEVENT');
+    expect((await call('GET', '/api/drops/00000000-0000-4000-8000-000000000000/calendar.ics')).body.code).toBe('DROP_NOT_FOUND');
+
+    expect((await call('GET', '/api/admin/ai', { token: admin.token })).body.configured).toBe(true);
+    const suggestion = await call('POST', '/api/admin/ai/description', { token: admin.token, body: { title: 'Hand-made mugs' } });
+    expect(suggestion.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    expect(suggestion.body).toMatch(/event: delta[\s\S]*event: done/);
+    expect((await call('POST', '/api/admin/ai/description', { token: admin.token, body: { title: '' } })).body.code).toBe('VALIDATION_FAILED');
+    expect((await call('POST', '/api/admin/ai/description', { token: user.token, body: { title: 'x' } })).body.code).toBe('FORBIDDEN');
+    provider.behave({ kind: 'status', status: 500 });
+    expect((await call('POST', '/api/admin/ai/description', { token: admin.token, body: { title: 'Hand-made mugs' } })).body.code).toBe('AI_UNAVAILABLE');
+  });
+
   it('covered a representative set of operations', () => {
     console.log(`api-docs: real answers of ${checker.covered.size} operations validated against the document`);
-    expect(checker.covered.size).toBeGreaterThanOrEqual(35);
+    expect(checker.covered.size).toBeGreaterThanOrEqual(45);
   });
 
   it('the check fails for an answer that is not as documented', async () => {

@@ -32,6 +32,7 @@ const PUBLIC = new Set([
   'GET /api/drops/:id',
   'GET /api/priority',
   'GET /api/drops/:id/ranking',
+  'GET /api/drops/:id/calendar.ics',
   'POST /api/auth/verify-email',
   'POST /api/auth/forgot-password',
   'POST /api/auth/reset-password',

@@ -59,4 +59,13 @@ describe('config', () => {
     expect(config.corsOrigins).toEqual(['https://a.test', 'https://b.test']);
     expect(config.rateLimits.claimPerMinute).toBe(5);
   });
+
+  it('takes the description helper\'s settings together, or none (off)', () => {
+    expect(loadConfig({ DATA_DIR: tempDir() }).ai).toMatchObject({ baseUrl: undefined, model: undefined, timeoutMs: 30_000, perMinute: 10 });
+    const on = loadConfig({ DATA_DIR: tempDir(), AI_BASE_URL: 'http://127.0.0.1:11434/v1', AI_MODEL: 'llama3.2', AI_TIMEOUT_SECONDS: '5' });
+    expect(on.ai).toMatchObject({ baseUrl: 'http://127.0.0.1:11434/v1', model: 'llama3.2', apiKey: undefined, timeoutMs: 5000 });
+    expect(() => loadConfig({ DATA_DIR: tempDir(), AI_BASE_URL: 'http://127.0.0.1:11434/v1' })).toThrow(/AI_BASE_URL and AI_MODEL must be set together/);
+    expect(() => loadConfig({ DATA_DIR: tempDir(), AI_MODEL: 'gpt-4o-mini' })).toThrow(/AI_BASE_URL and AI_MODEL/);
+    expect(() => loadConfig({ DATA_DIR: tempDir(), AI_BASE_URL: 'ftp://x.test', AI_MODEL: 'm' })).toThrow(/AI_BASE_URL/);
+  });
 });

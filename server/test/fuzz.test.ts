@@ -97,9 +97,10 @@ const endpoints: { method: string; path: (id: string) => string; who: Who; field
   { method: 'GET', path: () => '/api/priority', who: 'anon', fields: [] },
   { method: 'GET', path: (id) => `/api/admin/drops?status=${id}`, who: 'admin', fields: [] },
   { method: 'GET', path: (id) => `/api/drops/${id}/ranking`, who: 'user', fields: [] },
-  { method: 'POST', path: () => '/api/admin/drops', who: 'admin', fields: ['title', 'description', 'imageUrl', 'totalSlots', 'claimWindowStart', 'claimWindowEnd', 'isActive', 'allocationMode', 'holdSeconds', 'requirePow'] },
+  { method: 'GET', path: (id) => `/api/drops/${id}/calendar.ics`, who: 'anon', fields: [] },
+  { method: 'POST', path: () => '/api/admin/drops', who: 'admin', fields: ['title', 'description', 'imageUrl', 'totalSlots', 'claimWindowStart', 'claimWindowEnd', 'isActive', 'allocationMode', 'holdSeconds', 'requirePow', 'openingShuffleSeconds'] },
   { method: 'GET', path: (id) => `/api/admin/drops/${id}`, who: 'admin', fields: [] },
-  { method: 'PATCH', path: (id) => `/api/admin/drops/${id}`, who: 'admin', fields: ['title', 'totalSlots', 'claimWindowStart', 'claimWindowEnd', 'isActive', 'imageUrl', 'allocationMode', 'holdSeconds', 'requirePow'] },
+  { method: 'PATCH', path: (id) => `/api/admin/drops/${id}`, who: 'admin', fields: ['title', 'totalSlots', 'claimWindowStart', 'claimWindowEnd', 'isActive', 'imageUrl', 'allocationMode', 'holdSeconds', 'requirePow', 'openingShuffleSeconds'] },
   { method: 'GET', path: (id) => `/api/admin/drops/${id}/reservations`, who: 'admin', fields: [] },
   { method: 'POST', path: (id) => `/api/admin/drops/${id}/holds`, who: 'admin', fields: ['seconds'] },
   { method: 'DELETE', path: (id) => `/api/admin/drops/${id}`, who: 'admin', fields: [] },
@@ -110,6 +111,16 @@ const endpoints: { method: string; path: (id: string) => string; who: Who; field
   { method: 'DELETE', path: (id) => `/api/admin/api-tokens/${id}`, who: 'admin', fields: [] },
   { method: 'GET', path: (id) => `/api/admin/audit?dropId=${id}&action=${id}&page=${id}&pageSize=${id}&format=${id}`, who: 'admin', fields: [] },
   { method: 'GET', path: (id) => `/api/admin/audit.csv?dropId=${id}&action=${id}`, who: 'admin', fields: [] },
+  { method: 'GET', path: () => '/api/admin/ai', who: 'admin', fields: [] },
+  { method: 'POST', path: () => '/api/admin/ai/description', who: 'admin', fields: ['title', 'description', 'allocationMode', 'totalSlots'] },
+  { method: 'GET', path: () => '/api/admin/webhooks', who: 'admin', fields: [] },
+  { method: 'POST', path: () => '/api/admin/webhooks', who: 'admin', fields: ['url', 'eventTypes', 'description', 'enabled'] },
+  { method: 'GET', path: (id) => `/api/admin/webhooks/${id}`, who: 'admin', fields: [] },
+  { method: 'PATCH', path: (id) => `/api/admin/webhooks/${id}`, who: 'admin', fields: ['url', 'eventTypes', 'description', 'enabled'] },
+  { method: 'DELETE', path: (id) => `/api/admin/webhooks/${id}`, who: 'admin', fields: [] },
+  { method: 'GET', path: (id) => `/api/admin/webhooks/${id}/deliveries?status=${id}&page=${id}&pageSize=${id}`, who: 'admin', fields: [] },
+  { method: 'POST', path: (id) => `/api/admin/webhooks/${id}/redeliver`, who: 'admin', fields: [] },
+  { method: 'POST', path: (id) => `/api/admin/webhooks/${id}/deliveries/${id}/redeliver`, who: 'admin', fields: [] },
 ];
 
 /** Row counts of every table a request could change. */
@@ -119,7 +130,8 @@ async function fingerprint(): Promise<string> {
             (select max(updated_at) from "drop") du, (select count(*) from "waitlist") w, (select count(*) from "claim") cl,
             (select count(*) from "claim" where status = 'USED') used, (select count(*) from "session" where revoked_at is null) s,
             (select count(*) from "api_token" where revoked_at is null) t, (select count(*) from "outbox_event") o,
-            (select count(*) from "audit_log") a`,
+            (select count(*) from "audit_log") a, (select count(*) from "webhook_endpoint") we,
+            (select count(*) from "webhook_delivery" where status = 'PENDING') wd`,
   );
   return JSON.stringify(row);
 }

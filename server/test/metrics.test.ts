@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
 import { addToWaitlist, createDrop, createUsers, startTestApp, useTestApp, type TestApp } from './support/app.ts';
 import { connect, connected, request } from './support/sockets.ts';
+import { startReceiver } from './support/receiver.ts';
 import { routerRoutes } from './support/routes.ts';
 
 /**
@@ -9,7 +10,8 @@ import { routerRoutes } from './support/routes.ts';
  * listener of their own; and what they say moves with what happens (a claim storm, sockets).
  */
 const TOKEN = 'metrics-token-for-the-tests-0123456789';
-const { app, api } = useTestApp({ METRICS_TOKEN: TOKEN });
+// Webhook receivers are on loopback; a failing delivery is retried after 50 ms and given up after a second.
+const { app, api } = useTestApp({ METRICS_TOKEN: TOKEN, WEBHOOK_ALLOW_PRIVATE: 'true', WEBHOOK_RETRY_BASE_MS: '50', WEBHOOK_RETRY_FOR_SECONDS: '1' });
 
 /** One sample's value from the Prometheus text format (0 when the series does not exist yet). */
 function sample(text: string, name: string, labels: Record<string, string> = {}): number {
@@ -112,6 +114,33 @@ describe('METRICS_TOKEN: /metrics on the app port', () => {
     const before = sample(await scrape(), 'dropspot_stream_replay_pages_total');
     await connected(connect(app.baseUrl, { namespace: '/events', auth: { token: admin.token, lastEventId: 0 } }));
     await expect.poll(async () => sample(await scrape(), 'dropspot_stream_replay_pages_total')).toBeGreaterThan(before);
+  });
+});
+
+describe('webhook deliveries', () => {
+  it('counts each attempt by result and status class: delivered, failed and retried, given up', async () => {
+    const admin = (await createUsers(app, 1, 'ADMIN'))[0]!;
+    const good = await startReceiver();
+    const bad = await startReceiver(() => ({ status: 503 }));
+    try {
+      const before = await scrape();
+      const hooks: string[] = [];
+      for (const receiver of [good, bad]) {
+        const res = await api('POST', '/api/admin/webhooks', { token: admin.token, body: { url: receiver.url, eventTypes: ['drop.created'] } });
+        expect(res.status).toBe(201);
+        hooks.push(res.body.id);
+      }
+      const start = new Date(Date.now() + 3600_000).toISOString();
+      const end = new Date(Date.now() + 7200_000).toISOString();
+      expect((await api('POST', '/api/admin/drops', { token: admin.token, body: { title: 'Metered', totalSlots: 1, claimWindowStart: start, claimWindowEnd: end } })).status).toBe(201);
+      const moved = async (labels: Record<string, string>) => sample(await scrape(), 'dropspot_webhook_deliveries_total', labels) - sample(before, 'dropspot_webhook_deliveries_total', labels);
+      await expect.poll(() => moved({ result: 'delivered', status: '2xx' }), { timeout: 15_000 }).toBeGreaterThan(0);
+      await expect.poll(() => moved({ result: 'gave-up', status: '5xx' }), { timeout: 15_000 }).toBe(1);
+      expect(await moved({ result: 'failed', status: '5xx' })).toBeGreaterThan(0);
+      for (const id of hooks) await api('DELETE', `/api/admin/webhooks/${id}`, { token: admin.token });
+    } finally {
+      await Promise.all([good.close(), bad.close()]);
+    }
   });
 });
 

@@ -99,7 +99,8 @@ async function send(path: string, options: RequestOptions): Promise<Response> {
   }
 }
 
-async function failure(response: Response): Promise<ApiError> {
+/** The problem+json of a failed response as an ApiError (a synthesized one when the body is not a problem). */
+export async function failure(response: Response): Promise<ApiError> {
   const retryAfter = Number(response.headers.get('retry-after')) || undefined;
   try {
     const problem = (await response.json()) as Problem;

@@ -4,7 +4,7 @@ import { loadConfig } from '../config.ts';
 import { openDatabase } from '../db/database.ts';
 import { initOrm } from '../db/orm.ts';
 import { createLogger } from '../logger.ts';
-import { describeAdminProvision } from '../modules/auth/auth.service.ts';
+import { describeAdminProvision } from '../modules/auth/admin-provision.ts';
 import { emailSchema, passwordSchema } from '@dropspot/protocol';
 
 /**

@@ -6,10 +6,12 @@ import { verifyRanking } from '../modules/reservations/ranking.ts';
 /**
  * npm run verify-ranking -- <dropId | file.json> [--url http://127.0.0.1:3000]
  *
- * Recomputes a PRIORITY or DRAW drop's published ranking from the published data alone: the
- * commitment against the revealed secret; for PRIORITY the drop's formula's seed and coefficients
- * from their inputs, every score from its breakdown, every tie-break, and the order; for DRAW every
- * draw key from the secret and the anonymized id, and the order of the keys. A drop id is fetched from the server
+ * Recomputes a PRIORITY or DRAW drop's published ranking, or an FCFS drop's shuffled opening, from
+ * the published data alone: the commitment against the revealed secret; for PRIORITY the drop's
+ * formula's seed and coefficients from their inputs, every score from its breakdown, every
+ * tie-break, and the order; for DRAW every draw key from the secret and the anonymized id, and the
+ * order of the keys; for a shuffled opening the same, and that the first free slots' worth of
+ * entries still on the waitlist got the codes and the rest were sold out. A drop id is fetched from the server
  * page by page (waiting out a rate limit when told to); a file is a saved copy of
  * GET /api/drops/:id/ranking with every entry. Exit 0 when everything matches, 1 with the differences.
  */
@@ -37,6 +39,7 @@ async function fetchRanking(base: string, dropId: string): Promise<RankingView> 
     if (page.frozenAt !== first.frozenAt || page.secret !== first.secret || page.allocationMode !== whole.allocationMode) throw new Error('the ranking changed between pages');
     if (whole.allocationMode === 'DRAW' && page.allocationMode === 'DRAW') whole.entries.push(...page.entries);
     if (whole.allocationMode === 'PRIORITY' && page.allocationMode === 'PRIORITY') whole.entries.push(...page.entries);
+    if (whole.allocationMode === 'FCFS' && page.allocationMode === 'FCFS') whole.entries.push(...page.entries);
     offset = page.nextOffset;
   }
   return { ...whole, offset: 0, limit: whole.entries.length, nextOffset: null };
@@ -58,9 +61,11 @@ async function main(): Promise<number> {
     for (const problem of problems) console.log(`  - ${problem}`);
     return 1;
   }
-  const recomputed = ranking.allocationMode === 'DRAW' ? 'draw keys, order' : `seed ${ranking.formula.seed}, scores, tie-breaks, order`;
+  const recomputed =
+    ranking.allocationMode === 'PRIORITY' ? `seed ${ranking.formula.seed}, scores, tie-breaks, order` : ranking.allocationMode === 'DRAW' ? 'draw keys, order' : `draw keys, order, outcomes for ${ranking.slots} free slots`;
+  const what = ranking.allocationMode === 'FCFS' ? `shuffled opening (${ranking.openingShuffleSeconds} s)` : `${ranking.allocationMode} ranking`;
   console.log(
-    `OK: the ${ranking.allocationMode} ranking of drop ${ranking.dropId} ("${ranking.title}") matches: commitment ${ranking.commitment.slice(0, 16)}…, ` +
+    `OK: the ${what} of drop ${ranking.dropId} ("${ranking.title}") matches: commitment ${ranking.commitment.slice(0, 16)}…, ` +
       `${ranking.entries.length} entries recomputed (${recomputed}).`,
   );
   return 0;

@@ -3,7 +3,6 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { embeddedDatabaseUrl } from '../../../mikro-orm.config.ts';
 import type { Config } from '../config.ts';
-import { startEmbeddedPostgres } from './embedded-postgres.ts';
 
 export interface Database {
   url: string;
@@ -34,6 +33,12 @@ export async function openDatabase(config: Readonly<Config>, logger: Logger): Pr
     logger.info({ port: config.embeddedPgPort }, 'using the embedded PostgreSQL another process started');
     return { url, embedded: true, stop: async () => {} };
   }
+  // A development dependency, loaded only here: a production install (`npm ci --omit=dev`, the
+  // Docker image) has no embedded PostgreSQL and must be given DATABASE_URL.
+  const { startEmbeddedPostgres } = await import('./embedded-postgres.ts').catch((error: unknown) => {
+    if ((error as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') throw error;
+    throw new Error('DATABASE_URL is not set, and this installation has no embedded PostgreSQL (it was installed without development dependencies): set DATABASE_URL.', { cause: error });
+  });
   const started = Date.now();
   const pg = await startEmbeddedPostgres({
     dataDir: path.join(config.dataDir, 'pg'),

@@ -13,6 +13,9 @@ import { ReservationSchema } from '../modules/reservations/reservation.entity.ts
 import { EmailTokenSchema } from '../modules/auth/email-token.entity.ts';
 import { MailMessageSchema } from '../modules/mail/mail-message.entity.ts';
 import { SpentChallengeSchema } from '../modules/pow/spent-challenge.entity.ts';
+import { WebhookEndpointSchema } from '../modules/webhooks/webhook-endpoint.entity.ts';
+import { WebhookDeliverySchema } from '../modules/webhooks/webhook-delivery.entity.ts';
+import { OpeningEntrySchema } from '../modules/claims/opening-entry.entity.ts';
 
 export const entities = [
   UserSchema,
@@ -30,4 +33,7 @@ export const entities = [
   EmailTokenSchema,
   MailMessageSchema,
   SpentChallengeSchema,
+  WebhookEndpointSchema,
+  WebhookDeliverySchema,
+  OpeningEntrySchema,
 ];

@@ -24,6 +24,14 @@ export function isTransientConflict(error: unknown): boolean {
   return code === '40001' || code === '40P01';
 }
 
+/**
+ * A foreign key or unique constraint refused the statement (23503, 23505). By SQLSTATE, so a
+ * statement written with Kysely (whose errors are the driver's own) is judged like one MikroORM
+ * ran (whose errors it converts into its exception classes, keeping the code).
+ */
+export const isForeignKeyViolation = (error: unknown): boolean => errorCode(error) === '23503';
+export const isUniqueViolation = (error: unknown): boolean => errorCode(error) === '23505';
+
 /** A unit of work found it must start again (what it locked no longer covers what it must change). */
 export class RetryTransaction extends Error {
   override name = 'RetryTransaction';

@@ -3,11 +3,33 @@ import { ormConfig } from '../../../mikro-orm.config.ts';
 
 export type Orm = MikroORM;
 
-/** Connects and applies every pending committed migration, so the schema always matches the code. */
+/** The advisory lock every DropSpot process takes to migrate (any number, the same everywhere). */
+const MIGRATION_LOCK = 4_711_042_016;
+
+/**
+ * Connects and applies every pending committed migration, so the schema always matches the code.
+ * Processes starting at once (replicas after an upgrade) take turns: each migrates inside one
+ * transaction holding a PostgreSQL advisory lock, so the first applies what is pending and the
+ * others, once it committed, find nothing left to do.
+ */
 export async function initOrm(clientUrl: string, overrides: Partial<Options> = {}): Promise<Orm> {
   const orm = await MikroORM.init(ormConfig(clientUrl, overrides));
-  await orm.migrator.up();
+  try {
+    const connection = orm.em.getConnection();
+    await connection.transactional(async (transaction) => {
+      await connection.execute('select pg_advisory_xact_lock(?)', [MIGRATION_LOCK], 'all', transaction);
+      await orm.migrator.up({ transaction });
+    });
+  } catch (error) {
+    await orm.close();
+    throw error;
+  }
   return orm;
+}
+
+/** Whether the database answers: a ping on a pooled connection, raw SQL because it reads no table. */
+export async function pingDatabase(orm: Orm): Promise<void> {
+  await orm.em.getConnection().execute('select 1');
 }
 
 /**

@@ -30,7 +30,7 @@ export interface Metrics {
   /** One notification (mail) delivery attempt: `sent` or `failed`. */
   notification(channel: 'mail', result: 'sent' | 'failed'): void;
   /**
-   * One webhook delivery attempt. The hook for the webhook deliveries (issue 16 item 3): call it
+   * One webhook delivery attempt, as the dispatcher (modules/webhooks/dispatcher.ts) records it:
    * with `delivered`, `failed` (will retry) or `gave-up`, and the HTTP status class if any.
    */
   webhookDelivery(result: 'delivered' | 'failed' | 'gave-up', statusClass?: '2xx' | '3xx' | '4xx' | '5xx' | 'none'): void;

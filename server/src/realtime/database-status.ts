@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Orm } from '../db/orm.ts';
+import { pingDatabase, type Orm } from '../db/orm.ts';
 
 /**
  * Watches this process's connection to the database. Sockets are told when it goes away (their
@@ -16,7 +16,7 @@ export function watchDatabase(deps: { orm: Orm; logger: Logger; everyMs: number;
     let now: boolean;
     try {
       await Promise.race([
-        orm.em.getConnection().execute('select 1'),
+        pingDatabase(orm),
         new Promise((_, reject) => setTimeout(() => reject(new Error('database check timed out')), 2000).unref()),
       ]);
       now = true;

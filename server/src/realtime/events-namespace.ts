@@ -7,7 +7,7 @@ import type { createStreamDelivery } from './stream-delivery.ts';
 /** `/events`: the domain event stream, for an admin access token or an API token; `auth.lastEventId` resumes it. */
 export function bindEventsNamespace(
   ns: IoNamespace,
-  deps: { auth: SocketAuth; events: Pick<EventService, 'newestId'>; stream: ReturnType<typeof createStreamDelivery>; capConnections: Middleware },
+  deps: { auth: SocketAuth; events: Pick<EventService, 'newestId' | 'startAfter'>; stream: ReturnType<typeof createStreamDelivery>; capConnections: Middleware },
 ): void {
   const { auth, events, stream } = deps;
   ns.use(
@@ -15,15 +15,16 @@ export function bindEventsNamespace(
       await auth.authorizeStream(socket);
       const handshake: unknown = socket.handshake.auth;
       const raw = typeof handshake === 'object' && handshake !== null && 'lastEventId' in handshake ? handshake.lastEventId : undefined;
-      const lastEventId = raw === undefined ? 0 : Number(raw);
-      if (!Number.isSafeInteger(lastEventId) || lastEventId < 0) {
+      const requested = raw === undefined ? undefined : Number(raw);
+      if (requested !== undefined && (!Number.isSafeInteger(requested) || requested < 0)) {
         throw new DomainError('VALIDATION_FAILED', 'lastEventId must be a whole number of zero or more.');
       }
       const newest = await events.newestId();
-      if (lastEventId > newest) {
-        throw new DomainError('VALIDATION_FAILED', `lastEventId ${lastEventId} is ahead of the stream (newest is ${newest}).`);
+      if (requested !== undefined && requested > newest) {
+        throw new DomainError('VALIDATION_FAILED', `lastEventId ${requested} is ahead of the stream (newest is ${newest}).`);
       }
-      socket.data.lastEventId = lastEventId;
+      // No lastEventId: from the oldest event kept. One before it (pruned by retention): EVENTS_EXPIRED.
+      socket.data.lastEventId = await events.startAfter(requested);
     }),
   );
   ns.use(deps.capConnections);

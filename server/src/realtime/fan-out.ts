@@ -127,6 +127,8 @@ export const FAN_OUT: Record<DomainEventType, Action[]> = {
   'reservation.released': lineChange(myReservation),
   'reservation.passed': lineChange(),
   'reservation.extended': lineChange(myReservation),
+  // A shuffled opening served: its room re-syncs (the order is published), the timer is done.
+  'opening.shuffled': [ranking, reloadLine, counts],
 };
 
 /** Sends published events where they belong, after commit. */

@@ -1,4 +1,5 @@
 import type { DropCounts, ReservationView } from '@dropspot/protocol';
+import { countInt, db } from '../db/kysely.ts';
 import type { Orm } from '../db/orm.ts';
 import type { ReservationService } from '../modules/reservations/reservation.service.ts';
 import type { DropRoom } from './drop-room.ts';
@@ -50,17 +51,18 @@ export function createLiveNumbers(deps: {
   }
 
   async function readCounts(dropId: string): Promise<DropCounts | undefined> {
-    const [row] = await orm.em.fork().execute<{ total_slots: number; claimed: number; waitlist: number }[]>(
-      `select total_slots, claimed, (select count(*)::int from "waitlist" where drop_id = d.id) as waitlist from "drop" d where id = ?`,
-      [dropId],
-    );
+    const row = await db(orm.em.fork())
+      .selectFrom('drop as d')
+      .select((eb) => ['d.totalSlots', 'd.claimed', eb.selectFrom('waitlist').select(countInt.as('n')).whereRef('waitlist.drop', '=', 'd.id').as('waitlist')])
+      .where('d.id', '=', dropId)
+      .executeTakeFirst();
     if (!row) return undefined;
     return {
       dropId,
-      totalSlots: row.total_slots,
+      totalSlots: row.totalSlots,
       claimed: row.claimed,
-      remaining: row.total_slots - row.claimed,
-      waitlistCount: row.waitlist,
+      remaining: row.totalSlots - row.claimed,
+      waitlistCount: row.waitlist ?? 0,
       watchers: await watcherCount(dropId),
       serverNow: new Date().toISOString(),
     };

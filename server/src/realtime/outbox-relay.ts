@@ -1,6 +1,8 @@
 import type { Logger } from 'pino';
+import { sql } from 'kysely';
+import { db } from '../db/kysely.ts';
 import type { Orm } from '../db/orm.ts';
-import { toStreamEvent, type PublishedEvent, type StreamRow } from '../modules/events/stream-event.ts';
+import { STREAM_COLUMNS, toStreamEvent, type PublishedEvent } from '../modules/events/stream-event.ts';
 
 /** Held (transaction-scoped) by the one process that publishes at a time. */
 const RELAY_LOCK = 7_340_017;
@@ -22,16 +24,20 @@ export function createOutboxRelay(deps: { orm: Orm; logger: Logger; publish: (ev
   /** Publishes one batch; -1 when another process holds the lock (it is publishing right now). */
   async function publishBatch(): Promise<number> {
     const rows = await orm.em.fork().transactional(async (em) => {
+      // Raw: an advisory lock is a function call on no table, nothing for a query builder to type.
       const [lock] = await em.execute<{ locked: boolean }[]>('select pg_try_advisory_xact_lock(?) as locked', [RELAY_LOCK]);
       if (!lock?.locked) return undefined;
-      return em.execute<StreamRow[]>(
-        `with base as (select coalesce(max(seq), 0) as top from "outbox_event"),
-              batch as (select id, row_number() over (order by id) as n from "outbox_event" where seq is null order by id limit ?)
-         update "outbox_event" o set seq = base.top + batch.n, published_at = now()
-           from batch, base where o.id = batch.id
-         returning o.seq, o.type, o.drop_id, o.user_id, o.payload, o.created_at`,
-        [BATCH],
-      );
+      return db(em)
+        .with('base', (q) => q.selectFrom('outbox_event').select(sql<number>`coalesce(max(seq), 0)`.as('top')))
+        .with('batch', (q) =>
+          q.selectFrom('outbox_event').select(['id', sql<number>`row_number() over (order by id)`.as('n')]).where('seq', 'is', null).orderBy('id').limit(BATCH),
+        )
+        .updateTable('outbox_event')
+        .from(['batch', 'base'])
+        .set((eb) => ({ seq: eb('base.top', '+', eb.ref('batch.n')), publishedAt: sql<Date>`now()` }))
+        .whereRef('outbox_event.id', '=', 'batch.id')
+        .returning(STREAM_COLUMNS)
+        .execute();
     });
     if (!rows) return -1;
     if (rows.length > 0) {

@@ -1,15 +1,7 @@
-import type { PositionView, ScoreBreakdown } from '@dropspot/protocol';
+import type { PositionView } from '@dropspot/protocol';
+import { db } from '../db/kysely.ts';
 import type { Orm } from '../db/orm.ts';
-import { RANK_ORDER } from '../modules/waitlist/waitlist.service.ts';
-
-interface RankRow {
-  user_id: string;
-  position: number;
-  total: number;
-  priority_score: number;
-  joined_at: Date;
-  score_breakdown: ScoreBreakdown;
-}
+import { rankedWaitlist } from '../modules/waitlist/waitlist.service.ts';
 
 /**
  * Ranks the given users on a drop's waitlist with one query and returns the positions that changed
@@ -21,30 +13,27 @@ export async function changedPositions(orm: Orm, dropId: string, userIds: string
     last.clear();
     return [];
   }
-  const rows = await orm.em.fork().execute<RankRow[]>(
-    `select user_id, position, total, priority_score, joined_at, score_breakdown from (
-       select user_id, priority_score, joined_at, score_breakdown,
-              row_number() over (order by ${RANK_ORDER})::int as position,
-              count(*) over ()::int as total
-         from "waitlist" where drop_id = ?) ranked
-      where user_id in (?)`,
-    [dropId, userIds],
-  );
+  const q = db(orm.em.fork());
+  const rows = await q
+    .selectFrom(rankedWaitlist(q).where('drop', '=', dropId).as('ranked'))
+    .selectAll()
+    .where('ranked.user', 'in', userIds)
+    .execute();
   const before = new Map(last);
   last.clear();
   const changes: { userId: string; position: PositionView }[] = [];
   for (const row of rows) {
-    last.set(row.user_id, row.position);
-    if (before.get(row.user_id) === row.position) continue;
+    last.set(row.user, row.position);
+    if (before.get(row.user) === row.position) continue;
     changes.push({
-      userId: row.user_id,
+      userId: row.user,
       position: {
         dropId,
         position: row.position,
         waitlistCount: row.total,
-        priorityScore: row.priority_score,
-        joinedAt: new Date(row.joined_at).toISOString(),
-        breakdown: row.score_breakdown,
+        priorityScore: row.priorityScore,
+        joinedAt: row.joinedAt.toISOString(),
+        breakdown: row.scoreBreakdown,
       },
     });
   }

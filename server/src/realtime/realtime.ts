@@ -29,7 +29,7 @@ export interface RealtimeDeps {
   config: Readonly<Config>;
   orm: Orm;
   logger: Logger;
-  services: Pick<Services, 'auth' | 'events' | 'drops' | 'reservations' | 'limits' | 'actions'>;
+  services: Pick<Services, 'auth' | 'events' | 'drops' | 'reservations' | 'lineClock' | 'limits' | 'actions'>;
   /** The domain's signals (commits, ended sessions, deleted accounts): this layer subscribes. */
   signals: Pick<SignalHub, 'subscribe'>;
   /** The client's address as HTTP sees it (`req.ip`, honouring TRUST_PROXY); defaults to the peer address. */
@@ -37,6 +37,8 @@ export interface RealtimeDeps {
   limits?: Partial<RealtimeLimits>;
   /** Sockets, watchers, counts delay and stream replays are reported here. */
   metrics?: Metrics;
+  /** Called after each batch of events is published (webhook deliveries start from there). */
+  published?: () => void;
 }
 
 /**
@@ -83,7 +85,14 @@ export function createRealtime(deps: RealtimeDeps) {
   };
 
   const numbers = createLiveNumbers({ orm, publicNs, reservations: services.reservations, rooms, spansProcesses });
-  const relay = createOutboxRelay({ orm, logger: log, publish: (events) => fanOut(events, fanOutDeps) });
+  const relay = createOutboxRelay({
+    orm,
+    logger: log,
+    publish: (events) => {
+      fanOut(events, fanOutDeps);
+      deps.published?.();
+    },
+  });
   const windows = createWindowStore({ orm, notifier: { committed: () => relay.poke() } });
   const registry = createRoomRegistry({
     logger: log,
@@ -95,9 +104,9 @@ export function createRealtime(deps: RealtimeDeps) {
     announce: windows.announce,
     window: windows.window,
     upcomingWindows: windows.upcoming,
-    tick: services.reservations.tick,
-    nextInstant: services.reservations.nextInstant,
-    pendingLines: services.reservations.pendingDrops,
+    tick: services.lineClock.tick,
+    nextInstant: services.lineClock.nextInstant,
+    pendingLines: services.lineClock.pendingDrops,
     watchers: numbers.localWatchers,
   });
 

@@ -33,7 +33,7 @@ export function handshakeToken(socket: IoSocket): string | undefined {
 /** A refused handshake carries the same stable code as HTTP, in `err.data.code`. */
 function handshakeError(error: unknown): Error {
   const known = toDomainError(error) ?? new DomainError('INTERNAL', 'Something went wrong on our side.');
-  return Object.assign(new Error(known.message), { data: { code: known.code } });
+  return Object.assign(new Error(known.message), { data: { ...known.extra, code: known.code } });
 }
 
 /** Namespace middleware that can never leave a rejected promise behind (Socket.IO would not catch it). */

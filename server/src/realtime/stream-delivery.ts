@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Socket } from 'socket.io';
 import type { StreamEvent } from '@dropspot/protocol';
+import { DomainError } from '../domain/errors.ts';
 
 /** Events read from the database per query, and the most a subscriber has waiting in memory. */
 const PAGE = 500;
@@ -75,7 +76,12 @@ export function createStreamDelivery(deps: { after: (cursor: number, limit: numb
       sub.held = [];
       for (const event of held) if (event.id > sub.cursor) emit(sub, event);
     } catch (error) {
-      deps.logger.warn({ err: error }, 'event stream catch-up failed; closing the subscriber');
+      if (error instanceof DomainError && error.code === 'EVENTS_EXPIRED') {
+        // The events this subscriber still needed were pruned while it read: say so, never skip them.
+        sub.socket.emit('stream:error', { code: error.code, message: error.message, oldestEventId: Number(error.extra.oldestEventId) });
+      } else {
+        deps.logger.warn({ err: error }, 'event stream catch-up failed; closing the subscriber');
+      }
       sub.socket.disconnect(true);
     } finally {
       sub.catchingUp = false;

@@ -128,10 +128,15 @@ export class Connection {
 
   /** Emits an event that takes an ack and resolves with it (a timeout or lost link is an error ack). */
   request<E extends keyof AckEvents>(event: E, ...payload: PayloadOf<E> extends undefined ? [] : [PayloadOf<E>]): Promise<Ack<AckEvents[E]>> {
+    return this.requestWithin(ACK_TIMEOUT_MS, event, ...payload);
+  }
+
+  /** `request` with its own wait for the ack (a claim in a shuffled opening is answered when the opening ends). */
+  requestWithin<E extends keyof AckEvents>(timeoutMs: number, event: E, ...payload: PayloadOf<E> extends undefined ? [] : [PayloadOf<E>]): Promise<Ack<AckEvents[E]>> {
     const sentAt = Date.now();
     return new Promise((resolve) => {
       const args: unknown[] = [...payload];
-      (this.socket.timeout(ACK_TIMEOUT_MS).emit as (...a: unknown[]) => void)(event, ...args, (error: Error | null, ack: Ack<AckEvents[E]>) => {
+      (this.socket.timeout(timeoutMs).emit as (...a: unknown[]) => void)(event, ...args, (error: Error | null, ack: Ack<AckEvents[E]>) => {
         if (error) {
           resolve({ ok: false, code: 'SERVICE_UNAVAILABLE', message: 'No answer from the server. Check your connection and try again.' });
           return;

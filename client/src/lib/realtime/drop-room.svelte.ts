@@ -70,6 +70,15 @@ export class DropRoom {
   get lined(): boolean {
     return hasLine(this.drop.allocationMode);
   }
+  /** FCFS with a shuffled opening not served yet: when its interval ends (epoch ms), else 0. */
+  get openingEndsAt(): number {
+    const seconds = this.drop.openingShuffleSeconds;
+    return seconds && !this.drop.openingSettledAt ? Date.parse(this.drop.window.start) + seconds * 1000 : 0;
+  }
+  /** Inside that interval now: a claim joins the opening's draw and is answered when it ends. */
+  get inOpening(): boolean {
+    return this.phase === 'live' && clock.now() < this.openingEndsAt;
+  }
   get signedIn(): boolean {
     return this.drop.me !== undefined;
   }
@@ -238,9 +247,11 @@ export class DropRoom {
     const connection = this.#connection;
     const fields = altcha ? { altcha } : {};
     if (connection?.socket.connected) {
-      let ack = await connection.request(`drop:${action}`, { dropId, ...fields });
+      // A claim in a shuffled opening is answered when the opening ends: wait that long, and 10 s more.
+      const wait = Math.max(10_000, this.openingEndsAt - clock.now() + 10_000);
+      let ack = await connection.requestWithin(wait, `drop:${action}`, { dropId, ...fields });
       // A socket whose session ran out: renew once and try again, as HTTP calls do.
-      if (!ack.ok && (await connection.renewAfter(ack.code))) ack = await connection.request(`drop:${action}`, { dropId, ...fields });
+      if (!ack.ok && (await connection.renewAfter(ack.code))) ack = await connection.requestWithin(wait, `drop:${action}`, { dropId, ...fields });
       if (!ack.ok) throw new ApiError({ status: 409, code: ack.code, detail: ack.message, issues: ack.issues });
       this.#applyResult(action, ack.data);
       return;

@@ -15,6 +15,8 @@ export interface DropFormValues {
   timeZone: string;
   allocationMode: AllocationMode;
   holdMinutes: string;
+  /** FCFS: shuffle the claims of the first N seconds; empty for plain arrival order. */
+  openingShuffleSeconds: string;
   isActive: boolean;
   requirePow: boolean;
 }
@@ -30,6 +32,7 @@ function read(form: FormData): DropFormValues {
     timeZone: text(form, 'timeZone'),
     allocationMode: text(form, 'allocationMode') as AllocationMode,
     holdMinutes: text(form, 'holdMinutes'),
+    openingShuffleSeconds: text(form, 'openingShuffleSeconds'),
     // An unticked checkbox is not sent at all.
     isActive: form.has('isActive'),
     requirePow: form.has('requirePow'),
@@ -48,6 +51,8 @@ function body(values: DropFormValues) {
     isActive: values.isActive,
     allocationMode: values.allocationMode,
     holdSeconds: Math.round(Number(values.holdMinutes) * 60),
+    // Only an FCFS drop has a shuffled opening: the field is hidden (and ignored) for the other modes.
+    openingShuffleSeconds: values.allocationMode === 'FCFS' && values.openingShuffleSeconds.trim() !== '' ? Number(values.openingShuffleSeconds) : null,
     requirePow: values.requirePow,
   };
 }

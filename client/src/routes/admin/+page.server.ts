@@ -8,5 +8,5 @@ export const load: PageServerLoad = async ({ fetch, parent }) => {
     loadApi<Page<DropView>>(fetch, '/api/admin/drops?pageSize=100'),
     loadApi<EventPage>(fetch, '/api/admin/events?limit=1'),
   ]);
-  return { drops: drops.items, total: drops.total, serverNow: drops.serverNow, newestEvent: events.newest };
+  return { drops: drops.items, total: drops.total, serverNow: drops.serverNow, newestEvent: events.newest, oldestEvent: events.oldest };
 };

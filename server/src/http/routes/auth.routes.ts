@@ -51,7 +51,7 @@ export function authRoutes(deps: { auth: AuthService; config: Readonly<Config>; 
     if (config.requirePowSignup) await deps.pow.redeem(body.altcha);
     const session = await auth.signup(body, req.get('user-agent'));
     // The account exists either way; without this first link the person asks for another (resend).
-    await deps.verification.afterSignup(session.user.id).catch((error: unknown) => req.log.error({ err: error }, 'could not enqueue the verification mail'));
+    await deps.verification.afterSignup(session.user).catch((error: unknown) => req.log.error({ err: error }, 'could not enqueue the verification mail'));
     sendSession(res, 201, session);
   });
 

@@ -1,9 +1,11 @@
 import type { Request } from 'express';
+import { z } from 'zod';
 import { dropRefSchema, listDropsQuerySchema, rankingQuerySchema, uuidSchema } from '@dropspot/protocol';
 import { claimedSchema, dropDetailViewSchema, dropPageSchema, joinedSchema, leftSchema, positionViewSchema, rankingViewSchema } from '@dropspot/protocol/api';
 import type { Config } from '../../config.ts';
 import type { Orm } from '../../db/orm.ts';
 import { parseInput } from '../../domain/errors.ts';
+import { dropCalendar } from '../../modules/drops/drop-calendar.ts';
 import { idempotent } from '../../modules/idempotency/idempotency.middleware.ts';
 import type { Services } from '../../services.ts';
 import { apiRouter, type ApiRouter } from '../api-router.ts';
@@ -43,6 +45,20 @@ export function dropRoutes(deps: { orm: Orm; config: Readonly<Config> } & Pick<S
   const detail = { ...onDrop, access: 'public', summary: 'One drop', description: 'Signed in, `me` adds your waitlist entry, claim and (PRIORITY/DRAW) reservation.' } as const;
   api.get('/:id', { ...detail, responses: { 200: dropDetailViewSchema }, errors: ['DROP_NOT_FOUND'] }, async (req, res) => {
     res.json(await drops.detail(pathDropId(req), req.auth?.userId));
+  });
+
+  // The window as a calendar event (published drops only, like every public read).
+  const calendarDoc = {
+    ...onDrop,
+    access: 'public',
+    summary: "The drop's claim window as a calendar event (.ics)",
+    description: 'An iCalendar (RFC 5545) file with one event for the window, as a download.',
+    responses: { 200: { contentType: 'text/calendar', schema: z.string().describe('an iCalendar (RFC 5545) VCALENDAR with one VEVENT'), description: 'The calendar file (attachment).' } },
+    errors: ['DROP_NOT_FOUND'],
+  } as const;
+  api.get('/:id/calendar.ics', calendarDoc, async (req, res) => {
+    const file = await dropCalendar(deps.orm, deps.config.publicUrl ?? `http://localhost:${deps.config.port}`, pathDropId(req));
+    res.attachment(file.filename).type('text/calendar; charset=utf-8').set('Cache-Control', 'no-cache').send(file.body);
   });
 
   // PRIORITY drops: the commitment before the window opens; the secret and the frozen ranking after.

@@ -11,7 +11,8 @@ import { parseBody, parseId, parseQuery } from '../validate.ts';
 import type { EventService } from '../../modules/events/event.service.ts';
 
 const afterQuerySchema = z.object({
-  after: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
+  /** Without it, from the oldest event kept; with it, EVENTS_EXPIRED when events after it were pruned. */
+  after: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
 
@@ -38,15 +39,17 @@ export function eventRoutes(deps: { events: EventService; auth: AuthService; onR
     tag,
     access: 'stream',
     summary: 'Published events after `after`, oldest first (polling)',
-    description: 'An admin access token, or an API token (`Authorization: Bearer dsk_…`) while its creator is an admin.',
+    description:
+      'An admin access token, or an API token (`Authorization: Bearer dsk_…`) while its creator is an admin. Without `after`, from the oldest event kept; an `after` older than the events kept is 410 EVENTS_EXPIRED (with `oldestEventId`).',
     query: afterQuerySchema,
     responses: { 200: eventPageSchema },
-    errors: ['UNAUTHENTICATED', 'FORBIDDEN'],
+    errors: ['UNAUTHENTICATED', 'FORBIDDEN', 'EVENTS_EXPIRED'],
   } as const;
   api.get('/events', pageDoc, requireStreamReader(events), async (req, res) => {
     const query = parseQuery(afterQuerySchema, req.query);
-    const [items, newest] = await Promise.all([events.after(query.after, query.limit), events.newestId()]);
-    const page: EventPage = { items, next: items.at(-1)?.id ?? query.after, newest };
+    const after = await events.startAfter(query.after);
+    const [items, newest, oldest] = await Promise.all([events.after(after, query.limit), events.newestId(), events.oldestId()]);
+    const page: EventPage = { items, next: items.at(-1)?.id ?? after, newest, oldest };
     res.json(page);
   });
 

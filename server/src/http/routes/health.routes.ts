@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { readinessSchema } from '@dropspot/protocol/api';
-import type { Orm } from '../../db/orm.ts';
+import { pingDatabase, type Orm } from '../../db/orm.ts';
 import { apiRouter, type ApiRouter } from '../api-router.ts';
 
 /** Liveness and readiness for load balancers and orchestrators (outside /api). */
@@ -22,7 +22,7 @@ export function healthRoutes(deps: { orm: Orm; redisStatus: () => 'off' | 'up' |
   api.get('/readyz', readyDoc, async (req, res) => {
     const redis = deps.redisStatus();
     try {
-      await deps.orm.em.getConnection().execute('select 1');
+      await pingDatabase(deps.orm);
       res.json({ status: redis === 'down' ? 'degraded' : 'ready', database: 'up', redis });
     } catch (error) {
       req.log.warn({ err: error }, 'readiness check failed');

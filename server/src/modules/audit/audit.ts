@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Request } from 'express';
 import type { AuditAction } from '@dropspot/protocol';
+import { db } from '../../db/kysely.ts';
 import { AuditEntrySchema } from './audit.entity.ts';
 
 /** Who is acting: an admin (with the address the request came from), or the server itself. */
@@ -28,9 +29,8 @@ export interface AuditInput {
  * that makes the change, so the entry and the change commit together or not at all.
  */
 export async function recordAudit(em: EntityManager, actor: Actor, entry: AuditInput): Promise<void> {
-  const [user] = actor.userId
-    ? await em.execute<{ email: string }[]>(`select email from "user" where id = ?`, [actor.userId])
-    : [];
+  // Read past the unit of work: the actor's row is not loaded into (and flushed with) the caller's changes.
+  const user = actor.userId ? await db(em).selectFrom('user').select('email').where('id', '=', actor.userId).executeTakeFirst() : undefined;
   em.create(AuditEntrySchema, {
     at: new Date(),
     actorId: actor.userId,

@@ -2,8 +2,10 @@ import { randomUUID } from 'node:crypto';
 import DataLoader from 'dataloader';
 import { LRUCache } from 'lru-cache';
 import { LockMode, UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
+import { sql } from 'kysely';
 import type { AuthResponse, ChangePasswordBody, LoginBody, Role, SignupBody, UserView } from '@dropspot/protocol';
 import type { Config } from '../../config.ts';
+import { db } from '../../db/kysely.ts';
 import type { Orm } from '../../db/orm.ts';
 import { transaction } from '../../db/transaction.ts';
 import { DomainError } from '../../domain/errors.ts';
@@ -11,13 +13,14 @@ import type { AuthContext } from '../../types.d.ts';
 import { UserSchema, type User } from '../users/user.entity.ts';
 import { toUserView } from '../users/user.view.ts';
 import { createLoginThrottle } from './login-throttle.ts';
+import { createAdminProvisioning } from './admin-provision.ts';
 import { hashPassword, timingDummyHash, verifyPassword } from './password.ts';
+import { revokeFamily, ROTATED, type EndedSession } from './session-revocation.ts';
 import { SessionSchema, type Session } from './session.entity.ts';
 import { childRefreshToken, derivedKey, newRefreshToken, secretKey, sha256, signAccessToken, verifyAccessToken } from './tokens.ts';
 
 export type AuthService = ReturnType<typeof createAuthService>;
 
-const ROTATED = 'rotated';
 export const SESSION_CACHE_MS = 1000;
 /**
  * How long a just-rotated refresh token is still accepted, answered with the same new pair: a
@@ -28,55 +31,7 @@ export const SESSION_CACHE_MS = 1000;
 export const REFRESH_GRACE_MS = 20_000;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export interface AdminProvision {
-  outcome: 'created' | 'promoted' | 'password-reset' | 'unchanged' | 'refused';
-  user: UserView;
-  /** Sign-ins (session families) that were signed out. */
-  sessionsEnded: number;
-}
-
-/** What `provisionAdmin` did, in a sentence for the operator; `howToPromote` says how to allow a refused promotion. */
-export function describeAdminProvision({ outcome, user, sessionsEnded }: AdminProvision, howToPromote: string): string {
-  const who = `${user.email} (${user.id})`;
-  const signedOut = `${sessionsEnded} sign-in${sessionsEnded === 1 ? '' : 's'} signed out`;
-  switch (outcome) {
-    case 'created':
-      return `Created admin ${who}.`;
-    case 'promoted':
-      return `Promoted ${who} to admin ${user.emailVerified ? '(its address is verified)' : 'although its address is not verified (forced)'}: password set, ${signedOut}.`;
-    case 'password-reset':
-      return `Reset the password of admin ${who}: ${signedOut}.`;
-    case 'unchanged':
-      return `${who} is already an admin with this password: nothing changed.`;
-    case 'refused':
-      return `Refused: ${who} is an existing account that is not an admin and its address is not verified; nothing changed. Anyone may have registered this address: promote it only if it is yours (${howToPromote}), which sets the password and signs it out everywhere. Once the address is verified through its link, it is promoted without that.`;
-  }
-}
-
-export interface EndedSession {
-  sessionId: string;
-  userId: string;
-}
-
-/** Revokes every session of a sign-in, rotated ones included, so none of its access tokens works. */
-async function revokeFamily(em: EntityManager, family: string, reason: 'logout' | 'reuse-detected'): Promise<EndedSession[]> {
-  const rows = await em.execute<{ id: string; user_id: string }[]>(
-    `update "session" set revoked_at = now(), revoked_reason = ?
-      where family = ? and (revoked_at is null or revoked_reason = ?) returning id, user_id`,
-    [reason, family, ROTATED],
-  );
-  return rows.map((row) => ({ sessionId: row.id, userId: row.user_id }));
-}
-
-/** Revokes every session of an account, every family (a password reset signs out every device). */
-export async function revokeUserSessions(em: EntityManager, userId: string): Promise<EndedSession[]> {
-  const rows = await em.execute<{ id: string; user_id: string }[]>(
-    `update "session" set revoked_at = now(), revoked_reason = 'logout'
-      where user_id = ? and (revoked_at is null or revoked_reason = ?) returning id, user_id`,
-    [userId, ROTATED],
-  );
-  return rows.map((row) => ({ sessionId: row.id, userId: row.user_id }));
-}
+export type { EndedSession } from './session-revocation.ts';
 
 export function createAuthService(deps: { orm: Orm; config: Readonly<Config>; onSessionsEnded?: (ended: EndedSession[]) => void }) {
   const { orm, config } = deps;
@@ -98,12 +53,15 @@ export function createAuthService(deps: { orm: Orm; config: Readonly<Config>; on
   const sessionReads = new DataLoader<string, Role | null>(
     async (keys) => {
       const pairs = keys.map((key) => key.split(':') as [string, string]);
-      const rows = await orm.em.fork().execute<{ id: string; user_id: string; role: Role }[]>(
-        `select s.id, s.user_id, u.role from "session" s join "user" u on u.id = s.user_id
-          where s.id in (?) and s.expires_at > now() and (s.revoked_at is null or s.revoked_reason = ?)`,
-        [pairs.map(([sid]) => sid), ROTATED],
-      );
-      const live = new Map(rows.map((row) => [`${row.id}:${row.user_id}`, row.role]));
+      const rows = await db(orm.em.fork())
+        .selectFrom('session')
+        .innerJoin('user', 'user.id', 'session.user')
+        .select(['session.id', 'session.user as userId', 'user.role'])
+        .where('session.id', 'in', pairs.map(([sid]) => sid))
+        .where('session.expiresAt', '>', sql<Date>`now()`)
+        .where((eb) => eb.or([eb('session.revokedAt', 'is', null), eb('session.revokedReason', '=', ROTATED)]))
+        .execute();
+      const live = new Map(rows.map((row) => [`${row.id}:${row.userId}`, row.role]));
       return keys.map((key) => live.get(key) ?? null);
     },
     { cache: false, maxBatchSize: 500, batchScheduleFn: (run) => setTimeout(run, 1) },
@@ -301,52 +259,16 @@ export function createAuthService(deps: { orm: Orm; config: Readonly<Config>; on
     return toUserView(user);
   }
 
-  /** Creates the account unless one with this email exists, which is left exactly as it is (demo data). */
-  async function createUserIfMissing(email: string, password: string, role: Role): Promise<void> {
-    const em = orm.em.fork();
-    const normalized = email.trim().toLowerCase();
-    if (await em.findOne(UserSchema, { email: normalized })) return;
-    em.create(UserSchema, { email: normalized, passwordHash: await hashPassword(password), role });
-    await em.flush();
-  }
-
-  /**
-   * The operator's admin (`npm run admin:create`, ADMIN_EMAIL at start): creates it, or sets the
-   * password of an existing admin. An existing account that is not an admin is promoted when its
-   * address is verified (whoever holds it reads the operator's mailbox), otherwise only with
-   * `promoteExisting` (anyone may have registered that address first). Whenever the role or the
-   * password is set, every session of the account is revoked: whoever held one before must not
-   * keep it with the new rights.
-   */
-  async function provisionAdmin(email: string, password: string, options: { promoteExisting: boolean }): Promise<AdminProvision> {
-    const em = orm.em.fork();
-    const normalized = email.trim().toLowerCase();
-    const existing = await em.findOne(UserSchema, { email: normalized });
-    if (!existing) {
-      const user = em.create(UserSchema, { email: normalized, passwordHash: await hashPassword(password), role: 'ADMIN' });
-      await em.flush();
-      return { outcome: 'created', user: toUserView(user), sessionsEnded: 0 };
-    }
-    const promote = existing.role !== 'ADMIN';
-    if (promote && !existing.emailVerifiedAt && !options.promoteExisting) return { outcome: 'refused', user: toUserView(existing), sessionsEnded: 0 };
-    const samePassword = await verifyPassword(existing.passwordHash, password);
-    if (!promote && samePassword) return { outcome: 'unchanged', user: toUserView(existing), sessionsEnded: 0 };
-    const passwordHash = samePassword ? existing.passwordHash : await hashPassword(password);
-    const revoked = await em.transactional(async (tx) => {
-      await tx.nativeUpdate(UserSchema, { id: existing.id }, { role: 'ADMIN', passwordHash });
-      return tx.execute<{ id: string; user_id: string; family: string }[]>(
-        `update "session" set revoked_at = now(), revoked_reason = 'operator'
-          where user_id = ? and (revoked_at is null or revoked_reason = ?) returning id, user_id, family`,
-        [existing.id, ROTATED],
-      );
-    });
-    ended(revoked.map((row) => ({ sessionId: row.id, userId: row.user_id })));
-    return {
-      outcome: promote ? 'promoted' : 'password-reset',
-      user: { ...toUserView(existing), role: 'ADMIN' },
-      sessionsEnded: new Set(revoked.map((row) => row.family)).size,
-    };
-  }
-
-  return { signup, login, refresh, logout, changePassword, authenticate, forgetSessions, endSessions: ended, me, createUserIfMissing, provisionAdmin };
+  return {
+    signup,
+    login,
+    refresh,
+    logout,
+    changePassword,
+    authenticate,
+    forgetSessions,
+    endSessions: ended,
+    me,
+    ...createAdminProvisioning({ orm, endSessions: ended }),
+  };
 }

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/postgresql';
 import type { ChangeEmailBody, UserView } from '@dropspot/protocol';
@@ -37,24 +38,28 @@ export function createEmailVerificationService(deps: { orm: Orm; config: Readonl
   const { orm, config, mailer } = deps;
   const verifiedUsers = new LRUCache<string, true>({ max: 200_000, ttl: VERIFIED_CACHE_MS });
 
-  /** Stores a fresh link for the user's current address and enqueues its mail. */
-  async function issue(user: User): Promise<void> {
+  /**
+   * Stores a fresh link for the user's current address and enqueues its mail. One insert on its
+   * own (no unit of work, no transaction around a single statement): every sign-up comes here.
+   */
+  async function issue(user: Pick<User, 'id' | 'email'>): Promise<void> {
     const token = newRefreshToken();
-    const em = orm.em.fork();
-    const row = em.create(EmailTokenSchema, {
-      user: em.getReference(UserSchema, user.id),
+    const id = randomUUID();
+    await orm.em.fork().insert(EmailTokenSchema, {
+      id,
+      user: user.id,
       purpose: 'VERIFY_EMAIL',
       tokenHash: sha256(token),
       email: user.email,
+      createdAt: new Date(),
       expiresAt: new Date(Date.now() + VERIFICATION_TTL_MS),
     });
-    await em.flush();
-    await mailer.send(`verify:${row.id}`, verificationMail(user.email, appUrl(config, '/verify-email', token)));
+    await mailer.send(`verify:${id}`, verificationMail(user.email, appUrl(config, '/verify-email', token)));
   }
 
-  /** After signup: the first link. */
-  async function afterSignup(userId: string): Promise<void> {
-    await issue(await orm.em.fork().findOneOrFail(UserSchema, { id: userId }));
+  /** After signup: the first link, to the address the account was just created with. */
+  async function afterSignup(user: Pick<UserView, 'id' | 'email'>): Promise<void> {
+    await issue(user);
   }
 
   /** Another link for the current address (rate-limited at the route); nothing to do once verified. */

@@ -1,20 +1,16 @@
-import { randomUUID } from 'node:crypto';
-import { ForeignKeyConstraintViolationException, UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
+import type { EntityManager } from '@mikro-orm/postgresql';
 import { hasLine, type ClaimView } from '@dropspot/protocol';
+import { isForeignKeyViolation, isUniqueViolation } from '../../db/failures.ts';
 import type { Orm } from '../../db/orm.ts';
 import { transaction } from '../../db/transaction.ts';
 import { DomainError } from '../../domain/errors.ts';
-import { OutboxEventSchema } from '../events/outbox-event.entity.ts';
-import { outboxRow, type EventNotifier } from '../events/outbox.ts';
-import { ClaimSchema } from './claim.entity.ts';
-import { newClaimCode } from './claim-code.ts';
+import type { EventNotifier } from '../events/outbox.ts';
 import type { ReservationService } from '../reservations/reservation.service.ts';
-import { lockDropForClaim, readDropState, refusalFor } from './drop-state.ts';
+import { issueClaims, type ClaimOutcome } from './claim-insert.ts';
+import { lockDropForClaim, refusalFor } from './drop-state.ts';
+import { CollectedForOpening, type OpeningShuffle } from './opening-shuffle.ts';
 
-export interface ClaimOutcome {
-  claim: ClaimView;
-  created: boolean;
-}
+export type { ClaimOutcome };
 
 interface Waiter {
   userId: string;
@@ -31,8 +27,6 @@ interface DropQueue {
 /** Claims waiting for one drop beyond this are refused at once (503, retry) instead of queueing without end. */
 const MAX_WAITING = 20_000;
 
-const placeholders = (count: number, each: string) => Array.from({ length: count }, () => each).join(', ');
-
 /**
  * Group commit for claims. Claims for the same drop that arrive within `windowMs` (or until
  * `maxBatch` are waiting) share one unit-of-work transaction: lock the drop's row, one counter
@@ -41,6 +35,8 @@ const placeholders = (count: number, each: string) => Array.from({ length: count
  * waitlisted users only, inside the window, never more than the slots (the counter's CHECK still
  * guards), one claim per user (the unique index still guards), a second claim returns the first.
  * While one batch commits, the next one gathers, so a storm becomes a few large transactions.
+ * Its statements stay hand-written SQL (see drop-state.ts): one of each per batch on the claim
+ * storm's hot path, tuned against its benchmark.
  */
 export function createClaimBatcher(deps: {
   orm: Orm;
@@ -49,6 +45,8 @@ export function createClaimBatcher(deps: {
   claimOne: (userId: string, dropId: string) => Promise<ClaimOutcome>;
   /** PRIORITY drops: who holds a live reservation (checked in the batch's transaction). */
   line: Pick<ReservationService, 'admit' | 'markClaimed'>;
+  /** FCFS drops with a shuffled opening: collects the interval's claims and serves them in draw order. */
+  opening: Pick<OpeningShuffle, 'gate' | 'collectLocked' | 'outcomes'>;
   windowMs?: number;
   maxBatch?: number;
   /** Told each group's size as it commits (metrics). */
@@ -58,14 +56,18 @@ export function createClaimBatcher(deps: {
   const windowMs = deps.windowMs ?? 2;
   const maxBatch = deps.maxBatch ?? 250;
   const queues = new Map<string, DropQueue>();
+  /** Claims collected for a shuffled opening, per drop, answered when its interval ends. */
+  const parked = new Map<string, { waiters: Waiter[]; timer: NodeJS.Timeout }>();
 
-  async function commitBatch(em: EntityManager, dropId: string, userIds: string[], seen: { priority: boolean }): Promise<Map<string, ClaimOutcome | DomainError>> {
-    const results = new Map<string, ClaimOutcome | DomainError>();
+  async function commitBatch(em: EntityManager, dropId: string, userIds: string[], seen: { priority: boolean }): Promise<Map<string, ClaimOutcome | Error>> {
+    const results = new Map<string, ClaimOutcome | Error>();
     await lockDropForClaim(em, dropId);
-    const row = await readDropState(em, dropId);
-    seen.priority = hasLine(row?.allocation_mode ?? 'FCFS');
-    const existing = await em.execute<{ id: string; user_id: string; code: string; status: 'ISSUED' | 'USED'; issued_at: Date; used_at: Date | null }[]>(
-      `select id, user_id, code, status, issued_at, used_at from "claim" where drop_id = ? and user_id in (?)`,
+    // A shuffled opening whose interval is over is served before anyone else, in its draw order.
+    const { row, served } = await deps.opening.gate(em, dropId);
+    seen.priority = hasLine(row?.allocationMode ?? 'FCFS') || served;
+    // Timestamps as PostgreSQL's text: these rows are read by hand (see drop-state.ts), not converted.
+    const existing = await em.execute<{ id: string; userId: string; code: string; status: 'ISSUED' | 'USED'; issuedAt: string; usedAt: string | null }[]>(
+      `select id, user_id as "userId", code, status, issued_at as "issuedAt", used_at as "usedAt" from "claim" where drop_id = ? and user_id in (?)`,
       [dropId, userIds],
     );
     for (const c of existing) {
@@ -75,22 +77,22 @@ export function createClaimBatcher(deps: {
         dropTitle: row?.title ?? '',
         code: c.code,
         status: c.status,
-        issuedAt: new Date(c.issued_at).toISOString(),
-        usedAt: c.used_at ? new Date(c.used_at).toISOString() : null,
+        issuedAt: new Date(c.issuedAt).toISOString(),
+        usedAt: c.usedAt ? new Date(c.usedAt).toISOString() : null,
       };
-      results.set(c.user_id, { claim, created: false });
+      results.set(c.userId, { claim, created: false });
     }
     const candidates = userIds.filter((id) => !results.has(id));
     if (candidates.length === 0) return results;
-    if (!row || !row.is_active) {
+    if (!row || !row.isActive) {
       for (const id of candidates) results.set(id, new DomainError('DROP_NOT_FOUND', 'No drop with this id.'));
       return results;
     }
 
     const onWaitlist = new Set(
       (
-        await em.execute<{ user_id: string }[]>(`select user_id from "waitlist" where drop_id = ? and user_id in (?)`, [dropId, candidates])
-      ).map((r) => r.user_id),
+        await em.execute<{ userId: string }[]>(`select user_id as "userId" from "waitlist" where drop_id = ? and user_id in (?)`, [dropId, candidates])
+      ).map((r) => r.userId),
     );
     const eligible: string[] = [];
     for (const id of candidates) {
@@ -102,31 +104,23 @@ export function createClaimBatcher(deps: {
       for (const id of eligible) results.set(id, refusal);
       return results;
     }
+    // Inside a shuffled opening: arrival order does not count; collected now, answered at its end.
+    if (row.openingPending && row.inOpening && row.openingEnds) {
+      await deps.opening.collectLocked(em, dropId, eligible);
+      for (const id of eligible) results.set(id, new CollectedForOpening(new Date(row.openingEnds)));
+      return results;
+    }
     // PRIORITY: only holders of a live reservation (judged after expiring and backfilling the line
     // in this same transaction); holders never outnumber the free slots.
-    const notTheirTurn = hasLine(row.allocation_mode) ? await deps.line.admit(em, dropId, eligible) : new Map<string, DomainError>();
+    const notTheirTurn = hasLine(row.allocationMode) ? await deps.line.admit(em, dropId, eligible) : new Map<string, DomainError>();
     for (const [id, error] of notTheirTurn) results.set(id, error);
     const admitted = eligible.filter((id) => !notTheirTurn.has(id));
-    const granted = admitted.slice(0, row.total_slots - row.claimed);
+    const granted = admitted.slice(0, row.totalSlots - row.claimed);
     for (const id of admitted.slice(granted.length)) results.set(id, new DomainError('SOLD_OUT', 'Every slot has been claimed.'));
     if (granted.length === 0) return results;
 
-    if (hasLine(row.allocation_mode)) await deps.line.markClaimed(em, dropId, granted);
-    await em.execute('update "drop" set claimed = claimed + ?, updated_at = clock_timestamp() where id = ?', [granted.length, dropId]);
-    // Many rows, two multi-row inserts: the claims and their outbox events.
-    const issuedAt = new Date(row.now);
-    let claimed = row.claimed;
-    const claims = granted.map((userId) => ({ id: randomUUID(), user: userId, drop: dropId, code: newClaimCode(), status: 'ISSUED' as const, issuedAt, usedAt: null }));
-    const events = claims.map((c) => {
-      claimed += 1;
-      const view: ClaimView = { id: c.id, dropId, dropTitle: row.title, code: c.code, status: 'ISSUED', issuedAt: issuedAt.toISOString(), usedAt: null };
-      results.set(c.user, { claim: view, created: true });
-      return outboxRow({ type: 'claim.issued', dropId, userId: c.user, payload: { claim: view, claimed, remaining: row.total_slots - claimed } });
-    });
-    await em.insertMany(ClaimSchema, claims);
-    await em.insertMany(OutboxEventSchema, events);
-    // Only a claim that was issued counts toward the priority formula's rapid-actions term.
-    await em.execute(`insert into "user_action" (user_id, kind, at) values ${placeholders(granted.length, "(?, 'claim', now())")}`, granted);
+    if (hasLine(row.allocationMode)) await deps.line.markClaimed(em, dropId, granted);
+    for (const [userId, claim] of await issueClaims(em, dropId, row, granted)) results.set(userId, { claim, created: true });
     return results;
   }
 
@@ -145,7 +139,7 @@ export function createClaimBatcher(deps: {
         results = await transaction(orm, (tem) => commitBatch(tem, dropId, userIds, seen));
         committed = true;
       } catch (error) {
-        if (!(error instanceof UniqueConstraintViolationException || error instanceof ForeignKeyConstraintViolationException)) throw error;
+        if (!(isUniqueViolation(error) || isForeignKeyViolation(error))) throw error;
         // Two codes collided, another process slipped a claim in, or one of the users deleted
         // their account meanwhile: settle each claim alone, each with its own outcome (one
         // user's failure is not another's).
@@ -171,6 +165,10 @@ export function createClaimBatcher(deps: {
       const answered = new Set<string>();
       for (const waiter of batch) {
         const result = results.get(waiter.userId);
+        if (result instanceof CollectedForOpening) {
+          park(dropId, waiter, result.until);
+          continue;
+        }
         if (result instanceof Error || result === undefined) {
           waiter.reject(result ?? new DomainError('INTERNAL', 'The claim was lost.'));
           continue;
@@ -185,6 +183,39 @@ export function createClaimBatcher(deps: {
       queue.flushing = false;
       if (queue.waiting.length > 0) schedule(dropId, queue, 0);
       else if (!queue.timer) queues.delete(dropId);
+    }
+  }
+
+  /** A collected claim waits for its opening's end (the claim is in the database; only its answer waits here). */
+  function park(dropId: string, waiter: Waiter, until: Date): void {
+    let group = parked.get(dropId);
+    if (!group) {
+      group = { waiters: [], timer: setTimeout(() => void release(dropId), Math.max(0, until.getTime() - Date.now()) + 1) };
+      parked.set(dropId, group);
+    }
+    group.waiters.push(waiter);
+  }
+
+  /** The interval is over: serve the opening (if no one did yet) and answer each collected claim with what it got. */
+  async function release(dropId: string): Promise<void> {
+    const group = parked.get(dropId);
+    if (!group) return;
+    parked.delete(dropId);
+    try {
+      const outcomes = await deps.opening.outcomes(dropId, [...new Set(group.waiters.map((w) => w.userId))]);
+      const answered = new Set<string>();
+      for (const waiter of group.waiters) {
+        const result = outcomes.get(waiter.userId);
+        if (result instanceof CollectedForOpening) park(dropId, waiter, result.until);
+        else if (result instanceof Error || result === undefined) waiter.reject(result ?? new DomainError('INTERNAL', 'The claim was lost.'));
+        else {
+          waiter.resolve(answered.has(waiter.userId) ? { ...result, created: false } : result);
+          answered.add(waiter.userId);
+        }
+      }
+    } catch (error) {
+      // The database is away: the entries stay and are served when it is back; asking again answers.
+      for (const waiter of group.waiters) waiter.reject(error);
     }
   }
 

@@ -1,5 +1,7 @@
-import { ForeignKeyConstraintViolationException, UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
+import type { EntityManager } from '@mikro-orm/postgresql';
 import { hasLine, type ClaimView } from '@dropspot/protocol';
+import { isForeignKeyViolation, isUniqueViolation } from '../../db/failures.ts';
+import { clock, db } from '../../db/kysely.ts';
 import type { Orm } from '../../db/orm.ts';
 import { transaction } from '../../db/transaction.ts';
 import { DomainError } from '../../domain/errors.ts';
@@ -16,6 +18,7 @@ import { toClaimView } from './claim.view.ts';
 import type { ReservationService } from '../reservations/reservation.service.ts';
 import { lockDropForClaim, readDropState, refusalFor } from './drop-state.ts';
 import { noMetrics, type Metrics } from '../../observability/metrics.ts';
+import { CollectedForOpening, type OpeningShuffle } from './opening-shuffle.ts';
 
 export type ClaimService = ReturnType<typeof createClaimService>;
 
@@ -30,11 +33,12 @@ export function createClaimService(deps: {
   orm: Orm;
   notifier: EventNotifier;
   line: Pick<ReservationService, 'admit' | 'markClaimed'>;
+  opening: Pick<OpeningShuffle, 'gate' | 'collectLocked' | 'outcomes'>;
   batchWindowMs?: number;
   /** Claims by outcome, their latency and the group commits' sizes. */
   metrics?: Metrics;
 }) {
-  const { orm, notifier, line } = deps;
+  const { orm, notifier, line, opening } = deps;
   const metrics = deps.metrics ?? noMetrics;
 
   /**
@@ -50,12 +54,21 @@ export function createClaimService(deps: {
 
     for (let attempt = 1; ; attempt++) {
       try {
-        const created = await transaction(orm, async (tem) => {
+        const created = await transaction(orm, async (tem): Promise<ClaimView | CollectedForOpening> => {
           await lockDropForClaim(tem, dropId);
+          // A shuffled opening that is due is served first; inside its interval the claim is collected.
+          const { row: state, served } = await opening.gate(tem, dropId);
+          // The opening just served may have given this user their code.
+          const given = served ? await existingClaim(tem, userId, dropId) : undefined;
+          if (given) return given;
           const drop = await tem.findOne(DropSchema, { id: dropId, isActive: true });
           if (!drop) throw new DomainError('DROP_NOT_FOUND', 'No drop with this id.');
           const onWaitlist = await tem.count(WaitlistSchema, { user: userId, drop: dropId });
           if (onWaitlist === 0) throw new DomainError('NOT_ON_WAITLIST', 'Join the waitlist before claiming.');
+          if (state?.openingPending && state.inOpening && state.openingEnds && !refusalFor(state)) {
+            await opening.collectLocked(tem, dropId, [userId]);
+            return new CollectedForOpening(new Date(state.openingEnds));
+          }
           // PRIORITY: a live reservation is needed (an open window first, so the reason stays the window's).
           if (hasLine(drop.allocationMode) && !refusalFor(await readDropState(tem, dropId))) {
             const notYourTurn = (await line.admit(tem, dropId, [userId])).get(userId);
@@ -64,15 +77,21 @@ export function createClaimService(deps: {
 
           const entity = tem.create(ClaimSchema, { user: tem.getReference(UserSchema, userId), drop, code: newClaimCode() });
           await tem.flush();
-          const taken = await tem.execute<{ claimed: number; total_slots: number }[]>(
-            `update "drop" set claimed = claimed + 1, updated_at = clock_timestamp()
-              where id = ? and is_active and paused_at is null
-                and claim_window_start <= clock_timestamp() and clock_timestamp() < claim_window_end
-                and claimed < total_slots
-             returning claimed, total_slots`,
-            [dropId],
-          );
-          const slot = taken[0];
+          const slot = await db(tem)
+            .updateTable('drop')
+            .set((eb) => ({ claimed: eb('claimed', '+', 1), updatedAt: clock }))
+            .where('id', '=', dropId)
+            .where((eb) =>
+              eb.and([
+                eb.ref('isActive'),
+                eb('pausedAt', 'is', null),
+                eb('claimWindowStart', '<=', clock),
+                eb(clock, '<', eb.ref('claimWindowEnd')),
+                eb('claimed', '<', eb.ref('totalSlots')),
+              ]),
+            )
+            .returning(['claimed', 'totalSlots'])
+            .executeTakeFirst();
           // No slot taken: the reason, by the same rules and clock as a batch.
           if (!slot) throw refusalFor(await readDropState(tem, dropId)) ?? new DomainError('SOLD_OUT', 'Every slot has been claimed.');
           await line.markClaimed(tem, dropId, [userId]);
@@ -82,19 +101,21 @@ export function createClaimService(deps: {
             type: 'claim.issued',
             dropId,
             userId,
-            payload: { claim: view, claimed: slot.claimed, remaining: slot.total_slots - slot.claimed },
+            payload: { claim: view, claimed: slot.claimed, remaining: slot.totalSlots - slot.claimed },
           });
           await tem.flush();
           return view;
         });
         notifier.drop?.(dropId);
         notifier.committed();
+        // Committed as collected: the caller (the batcher) answers it when the opening is served.
+        if (created instanceof CollectedForOpening) throw created;
         return { claim: created, created: true };
       } catch (error) {
-        if (error instanceof ForeignKeyConstraintViolationException) {
+        if (isForeignKeyViolation(error)) {
           throw new DomainError('UNAUTHENTICATED', 'The account no longer exists.', { cause: error });
         }
-        if (!(error instanceof UniqueConstraintViolationException)) throw error;
+        if (!isUniqueViolation(error)) throw error;
         // The same user's parallel claim committed first: answer with that claim.
         const winner = await existingClaim(orm.em.fork(), userId, dropId);
         if (winner) return { claim: winner, created: false };
@@ -104,7 +125,7 @@ export function createClaimService(deps: {
     }
   }
 
-  const batcher = createClaimBatcher({ orm, notifier, claimOne, line, windowMs: deps.batchWindowMs, onBatch: (size) => metrics.claimBatch(size) });
+  const batcher = createClaimBatcher({ orm, notifier, claimOne, line, opening, windowMs: deps.batchWindowMs, onBatch: (size) => metrics.claimBatch(size) });
 
   /** A claim as HTTP and sockets make it: grouped with others for the same drop into one commit. */
   function claim(userId: string, dropId: string): Promise<{ claim: ClaimView; created: boolean }> {

@@ -19,6 +19,12 @@ export const DropSchema = defineEntity({
     claimWindowStart: p.datetime().columnType('timestamptz'),
     claimWindowEnd: p.datetime().columnType('timestamptz'),
     isActive: p.boolean().default(true).index(),
+    /**
+     * How many times the window has moved (start or end changed): the calendar file's SEQUENCE,
+     * so a calendar that imported an earlier version replaces it. Bumped by a trigger on every
+     * update that changes either instant (`triggers` below).
+     */
+    windowSequence: p.integer().default(0),
     /** Set while an admin has paused the window; claims are refused until resumed. */
     pausedAt: p.datetime().columnType('timestamptz').nullable(),
     allocationMode: p.enum(ALLOCATION_MODES).default('FCFS'),
@@ -26,6 +32,15 @@ export const DropSchema = defineEntity({
     holdSeconds: p.integer().default(DEFAULT_HOLD_SECONDS),
     /** Joining needs a solved proof-of-work challenge. */
     requirePow: p.boolean().default(false),
+    /**
+     * FCFS: claims that arrive in the first N seconds after the opening are collected
+     * (`opening_entry`) and served, when the interval ends, in draw-key order; null: arrival order.
+     */
+    openingShuffleSeconds: p.integer().nullable(),
+    /** FCFS with a shuffled opening: set once, when the interval's claims were served; the order is revealed from then on. */
+    openingSettledAt: p.datetime().columnType('timestamptz').nullable(),
+    /** The free slots when the opening was served: its first `opening_slots` entries still on the waitlist got codes. */
+    openingSlots: p.integer().nullable(),
     /**
      * PRIORITY: random per-drop secret. Its sha256 is published as the commitment before the window
      * opens; the secret itself only once the ranking is frozen (it keys the anonymized ids and tie-breaks).
@@ -52,11 +67,22 @@ export const DropSchema = defineEntity({
       .onUpdate(() => new Date()),
   },
   indexes: [{ name: 'drop_claim_window_idx', properties: ['claimWindowStart', 'claimWindowEnd'] }],
+  triggers: [
+    {
+      // Every path that moves the window (the edit form, open-now, close-now, extend, raw SQL) counts alike.
+      name: 'window_sequence',
+      timing: 'before',
+      events: ['update'],
+      forEach: 'row',
+      body: 'if new.claim_window_start is distinct from old.claim_window_start or new.claim_window_end is distinct from old.claim_window_end then new.window_sequence := old.window_sequence + 1; else new.window_sequence := old.window_sequence; end if; return new;',
+    },
+  ],
   checks: [
     { name: 'drop_total_slots_check', expression: 'total_slots > 0' },
     { name: 'drop_claimed_check', expression: 'claimed >= 0 and claimed <= total_slots' },
     { name: 'drop_window_check', expression: 'claim_window_start < claim_window_end' },
     { name: 'drop_hold_seconds_check', expression: 'hold_seconds > 0' },
+    { name: 'drop_opening_shuffle_seconds_check', expression: "opening_shuffle_seconds is null or (opening_shuffle_seconds between 1 and 60 and allocation_mode = 'FCFS')" },
   ],
 });
 

@@ -8,9 +8,12 @@ import {
   type DropView,
   type ListDropsQuery,
   type Page,
+  type PriorityFormulaView,
   type UpdateDropBody,
   type WindowActionBody,
 } from '@dropspot/protocol';
+import { sql, type ExpressionBuilder, type UpdateObject } from 'kysely';
+import { clock, countInt, db, plusSeconds, type Database } from '../../db/kysely.ts';
 import type { Orm } from '../../db/orm.ts';
 import { transaction } from '../../db/transaction.ts';
 import { DomainError } from '../../domain/errors.ts';
@@ -24,6 +27,7 @@ import type { ReservationService } from '../reservations/reservation.service.ts'
 import type { PriorityFormula } from '../waitlist/priority.ts';
 import { DropSchema, type Drop } from './drop.entity.ts';
 import { toDropView } from './drop.view.ts';
+import { checkOpeningShuffle } from './opening-rules.ts';
 
 export type DropService = ReturnType<typeof createDropService>;
 
@@ -45,34 +49,43 @@ function statusFilter(status: ListDropsQuery['status'], now: Date) {
 
 async function waitlistCounts(em: EntityManager, dropIds: string[]): Promise<Map<string, number>> {
   if (dropIds.length === 0) return new Map();
-  const rows = await em.execute<{ drop_id: string; count: number }[]>(
-    `select drop_id, count(*)::int as count from "waitlist" where drop_id in (?) group by drop_id`,
-    [dropIds],
-  );
-  return new Map(rows.map((row) => [row.drop_id, row.count]));
+  const rows = await db(em).selectFrom('waitlist').select(['drop', countInt.as('count')]).where('drop', 'in', dropIds).groupBy('drop').execute();
+  return new Map(rows.map((row) => [row.drop, row.count]));
 }
 
 /**
- * The SQL for each admin window action. Every instant is `clock_timestamp()`, read after the
+ * What each admin window action sets. Every instant is `clock_timestamp()`, read after the
  * drop's row is locked (see `windowAction`): the same clock, at the same point, as a claim batch
  * judges by. `now()` would be the transaction's start, before the wait for the row, and a batch
- * that committed during that wait could then hold claims issued after the stored end.
+ * that committed during that wait could then hold claims issued after the stored end. Every
+ * expression reads the row as it was before the update.
  */
-const WINDOW_SQL: Record<WindowActionBody['action'], string> = {
+const WINDOW_SET: Record<
+  WindowActionBody['action'],
+  (eb: ExpressionBuilder<Database, 'drop'>, seconds: number | null, formula: PriorityFormulaView) => UpdateObject<Database, 'drop'>
+> = {
   // Opens now (keeps an earlier start); with `seconds` it ends that many seconds from now, without
   // them a window that already ended gets 1 h and a future end is kept.
-  'open-now': `claim_window_start = least(claim_window_start, clock_timestamp()),
-               claim_window_end = case when claim_window_end > clock_timestamp() and ?::int is null then claim_window_end
-                                       else clock_timestamp() + make_interval(secs => coalesce(?::int, ${ONE_HOUR})) end,
-               paused_at = null, is_active = true, published_at = coalesce(published_at, clock_timestamp()),
-               priority_formula = coalesce(priority_formula, ?::jsonb)`,
+  'open-now': (eb, seconds, formula) => ({
+    claimWindowStart: eb.fn<Date>('least', ['claimWindowStart', clock]),
+    claimWindowEnd:
+      seconds === null
+        ? eb.case().when('claimWindowEnd', '>', clock).then(eb.ref('claimWindowEnd')).else(plusSeconds(clock, ONE_HOUR)).end()
+        : plusSeconds(clock, seconds),
+    pausedAt: null,
+    isActive: true,
+    publishedAt: eb.fn.coalesce('publishedAt', clock),
+    priorityFormula: eb.fn.coalesce('priorityFormula', sql<PriorityFormulaView>`${JSON.stringify(formula)}::jsonb`),
+  }),
   // Ends now; a window that had not opened yet ends without ever opening.
-  'close-now': `claim_window_end = least(claim_window_end, clock_timestamp()),
-                claim_window_start = least(claim_window_start, least(claim_window_end, clock_timestamp()) - interval '1 millisecond')`,
+  'close-now': (eb) => ({
+    claimWindowEnd: eb.fn<Date>('least', ['claimWindowEnd', clock]),
+    claimWindowStart: eb.fn<Date>('least', ['claimWindowStart', sql<Date>`least(${eb.ref('claimWindowEnd')}, clock_timestamp()) - interval '1 millisecond'`]),
+  }),
   // Adds time to the end; an ended window reopens for `seconds` from now.
-  extend: `claim_window_end = greatest(claim_window_end, clock_timestamp()) + make_interval(secs => ?::int)`,
-  pause: `paused_at = coalesce(paused_at, clock_timestamp())`,
-  resume: `paused_at = null`,
+  extend: (eb, seconds) => ({ claimWindowEnd: plusSeconds(eb.fn<Date>('greatest', ['claimWindowEnd', clock]), seconds) }),
+  pause: (eb) => ({ pausedAt: eb.fn.coalesce('pausedAt', clock) }),
+  resume: () => ({ pausedAt: null }),
 };
 
 /** The stream event each admin window action records. */
@@ -181,6 +194,7 @@ export function createDropService(deps: {
       allocationMode: body.allocationMode,
       holdSeconds: body.holdSeconds,
       requirePow: body.requirePow,
+      openingShuffleSeconds: body.openingShuffleSeconds ?? null,
       publishedAt: body.isActive ? now : null,
       priorityFormula: body.isActive ? formula.view : null,
     });
@@ -211,7 +225,7 @@ export function createDropService(deps: {
       }
       if (body.totalSlots !== undefined && drop.rankingFrozenAt) {
         // A PRIORITY line's open reservations hold slots too: each was promised one.
-        const [held] = await em.execute<{ granted: number }[]>(`select count(*)::int as granted from "reservation" where drop_id = ? and status = 'GRANTED'`, [id]);
+        const held = await db(em).selectFrom('reservation').select(countInt.as('granted')).where('drop', '=', id).where('status', '=', 'GRANTED').executeTakeFirst();
         const promised = drop.claimed + (held?.granted ?? 0);
         if (body.totalSlots < promised) {
           throw new DomainError('SLOTS_BELOW_CLAIMED', `${promised} slots are claimed or held by open reservations; totalSlots cannot go below that.`, {
@@ -221,7 +235,11 @@ export function createDropService(deps: {
       }
       // The mode decides who may claim: it cannot change once a ranking is frozen or the window has opened.
       if (body.allocationMode !== undefined && body.allocationMode !== drop.allocationMode) {
-        const [opened] = await em.execute<{ opened: boolean }[]>('select claim_window_start <= clock_timestamp() as opened from "drop" where id = ?', [id]);
+        const opened = await db(em)
+          .selectFrom('drop')
+          .select((eb) => eb('claimWindowStart', '<=', clock).as('opened'))
+          .where('id', '=', id)
+          .executeTakeFirst();
         if (drop.rankingFrozenAt || opened?.opened) {
           throw new DomainError('VALIDATION_FAILED', 'The allocation mode cannot change once the claim window has opened.', {
             issues: [{ path: 'allocationMode', message: 'cannot change once the window has opened', code: 'custom' }],
@@ -229,6 +247,7 @@ export function createDropService(deps: {
         }
         if (hasLine(body.allocationMode) && !drop.rankingSecret) drop.rankingSecret = randomBytes(32).toString('hex');
       }
+      await checkOpeningShuffle(em, drop, body);
       const { imageUrl, ...rest } = body;
       em.assign(drop, { ...rest, ...(imageUrl !== undefined ? { imageUrl } : {}) });
       if (drop.isActive && !drop.publishedAt) {
@@ -262,18 +281,19 @@ export function createDropService(deps: {
 
   async function windowAction(id: string, body: WindowActionBody, actor: Actor): Promise<DropView> {
     const seconds = body.seconds ?? null;
-    const params = body.action === 'open-now' ? [seconds, seconds, JSON.stringify(formula.view)] : body.action === 'extend' ? [seconds] : [];
-    // Pausing a window that has already ended means nothing, so it is refused rather than stored.
-    const guard = body.action === 'pause' ? 'and claim_window_end > clock_timestamp()' : '';
     const changed = await transaction(orm, async (em) => {
       // Lock first, as a claim batch does; the update then reads the clock once it has the row.
-      await em.execute('select 1 from "drop" where id = ? for no key update', [id]);
+      await db(em).selectFrom('drop').select('id').where('id', '=', id).forNoKeyUpdate().execute();
       // PRIORITY: the line as it stands before the action (a window that ended on its own stops its holds at its end).
       await line.syncLocked(em, id);
-      const rows = await em.execute<{ id: string }[]>(
-        `update "drop" set ${WINDOW_SQL[body.action]}, updated_at = clock_timestamp() where id = ? ${guard} returning id`,
-        [...params, id],
-      );
+      const rows = await db(em)
+        .updateTable('drop')
+        .set((eb) => ({ ...WINDOW_SET[body.action](eb, seconds, formula.view), updatedAt: clock }))
+        .where('id', '=', id)
+        // Pausing a window that has already ended means nothing, so it is refused rather than stored.
+        .$if(body.action === 'pause', (update) => update.where('claimWindowEnd', '>', clock))
+        .returning('id')
+        .execute();
       if (rows.length === 0) {
         await loadDrop(em, id, true);
         throw new DomainError('WINDOW_CLOSED', 'The claim window has already ended; extend or open it instead.');

@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import type { ApiTokenView, StreamEvent } from '@dropspot/protocol';
+import { db } from '../../db/kysely.ts';
 import type { Orm } from '../../db/orm.ts';
 import { DomainError } from '../../domain/errors.ts';
 import { sha256 } from '../auth/tokens.ts';
-import { toStreamEvent, type StreamRow } from './stream-event.ts';
+import { STREAM_COLUMNS, toStreamEvent } from './stream-event.ts';
 import { recordAudit, type Actor } from '../audit/audit.ts';
 import { ApiTokenSchema } from './api-token.entity.ts';
+import { eventsExpired, oldestEventId } from './retention.ts';
 
 export const API_TOKEN_PREFIX = 'dsk_';
 
@@ -15,13 +17,33 @@ export type EventService = ReturnType<typeof createEventService>;
 export function createEventService(deps: { orm: Orm }) {
   const { orm } = deps;
 
-  /** Published events after `after`, in order; codes of claims are never part of the stream. */
+  /**
+   * Published events after `after`, in order; codes of claims are never part of the stream. Ids
+   * are gap-free, so a first event other than `after + 1` means the ones between were pruned
+   * (retention): that is EVENTS_EXPIRED, never a silent gap.
+   */
   async function after(afterId: number, limit: number): Promise<StreamEvent[]> {
-    const rows = await orm.em.fork().execute<StreamRow[]>(
-      `select seq, type, drop_id, user_id, payload, created_at from "outbox_event" where seq > ? order by seq limit ?`,
-      [afterId, limit],
-    );
+    const em = orm.em.fork();
+    const rows = await db(em).selectFrom('outbox_event').select(STREAM_COLUMNS).where('seq', '>', afterId).orderBy('seq').limit(limit).execute();
+    if (rows.length > 0 && Number(rows[0]!.seq) !== afterId + 1) throw eventsExpired(await oldestEventId(em), `Event ${afterId + 1}`);
     return rows.map((row) => toPublicEvent(toStreamEvent(row)));
+  }
+
+  /** The id of the oldest event kept (0 before the first). */
+  async function oldestId(): Promise<number> {
+    return oldestEventId(orm.em.fork());
+  }
+
+  /**
+   * Where a reader that names no position starts (just before the oldest event kept), and a check
+   * of one that does: a position before the oldest kept event is EVENTS_EXPIRED.
+   */
+  async function startAfter(requested: number | undefined): Promise<number> {
+    const oldest = await oldestId();
+    const first = Math.max(0, oldest - 1);
+    if (requested === undefined) return first;
+    if (requested < first) throw eventsExpired(oldest, `Event ${requested + 1}`);
+    return requested;
   }
 
   async function createToken(actor: Actor & { userId: string }, name: string): Promise<ApiTokenView & { token: string }> {
@@ -72,11 +94,12 @@ export function createEventService(deps: { orm: Orm }) {
 
   /** The id of the newest published event (0 before the first). */
   async function newestId(): Promise<number> {
-    const [row] = await orm.em.fork().execute<{ newest: string | null }[]>(`select max(seq) as newest from "outbox_event"`);
-    return Number(row?.newest ?? 0);
+    // Named after its column, so the bigint is converted as the column's (it arrives as text).
+    const row = await db(orm.em.fork()).selectFrom('outbox_event').select((eb) => eb.fn.max('seq').as('seq')).executeTakeFirst();
+    return row?.seq ?? 0;
   }
 
-  return { after, createToken, listTokens, revokeToken, verifyToken, isLiveToken, newestId };
+  return { after, oldestId, startAfter, createToken, listTokens, revokeToken, verifyToken, isLiveToken, newestId };
 }
 
 function tokenView(row: { id: string; name: string; createdAt: Date; lastUsedAt?: Date | null; revokedAt?: Date | null }): ApiTokenView {

@@ -1,5 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { sql, type Selectable } from 'kysely';
 import type { DomainEventType } from '@dropspot/protocol';
+import { db, type Database } from '../../db/kysely.ts';
 import { OutboxEventSchema } from './outbox-event.entity.ts';
 
 export interface DomainEventInput {
@@ -52,16 +54,21 @@ function scrub(value: unknown, userId: string): unknown {
  */
 export async function forgetUserInOutbox(em: EntityManager, userId: string): Promise<void> {
   await em.flush();
-  const rows = await em.execute<{ id: string; payload: Record<string, unknown> }[]>(
-    `select id, payload from "outbox_event" where user_id = ? or strpos(payload::text, ?) > 0 order by id for update`,
-    [userId, userId],
-  );
+  const rows = await db(em)
+    .selectFrom('outbox_event')
+    .select(['id', 'payload'])
+    .where((eb) => eb.or([eb('userId', '=', userId), eb(sql<number>`strpos(${eb.ref('payload')}::text, ${userId})`, '>', 0)]))
+    .orderBy('id')
+    .forUpdate()
+    .execute();
   if (rows.length === 0) return;
-  await em.execute(
-    `update "outbox_event" o set user_id = null, payload = s.payload
-       from jsonb_to_recordset(?::jsonb) as s(id bigint, payload jsonb) where o.id = s.id`,
-    [JSON.stringify(rows.map((row) => ({ id: row.id, payload: scrub(row.payload, userId) })))],
-  );
+  const scrubbed = JSON.stringify(rows.map((row) => ({ id: row.id, payload: scrub(row.payload, userId) })));
+  await db(em)
+    .updateTable('outbox_event')
+    .from(sql<Pick<Selectable<Database['outbox_event']>, 'id' | 'payload'>>`jsonb_to_recordset(${scrubbed}::jsonb)`.as<'s'>(sql`s(id bigint, payload jsonb)`))
+    .set((eb) => ({ userId: null, payload: eb.ref('s.payload') }))
+    .whereRef('outbox_event.id', '=', 's.id')
+    .execute();
 }
 
 /** Told after a commit that wrote events, so they are published at once rather than at the next poll. */

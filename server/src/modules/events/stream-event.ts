@@ -1,27 +1,25 @@
-import type { DomainEventType, StreamEvent } from '@dropspot/protocol';
+import type { Selectable } from 'kysely';
+import type { StreamEvent } from '@dropspot/protocol';
+import type { Database } from '../../db/kysely.ts';
 
 /** An outbox row as published, with the user it concerns (kept inside the server, see `toPublicEvent`). */
 export interface PublishedEvent extends StreamEvent {
   userId: string | null;
 }
 
-export interface StreamRow {
-  seq: string | number;
-  type: DomainEventType;
-  drop_id: string | null;
-  user_id: string | null;
-  payload: Record<string, unknown>;
-  created_at: Date;
-}
+/** The outbox columns an event is published with. */
+export const STREAM_COLUMNS = ['seq', 'type', 'dropId', 'userId', 'payload', 'createdAt'] as const;
+
+export type StreamRow = Pick<Selectable<Database['outbox_event']>, (typeof STREAM_COLUMNS)[number]>;
 
 /** An outbox row as read back with its published `seq`. */
 export function toStreamEvent(row: StreamRow): PublishedEvent {
   return {
     id: Number(row.seq),
     type: row.type,
-    dropId: row.drop_id,
-    userId: row.user_id,
-    at: new Date(row.created_at).toISOString(),
+    dropId: row.dropId,
+    userId: row.userId,
+    at: row.createdAt.toISOString(),
     payload: row.payload,
   };
 }

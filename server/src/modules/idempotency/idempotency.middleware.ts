@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { RequestHandler, Response } from 'express';
 import { idempotencyKeySchema } from '@dropspot/protocol';
+import { sql } from 'kysely';
+import { db, secondsInterval } from '../../db/kysely.ts';
 import type { Orm } from '../../db/orm.ts';
 import { DomainError } from '../../domain/errors.ts';
 import { IdempotencyKeySchema } from './idempotency.entity.ts';
@@ -34,14 +36,19 @@ export function idempotent(orm: Orm): RequestHandler {
     const print = fingerprint(req.method, req.baseUrl + req.path, req.body);
     const em = orm.em.fork();
 
-    const inserted = await em.execute<{ id: number }[]>(
-      `insert into "idempotency_key" (user_id, key, fingerprint, state, created_at) values (?, ?, ?, 'IN_FLIGHT', now())
-       on conflict (user_id, key) do update set fingerprint = excluded.fingerprint, state = 'IN_FLIGHT', created_at = now()
-         where "idempotency_key".state = 'IN_FLIGHT' and "idempotency_key".created_at < now() - make_interval(secs => ?)
-       returning id`,
-      [userId, key, print, ABANDONED_AFTER_MS / 1000],
-    );
-    if (inserted.length === 0) {
+    const inserted = await db(em)
+      .insertInto('idempotency_key')
+      .values({ user: userId, key, fingerprint: print, state: 'IN_FLIGHT', createdAt: sql<Date>`now()` })
+      .onConflict((conflict) =>
+        conflict
+          .columns(['user', 'key'])
+          .doUpdateSet({ fingerprint: (eb) => eb.ref('excluded.fingerprint'), state: 'IN_FLIGHT', createdAt: sql<Date>`now()` })
+          .where('idempotency_key.state', '=', 'IN_FLIGHT')
+          .where('idempotency_key.createdAt', '<', sql<Date>`now() - ${secondsInterval(ABANDONED_AFTER_MS / 1000)}`),
+      )
+      .returning('id')
+      .executeTakeFirst();
+    if (!inserted) {
       const stored = await em.findOne(IdempotencyKeySchema, { user: userId, key });
       if (!stored) throw new DomainError('IDEMPOTENCY_KEY_IN_USE', 'This Idempotency-Key is in use; retry shortly.', { extra: { retryAfter: 1 } });
       if (stored.fingerprint !== print) {
@@ -55,7 +62,7 @@ export function idempotent(orm: Orm): RequestHandler {
       return;
     }
 
-    const rowId = inserted[0]!.id;
+    const rowId = inserted.id;
     // The key stays IN_FLIGHT until the handler answers, whether or not the client is still
     // connected: a retry meanwhile gets 409 and one afterwards the stored success, so an aborted
     // request's action never runs twice. Only an error answer releases the key (a retry runs again).

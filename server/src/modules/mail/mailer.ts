@@ -2,7 +2,9 @@ import { createHash } from 'node:crypto';
 import nodemailer from 'nodemailer';
 import PgBoss from 'pg-boss';
 import type { Logger } from 'pino';
+import { sql } from 'kysely';
 import type { Config } from '../../config.ts';
+import { db } from '../../db/kysely.ts';
 import type { Orm } from '../../db/orm.ts';
 import { MailMessageSchema, type MailMessage } from './mail-message.entity.ts';
 import { noMetrics, type Metrics } from '../../observability/metrics.ts';
@@ -69,11 +71,11 @@ export function createMailer(deps: { config: Readonly<Config>; orm: Orm; logger:
       logger.info({ purpose, to: mail.to, subject: mail.subject }, `development mailbox (no SMTP_URL):\n${mail.text}`);
     }
     const kept = transport ? { text: null, html: null } : { text: mail.text, html: mail.html };
-    await em.execute(
-      `insert into "mail_message" (id, purpose, recipient, subject, text, html, transport, sent_at)
-       values (?, ?, ?, ?, ?, ?, ?, now()) on conflict (purpose) do nothing`,
-      [id, purpose, mail.to, mail.subject, kept.text, kept.html, transport ? 'smtp' : 'mailbox'],
-    );
+    await db(em)
+      .insertInto('mail_message')
+      .values({ id, purpose, recipient: mail.to, subject: mail.subject, text: kept.text, html: kept.html, transport: transport ? 'smtp' : 'mailbox', sentAt: sql<Date>`now()` })
+      .onConflict((conflict) => conflict.column('purpose').doNothing())
+      .execute();
   }
 
   async function start(): Promise<void> {

@@ -2,6 +2,7 @@ import { createHmac } from 'node:crypto';
 import { createChallenge, randomInt, verifySolution, type Challenge, type Payload } from 'altcha-lib';
 import { deriveKey } from 'altcha-lib/algorithms/pbkdf2';
 import type { Config } from '../../config.ts';
+import { db } from '../../db/kysely.ts';
 import type { Orm } from '../../db/orm.ts';
 import { DomainError } from '../../domain/errors.ts';
 
@@ -62,20 +63,22 @@ export function createPowService(deps: { orm: Orm; config: Readonly<Config> }) {
       throw new DomainError('POW_INVALID', 'The proof-of-work payload is not a solved challenge.', { cause: error });
     }
     if (result.expired) throw new DomainError('POW_INVALID', 'The proof-of-work challenge has expired; solve a new one.');
-    if (!result.verified) throw new DomainError('POW_INVALID', 'The proof-of-work payload is not a solved challenge.');
+    // A verified challenge carries our signature (the type allows one without).
+    if (!result.verified || !solved.signature) throw new DomainError('POW_INVALID', 'The proof-of-work payload is not a solved challenge.');
     // Signed by us, so expiresAt is ours; the row lives as long as the challenge could be replayed.
     const expiresAt = new Date((solved.parameters.expiresAt ?? Date.now() / 1000 + CHALLENGE_TTL_SECONDS) * 1000);
-    const spent = await deps.orm.em
-      .fork()
-      .getConnection()
-      .execute<{ affectedRows: number }>(`insert into "spent_challenge" (signature, expires_at) values (?, ?) on conflict do nothing`, [solved.signature, expiresAt], 'run');
-    if (spent.affectedRows === 0) throw new DomainError('POW_REPLAYED', 'This proof-of-work solution was already used; solve a new challenge.');
+    const spent = await db(deps.orm.em.fork())
+      .insertInto('spent_challenge')
+      .values({ signature: solved.signature, expiresAt })
+      .onConflict((conflict) => conflict.doNothing())
+      .executeTakeFirst();
+    if (!spent.numInsertedOrUpdatedRows) throw new DomainError('POW_REPLAYED', 'This proof-of-work solution was already used; solve a new challenge.');
   }
 
   /** Joining a drop that requires proof of work: redeems `altcha`; other drops (and unknown ones, for the join to report) pass. */
   async function forDrop(dropId: string, altcha: string | undefined): Promise<void> {
-    const [drop] = await deps.orm.em.fork().getConnection().execute<{ require_pow: boolean }[]>(`select require_pow from "drop" where id = ?`, [dropId]);
-    if (drop?.require_pow) await redeem(altcha);
+    const drop = await db(deps.orm.em.fork()).selectFrom('drop').select('requirePow').where('id', '=', dropId).executeTakeFirst();
+    if (drop?.requirePow) await redeem(altcha);
   }
 
   return { challenge, redeem, forDrop };

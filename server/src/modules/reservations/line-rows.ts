@@ -1,22 +1,15 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { ReservationStatus, ReservationView } from '@dropspot/protocol';
+import type { Selectable } from 'kysely';
+import type { ReservationView } from '@dropspot/protocol';
+import { clockText, countInt, db, type Database } from '../../db/kysely.ts';
 import { DomainError } from '../../domain/errors.ts';
 
-/** The rows and totals of a PRIORITY line, and how a row becomes a user's view of their place in it. */
-export interface LineRow {
-  user_id: string;
-  rank: number;
-  status: ReservationStatus;
-  granted_at: Date | null;
-  expires_at: Date | null;
-}
+/** A place in a PRIORITY line as the line's statements read it back (`LINE_COLUMNS`). */
+export const LINE_COLUMNS = ['user as userId', 'rank', 'status', 'grantedAt', 'expiresAt'] as const;
+export type LineRow = Pick<Selectable<Database['reservation']>, 'rank' | 'status' | 'grantedAt' | 'expiresAt'> & { userId: string };
 
-export interface LineTotals {
-  open: number;
-  remaining: number;
-  hold_seconds: number;
-  now: Date;
-}
+/** The numbers every view of a line carries, read with the database clock. */
+export type LineTotals = Awaited<ReturnType<typeof lineTotals>>;
 
 /** A reservation that was given up in this transaction and is to be passed on. */
 export interface Freed {
@@ -35,16 +28,16 @@ export async function inChunks<T>(rows: T[], insert: (part: T[]) => Promise<unkn
   for (let from = 0; from < rows.length; from += INSERT_CHUNK) await insert(rows.slice(from, from + INSERT_CHUNK));
 }
 
-export const iso = (value: Date | null) => (value ? new Date(value).toISOString() : null);
+export const iso = (value: Date | null) => (value ? value.toISOString() : null);
 
 export function toView(dropId: string, row: LineRow, waitingAhead: number, totals: LineTotals): ReservationView {
   return {
     dropId,
     rank: row.rank,
     status: row.status,
-    grantedAt: iso(row.granted_at),
-    expiresAt: row.status === 'GRANTED' ? iso(row.expires_at) : null,
-    holdSeconds: totals.hold_seconds,
+    grantedAt: iso(row.grantedAt),
+    expiresAt: row.status === 'GRANTED' ? iso(row.expiresAt) : null,
+    holdSeconds: totals.holdSeconds,
     waitingAhead: row.status === 'WAITING' ? waitingAhead : 0,
     openReservations: totals.open,
     remaining: totals.remaining,
@@ -52,13 +45,17 @@ export function toView(dropId: string, row: LineRow, waitingAhead: number, total
   };
 }
 
-export async function lineTotals(em: EntityManager, dropId: string): Promise<LineTotals> {
-  const [row] = await em.execute<LineTotals[]>(
-    `select (select count(*)::int from "reservation" where drop_id = d.id and status = 'GRANTED') as open,
-            d.total_slots - d.claimed as remaining, d.hold_seconds, clock_timestamp() as now
-       from "drop" d where d.id = ?`,
-    [dropId],
-  );
+export async function lineTotals(em: EntityManager, dropId: string) {
+  const row = await db(em)
+    .selectFrom('drop as d')
+    .select((eb) => [
+      eb.selectFrom('reservation as held').select(countInt.as('n')).whereRef('held.drop', '=', 'd.id').where('held.status', '=', 'GRANTED').as('open'),
+      eb('d.totalSlots', '-', eb.ref('d.claimed')).as('remaining'),
+      'd.holdSeconds',
+      clockText.as('now'),
+    ])
+    .where('d.id', '=', dropId)
+    .executeTakeFirst();
   if (!row) throw new DomainError('DROP_NOT_FOUND', 'No drop with this id.');
-  return row;
+  return { open: row.open ?? 0, remaining: row.remaining, holdSeconds: row.holdSeconds, now: row.now };
 }

@@ -1,5 +1,5 @@
 import { createHash, createHmac } from 'node:crypto';
-import type { DrawEntry, LineMode, PriorityFormulaView, RankingEntry, RankingView, ScoreBreakdown } from '@dropspot/protocol';
+import type { DrawEntry, LineMode, OpeningEntry, PriorityFormulaView, RankingEntry, RankingView, ScoreBreakdown } from '@dropspot/protocol';
 
 /**
  * The frozen ranking of a PRIORITY or DRAW drop and how anyone checks it. Everything here is a pure
@@ -68,7 +68,7 @@ export function scoreOf(base: number, coefficients: { A: number; B: number; C: n
  * the window opened), for DRAW every draw key and their order. Returns what does not match.
  */
 export function verifyRanking(ranking: RankingView): string[] {
-  if (!ranking.revealed || !ranking.secret) return ['the ranking is not revealed yet (the window has not opened)'];
+  if (!ranking.revealed || !ranking.secret) return ['the ranking is not revealed yet (the window has not opened, or a shuffled opening is not served yet)'];
   const problems: string[] = [];
   if (commitmentOf(ranking.secret) !== ranking.commitment) problems.push(`commitment: sha256(secret) is ${commitmentOf(ranking.secret)}, published ${ranking.commitment}`);
   if (ranking.total !== undefined && ranking.total !== ranking.entries.length) problems.push(`entries: ${ranking.entries.length} listed, the ranking has ${ranking.total}`);
@@ -80,6 +80,7 @@ export function verifyRanking(ranking: RankingView): string[] {
     seen.add(entry.anonId);
   });
   if (ranking.allocationMode === 'DRAW') return [...problems, ...verifyDraw(ranking.secret, ranking.entries)];
+  if (ranking.allocationMode === 'FCFS') return [...problems, ...verifyOpening(ranking.secret, ranking.entries, ranking.slots)];
   return [...problems, ...verifyPriority(ranking.secret, ranking.formula, ranking.entries)];
 }
 
@@ -95,6 +96,24 @@ function verifyDraw(secret: string, entries: DrawEntry[]): string[] {
     const listed = entries[index]!;
     if (listed.anonId !== entry.anonId) problems.push(`order: position ${index + 1} should be ${entry.anonId}, published ${listed.anonId}`);
   });
+  return problems;
+}
+
+/**
+ * A shuffled FCFS opening: the draw keys and their order as for DRAW, then the outcomes: with
+ * `slots` free slots when it was served, the first `slots` entries still on the waitlist (not
+ * LEFT) are CLAIMED and every later one SOLD_OUT, so no claim was served out of the draw's order.
+ */
+function verifyOpening(secret: string, entries: OpeningEntry[], slots: number | null): string[] {
+  const problems = verifyDraw(secret, entries);
+  if (slots === null) return [...problems, 'slots: the free slots at the opening are not published'];
+  let served = 0;
+  for (const entry of entries) {
+    if (entry.outcome === 'LEFT') continue;
+    const expected = served < slots ? 'CLAIMED' : 'SOLD_OUT';
+    if (entry.outcome !== expected) problems.push(`rank ${entry.rank} (${entry.anonId}): ${entry.outcome}, but with ${slots} free slots and ${served} served ahead of it, it should be ${expected}`);
+    if (expected === 'CLAIMED') served += 1;
+  }
   return problems;
 }
 

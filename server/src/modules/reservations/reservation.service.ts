@@ -1,6 +1,7 @@
-import { randomBytes, randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { hasLine, LINE_MODES, type LineMode, type PriorityFormulaView, type ReservationView, type ScoreBreakdown } from '@dropspot/protocol';
+import { sql, type ExpressionBuilder } from 'kysely';
+import { hasLine, type ReservationView } from '@dropspot/protocol';
+import { clock, countInt, db, plusSeconds, type Database } from '../../db/kysely.ts';
 import type { Orm } from '../../db/orm.ts';
 import { transaction } from '../../db/transaction.ts';
 import { recordAudit, type Actor } from '../audit/audit.ts';
@@ -9,15 +10,19 @@ import { lockDropForClaim } from '../claims/drop-state.ts';
 import { outboxRow, type EventNotifier } from '../events/outbox.ts';
 import { OutboxEventSchema } from '../events/outbox-event.entity.ts';
 import type { PriorityFormula } from '../waitlist/priority.ts';
-import { ReservationSchema } from './reservation.entity.ts';
-import { FEW_USERS, inChunks, iso, lineTotals, toView, type Freed, type LineRow } from './line-rows.ts';
-import { anonIdOf, commitmentOf, compareDrawKeys, compareRankable, drawKeyOf, tieBreakOf } from './ranking.ts';
+import { freezeIfDue } from './line-freeze.ts';
+import { FEW_USERS, inChunks, iso, LINE_COLUMNS, lineTotals, toView, type Freed } from './line-rows.ts';
+import { nextLineInstant, pendingLineDrops } from './line-schedule.ts';
 import { createReservationViews } from './reservation.views.ts';
 
 export type ReservationService = ReturnType<typeof createReservationService>;
 
-/** The line modes as an SQL list, for the queries that find drops with a line. */
-const LINE_MODES_SQL = LINE_MODES.map((mode) => `'${mode}'`).join(', ');
+/**
+ * When claims stopped, for a line's update joined with its drop: the pause, the end of the
+ * window, or now for a window not open yet or a drop taken down.
+ */
+const stoppedAt = (eb: ExpressionBuilder<Database, 'reservation' | 'drop'>) =>
+  eb.fn<Date>('least', [clock, eb.fn.coalesce('drop.pausedAt', clock), eb.case().when(eb.ref('drop.isActive')).then(eb.ref('drop.claimWindowEnd')).else(clock).end()]);
 
 /**
  * The PRIORITY and DRAW allocations: the frozen line of a drop and its reservations. Every change to the
@@ -40,147 +45,104 @@ export function createReservationService(deps: { orm: Orm; formula: PriorityForm
     await inChunks(events, (part) => em.insertMany(OutboxEventSchema, part));
   }
 
-  /** How each line mode orders the waitlist at the freeze: the key stored in `tie_break`, and the order of the rows. */
-  function orderLine<E extends { user_id: string; priority_score: number; joined_at: Date }>(mode: LineMode, secret: string, seed: string, entries: E[]) {
-    const keyed = entries.map((e) => {
-      const anonId = anonIdOf(secret, e.user_id);
-      const key = mode === 'DRAW' ? drawKeyOf(secret, anonId) : tieBreakOf(seed, secret, anonId);
-      return { ...e, anonId, priorityScore: e.priority_score, joinedAt: new Date(e.joined_at), tieBreak: key, drawKey: key };
-    });
-    return keyed.sort(mode === 'DRAW' ? compareDrawKeys : compareRankable);
-  }
-
-  /**
-   * Freezes the line if the drop is PRIORITY or DRAW, its window has opened and it is not frozen
-   * yet: the waitlist in the mode's order (`orderLine`) becomes the ranked reservations. The
-   * caller holds the drop's row lock; joins of such a drop take a share lock on the same row and
-   * are refused once the window opened, so the waitlist read here is final.
-   */
-  async function freezeIfDue(em: EntityManager, dropId: string, events: ReturnType<typeof outboxRow>[]): Promise<{ lined: boolean; frozen: boolean }> {
-    const [drop] = await em.execute<{ allocation_mode: string; ranking_secret: string | null; priority_formula: PriorityFormulaView | null; due: boolean; now: Date }[]>(
-      `select allocation_mode, ranking_secret, priority_formula, clock_timestamp() as now,
-              is_active and ranking_frozen_at is null and claim_window_start <= clock_timestamp() as due
-         from "drop" where id = ?`,
-      [dropId],
-    );
-    if (!drop || !hasLine(drop.allocation_mode)) return { lined: false, frozen: false };
-    if (!drop.due) return { lined: true, frozen: false };
-    // Only drops created before PRIORITY existed lack a secret (and switching them draws one): never published, but still unguessable.
-    const secret = drop.ranking_secret ?? randomBytes(32).toString('hex');
-    const entries = await em.execute<{ user_id: string; priority_score: number; joined_at: Date; score_breakdown: ScoreBreakdown }[]>(
-      `select user_id, priority_score, joined_at, score_breakdown from "waitlist" where drop_id = ?`,
-      [dropId],
-    );
-    // The drop's own formula (kept since it was published); only older drops fall back to the live one, which the freeze then keeps.
-    const used = drop.priority_formula ?? formula.view;
-    const ranked = orderLine(drop.allocation_mode, secret, used.seed, entries);
-    const rows = ranked.map((e, i) => ({
-      id: randomUUID(),
-      drop: dropId,
-      user: e.user_id,
-      rank: i + 1,
-      anonId: e.anonId,
-      priorityScore: e.priority_score,
-      scoreBreakdown: e.score_breakdown,
-      joinedAt: e.joinedAt,
-      tieBreak: e.tieBreak,
-      status: 'WAITING' as const,
-      grantedAt: null,
-      expiresAt: null,
-      endedAt: null,
-    }));
-    await inChunks(rows, (part) => em.insertMany(ReservationSchema, part));
-    await em.execute(`update "drop" set ranking_frozen_at = clock_timestamp(), ranking_secret = ?, priority_formula = ?::jsonb where id = ?`, [
-      secret,
-      JSON.stringify(used),
-      dropId,
-    ]);
-    record(events, 'ranking.frozen', dropId, null, { dropId, ranked: ranked.length, commitment: commitmentOf(secret), frozenAt: new Date(drop.now).toISOString() });
-    return { lined: true, frozen: true };
-  }
-
   /**
    * Expires the holds that ran out (by the database clock), then grants the next WAITING users in
    * rank order up to the free slots (`total_slots − claimed − open reservations`) while the window
    * is open. Each grant after a freed reservation is recorded as `reservation.passed`.
    */
   async function settleLocked(em: EntityManager, dropId: string, events: ReturnType<typeof outboxRow>[], freed: Freed[], initial = false): Promise<void> {
-    // Holds run only while claims are possible. When claims stopped (`stopped`: the pause, the end
-    // of the window, or now for a window not open yet or a drop taken down), the holds that had
-    // run out before expire and the rest stop running; when claims are possible again, each gets
+    // Holds run only while claims are possible. When claims stopped (`stoppedAt`), the holds that
+    // had run out before expire and the rest stop running; when claims are possible again, each gets
     // back the time it actually spent stopped (a hold granted later than the stop loses nothing).
-    const [state] = await em.execute<{ claimable: boolean; frozen: boolean }[]>(
-      `select d.is_active and d.paused_at is null and d.claim_window_start <= clock_timestamp() and clock_timestamp() < d.claim_window_end as claimable,
-              d.ranking_frozen_at is not null as frozen
-         from "drop" d where d.id = ?`,
-      [dropId],
-    );
+    const q = db(em);
+    const state = await q
+      .selectFrom('drop')
+      .select((eb) => [
+        eb.and([eb.ref('isActive'), eb('pausedAt', 'is', null), eb('claimWindowStart', '<=', clock), eb(clock, '<', eb.ref('claimWindowEnd'))]).as('claimable'),
+        eb('rankingFrozenAt', 'is not', null).as('frozen'),
+      ])
+      .where('id', '=', dropId)
+      .executeTakeFirst();
     if (!state?.frozen) return;
     const resumed = state.claimable
-      ? await em.execute<{ user_id: string; seconds: number }[]>(
-          `update "reservation" r set expires_at = r.expires_at + (clock_timestamp() - stopped.at), suspended_at = null
-             from (select id, suspended_at as at from "reservation" where drop_id = ? and status = 'GRANTED' and suspended_at is not null for update) stopped
-            where r.id = stopped.id
-           returning r.user_id, extract(epoch from clock_timestamp() - stopped.at)::float8 as seconds`,
-          [dropId],
-        )
+      ? await q
+          .updateTable('reservation')
+          .from((eb) =>
+            eb
+              .selectFrom('reservation')
+              .select(['id', 'suspendedAt as at'])
+              .where('drop', '=', dropId)
+              .where('status', '=', 'GRANTED')
+              .where('suspendedAt', 'is not', null)
+              .forUpdate()
+              .as('stopped'),
+          )
+          .set((eb) => ({ expiresAt: sql<Date>`${eb.ref('reservation.expiresAt')} + (clock_timestamp() - ${eb.ref('stopped.at')})`, suspendedAt: null }))
+          .whereRef('reservation.id', '=', 'stopped.id')
+          .returning((eb) => ['reservation.user as userId', sql<number>`extract(epoch from clock_timestamp() - ${eb.ref('stopped.at')})::float8`.as('seconds')])
+          .execute()
       : [];
-    const stopped = `least(clock_timestamp(), coalesce(d.paused_at, clock_timestamp()), case when d.is_active then d.claim_window_end else clock_timestamp() end)`;
-    const expired = await em.execute<{ user_id: string; rank: number }[]>(
-      `update "reservation" r set status = 'EXPIRED', ended_at = clock_timestamp()
-         from "drop" d
-        where d.id = r.drop_id and r.drop_id = ? and r.status = 'GRANTED' and r.suspended_at is null and r.expires_at <= ${stopped}
-        returning r.user_id, r.rank`,
-      [dropId],
-    );
+    const expired = await q
+      .updateTable('reservation')
+      .from('drop')
+      .set({ status: 'EXPIRED', endedAt: clock })
+      .whereRef('drop.id', '=', 'reservation.drop')
+      .where('reservation.drop', '=', dropId)
+      .where('reservation.status', '=', 'GRANTED')
+      .where('reservation.suspendedAt', 'is', null)
+      .where((eb) => eb('reservation.expiresAt', '<=', stoppedAt(eb)))
+      .returning(['reservation.user as userId', 'reservation.rank'])
+      .execute();
     if (!state.claimable) {
-      await em.execute(
-        `update "reservation" r set suspended_at = greatest(${stopped}, r.granted_at)
-           from "drop" d where d.id = r.drop_id and r.drop_id = ? and r.status = 'GRANTED' and r.suspended_at is null`,
-        [dropId],
-      );
+      await q
+        .updateTable('reservation')
+        .from('drop')
+        .set((eb) => ({ suspendedAt: eb.fn<Date>('greatest', [stoppedAt(eb), 'reservation.grantedAt']) }))
+        .whereRef('drop.id', '=', 'reservation.drop')
+        .where('reservation.drop', '=', dropId)
+        .where('reservation.status', '=', 'GRANTED')
+        .where('reservation.suspendedAt', 'is', null)
+        .execute();
     }
-    const [slots] = await em.execute<{ free: number }[]>(
-      `select d.total_slots - d.claimed - (select count(*)::int from "reservation" where drop_id = d.id and status = 'GRANTED') as free from "drop" d where d.id = ?`,
-      [dropId],
-    );
-    const free = slots?.free ?? 0;
+    const before = await lineTotals(em, dropId);
+    const free = before.remaining - before.open;
     const granted =
       state.claimable && free > 0
-        ? await em.execute<LineRow[]>(
-            `update "reservation" r set status = 'GRANTED', granted_at = clock_timestamp(),
-                    expires_at = clock_timestamp() + make_interval(secs => d.hold_seconds)
-               from "drop" d
-              where d.id = r.drop_id and r.id in (
-                select id from "reservation" where drop_id = ? and status = 'WAITING' order by rank limit ? for update)
-             returning r.user_id, r.rank, r.status, r.granted_at, r.expires_at`,
-            [dropId, free],
-          )
+        ? await q
+            .updateTable('reservation')
+            .from('drop')
+            .set((eb) => ({ status: 'GRANTED', grantedAt: clock, expiresAt: plusSeconds(clock, eb.ref('drop.holdSeconds')) }))
+            .whereRef('drop.id', '=', 'reservation.drop')
+            .where('reservation.id', 'in', (eb) =>
+              eb.selectFrom('reservation as waiting').select('waiting.id').where('waiting.drop', '=', dropId).where('waiting.status', '=', 'WAITING').orderBy('waiting.rank').limit(free).forUpdate(),
+            )
+            .returning(LINE_COLUMNS)
+            .execute()
         : [];
     if (resumed.length > 0) {
-      const views = await viewsFor(em, dropId, resumed.map((r) => r.user_id));
+      const views = await viewsFor(em, dropId, resumed.map((r) => r.userId));
       for (const r of resumed) {
-        const reservation = views.get(r.user_id);
-        if (reservation) record(events, 'reservation.extended', dropId, r.user_id, { reservation, seconds: Math.round(r.seconds * 1000) / 1000, reason: 'resumed' });
+        const reservation = views.get(r.userId);
+        if (reservation) record(events, 'reservation.extended', dropId, r.userId, { reservation, seconds: Math.round(r.seconds * 1000) / 1000, reason: 'resumed' });
       }
     }
     if (expired.length === 0 && granted.length === 0 && freed.length === 0) return;
     const totals = await lineTotals(em, dropId);
     for (const e of expired.sort((a, b) => a.rank - b.rank)) {
-      const view = toView(dropId, { ...e, status: 'EXPIRED', granted_at: null, expires_at: null }, 0, totals);
-      record(events, 'reservation.expired', dropId, e.user_id, { reservation: view });
-      freed.push({ userId: e.user_id, rank: e.rank, reason: 'expired' });
+      const view = toView(dropId, { ...e, status: 'EXPIRED', grantedAt: null, expiresAt: null }, 0, totals);
+      record(events, 'reservation.expired', dropId, e.userId, { reservation: view });
+      freed.push({ userId: e.userId, rank: e.rank, reason: 'expired' });
     }
     freed.sort((a, b) => a.rank - b.rank);
     granted.sort((a, b) => a.rank - b.rank);
     granted.forEach((g, i) => {
-      record(events, 'reservation.granted', dropId, g.user_id, { reservation: toView(dropId, g, 0, totals) });
+      record(events, 'reservation.granted', dropId, g.userId, { reservation: toView(dropId, g, 0, totals) });
       if (initial) return;
       const from = freed[i];
-      record(events, 'reservation.passed', dropId, g.user_id, {
+      record(events, 'reservation.passed', dropId, g.userId, {
         dropId,
         from: from ? { userId: from.userId, rank: from.rank, reason: from.reason } : null,
-        to: { userId: g.user_id, rank: g.rank, expiresAt: iso(g.expires_at) },
+        to: { userId: g.userId, rank: g.rank, expiresAt: iso(g.expiresAt) },
       });
     });
   }
@@ -191,15 +153,15 @@ export function createReservationService(deps: { orm: Orm; formula: PriorityForm
    */
   async function syncLocked(em: EntityManager, dropId: string, freed: Freed[] = []): Promise<void> {
     const events: ReturnType<typeof outboxRow>[] = [];
-    const { lined, frozen } = await freezeIfDue(em, dropId, events);
+    const { lined, frozen } = await freezeIfDue(em, formula, dropId, events);
     if (!lined) return;
     await settleLocked(em, dropId, events, freed, frozen);
     await flushEvents(em, events);
   }
 
   async function hasLineDrop(em: EntityManager, dropId: string): Promise<boolean> {
-    const [row] = await em.execute<{ allocation_mode: string }[]>(`select allocation_mode from "drop" where id = ?`, [dropId]);
-    return hasLine(row?.allocation_mode ?? 'FCFS');
+    const row = await db(em).selectFrom('drop').select('allocationMode').where('id', '=', dropId).executeTakeFirst();
+    return hasLine(row?.allocationMode ?? 'FCFS');
   }
 
   /** Views of some users' places in a drop's line, in one query. */
@@ -208,20 +170,43 @@ export function createReservationService(deps: { orm: Orm; formula: PriorityForm
     if (userIds.length === 0) return views;
     // A few users: count each one's waiting predecessors on the (drop, status, rank) index. Many
     // (a room's watchers): one pass over the line with a running count, instead of one count each.
-    const sql =
+    const q = db(em);
+    const rows =
       userIds.length <= FEW_USERS
-        ? `select r.user_id, r.rank, r.status, r.granted_at, r.expires_at,
-                  (select count(*)::int from "reservation" w where w.drop_id = r.drop_id and w.status = 'WAITING' and w.rank < r.rank) as waiting_ahead
-             from "reservation" r where r.drop_id = ? and r.user_id in (?)`
-        : `select * from (
-             select user_id, rank, status, granted_at, expires_at,
-                    coalesce(count(*) filter (where status = 'WAITING') over (order by rank rows between unbounded preceding and 1 preceding), 0)::int as waiting_ahead
-               from "reservation" where drop_id = ?) r
-            where r.user_id in (?)`;
-    const rows = await em.execute<(LineRow & { waiting_ahead: number })[]>(sql, [dropId, userIds]);
+        ? await q
+            .selectFrom('reservation as r')
+            .select((eb) => [
+              ...LINE_COLUMNS,
+              eb
+                .selectFrom('reservation as w')
+                .select(countInt.as('n'))
+                .whereRef('w.drop', '=', 'r.drop')
+                .where('w.status', '=', 'WAITING')
+                .whereRef('w.rank', '<', 'r.rank')
+                .as('waitingAhead'),
+            ])
+            .where('r.drop', '=', dropId)
+            .where('r.user', 'in', userIds)
+            .execute()
+        : await q
+            .selectFrom((eb) =>
+              eb
+                .selectFrom('reservation')
+                .select((line) => [
+                  ...LINE_COLUMNS,
+                  sql<number>`coalesce(count(*) filter (where ${line.ref('status')} = 'WAITING') over (order by ${line.ref('rank')} rows between unbounded preceding and 1 preceding), 0)::int`.as(
+                    'waitingAhead',
+                  ),
+                ])
+                .where('drop', '=', dropId)
+                .as('r'),
+            )
+            .selectAll()
+            .where('r.userId', 'in', userIds)
+            .execute();
     if (rows.length === 0) return views;
     const totals = await lineTotals(em, dropId);
-    for (const row of rows) views.set(row.user_id, toView(dropId, row, row.waiting_ahead, totals));
+    for (const row of rows) views.set(row.userId, toView(dropId, row, row.waitingAhead ?? 0, totals));
     return views;
   }
 
@@ -254,10 +239,7 @@ export function createReservationService(deps: { orm: Orm; formula: PriorityForm
   /** The admitted users' reservations become CLAIMED, in the transaction that takes their slots. */
   async function markClaimed(em: EntityManager, dropId: string, userIds: string[]): Promise<void> {
     if (userIds.length === 0) return;
-    await em.execute(
-      `update "reservation" set status = 'CLAIMED', ended_at = clock_timestamp() where drop_id = ? and status = 'GRANTED' and user_id in (?)`,
-      [dropId, userIds],
-    );
+    await db(em).updateTable('reservation').set({ status: 'CLAIMED', endedAt: clock }).where('drop', '=', dropId).where('status', '=', 'GRANTED').where('user', 'in', userIds).execute();
   }
 
   /**
@@ -266,20 +248,22 @@ export function createReservationService(deps: { orm: Orm; formula: PriorityForm
    */
   async function releaseLocked(em: EntityManager, dropId: string, userId: string): Promise<void> {
     const events: ReturnType<typeof outboxRow>[] = [];
-    const { frozen } = await freezeIfDue(em, dropId, events);
-    const released = await em.execute<LineRow[]>(
-      `update "reservation" set status = 'RELEASED', ended_at = clock_timestamp()
-        where drop_id = ? and user_id = ? and status in ('WAITING', 'GRANTED')
-        returning user_id, rank, status, granted_at, expires_at`,
-      [dropId, userId],
-    );
+    const { frozen } = await freezeIfDue(em, formula, dropId, events);
+    const released = await db(em)
+      .updateTable('reservation')
+      .set({ status: 'RELEASED', endedAt: clock })
+      .where('drop', '=', dropId)
+      .where('user', '=', userId)
+      .where('status', 'in', ['WAITING', 'GRANTED'])
+      .returning(LINE_COLUMNS)
+      .execute();
     const freed: Freed[] = [];
     const gaveUp = released[0];
     if (gaveUp) {
       const totals = await lineTotals(em, dropId);
       record(events, 'reservation.released', dropId, userId, { reservation: toView(dropId, gaveUp, 0, totals) });
       // A place in line that was only WAITING frees no slot; a held reservation does.
-      if (gaveUp.granted_at) freed.push({ userId, rank: gaveUp.rank, reason: 'released' });
+      if (gaveUp.grantedAt) freed.push({ userId, rank: gaveUp.rank, reason: 'released' });
     }
     await settleLocked(em, dropId, events, freed, frozen);
     await flushEvents(em, events);
@@ -297,33 +281,7 @@ export function createReservationService(deps: { orm: Orm; formula: PriorityForm
     });
     notifier.drop?.(dropId);
     notifier.committed();
-    return nextInstant(dropId);
-  }
-
-  /** When the line of a drop next needs work, read without locks (timers only trigger `tick`). */
-  async function nextInstant(dropId: string): Promise<Date | null> {
-    const [row] = await orm.em.fork().execute<{ next_at: Date | null }[]>(
-      `select case when d.allocation_mode not in (${LINE_MODES_SQL}) or not d.is_active then null
-                   when d.ranking_frozen_at is null then case when d.claim_window_end > clock_timestamp() then d.claim_window_start end
-                   when d.paused_at is not null or d.claim_window_end <= clock_timestamp() then null
-                   -- A window moved later: its stopped holds run again (and the line moves) when it opens.
-                   when d.claim_window_start > clock_timestamp() then d.claim_window_start
-                   else (select min(expires_at) from "reservation" where drop_id = d.id and status = 'GRANTED' and suspended_at is null) end as next_at
-         from "drop" d where d.id = ?`,
-      [dropId],
-    );
-    return row?.next_at ? new Date(row.next_at) : null;
-  }
-
-  /** Drops whose line has pending work or will have: read at startup and on rebuilds. */
-  async function pendingDrops(): Promise<string[]> {
-    const rows = await orm.em.fork().execute<{ id: string }[]>(
-      `select d.id from "drop" d
-        where d.allocation_mode in (${LINE_MODES_SQL}) and d.is_active
-          and ((d.ranking_frozen_at is null and d.claim_window_end > clock_timestamp())
-               or exists (select 1 from "reservation" r where r.drop_id = d.id and r.status = 'GRANTED'))`,
-    );
-    return rows.map((r) => r.id);
+    return nextLineInstant(orm, dropId);
   }
 
   /** A user's place in line, or null (FCFS drop, not frozen yet, or not ranked). */
@@ -337,11 +295,14 @@ export function createReservationService(deps: { orm: Orm; formula: PriorityForm
       await lockDropForClaim(em, dropId);
       if (!(await hasLineDrop(em, dropId))) throw new DomainError('NOT_FOUND', 'This drop is first come, first served: it has no holds.');
       await syncLocked(em, dropId);
-      const rows = await em.execute<{ user_id: string }[]>(
-        `update "reservation" set expires_at = expires_at + make_interval(secs => ?) where drop_id = ? and status = 'GRANTED' returning user_id`,
-        [seconds, dropId],
-      );
-      const views = await viewsFor(em, dropId, rows.map((r) => r.user_id));
+      const rows = await db(em)
+        .updateTable('reservation')
+        .set((eb) => ({ expiresAt: plusSeconds(eb.ref('expiresAt'), seconds) }))
+        .where('drop', '=', dropId)
+        .where('status', '=', 'GRANTED')
+        .returning('user as userId')
+        .execute();
+      const views = await viewsFor(em, dropId, rows.map((r) => r.userId));
       const events = [...views].map(([userId, reservation]) => outboxRow({ type: 'reservation.extended', dropId, userId, payload: { reservation, seconds } }));
       await flushEvents(em, events);
       await recordAudit(em, actor, { action: 'holds.extend', dropId, details: { seconds, extended: rows.length } });
@@ -351,5 +312,17 @@ export function createReservationService(deps: { orm: Orm; formula: PriorityForm
     return { extended };
   }
 
-  return { admit, markClaimed, syncLocked, releaseLocked, tick, nextInstant, pendingDrops, mine, viewsFor, ...createReservationViews(deps), extendHolds };
+  return {
+    admit,
+    markClaimed,
+    syncLocked,
+    releaseLocked,
+    tick,
+    nextInstant: (dropId: string) => nextLineInstant(orm, dropId),
+    pendingDrops: () => pendingLineDrops(orm),
+    mine,
+    viewsFor,
+    ...createReservationViews(deps),
+    extendHolds,
+  };
 }

@@ -1,7 +1,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { AccountExport, DeleteAccountBody } from '@dropspot/protocol';
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { sql } from 'kysely';
 import { RetryTransaction } from '../../db/failures.ts';
+import { clock, countInt, db } from '../../db/kysely.ts';
 import type { Orm } from '../../db/orm.ts';
 import { transaction } from '../../db/transaction.ts';
 import { DomainError } from '../../domain/errors.ts';
@@ -73,9 +75,10 @@ export function createAccountService(deps: {
 
   /** The drops whose numbers change when the user goes: where they hold a claim or a place in a PRIORITY line. */
   async function touchedDrops(em: EntityManager, userId: string) {
-    const inLine = await em.execute<{ drop_id: string }[]>(`select drop_id from "reservation" where user_id = ? and status in ('WAITING', 'GRANTED')`, [userId]);
-    const claimedIn = await em.execute<{ drop_id: string }[]>('select distinct drop_id from "claim" where user_id = ?', [userId]);
-    return { inLine, ids: [...new Set([...inLine, ...claimedIn].map((row) => row.drop_id))].sort() };
+    const q = db(em);
+    const inLine = await q.selectFrom('reservation').select('drop').where('user', '=', userId).where('status', 'in', ['WAITING', 'GRANTED']).execute();
+    const claimedIn = await q.selectFrom('claim').select('drop').distinct().where('user', '=', userId).execute();
+    return { inLine, ids: [...new Set([...inLine, ...claimedIn].map((row) => row.drop))].sort() };
   }
 
   /**
@@ -100,20 +103,22 @@ export function createAccountService(deps: {
     // keeps redeemed claims, which nobody knows.
     const placeholderHash = await hashPassword(randomBytes(32).toString('base64url'));
     const { sessions, dropIds } = await transaction(orm, async (em) => {
+      const q = db(em);
+      // Raw: a SET statement, which no query builder writes.
       await em.execute(`set local lock_timeout = '5s'`);
       const before = await touchedDrops(em, actor.userId);
       if (before.ids.length > 0) {
-        await em.execute('select 1 from "drop" where id in (?) order by id for no key update', [before.ids]);
+        await q.selectFrom('drop').select('id').where('id', 'in', before.ids).orderBy('id').forNoKeyUpdate().execute();
       }
       if (user.role === 'ADMIN') {
         // Every admin row, this one included, locked in id order: two admins leaving at once
         // queue here (no deadlock) and cannot both go.
-        const admins = await em.execute<{ id: string }[]>(`select id from "user" where role = 'ADMIN' order by id for update`);
+        const admins = await q.selectFrom('user').select('id').where('role', '=', 'ADMIN').orderBy('id').forUpdate().execute();
         if (admins.length <= 1) {
           throw new DomainError('FORBIDDEN', 'The last admin cannot delete their account; make someone else an admin first.');
         }
       }
-      const [locked] = await em.execute<{ role: string }[]>('select role from "user" where id = ? for update', [actor.userId]);
+      const locked = await q.selectFrom('user').select('role').where('id', '=', actor.userId).forUpdate().executeTakeFirst();
       if (!locked) throw new DomainError('UNAUTHENTICATED', 'The account no longer exists.');
       if (locked.role === 'ADMIN' && user.role !== 'ADMIN') {
         throw new DomainError('SERVICE_UNAVAILABLE', 'The account changed meanwhile; try again.', { extra: { retryAfter: 1 } });
@@ -125,51 +130,51 @@ export function createAccountService(deps: {
       if (touchedIds.some((id) => !before.ids.includes(id))) throw new RetryTransaction('the account gained a claim in another drop meanwhile');
       // Read committed sees a redeem only once it has committed: a redeem still in flight is waited
       // for here, so the USED claims below are all of them.
-      await em.execute('select 1 from "claim" where user_id = ? for update', [actor.userId]);
+      await q.selectFrom('claim').select('id').where('user', '=', actor.userId).forUpdate().execute();
       // A held reservation passes on as if the user had left; a waiting place just goes.
-      for (const { drop_id: dropId } of inLine) await deps.line.releaseLocked(em, dropId, actor.userId);
+      for (const { drop: dropId } of inLine) await deps.line.releaseLocked(em, dropId, actor.userId);
       // A redeemed code's item has been handed out, so its slot must stay used: those claims move to
       // an anonymous placeholder account nobody can sign in to. Only unredeemed codes give slots back.
-      const [redeemed] = await em.execute<{ n: number }[]>(`select count(*)::int as n from "claim" where user_id = ? and status = 'USED'`, [actor.userId]);
+      const redeemed = await q.selectFrom('claim').select(countInt.as('n')).where('user', '=', actor.userId).where('status', '=', 'USED').executeTakeFirst();
       if (redeemed && redeemed.n > 0) {
         const placeholderId = randomUUID();
-        await em.execute(`insert into "user" (id, email, password_hash, role, created_at) values (?, ?, ?, 'USER', now())`, [
-          placeholderId,
-          `deleted-${placeholderId}@deleted.invalid`,
-          placeholderHash,
-        ]);
-        await em.execute(`update "claim" set user_id = ? where user_id = ? and status = 'USED'`, [placeholderId, actor.userId]);
+        await q
+          .insertInto('user')
+          .values({ id: placeholderId, email: `deleted-${placeholderId}@deleted.invalid`, passwordHash: placeholderHash, role: 'USER', createdAt: sql<Date>`now()` })
+          .execute();
+        await q.updateTable('claim').set({ user: placeholderId }).where('user', '=', actor.userId).where('status', '=', 'USED').execute();
       }
       // Read again under the locks: a drop deleted meanwhile took its claims with it.
-      const claimed = await em.execute<{ id: string; drop_id: string }[]>('select id, drop_id from "claim" where user_id = ?', [actor.userId]);
-      const counters = await em.execute<{ id: string; claimed: number; total_slots: number }[]>(
-        `update "drop" d set claimed = d.claimed - c.n, updated_at = clock_timestamp()
-           from (select drop_id, count(*)::int as n from "claim" where user_id = ? group by drop_id) c
-          where d.id = c.drop_id returning d.id, d.claimed, d.total_slots`,
-        [actor.userId],
-      );
+      const claimed = await q.selectFrom('claim').select(['id', 'drop']).where('user', '=', actor.userId).execute();
+      const counters = await q
+        .updateTable('drop')
+        .from((eb) => eb.selectFrom('claim').select(['drop', countInt.as('n')]).where('user', '=', actor.userId).groupBy('drop').as('c'))
+        .set((eb) => ({ claimed: eb('drop.claimed', '-', eb.ref('c.n')), updatedAt: clock }))
+        .whereRef('drop.id', '=', 'c.drop')
+        .returning(['drop.id', 'drop.claimed', 'drop.totalSlots'])
+        .execute();
       const byDrop = new Map(counters.map((row) => [row.id, row]));
       for (const claim of claimed) {
-        const counter = byDrop.get(claim.drop_id)!;
+        const counter = byDrop.get(claim.drop)!;
         recordEvent(em, {
           type: 'claim.released',
-          dropId: claim.drop_id,
-          payload: { claimId: claim.id, claimed: counter.claimed, remaining: counter.total_slots - counter.claimed, reason: 'account-deleted' },
+          dropId: claim.drop,
+          payload: { claimId: claim.id, claimed: counter.claimed, remaining: counter.totalSlots - counter.claimed, reason: 'account-deleted' },
         });
       }
-      const waitlisted = await em.execute<{ drop_id: string }[]>('select drop_id from "waitlist" where user_id = ?', [actor.userId]);
-      for (const { drop_id: dropId } of waitlisted) {
+      const waitlisted = await q.selectFrom('waitlist').select('drop').where('user', '=', actor.userId).execute();
+      for (const { drop: dropId } of waitlisted) {
         recordEvent(em, { type: 'waitlist.left', dropId, userId: actor.userId, payload: { dropId, userId: actor.userId } });
       }
-      const sessionRows = await em.execute<{ id: string }[]>('select id from "session" where user_id = ?', [actor.userId]);
-      await em.execute('delete from "user" where id = ?', [actor.userId]);
+      const sessionRows = await q.selectFrom('session').select('id').where('user', '=', actor.userId).execute();
+      await q.deleteFrom('user').where('id', '=', actor.userId).execute();
       // Slots given back in a PRIORITY drop go to the next in line now, not at some later event.
       for (const dropId of touchedIds) await deps.line.syncLocked(em, dropId);
       // Last, so the events this deletion wrote are scrubbed too.
       await forgetUserInOutbox(em, actor.userId);
       return {
         sessions: sessionRows.map((s): EndedSession => ({ sessionId: s.id, userId: actor.userId })),
-        dropIds: new Set([...claimed.map((c) => c.drop_id), ...waitlisted.map((w) => w.drop_id)]),
+        dropIds: new Set([...claimed.map((c) => c.drop), ...waitlisted.map((w) => w.drop)]),
       };
     });
     for (const dropId of dropIds) notifier.drop?.(dropId);

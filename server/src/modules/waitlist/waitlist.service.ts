@@ -1,5 +1,7 @@
 import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
-import { hasLine, type PositionView, type ScoreBreakdown, type WaitlistEntryView } from '@dropspot/protocol';
+import { hasLine, type PositionView, type WaitlistEntryView } from '@dropspot/protocol';
+import { sql, type Kysely } from 'kysely';
+import { clock, countInt, db, secondsInterval, type Database } from '../../db/kysely.ts';
 import type { Orm } from '../../db/orm.ts';
 import { transaction } from '../../db/transaction.ts';
 import { DomainError } from '../../domain/errors.ts';
@@ -25,19 +27,44 @@ export function toWaitlistEntryView(entry: Waitlist): WaitlistEntryView {
 }
 
 /**
- * Rank by (priorityScore DESC, joinedAt ASC); the id settles exact ties so every reader
- * computes the same order.
+ * The waitlist ranked per drop: each entry with its position and its drop's total. Rank by
+ * (priorityScore DESC, joinedAt ASC); the id settles exact ties so every reader computes the same
+ * order (`waitlistPosition` counts the same order). Narrow it with a `where` on `drop`.
  */
-/** The ranking as SQL, for window functions over a drop's entries; `waitlistPosition` counts the same order. */
-export const RANK_ORDER = 'priority_score desc, joined_at asc, id asc';
+export function rankedWaitlist(q: Kysely<Database>) {
+  return q.selectFrom('waitlist').select((eb) => [
+    'user',
+    'drop',
+    'priorityScore',
+    'joinedAt',
+    'scoreBreakdown',
+    // As int4: the bigints these are would arrive as text.
+    eb
+      .cast<number>(
+        eb.fn.agg('row_number').over((over) => over.partitionBy('drop').orderBy('priorityScore', 'desc').orderBy('joinedAt', 'asc').orderBy('id', 'asc')),
+        'integer',
+      )
+      .as('position'),
+    eb.cast<number>(eb.fn.countAll().over((over) => over.partitionBy('drop')), 'integer').as('total'),
+  ]);
+}
 
 export async function waitlistPosition(em: EntityManager, entry: Waitlist): Promise<number> {
-  const rows = await em.execute<{ ahead: number }[]>(
-    `select count(*)::int as ahead from "waitlist" w
-      where w.drop_id = ? and (w.priority_score > ? or (w.priority_score = ? and (w.joined_at < ? or (w.joined_at = ? and w.id < ?))))`,
-    [entry.drop.id, entry.priorityScore, entry.priorityScore, entry.joinedAt, entry.joinedAt, entry.id],
-  );
-  return (rows[0]?.ahead ?? 0) + 1;
+  const row = await db(em)
+    .selectFrom('waitlist')
+    .select(countInt.as('ahead'))
+    .where('drop', '=', entry.drop.id)
+    .where((eb) =>
+      eb.or([
+        eb('priorityScore', '>', entry.priorityScore),
+        eb.and([
+          eb('priorityScore', '=', entry.priorityScore),
+          eb.or([eb('joinedAt', '<', entry.joinedAt), eb.and([eb('joinedAt', '=', entry.joinedAt), eb('id', '<', entry.id)])]),
+        ]),
+      ]),
+    )
+    .executeTakeFirst();
+  return (row?.ahead ?? 0) + 1;
 }
 
 export async function waitlistCount(em: EntityManager, dropId: string): Promise<number> {
@@ -51,12 +78,19 @@ export async function waitlistCount(em: EntityManager, dropId: string): Promise<
  * requests never count (padding the count would otherwise be free).
  */
 export async function recordUserAction(em: EntityManager, userId: string, kind: UserActionKind): Promise<number> {
-  const rows = await em.execute<{ before: number }[]>(
-    `insert into "user_action" (user_id, kind, at) values (?, ?, now())
-     returning (select count(*)::int from "user_action" where user_id = ? and at > now() - make_interval(secs => ?)) as before`,
-    [userId, kind, userId, RAPID_ACTIONS_WINDOW_SECONDS],
-  );
-  return rows[0]?.before ?? 0;
+  const row = await db(em)
+    .insertInto('user_action')
+    .values({ user: userId, kind, at: sql<Date>`now()` })
+    .returning((eb) =>
+      eb
+        .selectFrom('user_action')
+        .select(countInt.as('n'))
+        .where('user', '=', userId)
+        .where('at', '>', sql<Date>`now() - ${secondsInterval(RAPID_ACTIONS_WINDOW_SECONDS)}`)
+        .as('before'),
+    )
+    .executeTakeFirst();
+  return row?.before ?? 0;
 }
 
 const lineClosed = () =>
@@ -103,10 +137,12 @@ export function createWaitlistService(deps: {
         if (priority) {
           // The ranking freezes under the drop's row lock when the window opens: a share lock here
           // waits for a freeze in progress, and the database clock decides whether this join made it.
-          const [row] = await em.execute<{ open: boolean }[]>(
-            `select ranking_frozen_at is null and clock_timestamp() < claim_window_start as open from "drop" where id = ? for share`,
-            [dropId],
-          );
+          const row = await db(em)
+            .selectFrom('drop')
+            .select((eb) => eb.and([eb('rankingFrozenAt', 'is', null), eb(clock, '<', eb.ref('claimWindowStart'))]).as('open'))
+            .where('id', '=', dropId)
+            .forShare()
+            .executeTakeFirst();
           if (!row?.open) throw lineClosed();
         }
         const rapidActions = await recordUserAction(em, userId, 'join');
@@ -173,8 +209,10 @@ export function createWaitlistService(deps: {
     const entry = await em.findOne(WaitlistSchema, { user: userId, drop: dropId });
     if (!entry) throw new DomainError('NOT_ON_WAITLIST', 'You are not on this waitlist.');
     // A frozen PRIORITY ranking is the position that counts (its tie-break is only known from then on).
-    const frozen = drop.rankingFrozenAt ? await em.execute<{ rank: number }[]>(`select rank from "reservation" where drop_id = ? and user_id = ?`, [dropId, userId]) : [];
-    const rank = frozen[0]?.rank ?? (await waitlistPosition(em, entry));
+    const frozen = drop.rankingFrozenAt
+      ? await db(em).selectFrom('reservation').select('rank').where('drop', '=', dropId).where('user', '=', userId).executeTakeFirst()
+      : undefined;
+    const rank = frozen?.rank ?? (await waitlistPosition(em, entry));
     const total = await waitlistCount(em, dropId);
     return {
       dropId,
@@ -188,28 +226,24 @@ export function createWaitlistService(deps: {
 
   /** The user's waitlist entries with their current positions, newest first (one ranking query). */
   async function mine(userId: string): Promise<(PositionView & { dropTitle: string })[]> {
-    const rows = await orm.em.fork().execute<
-      { drop_id: string; title: string; position: number; total: number; priority_score: number; joined_at: Date; score_breakdown: ScoreBreakdown }[]
-    >(
-      `select r.drop_id, d.title, coalesce(res.rank, r.position) as position, r.total, r.priority_score, r.joined_at, r.score_breakdown from (
-         select w.user_id, w.drop_id, w.priority_score, w.joined_at, w.score_breakdown,
-                row_number() over (partition by w.drop_id order by ${RANK_ORDER})::int as position,
-                count(*) over (partition by w.drop_id)::int as total
-           from "waitlist" w where w.drop_id in (select drop_id from "waitlist" where user_id = ?)) r
-         join "drop" d on d.id = r.drop_id and d.is_active
-         left join "reservation" res on res.drop_id = r.drop_id and res.user_id = r.user_id
-        where r.user_id = ?
-        order by r.joined_at desc`,
-      [userId, userId],
-    );
+    const q = db(orm.em.fork());
+    const ranked = rankedWaitlist(q).where('drop', 'in', q.selectFrom('waitlist as own').select('own.drop').where('own.user', '=', userId));
+    const rows = await q
+      .selectFrom(ranked.as('r'))
+      .innerJoin('drop as d', (join) => join.onRef('d.id', '=', 'r.drop').on('d.isActive', '=', true))
+      .leftJoin('reservation as res', (join) => join.onRef('res.drop', '=', 'r.drop').onRef('res.user', '=', 'r.user'))
+      .select((eb) => ['r.drop', 'd.title', eb.fn.coalesce('res.rank', 'r.position').as('position'), 'r.total', 'r.priorityScore', 'r.joinedAt', 'r.scoreBreakdown'])
+      .where('r.user', '=', userId)
+      .orderBy('r.joinedAt', 'desc')
+      .execute();
     return rows.map((row) => ({
-      dropId: row.drop_id,
+      dropId: row.drop,
       dropTitle: row.title,
       position: row.position,
       waitlistCount: row.total,
-      priorityScore: row.priority_score,
-      joinedAt: new Date(row.joined_at).toISOString(),
-      breakdown: row.score_breakdown,
+      priorityScore: row.priorityScore,
+      joinedAt: row.joinedAt.toISOString(),
+      breakdown: row.scoreBreakdown,
     }));
   }
 
