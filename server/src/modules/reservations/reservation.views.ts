@@ -8,7 +8,7 @@ import { DomainError } from '../../domain/errors.ts';
 import type { PriorityFormula } from '../waitlist/priority.ts';
 import { iso } from './line-rows.ts';
 import { RANKING_ORDER, commitmentOf } from './ranking.ts';
-import { openingRanking, type OpeningDropRow } from './opening-ranking.ts';
+import { openingRanking } from './opening-ranking.ts';
 
 /** Read-only views of a PRIORITY or DRAW line: the public ranking, a page at a time, and the admins' whole line. */
 export function createReservationViews(deps: { orm: Orm; formula: PriorityFormula }) {
