@@ -19,6 +19,7 @@ import { renderChart } from './chart.ts';
 import { metricsOverhead } from './metrics.ts';
 import { webhooksBench } from './webhooks.ts';
 import { signupBench } from './signup.ts';
+import { notificationsBench } from './notifications.ts';
 
 const USERS = Number(process.env.BENCH_USERS ?? 20_000);
 const SLOTS = Number(process.env.BENCH_SLOTS ?? 5_000);
@@ -26,7 +27,7 @@ const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 500);
 const WATCHERS = (process.env.BENCH_WATCHERS ?? '1000,5000,10000').split(',').map(Number).filter((n) => n > 0);
 const MAX_SECONDS = Number(process.env.BENCH_MAX_SECONDS ?? 180);
 /** Which parts to run: all of these by default; `signup`, `webhooks` and `metrics` only when named. */
-const ALL_SCENARIOS = ['storm-http', 'original', 'storm-socket', 'small-drop', 'fanout', 'database'];
+const ALL_SCENARIOS = ['storm-http', 'original', 'storm-socket', 'small-drop', 'fanout', 'database', 'notifications'];
 const SCENARIOS = new Set(process.env.BENCH_SCENARIOS?.split(',') ?? ALL_SCENARIOS);
 
 /**
@@ -349,6 +350,14 @@ async function main(): Promise<boolean> {
     const limit = SCENARIOS.has('database') ? await databaseLimit(db) : undefined;
     const webhooks = SCENARIOS.has('webhooks') ? await webhooksBench(db) : undefined;
     const signups = SCENARIOS.has('signup') ? await signupBench(db, { users: USERS, slots: SLOTS, concurrency: CONCURRENCY }) : undefined;
+    const notifications = SCENARIOS.has('notifications')
+      ? await notificationsBench(db, {
+          users: Number(process.env.BENCH_NOTIFY_USERS ?? 4000),
+          slots: Number(process.env.BENCH_NOTIFY_SLOTS ?? 2000),
+          concurrency: 200,
+          progress: (label) => console.log(label),
+        })
+      : undefined;
 
     const engine = storms.find((s) => s.engine === 'batched' && s.transport === 'http' && s.concurrency === CONCURRENCY);
     const original = storms.find((s) => s.engine === 'original');
@@ -392,7 +401,14 @@ async function main(): Promise<boolean> {
       console.log(`\nWebhooks: claims/s with an endpoint subscribed vs none: ${webhooks.ratio}x (${webhooks.subscribed.claimsPerSecond} vs ${webhooks.none.claimsPerSecond})`);
       console.log(`  ${webhooks.deliveries} deliveries at ${webhooks.deliveriesPerSecond}/s, the last ${webhooks.lastDeliveryAfterSellOutSeconds} s after sell-out; in order: ${webhooks.inOrder}; duplicates: ${webhooks.duplicates}`);
     }
-    const results = { at: new Date().toISOString(), machine, load: os.loadavg(), settings: { USERS, SLOTS, CONCURRENCY, WATCHERS }, storms, ratio, ceilings, databaseLimit: limit, fanOuts, ...(webhooks ? { webhooks } : {}), ...(signups ? { signups } : {}), ...(metrics ? { metrics } : {}) };
+    if (notifications) {
+      console.log('\nNotifications (one email and one push per claim)');
+      console.table(notifications.runs.map((r) => ({ notifications: r.notifications, 'claims/s': r.claimsPerSecond, audit: r.audit.ok ? 'ok' : r.audit.problems.join('; ') })));
+      console.log(
+        `claims/s with notifications on vs off: ${notifications.claimRateRatio}x; queue delivered ${notifications.delivered} notifications at ${notifications.notificationsPerSecond}/s (SMTP got ${notifications.emailsReceived}, push endpoint ${notifications.pushesReceived})`,
+      );
+    }
+    const results = { at: new Date().toISOString(), machine, load: os.loadavg(), settings: { USERS, SLOTS, CONCURRENCY, WATCHERS }, storms, ratio, ceilings, databaseLimit: limit, fanOuts, ...(webhooks ? { webhooks } : {}), ...(notifications ? { notifications } : {}), ...(signups ? { signups } : {}), ...(metrics ? { metrics } : {}) };
     const dir = path.join(ROOT, 'bench/results');
     mkdirSync(dir, { recursive: true });
     const complete = ALL_SCENARIOS.every((name) => SCENARIOS.has(name));
@@ -406,6 +422,7 @@ async function main(): Promise<boolean> {
       ...(webhooks ? [webhooks.none.audit, webhooks.subscribed.audit] : []),
       ...(signups ? [signups.storm.alone.audit, signups.storm.during.audit] : []),
       ...(metrics?.runs.map((r) => r.audit) ?? []),
+      ...(notifications?.runs.map((r) => r.audit) ?? []),
     ].filter((a) => !a.ok);
     if (failed.length > 0) console.error(`AUDIT FAILED: ${failed.map((a) => a.problems.join('; ')).join(' | ')}`);
     return failed.length === 0;

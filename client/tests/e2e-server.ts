@@ -33,6 +33,8 @@ Object.assign(process.env, {
   ALTCHA_MAX_NUMBER: '2000',
   // The webhook test's receiver listens on loopback.
   WEBHOOK_ALLOW_PRIVATE: 'true',
+  // The notification test's push endpoint is an HTTP server on loopback (never allowed in production).
+  PUSH_ALLOW_LOOPBACK: 'true',
 });
 
 // "Suggest a description" talks to a loopback server that speaks the streaming chat-completions

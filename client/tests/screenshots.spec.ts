@@ -61,6 +61,9 @@ test('screenshots of the main pages', async ({ page, browser, baseURL }) => {
   await shoot(page, 'drop-room-priority', `/drops/${priority.id}`);
   await page.request.post(`/api/drops/${draw.id}/join`);
   await shoot(page, 'drop-room-draw', `/drops/${draw.id}`);
+  await shoot(page, 'account-notifications', '/account#notifications', async (p) => {
+    await expect(p.getByTestId('notification-settings')).toBeVisible();
+  });
 
   await page.request.post('/api/auth/logout', { data: {} });
   await shoot(page, 'login', '/login', async () => {});

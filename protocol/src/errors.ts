@@ -19,6 +19,8 @@ export const ERROR_STATUS = {
   POW_REPLAYED: 400,
   /** A webhook URL that is not http(s), carries credentials, or resolves to a private, loopback, link-local or otherwise non-public address (unless WEBHOOK_ALLOW_PRIVATE). */
   WEBHOOK_URL_REFUSED: 400,
+  /** A push subscription whose endpoint is not an https push service this server posts to. */
+  PUSH_ENDPOINT_REFUSED: 400,
   UNAUTHENTICATED: 401,
   INVALID_CREDENTIALS: 401,
   TOKEN_EXPIRED: 401,
@@ -33,6 +35,8 @@ export const ERROR_STATUS = {
   NOT_FOUND: 404,
   DROP_NOT_FOUND: 404,
   CODE_NOT_FOUND: 404,
+  /** Web Push is not configured on this server (no VAPID keys). */
+  PUSH_UNAVAILABLE: 404,
   METHOD_NOT_ALLOWED: 405,
   EMAIL_TAKEN: 409,
   DROP_NOT_ACTIVE: 409,

@@ -6,3 +6,4 @@ export * from './internal-hop.ts';
 export * from './stream.ts';
 export * from './ai.ts';
 export * from './webhooks.ts';
+export * from './notifications.ts';

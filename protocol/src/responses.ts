@@ -4,6 +4,7 @@ import { ALLOCATION_MODES, AUDIT_ACTIONS, DROP_STATUSES } from './schemas.ts';
 import { DOMAIN_EVENT_TYPES, type StreamEvent } from './stream.ts';
 import type * as T from './types.ts';
 import type { AiStatusView } from './ai.ts';
+import { NOTIFICATION_KINDS, type NotificationKind, type NotificationSettingsView } from './notifications.ts';
 import { WEBHOOK_DELIVERY_STATUSES, type WebhookDeliveryPage, type WebhookDeliveryStatus, type WebhookDeliveryView, type WebhookEndpointView } from './webhooks.ts';
 
 /**
@@ -264,6 +265,11 @@ export const accountExportSchema = named(
     actions: z.array(z.object({ kind: z.enum(['join', 'leave', 'claim']), at: instant })),
     apiTokens: z.array(apiTokenViewSchema),
     adminActions: z.array(auditEntryViewSchema),
+    notifications: z.object({
+      preferences: z.array(z.object({ kind: z.string(), channel: z.string(), enabled: z.boolean() })),
+      devices: z.array(z.object({ endpoint: z.string(), createdAt: instant })),
+      sent: z.array(z.object({ dropId: uuid, kind: z.string(), channel: z.string(), state: z.string(), sentAt: nullableInstant })),
+    }),
   }),
 );
 
@@ -335,6 +341,19 @@ export const redeliveredSchema = named(
   z.object({ redelivered: z.number().int(), expired: z.number().int().describe('failed deliveries whose event was pruned: left failed') }),
 );
 
+const channels = z.object({ email: z.boolean(), push: z.boolean() });
+export const notificationSettingsViewSchema = named(
+  'NotificationSettings',
+  z.object({
+    preferences: z.object(Object.fromEntries(NOTIFICATION_KINDS.map((k) => [k, channels])) as Record<NotificationKind, typeof channels>),
+    emailVerified: z.boolean().describe('email notifications go only to a confirmed address'),
+    push: z.object({
+      publicKey: z.string().nullable().describe('the VAPID key for PushManager.subscribe; null: Web Push is off on this server'),
+      devices: z.number().int().describe('browsers subscribed'),
+    }),
+  }),
+);
+
 export const aiStatusViewSchema = named('AiStatus', z.object({ configured: z.boolean(), model: z.string().nullable(), reason: z.string().nullable() }));
 
 export const errorIssueSchema = named('ErrorIssue', z.object({ path: z.string(), message: z.string(), code: z.string() }));
@@ -379,3 +398,4 @@ agree<z.output<typeof webhookEndpointViewSchema>, WebhookEndpointView>(true);
 agree<z.output<typeof webhookDeliveryViewSchema>, WebhookDeliveryView>(true);
 agree<z.output<typeof webhookDeliveryPageSchema>, WebhookDeliveryPage>(true);
 agree<z.output<typeof aiStatusViewSchema>, AiStatusView>(true);
+agree<z.output<typeof notificationSettingsViewSchema>, NotificationSettingsView>(true);

@@ -303,4 +303,10 @@ export interface AccountExport {
   apiTokens: ApiTokenView[];
   /** Admin actions this account made, from the audit log. */
   adminActions: AuditEntryView[];
+  /** Notification switches changed from their default, the browsers subscribed to Web Push, and each notification planned or sent. */
+  notifications: {
+    preferences: { kind: string; channel: string; enabled: boolean }[];
+    devices: { endpoint: string; createdAt: string }[];
+    sent: { dropId: string; kind: string; channel: string; state: string; sentAt: string | null }[];
+  };
 }

@@ -36,6 +36,7 @@ import { healthRoutes } from './http/routes/health.routes.ts';
 import { httpMetrics, metricsRoutes, startMetricsServer } from './http/metrics-endpoint.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 import { watchDatabaseGauges } from './observability/database-gauges.ts';
+import { notificationRoutes } from './http/routes/notification.routes.ts';
 
 export interface AppDeps {
   config: Readonly<Config>;
@@ -130,6 +131,7 @@ export function createApp(deps: AppDeps): App {
   mount('/', identityRoutes({ config, ...services }));
   mount('/drops', dropRoutes({ orm, config, ...services }));
   mount('/me', meRoutes(services), accountRoutes({ account: services.account, config }));
+  mount('/me', notificationRoutes({ preferences: services.notifications.preferences, config }));
   mount('/admin', eventRoutes({ events: services.events, auth: services.auth, onRevoke: (id) => live.disconnectApiToken(id) }));
   mount('/admin', adminRoutes(services));
   mount('/admin', auditRoutes(services));
@@ -162,8 +164,11 @@ export function createApp(deps: AppDeps): App {
     clientIp: (req) => proxyaddr(req, app.get('trust proxy fn') as Parameters<typeof proxyaddr>[1]),
     limits: deps.realtimeLimits,
     metrics,
-    // Webhooks are delivered from the published outbox: wake the dispatcher as soon as events are published.
-    published: () => services.webhookDispatcher.poke(),
+    // Published events are where webhook deliveries and notifications start from: wake both.
+    published: () => {
+      services.webhookDispatcher.poke();
+      services.notifications.poke();
+    },
   });
   const stopDatabaseGauges = watchDatabaseGauges(metrics, orm);
   let metricsServer: Server | undefined;
@@ -175,6 +180,7 @@ export function createApp(deps: AppDeps): App {
     signals,
     start: async () => {
       await services.mailer.start();
+      await services.notifications.start();
       await live.start();
       const { port, host, token } = config.metrics;
       if (port !== undefined) metricsServer = await startMetricsServer(metrics, { port, host, token });
@@ -191,6 +197,7 @@ export function createApp(deps: AppDeps): App {
       metricsServer?.closeAllConnections();
       await live.close();
       await services.webhookDispatcher.stop();
+      await services.notifications.stop();
       await services.mailer.stop();
     },
   };

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
@@ -87,6 +87,15 @@ const envSchema = z.object({
   WEBHOOK_RETRY_BASE_MS: z.coerce.number().int().min(10).max(3_600_000).default(5_000),
   WEBHOOK_RETRY_FOR_SECONDS: z.coerce.number().int().min(1).max(30 * 86_400).default(86_400),
   OUTBOX_RETENTION_HOURS: z.coerce.number().int().min(1).max(100 * 365 * 24).default(7 * 24),
+  // Notifications (server/src/modules/notifications/): leads of the timed kinds, Web Push (VAPID).
+  NOTIFICATIONS_ENABLED: bool.default(true),
+  NOTIFY_OPENS_SOON_LEAD_SECONDS: z.coerce.number().int().min(1).max(7 * 86_400).default(600),
+  NOTIFY_HOLD_EXPIRY_LEAD_SECONDS: z.coerce.number().int().min(1).max(86_400).default(120),
+  VAPID_PUBLIC_KEY: z.string().regex(/^[A-Za-z0-9_-]{87}$/, 'an uncompressed P-256 public key, base64url (87 characters)').optional(),
+  VAPID_PRIVATE_KEY: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'a P-256 private key, base64url (43 characters)').optional(),
+  VAPID_SUBJECT: z.string().regex(/^(mailto:\S+@\S+|https:\/\/\S+)$/, 'a mailto: address or an https: URL').optional(),
+  PUSH_SERVICE_HOSTS: csv.default(['fcm.googleapis.com', '*.push.services.mozilla.com', '*.push.apple.com', '*.notify.windows.com']),
+  PUSH_ALLOW_LOOPBACK: bool.default(false),
 });
 
 export interface Config {
@@ -153,6 +162,14 @@ export interface Config {
   webhooks: { allowPrivate: boolean; timeoutMs: number; retryBaseMs: number; retryForSeconds: number };
   /** Published events older than this are pruned (except those a webhook endpoint still has to deliver). */
   outboxRetentionHours: number;
+  /**
+   * Notifications (`enabled`: planned and sent at all): seconds before the opening for "opens soon" and before a hold's end for
+   * "about to expire". `vapid`: the Web Push keys (undefined: Web Push is off). `serviceHosts`:
+   * the push services' host names (`*.` for any subdomain) subscriptions may point at;
+   * `allowLoopback` (tests only, refused in production) lets them point at http://127.0.0.1.
+   */
+  notifications: { enabled: boolean; opensSoonLeadSeconds: number; holdExpiryLeadSeconds: number };
+  push: { vapid: { publicKey: string; privateKey: string; subject: string } | undefined; serviceHosts: string[]; allowLoopback: boolean };
 }
 
 export class ConfigError extends Error {
@@ -163,7 +180,7 @@ export class ConfigError extends Error {
  * In development the secrets nobody set are generated once and kept in `.data/secrets.json`,
  * so sessions survive restarts without anyone having to invent a key.
  */
-function developmentSecret(dataDir: string, name: 'JWT_ACCESS_SECRET' | 'ALTCHA_HMAC_KEY'): string {
+function developmentSecret(dataDir: string, name: 'JWT_ACCESS_SECRET' | 'ALTCHA_HMAC_KEY' | 'VAPID_KEYS', make = () => randomBytes(48).toString('base64url')): string {
   const file = path.join(dataDir, 'secrets.json');
   let stored: Record<string, string> = {};
   try {
@@ -173,10 +190,17 @@ function developmentSecret(dataDir: string, name: 'JWT_ACCESS_SECRET' | 'ALTCHA_
   }
   const existing = stored[name];
   if (existing) return existing;
-  const created = randomBytes(48).toString('base64url');
+  const created = make();
   mkdirSync(dataDir, { recursive: true });
   writeFileSync(file, JSON.stringify({ ...stored, [name]: created }, null, 2), { mode: 0o600 });
   return created;
+}
+
+/** A VAPID key pair (P-256) as Web Push wants it: the uncompressed public point and the private scalar, base64url. */
+function newVapidKeys(): string {
+  const jwk = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey.export({ format: 'jwk' });
+  const point = Buffer.concat([Buffer.from([4]), Buffer.from(jwk.x!, 'base64url'), Buffer.from(jwk.y!, 'base64url')]);
+  return `${point.toString('base64url')}.${jwk.d}`;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
@@ -204,6 +228,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   if ((e.AI_BASE_URL === undefined) !== (e.AI_MODEL === undefined)) {
     throw new ConfigError('AI_BASE_URL and AI_MODEL must be set together (or neither, which turns "Suggest a description" off)');
   }
+  if ((e.VAPID_PUBLIC_KEY === undefined) !== (e.VAPID_PRIVATE_KEY === undefined)) {
+    throw new ConfigError('VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY must be set together');
+  }
+  if (e.PUSH_ALLOW_LOOPBACK && e.NODE_ENV === 'production') {
+    throw new ConfigError('PUSH_ALLOW_LOOPBACK is for tests: it is refused in production');
+  }
+  // Development generates a pair once (like the other secrets); production without keys runs without Web Push.
+  const [vapidPublic, vapidPrivate] =
+    e.VAPID_PUBLIC_KEY && e.VAPID_PRIVATE_KEY
+      ? [e.VAPID_PUBLIC_KEY, e.VAPID_PRIVATE_KEY]
+      : e.NODE_ENV === 'production'
+        ? []
+        : developmentSecret(path.resolve(e.DATA_DIR), 'VAPID_KEYS', newVapidKeys).split('.');
   const seedDemo = e.SEED_DEMO ?? (e.DATABASE_URL === undefined && e.NODE_ENV === 'development');
   const config: Config = {
     env: e.NODE_ENV,
@@ -260,6 +297,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     ai: { baseUrl: e.AI_BASE_URL, apiKey: e.AI_API_KEY, model: e.AI_MODEL, timeoutMs: e.AI_TIMEOUT_SECONDS * 1000, perMinute: e.RATE_LIMIT_AI_PER_MINUTE },
     webhooks: { allowPrivate: e.WEBHOOK_ALLOW_PRIVATE, timeoutMs: e.WEBHOOK_TIMEOUT_MS, retryBaseMs: e.WEBHOOK_RETRY_BASE_MS, retryForSeconds: e.WEBHOOK_RETRY_FOR_SECONDS },
     outboxRetentionHours: e.OUTBOX_RETENTION_HOURS,
+    notifications: { enabled: e.NOTIFICATIONS_ENABLED, opensSoonLeadSeconds: e.NOTIFY_OPENS_SOON_LEAD_SECONDS, holdExpiryLeadSeconds: e.NOTIFY_HOLD_EXPIRY_LEAD_SECONDS },
+    push: {
+      vapid: vapidPublic && vapidPrivate ? { publicKey: vapidPublic, privateKey: vapidPrivate, subject: e.VAPID_SUBJECT ?? 'mailto:no-reply@dropspot.localhost' } : undefined,
+      serviceHosts: e.PUSH_SERVICE_HOSTS.map((host) => host.toLowerCase()),
+      allowLoopback: e.PUSH_ALLOW_LOOPBACK,
+    },
   };
   return Object.freeze(config);
 }

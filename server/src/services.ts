@@ -16,6 +16,7 @@ import { createDropService } from './modules/drops/drop.service.ts';
 import { createEventService } from './modules/events/event.service.ts';
 import { silentNotifier, type EventNotifier } from './modules/events/outbox.ts';
 import { createMailer } from './modules/mail/mailer.ts';
+import { createNotifications } from './modules/notifications/notifications.ts';
 import { createPowService } from './modules/pow/pow.service.ts';
 import { reservationActions } from './modules/reservations/reservation.actions.ts';
 import { createReservationService } from './modules/reservations/reservation.service.ts';
@@ -66,6 +67,7 @@ export function createServices(
   const auth = createAuthService(deps);
   const audit = createAuditService(deps);
   const mailer = createMailer({ config: deps.config, orm: deps.orm, logger: deps.logger ?? pino({ level: 'silent' }), metrics: deps.metrics });
+  const notifications = createNotifications({ orm: deps.orm, config: deps.config, logger: deps.logger ?? pino({ level: 'silent' }), mailer });
   const verification = createEmailVerificationService({ orm: deps.orm, config: deps.config, mailer });
   // Every caller of join and claim (HTTP, sockets, anything later) meets the same check: an
   // unverified address is refused alike on both transports when the deployment requires it.
@@ -91,6 +93,7 @@ export function createServices(
     mailer,
     webhooks,
     webhookDispatcher,
+    notifications,
     pow,
     verification,
     passwordReset: createPasswordResetService({ orm: deps.orm, config: deps.config, mailer, auth }),

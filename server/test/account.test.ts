@@ -71,6 +71,9 @@ describe('GET /api/me/export', () => {
       await api('POST', `/api/drops/${drop.id}/claim`, { token: other.token });
     }
     const claim = (await api('POST', `/api/drops/${drops[0]!.id}/claim`, { token: user.token })).body.claim;
+    expect((await api('PATCH', '/api/me/notifications', { token: user.token, body: { preferences: { 'window-opened': { email: false } } } })).status).toBe(200);
+    const endpoint = 'https://fcm.googleapis.com/fcm/send/export-test';
+    expect((await api('POST', '/api/me/push-subscriptions', { token: user.token, body: { endpoint, keys: { p256dh: `B${'A'.repeat(86)}`, auth: 'A'.repeat(22) } } })).status).toBe(201);
 
     const res = await api('GET', '/api/me/export', { token: user.token });
     expect(res.status).toBe(200);
@@ -84,6 +87,7 @@ describe('GET /api/me/export', () => {
     expect(current).toMatchObject({ userAgent: 'account-test/1.0', revokedAt: null });
     expect(data.actions.map((a: { kind: string }) => a.kind).sort()).toEqual(['claim', 'join', 'join']);
     expect(data).toMatchObject({ apiTokens: [], adminActions: [] });
+    expect(data.notifications).toMatchObject({ preferences: [{ kind: 'window-opened', channel: 'email', enabled: false }], devices: [{ endpoint }] });
     // No secrets and nobody else's rows.
     const text = JSON.stringify(data);
     expect(text).not.toMatch(/argon2|passwordHash|refreshTokenHash/);

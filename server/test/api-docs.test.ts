@@ -206,6 +206,20 @@ describe('OpenAPI: real answers match the documented schemas', () => {
     expect((await call('POST', '/api/admin/ai/description', { token: admin.token, body: { title: 'Hand-made mugs' } })).body.code).toBe('AI_UNAVAILABLE');
   });
 
+  it('notification settings and Web Push subscriptions, with their problems', async () => {
+    const user = await createUser(app);
+    const settings = await call('GET', '/api/me/notifications', { token: user.token });
+    expect(Object.keys(settings.body.preferences).length).toBeGreaterThan(0);
+    const changed = await call('PATCH', '/api/me/notifications', { token: user.token, body: { preferences: { 'window-opened': { email: false } } } });
+    expect(changed.body.preferences['window-opened'].email).toBe(false);
+    expect((await call('PATCH', '/api/me/notifications', { token: user.token, body: { preferences: { nonsense: {} } } })).body.code).toBe('VALIDATION_FAILED');
+    const subscription = { endpoint: 'https://push.example.com/send/abc', keys: { p256dh: 'B'.repeat(87), auth: 'A'.repeat(22) } };
+    const subscribed = await call('POST', '/api/me/push-subscriptions', { token: user.token, body: subscription });
+    expect([201, 400, 404]).toContain(subscribed.status);
+    expect((await call('DELETE', '/api/me/push-subscriptions', { token: user.token, body: { endpoint: subscription.endpoint } })).status).toBe(200);
+    expect((await call('GET', '/api/me/notifications')).body.code).toBe('UNAUTHENTICATED');
+  });
+
   it('covered a representative set of operations', () => {
     console.log(`api-docs: real answers of ${checker.covered.size} operations validated against the document`);
     expect(checker.covered.size).toBeGreaterThanOrEqual(45);

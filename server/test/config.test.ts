@@ -34,6 +34,21 @@ describe('config', () => {
     expect(config.requirePowSignup).toBe(true);
   });
 
+  it('generates a Web Push (VAPID) key pair once in development; production without one runs with Web Push off', () => {
+    const dir = tempDir();
+    const first = loadConfig({ DATA_DIR: dir });
+    expect(first.push.vapid?.publicKey).toMatch(/^B[A-Za-z0-9_-]{86}$/);
+    expect(first.push.vapid?.privateKey).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(loadConfig({ DATA_DIR: dir }).push.vapid).toEqual(first.push.vapid);
+    const production = { NODE_ENV: 'production', JWT_ACCESS_SECRET: 'p'.repeat(40), ALTCHA_HMAC_KEY: 'a'.repeat(40), DATABASE_URL: 'postgres://u:p@db:5432/x', SMTP_URL: 'smtp://mail:25' };
+    expect(loadConfig(production).push.vapid).toBeUndefined();
+    const keys = { VAPID_PUBLIC_KEY: first.push.vapid!.publicKey, VAPID_PRIVATE_KEY: first.push.vapid!.privateKey };
+    expect(loadConfig({ ...production, ...keys, VAPID_SUBJECT: 'https://dropspot.example' }).push.vapid).toEqual({ publicKey: keys.VAPID_PUBLIC_KEY, privateKey: keys.VAPID_PRIVATE_KEY, subject: 'https://dropspot.example' });
+    expect(() => loadConfig({ ...production, VAPID_PUBLIC_KEY: keys.VAPID_PUBLIC_KEY })).toThrow(/set together/);
+    expect(() => loadConfig({ ...production, VAPID_SUBJECT: 'someone' })).toThrow(/VAPID_SUBJECT/);
+    expect(() => loadConfig({ ...production, PUSH_ALLOW_LOOPBACK: 'true' })).toThrow(/PUSH_ALLOW_LOOPBACK/);
+  });
+
   it('explains invalid values', () => {
     expect(() => loadConfig({ PORT: 'eighty', DATA_DIR: tempDir() })).toThrow(/PORT/);
     expect(() => loadConfig({ JWT_ACCESS_SECRET: 'short' })).toThrow(/JWT_ACCESS_SECRET: must be at least 32 characters/);

@@ -94,6 +94,10 @@ const endpoints: { method: string; path: (id: string) => string; who: Who; field
   { method: 'GET', path: (id) => `/api/drops/${id}/position`, who: 'user', fields: [] },
   { method: 'POST', path: (id) => `/api/drops/${id}/claim`, who: 'user', fields: [] },
   { method: 'GET', path: () => '/api/me/claims', who: 'user', fields: [] },
+  { method: 'GET', path: () => '/api/me/notifications', who: 'user', fields: [] },
+  { method: 'PATCH', path: () => '/api/me/notifications', who: 'user', fields: ['preferences'] },
+  { method: 'POST', path: () => '/api/me/push-subscriptions', who: 'user', fields: ['endpoint', 'expirationTime', 'keys'] },
+  { method: 'DELETE', path: () => '/api/me/push-subscriptions', who: 'user', fields: ['endpoint'] },
   { method: 'GET', path: () => '/api/priority', who: 'anon', fields: [] },
   { method: 'GET', path: (id) => `/api/admin/drops?status=${id}`, who: 'admin', fields: [] },
   { method: 'GET', path: (id) => `/api/drops/${id}/ranking`, who: 'user', fields: [] },
@@ -131,7 +135,8 @@ async function fingerprint(): Promise<string> {
             (select count(*) from "claim" where status = 'USED') used, (select count(*) from "session" where revoked_at is null) s,
             (select count(*) from "api_token" where revoked_at is null) t, (select count(*) from "outbox_event") o,
             (select count(*) from "audit_log") a, (select count(*) from "webhook_endpoint") we,
-            (select count(*) from "webhook_delivery" where status = 'PENDING') wd`,
+            (select count(*) from "webhook_delivery" where status = 'PENDING') wd, (select count(*) from "push_subscription") ps,
+            (select count(*) || ':' || coalesce(max(updated_at)::text, '') from "notification_preference") np`,
   );
   return JSON.stringify(row);
 }

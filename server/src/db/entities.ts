@@ -16,6 +16,7 @@ import { SpentChallengeSchema } from '../modules/pow/spent-challenge.entity.ts';
 import { WebhookEndpointSchema } from '../modules/webhooks/webhook-endpoint.entity.ts';
 import { WebhookDeliverySchema } from '../modules/webhooks/webhook-delivery.entity.ts';
 import { OpeningEntrySchema } from '../modules/claims/opening-entry.entity.ts';
+import { NotificationCursorSchema, NotificationPreferenceSchema, NotificationSchema, PushSubscriptionSchema } from '../modules/notifications/notification.entity.ts';
 
 export const entities = [
   UserSchema,
@@ -36,4 +37,8 @@ export const entities = [
   WebhookEndpointSchema,
   WebhookDeliverySchema,
   OpeningEntrySchema,
+  NotificationSchema,
+  NotificationPreferenceSchema,
+  PushSubscriptionSchema,
+  NotificationCursorSchema,
 ];

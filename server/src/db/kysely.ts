@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { InferKyselyDB } from '@mikro-orm/sql';
+import { MikroKyselyPlugin, type InferKyselyDB } from '@mikro-orm/sql';
 import { sql, type Expression, type Kysely } from 'kysely';
 import type { entities } from './entities.ts';
 
@@ -22,7 +22,20 @@ export type Database = InferKyselyDB<(typeof entities)[number], typeof OPTIONS>;
  * in that transaction; on a plain fork they take a pooled connection each.
  */
 export function db(em: EntityManager): Kysely<Database> {
-  return em.getKysely<Database, typeof OPTIONS>(OPTIONS);
+  return em.getKysely<Database>().withPlugin(pluginFor(em));
+}
+
+/**
+ * One plugin per ORM, not one per call as `em.getKysely(OPTIONS)` makes: it reads only the ORM's
+ * metadata and platform (none of the options here use the EntityManager itself), keeps no state
+ * between queries, so it is shared, and a hot path does not build a transformer per statement.
+ */
+const plugins = new WeakMap<object, MikroKyselyPlugin>();
+function pluginFor(em: EntityManager): MikroKyselyPlugin {
+  const metadata = em.getMetadata();
+  let plugin = plugins.get(metadata);
+  if (!plugin) plugins.set(metadata, (plugin = new MikroKyselyPlugin(em, OPTIONS)));
+  return plugin;
 }
 
 /**

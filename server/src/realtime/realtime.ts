@@ -37,7 +37,7 @@ export interface RealtimeDeps {
   limits?: Partial<RealtimeLimits>;
   /** Sockets, watchers, counts delay and stream replays are reported here. */
   metrics?: Metrics;
-  /** Called after each batch of events is published (webhook deliveries start from there). */
+  /** Called after each batch of events is published (webhook deliveries and notifications start from there). */
   published?: () => void;
 }
 

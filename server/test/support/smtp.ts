@@ -18,10 +18,10 @@ export interface TestSmtp {
 
 /**
  * A real SMTP server on loopback (port 0 unless given) that parses and keeps every message it
- * accepts. `refuseFirst` answers the first n messages with 451 (a temporary failure), as a mail
+ * accepts, after `delayMs` if given. `refuseFirst` answers the first n messages with 451 (a temporary failure), as a mail
  * server that is briefly unavailable would.
  */
-export async function startSmtpServer(options: { refuseFirst?: number; port?: number } = {}): Promise<TestSmtp> {
+export async function startSmtpServer(options: { refuseFirst?: number; port?: number; delayMs?: number } = {}): Promise<TestSmtp> {
   const state = { messages: [] as ParsedMail[], refused: 0 };
   const server = new SMTPServer({
     authOptional: true,
@@ -35,8 +35,11 @@ export async function startSmtpServer(options: { refuseFirst?: number; port?: nu
             callback(Object.assign(new Error('Try again later'), { responseCode: 451 }));
             return;
           }
-          state.messages.push(parsed);
-          callback();
+          // A slow mail server (`delayMs`): messages are accepted that much later.
+          setTimeout(() => {
+            state.messages.push(parsed);
+            callback();
+          }, options.delayMs ?? 0);
         })
         .catch(callback);
     },

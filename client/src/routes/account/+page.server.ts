@@ -1,10 +1,14 @@
-import type { UserView } from '@dropspot/protocol';
+import { NOTIFICATION_CHANNELS, NOTIFICATION_KINDS, type NotificationPreferences, type NotificationSettingsView, type UserView } from '@dropspot/protocol';
 import { api } from '#lib/api.ts';
 import { requireUser } from '#lib/auth.ts';
+import { loadApi } from '#lib/load.ts';
 import { formFailure, text } from '#lib/server/forms.ts';
 import type { Actions, PageServerLoad } from './$types';
 
-export const load: PageServerLoad = ({ locals, url }) => ({ user: requireUser(locals.user, url) });
+export const load: PageServerLoad = async ({ locals, url, fetch }) => {
+  const user = requireUser(locals.user, url);
+  return { user, notifications: await loadApi<NotificationSettingsView>(fetch, '/api/me/notifications') };
+};
 
 export const actions = {
   // Both forms are on one page: a refusal's values say which form it answers. Passwords are
@@ -27,5 +31,18 @@ export const actions = {
     } catch (error) {
       return formFailure(error, values);
     }
+  },
+  // The whole grid is one form: a box left unticked is a switch turned off.
+  notifications: async ({ request, fetch }) => {
+    const form = await request.formData();
+    const preferences = Object.fromEntries(
+      NOTIFICATION_KINDS.map((kind) => [kind, Object.fromEntries(NOTIFICATION_CHANNELS.map((channel) => [channel, form.get(`${kind}.${channel}`) === 'on']))]),
+    ) as NotificationPreferences;
+    try {
+      await api<NotificationSettingsView>('/api/me/notifications', { method: 'PATCH', body: { preferences }, fetch });
+    } catch (error) {
+      return formFailure(error, { form: 'notifications' as const });
+    }
+    return { notificationsSaved: true };
   },
 } satisfies Actions;

@@ -14,6 +14,8 @@ export interface OutgoingMail {
   subject: string;
   text: string;
   html: string;
+  /** Images shown inside the message (`<img src="cid:…">`): carried in it, nothing fetched when it is opened. */
+  inline?: { cid: string; filename: string; contentType: string; content: Buffer }[];
 }
 
 /** A job: what to send, or nothing (a reset asked for an unknown address costs the same, sends nothing). */
@@ -65,7 +67,8 @@ export function createMailer(deps: { config: Readonly<Config>; orm: Orm; logger:
     const em = orm.em.fork();
     if (await em.count(MailMessageSchema, { purpose })) return;
     if (transport) {
-      await transport.sendMail({ from: config.mail.from, to: mail.to, subject: mail.subject, text: mail.text, html: mail.html });
+      const attachments = mail.inline?.map((a) => ({ cid: a.cid, filename: a.filename, contentType: a.contentType, content: a.content, contentDisposition: 'inline' as const }));
+      await transport.sendMail({ from: config.mail.from, to: mail.to, subject: mail.subject, text: mail.text, html: mail.html, attachments });
       logger.info({ purpose, to: mail.to }, 'mail sent');
     } else {
       logger.info({ purpose, to: mail.to, subject: mail.subject }, `development mailbox (no SMTP_URL):\n${mail.text}`);
@@ -118,5 +121,9 @@ export function createMailer(deps: { config: Readonly<Config>; orm: Orm; logger:
     transport?.close();
   }
 
-  return { start, send, mailbox, stop, usesMailbox: !transport };
+  /**
+   * The queue itself, for other durable work (notifications) that shares its schema and worker
+   * pool; and delivery now, from such a worker, with the same once-per-purpose record.
+   */
+  return { start, send, mailbox, stop, usesMailbox: !transport, queue: boss, deliver: (purpose: string, mail: OutgoingMail, id: string) => deliver({ purpose, mail }, id) };
 }

@@ -52,6 +52,7 @@ export function createAccountService(deps: {
       orm.em.fork().find(ApiTokenSchema, { createdBy: userId }, { orderBy: { createdAt: 'asc' } }),
       audit.byActor(userId),
     ]);
+    const notifications = await notificationData(userId);
     return {
       exportedAt: new Date().toISOString(),
       user: toUserView(user),
@@ -70,6 +71,24 @@ export function createAccountService(deps: {
       actions: actions.map((a) => ({ kind: a.kind, at: a.at.toISOString() })),
       apiTokens: apiTokens.map((t) => ({ id: t.id, name: t.name, createdAt: t.createdAt.toISOString(), lastUsedAt: iso(t.lastUsedAt), revokedAt: iso(t.revokedAt) })),
       adminActions,
+      notifications,
+    };
+  }
+
+  async function notificationData(userId: string): Promise<AccountExport['notifications']> {
+    const em = orm.em.fork();
+    const [preferences, devices, sent] = await Promise.all([
+      em.execute<{ kind: string; channel: string; enabled: boolean }[]>(`select kind, channel, enabled from "notification_preference" where user_id = ? order by kind, channel`, [userId]),
+      em.execute<{ endpoint: string; created_at: Date }[]>(`select endpoint, created_at from "push_subscription" where user_id = ? order by created_at`, [userId]),
+      em.execute<{ drop_id: string; kind: string; channel: string; state: string; sent_at: Date | null }[]>(
+        `select drop_id, kind, channel, state, sent_at from "notification" where user_id = ? order by created_at`,
+        [userId],
+      ),
+    ]);
+    return {
+      preferences,
+      devices: devices.map((d) => ({ endpoint: d.endpoint, createdAt: new Date(d.created_at).toISOString() })),
+      sent: sent.map((n) => ({ dropId: n.drop_id, kind: n.kind, channel: n.channel, state: n.state, sentAt: n.sent_at ? new Date(n.sent_at).toISOString() : null })),
     };
   }
 
