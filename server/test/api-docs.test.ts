@@ -213,10 +213,11 @@ describe('OpenAPI: real answers match the documented schemas', () => {
     const changed = await call('PATCH', '/api/me/notifications', { token: user.token, body: { preferences: { 'window-opened': { email: false } } } });
     expect(changed.body.preferences['window-opened'].email).toBe(false);
     expect((await call('PATCH', '/api/me/notifications', { token: user.token, body: { preferences: { nonsense: {} } } })).body.code).toBe('VALIDATION_FAILED');
-    const subscription = { endpoint: 'https://push.example.com/send/abc', keys: { p256dh: 'B'.repeat(87), auth: 'A'.repeat(22) } };
-    const subscribed = await call('POST', '/api/me/push-subscriptions', { token: user.token, body: subscription });
-    expect([201, 400, 404]).toContain(subscribed.status);
-    expect((await call('DELETE', '/api/me/push-subscriptions', { token: user.token, body: { endpoint: subscription.endpoint } })).status).toBe(200);
+    const keys = { p256dh: 'B'.repeat(87), auth: 'A'.repeat(22) };
+    expect((await call('POST', '/api/me/push-subscriptions', { token: user.token, body: { endpoint: 'https://push.example.com/send/abc', keys } })).body.code).toBe('PUSH_ENDPOINT_REFUSED');
+    const endpoint = 'https://fcm.googleapis.com/fcm/send/api-docs';
+    expect((await call('POST', '/api/me/push-subscriptions', { token: user.token, body: { endpoint, keys } })).body.push.devices).toBe(1);
+    expect((await call('DELETE', '/api/me/push-subscriptions', { token: user.token, body: { endpoint } })).body.push.devices).toBe(0);
     expect((await call('GET', '/api/me/notifications')).body.code).toBe('UNAUTHENTICATED');
   });
 
