@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { apiReference } from '@scalar/express-api-reference';
@@ -12,9 +13,14 @@ import pkg from '../../../../package.json' with { type: 'json' };
 const require = createRequire(import.meta.url);
 /**
  * Scalar's browser bundle (one self-contained file), served from here: no CDN, nothing loaded
- * from another origin. The package does not export the file, so it is found next to its entry.
+ * from another origin. `npm run build` copies it into the client's build (scripts/copy-scalar.ts),
+ * which is what the production image has: the package is a development dependency (its editor
+ * components bring build-time peers such as tailwindcss). Without a build, it is found next to
+ * the package's entry (the package does not export the file).
  */
-const SCALAR_BUNDLE = path.join(path.dirname(require.resolve('@scalar/api-reference')), 'browser', 'standalone.js');
+const BUILT_BUNDLE = path.resolve(import.meta.dirname, '../../../../client/build/scalar-standalone.js');
+let bundle: string | undefined;
+const scalarBundle = () => (bundle ??= existsSync(BUILT_BUNDLE) ? BUILT_BUNDLE : path.join(path.dirname(require.resolve('@scalar/api-reference')), 'browser', 'standalone.js'));
 
 const documentSchema = z.looseObject({}).describe('the generated document');
 
@@ -63,7 +69,7 @@ export function docsRoutes(deps: { routes: () => readonly ApiRoute[] }): ApiRout
 
   const bundleDoc = { tag, access: 'public', summary: "The reference page's script (Scalar, served from here)", responses: { 200: { contentType: 'text/javascript' } } } as const;
   api.get('/docs/scalar.js', bundleDoc, (_req, res) => {
-    res.set('Cache-Control', 'public, max-age=86400').sendFile(SCALAR_BUNDLE);
+    res.set('Cache-Control', 'public, max-age=86400').sendFile(scalarBundle());
   });
 
   const render = apiReference({
