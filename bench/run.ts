@@ -16,6 +16,7 @@ import { SingleBar, Presets } from 'cli-progress';
 import { io, type Socket } from 'socket.io-client';
 import { audit, cpuTicks, percentile, postgresPids, ticksBetween, ROOT, seedStorm, startDatabaseServer, startServer, type AuditResult, type Engine } from './support.ts';
 import { renderChart } from './chart.ts';
+import { metricsOverhead } from './metrics.ts';
 import { webhooksBench } from './webhooks.ts';
 import { signupBench } from './signup.ts';
 import { notificationsBench } from './notifications.ts';
@@ -25,7 +26,7 @@ const SLOTS = Number(process.env.BENCH_SLOTS ?? 5_000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 500);
 const WATCHERS = (process.env.BENCH_WATCHERS ?? '1000,5000,10000').split(',').map(Number).filter((n) => n > 0);
 const MAX_SECONDS = Number(process.env.BENCH_MAX_SECONDS ?? 180);
-/** Which parts to run: all of these by default; `signup` and `webhooks` only when named. */
+/** Which parts to run: all of these by default; `signup`, `webhooks` and `metrics` only when named. */
 const ALL_SCENARIOS = ['storm-http', 'original', 'storm-socket', 'small-drop', 'fanout', 'database', 'notifications'];
 const SCENARIOS = new Set(process.env.BENCH_SCENARIOS?.split(',') ?? ALL_SCENARIOS);
 
@@ -328,6 +329,8 @@ async function main(): Promise<boolean> {
   console.log(`storm: ${USERS} users, ${SLOTS} slots, ${CONCURRENCY} concurrent clients; fan-out: ${WATCHERS.join(', ')} watchers\n`);
   const db = await startDatabaseServer();
   try {
+    // First, so its ratio is the first number printed: what metrics cost the claim path (bench/metrics.ts).
+    const metrics = SCENARIOS.has('metrics') ? await metricsOverhead(db) : undefined;
     const storms: StormResult[] = [];
     // Each storm over HTTP runs right after the stack's ceiling at the same size and client count,
     // so the two see the same machine: their ratio holds when the machine's speed drifts.
@@ -405,7 +408,7 @@ async function main(): Promise<boolean> {
         `claims/s with notifications on vs off: ${notifications.claimRateRatio}x; queue delivered ${notifications.delivered} notifications at ${notifications.notificationsPerSecond}/s (SMTP got ${notifications.emailsReceived}, push endpoint ${notifications.pushesReceived})`,
       );
     }
-    const results = { at: new Date().toISOString(), machine, load: os.loadavg(), settings: { USERS, SLOTS, CONCURRENCY, WATCHERS }, storms, ratio, ceilings, databaseLimit: limit, fanOuts, ...(webhooks ? { webhooks } : {}), ...(notifications ? { notifications } : {}), ...(signups ? { signups } : {}) };
+    const results = { at: new Date().toISOString(), machine, load: os.loadavg(), settings: { USERS, SLOTS, CONCURRENCY, WATCHERS }, storms, ratio, ceilings, databaseLimit: limit, fanOuts, ...(webhooks ? { webhooks } : {}), ...(notifications ? { notifications } : {}), ...(signups ? { signups } : {}), ...(metrics ? { metrics } : {}) };
     const dir = path.join(ROOT, 'bench/results');
     mkdirSync(dir, { recursive: true });
     const complete = ALL_SCENARIOS.every((name) => SCENARIOS.has(name));
@@ -418,6 +421,7 @@ async function main(): Promise<boolean> {
       ...fanOuts.map((f) => f.audit),
       ...(webhooks ? [webhooks.none.audit, webhooks.subscribed.audit] : []),
       ...(signups ? [signups.storm.alone.audit, signups.storm.during.audit] : []),
+      ...(metrics?.runs.map((r) => r.audit) ?? []),
       ...(notifications?.runs.map((r) => r.audit) ?? []),
     ].filter((a) => !a.ok);
     if (failed.length > 0) console.error(`AUDIT FAILED: ${failed.map((a) => a.problems.join('; ')).join(' | ')}`);

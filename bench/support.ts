@@ -65,9 +65,9 @@ export interface BenchServer {
   stop(): Promise<void>;
 }
 
-/** The app in its own process (bench/server.ts) on a free loopback port; `env` overrides the settings below. */
 export type Engine = 'batched' | 'original' | 'ceiling';
 
+/** The app in its own process (bench/server.ts) on a free loopback port; `env` overrides the settings below (e.g. METRICS_TOKEN for the metrics on/off run). */
 export async function startServer(databaseUrl: string, engine: Engine, env: Record<string, string> = {}): Promise<BenchServer> {
   // BENCH_PROFILE=1 writes a V8 CPU profile of the server per run into bench/results/profiles/.
   const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${path.join(ROOT, 'bench/results/profiles')}`] : [];

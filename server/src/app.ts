@@ -8,10 +8,11 @@ import proxyaddr from 'proxy-addr';
 import type { Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
 import type { Config } from './config.ts';
-import { pingDatabase, type Orm } from './db/orm.ts';
+import type { Orm } from './db/orm.ts';
 import { authenticate } from './http/auth-middleware.ts';
 import { originCheck } from './http/csrf.ts';
 import { DomainError } from './domain/errors.ts';
+import { priorityFormulaViewSchema } from '@dropspot/protocol/api';
 import { internalHop } from './http/internal-hop.ts';
 import { notFoundHandler, problemHandler } from './http/problem.ts';
 import { wellFormedInput } from './http/validate.ts';
@@ -29,6 +30,12 @@ import { createServices, type Services } from './services.ts';
 import { createSignalHub, type SignalHub } from './domain/signals.ts';
 import { createRealtime, type Realtime, type RealtimeDeps } from './realtime/realtime.ts';
 import { accountRoutes } from './http/routes/account.routes.ts';
+import { apiRouter, createRouteRegistry } from './http/api-router.ts';
+import { docsRoutes } from './http/routes/docs.routes.ts';
+import { healthRoutes } from './http/routes/health.routes.ts';
+import { httpMetrics, metricsRoutes, startMetricsServer } from './http/metrics-endpoint.ts';
+import { createMetrics, type Metrics } from './observability/metrics.ts';
+import { watchDatabaseGauges } from './observability/database-gauges.ts';
 import { notificationRoutes } from './http/routes/notification.routes.ts';
 
 export interface AppDeps {
@@ -61,6 +68,10 @@ export interface App {
   start: () => Promise<void>;
   /** Serves the web client (SvelteKit) for every path the API does not own. */
   serveClient: (handler: RequestHandler) => void;
+  /** Prometheus metrics (no-ops unless METRICS_TOKEN or METRICS_PORT is set). */
+  metrics: Metrics;
+  /** The METRICS_PORT listener, once started. */
+  metricsServer: () => Server | undefined;
   close: () => Promise<void>;
 }
 
@@ -72,10 +83,12 @@ export function createApp(deps: AppDeps): App {
   const { config, orm, logger } = deps;
   // Services tell the realtime layer about commits through the hub; it subscribes once it exists.
   const signals = createSignalHub();
-  const services = createServices({ ...deps, notifier: signals, onSessionsEnded: signals.sessionsEnded, onAccountDeleted: signals.accountDeleted });
+  const metrics = createMetrics({ enabled: config.metrics.enabled });
+  const services = createServices({ ...deps, metrics, notifier: signals, onSessionsEnded: signals.sessionsEnded, onAccountDeleted: signals.accountDeleted });
   const app = express();
   if (config.trustProxy !== undefined) app.set('trust proxy', config.trustProxy);
   app.use(internalHop());
+  if (metrics.enabled) app.use(httpMetrics(metrics));
 
   app.use(
     pinoHttp({
@@ -104,39 +117,31 @@ export function createApp(deps: AppDeps): App {
   // `Origin: null`), which SvelteKit's origin check of form actions needs.
   app.use(helmet({ referrerPolicy: { policy: 'same-origin' } }));
   app.use(cors({ origin: config.corsOrigins, credentials: true }));
-  app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
-  });
-  // Ready when the database answers. Without Redis (when configured) the process still serves
-  // its own clients, so it stays ready and says it is degraded.
-  app.get('/readyz', async (req, res) => {
-    const redis = live.redisStatus();
-    try {
-      await pingDatabase(orm);
-      res.json({ status: redis === 'down' ? 'degraded' : 'ready', database: 'up', redis });
-    } catch (error) {
-      req.log.warn({ err: error }, 'readiness check failed');
-      res.status(503).setHeader('Retry-After', '2').json({ status: 'not-ready', database: 'down', redis });
-    }
-  });
+  // Every route is declared with its description once (http/api-router.ts): the router and the OpenAPI document both read it.
+  const registry = createRouteRegistry();
+  registry.mount(app, '', '/', healthRoutes({ orm, redisStatus: () => live.redisStatus() }));
+  if (config.metrics.token) registry.mount(app, '', '/', metricsRoutes(metrics, config.metrics.token));
 
   const api = express.Router();
   api.use(jsonOnly, express.json({ limit: config.bodyLimit, strict: true }), wellFormedInput, cookieParser());
   api.use(authenticate(services.auth), originCheck(config.corsOrigins));
-  api.use('/auth', authRoutes({ auth: services.auth, config, verification: services.verification, pow: services.pow }));
-  api.use(powRoutes({ pow: services.pow, config }));
-  api.use(identityRoutes({ config, ...services }));
-  api.use('/drops', dropRoutes({ orm, config, ...services }));
-  api.use('/me', meRoutes(services), accountRoutes({ account: services.account, config }));
-  api.use('/me', notificationRoutes({ preferences: services.notifications.preferences, config }));
-  api.use('/admin', eventRoutes({ events: services.events, auth: services.auth, onRevoke: (id) => live.disconnectApiToken(id) }));
-  api.use('/admin', adminRoutes(services));
-  api.use('/admin', auditRoutes(services));
-  api.use('/admin', aiRoutes({ ai: services.ai, config }));
-  api.use('/admin', webhookRoutes(services));
-  api.get('/priority', (_req, res) => {
+  const mount = (path: string, ...routers: Parameters<typeof registry.mount>[3][]) => registry.mount(api, '/api', path, ...routers);
+  mount('/auth', authRoutes({ auth: services.auth, config, verification: services.verification, pow: services.pow }));
+  mount('/', powRoutes({ pow: services.pow, config }));
+  mount('/', identityRoutes({ config, ...services }));
+  mount('/drops', dropRoutes({ orm, config, ...services }));
+  mount('/me', meRoutes(services), accountRoutes({ account: services.account, config }));
+  mount('/me', notificationRoutes({ preferences: services.notifications.preferences, config }));
+  mount('/admin', eventRoutes({ events: services.events, auth: services.auth, onRevoke: (id) => live.disconnectApiToken(id) }));
+  mount('/admin', adminRoutes(services));
+  mount('/admin', auditRoutes(services));
+  mount('/admin', aiRoutes({ ai: services.ai, config }));
+  mount('/admin', webhookRoutes(services));
+  const priority = apiRouter();
+  priority.get('/priority', { tag: 'Drops', access: 'public', summary: 'The live priority formula: what a drop published now will keep', responses: { 200: priorityFormulaViewSchema } }, (_req, res) => {
     res.json(services.formula.view);
   });
+  mount('/', priority, docsRoutes({ routes: () => registry.routes }));
   // Every path under /api is the API's: an unknown one is a 404 problem here, never the web
   // client's HTML page or its text/plain cross-site refusal.
   api.use(notFoundHandler);
@@ -158,12 +163,15 @@ export function createApp(deps: AppDeps): App {
     // The same rule as Express's `req.ip`, so a socket and an HTTP request from one client count as one address.
     clientIp: (req) => proxyaddr(req, app.get('trust proxy fn') as Parameters<typeof proxyaddr>[1]),
     limits: deps.realtimeLimits,
+    metrics,
     // Published events are where webhook deliveries and notifications start from: wake both.
     published: () => {
       services.webhookDispatcher.poke();
       services.notifications.poke();
     },
   });
+  const stopDatabaseGauges = watchDatabaseGauges(metrics, orm);
+  let metricsServer: Server | undefined;
   return {
     app,
     httpServer,
@@ -174,12 +182,19 @@ export function createApp(deps: AppDeps): App {
       await services.mailer.start();
       await services.notifications.start();
       await live.start();
+      const { port, host, token } = config.metrics;
+      if (port !== undefined) metricsServer = await startMetricsServer(metrics, { port, host, token });
       services.webhookDispatcher.start();
     },
     serveClient: (handler) => {
       client = handler;
     },
+    metrics,
+    metricsServer: () => metricsServer,
     close: async () => {
+      stopDatabaseGauges();
+      metricsServer?.close();
+      metricsServer?.closeAllConnections();
       await live.close();
       await services.webhookDispatcher.stop();
       await services.notifications.stop();

@@ -71,6 +71,10 @@ const envSchema = z.object({
   ALTCHA_COST: z.coerce.number().int().min(1).max(100_000).default(1),
   RATE_LIMIT_POW_CHALLENGE_PER_MINUTE: z.coerce.number().int().min(1).default(30),
   REQUIRE_POW_SIGNUP: bool.optional(),
+  // Prometheus metrics (server/src/observability/): off unless a token or a port of their own is set.
+  METRICS_TOKEN: z.string().min(16, 'at least 16 characters').max(512).regex(/^\S+$/, 'no spaces').optional(),
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  METRICS_HOST: z.string().default('127.0.0.1'),
   // "Suggest a description" (server/src/modules/ai/): an OpenAI-compatible chat-completions server.
   AI_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
   AI_API_KEY: z.string().max(1000).optional(),
@@ -140,6 +144,11 @@ export interface Config {
   pow: { hmacKey: string; maxNumber: number; cost: number; challengesPerMinute: number };
   /** Signing up needs a solved proof-of-work challenge. */
   requirePowSignup: boolean;
+  /**
+   * Prometheus metrics, on when `token` or `port` is set: `token` serves GET /metrics on the app's
+   * port to a bearer of it; `port` serves it on a listener of its own at `host` (loopback by default).
+   */
+  metrics: { enabled: boolean; token: string | undefined; port: number | undefined; host: string };
   /**
    * The description helper: an OpenAI-compatible chat-completions server at `baseUrl` (both it and
    * `model` set, or it is off); `timeoutMs` bounds a whole suggestion; `perMinute` per admin.
@@ -213,6 +222,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   if ((e.ADMIN_EMAIL === undefined) !== (e.ADMIN_PASSWORD === undefined)) {
     throw new ConfigError('ADMIN_EMAIL and ADMIN_PASSWORD must be set together');
   }
+  if (e.METRICS_PORT !== undefined && e.METRICS_PORT !== 0 && e.METRICS_PORT === e.PORT) {
+    throw new ConfigError('METRICS_PORT must differ from PORT (or use METRICS_TOKEN to serve /metrics on PORT)');
+  }
   if ((e.AI_BASE_URL === undefined) !== (e.AI_MODEL === undefined)) {
     throw new ConfigError('AI_BASE_URL and AI_MODEL must be set together (or neither, which turns "Suggest a description" off)');
   }
@@ -281,6 +293,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       challengesPerMinute: e.RATE_LIMIT_POW_CHALLENGE_PER_MINUTE,
     },
     requirePowSignup: e.REQUIRE_POW_SIGNUP ?? e.NODE_ENV === 'production',
+    metrics: { enabled: e.METRICS_TOKEN !== undefined || e.METRICS_PORT !== undefined, token: e.METRICS_TOKEN, port: e.METRICS_PORT, host: e.METRICS_HOST },
     ai: { baseUrl: e.AI_BASE_URL, apiKey: e.AI_API_KEY, model: e.AI_MODEL, timeoutMs: e.AI_TIMEOUT_SECONDS * 1000, perMinute: e.RATE_LIMIT_AI_PER_MINUTE },
     webhooks: { allowPrivate: e.WEBHOOK_ALLOW_PRIVATE, timeoutMs: e.WEBHOOK_TIMEOUT_MS, retryBaseMs: e.WEBHOOK_RETRY_BASE_MS, retryForSeconds: e.WEBHOOK_RETRY_FOR_SECONDS },
     outboxRetentionHours: e.OUTBOX_RETENTION_HOURS,

@@ -24,6 +24,7 @@ import { createAccountService } from './modules/users/account.service.ts';
 import { createPriorityFormula } from './modules/waitlist/priority.ts';
 import { waitlistActions } from './modules/waitlist/waitlist.actions.ts';
 import { createWaitlistService } from './modules/waitlist/waitlist.service.ts';
+import type { Metrics } from './observability/metrics.ts';
 import { createWebhookDispatcher } from './modules/webhooks/dispatcher.ts';
 import { createWebhookService } from './modules/webhooks/webhook.service.ts';
 
@@ -50,6 +51,8 @@ export function createServices(
     notifier?: EventNotifier;
     onSessionsEnded?: (ended: EndedSession[]) => void;
     onAccountDeleted?: (userId: string) => void;
+    /** Prometheus metrics (claims, mail deliveries); none when absent. */
+    metrics?: Metrics;
   },
 ) {
   const formula = createPriorityFormula(deps.config.priority);
@@ -63,12 +66,12 @@ export function createServices(
   const drops = createDropService({ orm: deps.orm, notifier, line, formula });
   const auth = createAuthService(deps);
   const audit = createAuditService(deps);
-  const mailer = createMailer({ config: deps.config, orm: deps.orm, logger: deps.logger ?? pino({ level: 'silent' }) });
+  const mailer = createMailer({ config: deps.config, orm: deps.orm, logger: deps.logger ?? pino({ level: 'silent' }), metrics: deps.metrics });
   const notifications = createNotifications({ orm: deps.orm, config: deps.config, logger: deps.logger ?? pino({ level: 'silent' }), mailer });
   const verification = createEmailVerificationService({ orm: deps.orm, config: deps.config, mailer });
   // Every caller of join and claim (HTTP, sockets, anything later) meets the same check: an
   // unverified address is refused alike on both transports when the deployment requires it.
-  const anyClaims = createClaimService({ orm: deps.orm, notifier: changed, line: reservations, opening });
+  const anyClaims = createClaimService({ orm: deps.orm, notifier: changed, line: reservations, opening, metrics: deps.metrics });
   const anyWaitlist = createWaitlistService({ orm: deps.orm, formula, notifier: changed, line: reservations });
   const claims: typeof anyClaims = { ...anyClaims, claim: async (userId, dropId) => (await verification.requireVerified(userId), anyClaims.claim(userId, dropId)) };
   const pow = createPowService(deps);
@@ -82,7 +85,7 @@ export function createServices(
     },
   };
   // Webhooks: the dispatcher delivers from the outbox (app.ts starts it and pokes it after each publication).
-  const webhookDispatcher = createWebhookDispatcher({ orm: deps.orm, logger: deps.logger ?? pino({ level: 'silent' }), settings: deps.config.webhooks });
+  const webhookDispatcher = createWebhookDispatcher({ orm: deps.orm, logger: deps.logger ?? pino({ level: 'silent' }), settings: deps.config.webhooks, metrics: deps.metrics });
   const webhooks = createWebhookService({ orm: deps.orm, config: deps.config, poke: webhookDispatcher.poke });
   const { window } = dropActions(drops);
   const { list, extendHolds } = reservationActions(reservations);

@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Namespace } from 'socket.io';
 import { addToWaitlist, createDrop, createUser, createUsers, useTestApp } from './support/app.ts';
 import { connect, connected, refusal, request, sleep } from './support/sockets.ts';
+import { routerRoutes } from './support/routes.ts';
 
 /**
  * Function level authorization from one list: the routes and socket handlers are read from the
@@ -17,26 +18,7 @@ beforeAll(async () => {
   user = await createUser(app);
 });
 
-interface Layer {
-  route?: { path: string; methods: Record<string, boolean> };
-  handle: { stack?: Layer[] };
-  rawPath?: string;
-}
-
-/** Every method and path the Express app answers, read from its router stack. */
-function routesOf(stack: Layer[], prefix = ''): { method: string; path: string }[] {
-  return stack.flatMap((layer) => {
-    if (layer.route) {
-      return Object.keys(layer.route.methods)
-        .filter((m) => m !== '_all')
-        .map((m) => ({ method: m.toUpperCase(), path: prefix + layer.route!.path }));
-    }
-    if (layer.handle.stack) return routesOf(layer.handle.stack, prefix + (layer.rawPath && layer.rawPath !== '/' ? layer.rawPath : ''));
-    return [];
-  });
-}
-
-const routes = () => routesOf((app.app as unknown as { router: { stack: Layer[] } }).router.stack);
+const routes = () => routerRoutes(app);
 
 /** Anyone may call these; every other route must refuse an anonymous caller. */
 const PUBLIC = new Set([
@@ -57,6 +39,11 @@ const PUBLIC = new Set([
   // The proof-of-work gate: whether signup needs a solution, and a challenge to solve.
   'GET /api/auth/signup',
   'GET /api/altcha/challenge',
+  // The API's own descriptions and the reference page.
+  'GET /api/openapi.json',
+  'GET /api/asyncapi.json',
+  'GET /api/docs',
+  'GET /api/docs/scalar.js',
 ]);
 
 /** A well-formed payload for every /admin event, so each reaches its session check. */

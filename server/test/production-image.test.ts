@@ -253,6 +253,11 @@ describe('the production image (Dockerfile runtime stage, carried out without Do
     const readyz = await fetch(`${base}/readyz`);
     expect(readyz.status).toBe(200);
     expect(await readyz.json()).toMatchObject({ status: 'ready', database: 'up' });
+    // The API reference's script comes from the client's build: Scalar itself is not installed here.
+    expect(existsSync(path.join(app, 'node_modules/@scalar/api-reference'))).toBe(false);
+    const script = await fetch(`${base}/api/docs/scalar.js`);
+    expect(script.status).toBe(200);
+    expect((await script.text()).length).toBeGreaterThan(100_000);
     // The HEALTHCHECK's own command, as the same user.
     const check = spawn(healthcheck![0]!, healthcheck!.slice(1), { cwd: app, env, ...identity, stdio: 'ignore' });
     expect(await new Promise((resolve) => check.once('exit', resolve))).toBe(0);

@@ -10,10 +10,15 @@ import { requireAdmin, requireUser, userId } from './auth-middleware.ts';
  * events, so switching transport buys nothing), then `more` (e.g. idempotency), then the action
  * with the path's drop id (and, with `body`, the body's fields) checked by the action's schema.
  */
-export function actionRoute<S extends z.ZodType, R>(
-  action: Action<S, R>,
-  options: { limits: ActionLimits; body?: boolean; more?: RequestHandler[]; respond: (res: Parameters<RequestHandler>[1], result: R) => void },
-): RequestHandler[] {
+export interface ActionRouteOptions<R> {
+  limits: ActionLimits;
+  /** The action's other fields come from the JSON body. */
+  body?: boolean;
+  more?: RequestHandler[];
+  respond: (res: Parameters<RequestHandler>[1], result: R) => void;
+}
+
+export function actionRoute<S extends z.ZodType, R>(action: Action<S, R>, options: ActionRouteOptions<R>): RequestHandler[] {
   const limit = action.limit;
   const limited: RequestHandler[] = limit
     ? [

@@ -5,8 +5,17 @@
  * schedules another, so the last change always goes out. A failed run is tried again after the
  * interval, or the last change could be lost.
  */
-export function createCoalescer(deps: { intervalMs: number; run: () => Promise<void>; onError: (error: unknown) => void; settled: () => void }) {
+export function createCoalescer(deps: {
+  intervalMs: number;
+  run: () => Promise<void>;
+  onError: (error: unknown) => void;
+  settled: () => void;
+  /** After a run that succeeded: how long since the first change it carried (metrics). */
+  ran?: (sinceFirstChangeMs: number) => void;
+}) {
   let lastRun = 0;
+  /** When the oldest change not yet carried by a run arrived. */
+  let dirtySince: number | undefined;
   let timer: NodeJS.Timeout | undefined;
   let running = false;
   let dirty = false;
@@ -16,10 +25,14 @@ export function createCoalescer(deps: { intervalMs: number; run: () => Promise<v
     timer = undefined;
     dirty = false;
     running = true;
+    const since = dirtySince;
+    dirtySince = undefined;
     try {
       await deps.run();
+      if (since !== undefined) deps.ran?.(Date.now() - since);
     } catch (error) {
       dirty = true;
+      dirtySince ??= since;
       deps.onError(error);
     } finally {
       lastRun = Date.now();
@@ -37,6 +50,7 @@ export function createCoalescer(deps: { intervalMs: number; run: () => Promise<v
   return {
     markDirty(): void {
       dirty = true;
+      dirtySince ??= Date.now();
       schedule();
     },
     /** Nothing waiting and nothing running. */

@@ -11,6 +11,8 @@ export interface DropRoomDeps {
   positionIntervalMs: number;
   /** Reads the drop's counts and sends them to its watchers and the lobby. */
   sendCounts: (dropId: string) => Promise<void>;
+  /** A counts message went out, this long after the first change it carries (metrics). */
+  countsSent?: (delayMs: number) => void;
   /** Pushes places in line to the room's signed-in watchers whose place moved. */
   pushPositions: (room: DropRoom) => Promise<void>;
   /** Records `opened` / `closed` at the instant (see `createWindowStore`). */
@@ -148,6 +150,7 @@ export function createDropRoom(dropId: string, deps: DropRoomDeps): DropRoom {
     run: () => deps.sendCounts(dropId),
     onError: (error) => logger.warn({ err: error, dropId }, 'could not read drop counts'),
     settled: () => deps.settled(room),
+    ran: deps.countsSent,
   });
   const positions = createCoalescer({
     intervalMs: deps.positionIntervalMs,

@@ -21,6 +21,8 @@ import { createHandlerFactory } from './socket-handler.ts';
 import { createStreamDelivery } from './stream-delivery.ts';
 import { DEFAULT_LIMITS, type IoServer, type IoSocket, type RealtimeLimits } from './types.ts';
 import { createWindowStore } from './window-store.ts';
+import { noMetrics, type Metrics } from '../observability/metrics.ts';
+import { dropRoomSizes } from './rooms.ts';
 
 export interface RealtimeDeps {
   httpServer: HttpServer;
@@ -33,6 +35,8 @@ export interface RealtimeDeps {
   /** The client's address as HTTP sees it (`req.ip`, honouring TRUST_PROXY); defaults to the peer address. */
   clientIp?: (req: IncomingMessage) => string | undefined;
   limits?: Partial<RealtimeLimits>;
+  /** Sockets, watchers, counts delay and stream replays are reported here. */
+  metrics?: Metrics;
   /** Called after each batch of events is published (webhook deliveries and notifications start from there). */
   published?: () => void;
 }
@@ -48,6 +52,7 @@ export function createRealtime(deps: RealtimeDeps) {
   const { socketLimits } = config;
   const limits = { ...DEFAULT_LIMITS, eventsPerSecond: socketLimits.eventsPerUserPerSecond, eventsPerIpPerSecond: socketLimits.eventsPerIpPerSecond, ...deps.limits };
   const log = logger.child({ component: 'realtime' });
+  const metrics = deps.metrics ?? noMetrics;
   const allowed = new Set(config.corsOrigins);
   /** Behind a proxy every socket's peer is the proxy: per-IP limits and the audit log need the client. */
   const addressOf = (socket: IoSocket) => deps.clientIp?.(socket.request) ?? socket.handshake.address;
@@ -68,6 +73,7 @@ export function createRealtime(deps: RealtimeDeps) {
 
   let redis: RedisLink | undefined;
   let closing = false;
+  let stopScrape = () => {};
   const spansProcesses = () => !!redis && !closing && redis.up();
   // Room broadcasts go through the adapter to every process while Redis is up; while it is down,
   // to this process's sockets only, not into the client's offline queue to arrive stale later.
@@ -93,6 +99,7 @@ export function createRealtime(deps: RealtimeDeps) {
     countIntervalMs: limits.countIntervalMs,
     positionIntervalMs: limits.positionIntervalMs,
     sendCounts: numbers.sendCounts,
+    countsSent: (ms) => metrics.countsSent(ms / 1000),
     pushPositions: numbers.pushPositions,
     announce: windows.announce,
     window: windows.window,
@@ -103,7 +110,13 @@ export function createRealtime(deps: RealtimeDeps) {
     watchers: numbers.localWatchers,
   });
 
-  const stream = createStreamDelivery({ after: (cursor, limit) => services.events.after(cursor, limit), logger: log });
+  // `after` is the replay's read: each page read from the database for a subscriber is a replay.
+  const replayPage = async (cursor: number, limit: number) => {
+    const page = await services.events.after(cursor, limit);
+    metrics.streamReplay(page.length);
+    return page;
+  };
+  const stream = createStreamDelivery({ after: replayPage, logger: log });
   const fanOutDeps: FanOutDeps = {
     rooms,
     admins,
@@ -176,6 +189,10 @@ export function createRealtime(deps: RealtimeDeps) {
       });
       await registry.start();
       relay.start();
+      stopScrape = metrics.onScrape((gauges) => {
+        for (const ns of [publicNs, adminNs, eventsNs]) gauges.sockets(ns.name, ns.sockets.size);
+        gauges.roomWatchers(dropRoomSizes(publicNs.adapter.rooms));
+      });
     },
     /** `off` without REDIS_URL; `down` while Redis is unreachable (this process then works alone). */
     redisStatus(): 'off' | 'up' | 'down' {
@@ -190,6 +207,7 @@ export function createRealtime(deps: RealtimeDeps) {
     },
     async close(reason = 'server shutting down'): Promise<void> {
       closing = true;
+      stopScrape();
       // Only this process is stopping: the other processes' sockets stay.
       publicNs.local.emit('server:shutdown', { reason });
       stopRecheck();

@@ -61,6 +61,8 @@ export interface TestApp {
   app: App['app'];
   realtime: App['realtime'];
   signals: App['signals'];
+  /** The METRICS_PORT listener's base URL, when the app has one. */
+  metricsUrl: string | undefined;
   close(): Promise<void>;
 }
 
@@ -90,7 +92,7 @@ export async function startTestApp(
   });
   const orm = await initOrm(config.databaseUrl!, { pool: { min: 0, max: 10 }, logger: () => {} });
   logger ??= pino({ level: 'silent' });
-  const { app, realtime, httpServer, services, signals, start, close, serveClient } = createApp({ config, orm, logger, realtimeLimits: limits });
+  const { app, realtime, httpServer, services, signals, start, close, serveClient, metricsServer } = createApp({ config, orm, logger, realtimeLimits: limits });
   if (webClient) serveClient(webClient);
   await start();
   httpServer.listen(0, '127.0.0.1');
@@ -104,6 +106,7 @@ export async function startTestApp(
     app,
     realtime,
     signals,
+    metricsUrl: metricsServer() ? `http://127.0.0.1:${(metricsServer()!.address() as AddressInfo).port}` : undefined,
     close: async () => {
       await close();
       await closeOrm(orm);

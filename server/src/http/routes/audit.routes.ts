@@ -1,13 +1,16 @@
-import { Router, type Response } from 'express';
+import type { Response } from 'express';
 import { auditQuerySchema, type AuditQuery } from '@dropspot/protocol';
-import { requireAdmin } from '../auth-middleware.ts';
+import { auditPageSchema } from '@dropspot/protocol/api';
+import { apiRouter, type ApiRouter } from '../api-router.ts';
 import { parseQuery } from '../validate.ts';
 import type { AuditService } from '../../modules/audit/audit.service.ts';
 
 /** The admin audit log: JSON pages, or the whole filtered log as CSV (`?format=csv` or `/audit.csv`). */
-export function auditRoutes(deps: { audit: AuditService }): Router {
+export function auditRoutes(deps: { audit: AuditService }): ApiRouter {
   const { audit } = deps;
-  const router = Router();
+  const api = apiRouter();
+  const tag = 'Admin';
+  const csv = { description: 'The whole filtered log as CSV (a download).', contentType: 'text/csv' };
 
   async function sendCsv(res: Response, query: AuditQuery) {
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
@@ -15,15 +18,23 @@ export function auditRoutes(deps: { audit: AuditService }): Router {
     await audit.exportCsv(query, res);
   }
 
-  router.get('/audit', requireAdmin, async (req, res) => {
+  const pageDoc = {
+    tag,
+    access: 'admin',
+    summary: 'The admin audit log, newest first',
+    description: 'JSON pages, or with `format=csv` the whole filtered log as CSV.',
+    query: auditQuerySchema,
+    responses: { 200: { description: 'A page (JSON), or the CSV with format=csv.', schema: auditPageSchema, alsoAs: ['text/csv'] } },
+  } as const;
+  api.get('/audit', pageDoc, async (req, res) => {
     const query = parseQuery(auditQuerySchema, req.query);
     if (query.format === 'csv') return sendCsv(res, query);
     res.json(await audit.page(query));
   });
 
-  router.get('/audit.csv', requireAdmin, async (req, res) => {
+  api.get('/audit.csv', { tag, access: 'admin', summary: 'The whole filtered audit log as CSV', query: auditQuerySchema, responses: { 200: csv } }, async (req, res) => {
     await sendCsv(res, parseQuery(auditQuerySchema, req.query));
   });
 
-  return router;
+  return api;
 }

@@ -1,8 +1,11 @@
-import { Router, type CookieOptions, type Response } from 'express';
+import { z } from 'zod';
+import type { CookieOptions, Response } from 'express';
 import { ipKeyGenerator } from 'express-rate-limit';
 import { changePasswordBodySchema, loginBodySchema, refreshBodySchema, signupBodySchema, type AuthResponse, type SignupRequirements } from '@dropspot/protocol';
+import { authResponseSchema, signupRequirementsSchema, userViewSchema } from '@dropspot/protocol/api';
 import type { Config } from '../../config.ts';
-import { ACCESS_COOKIE, REFRESH_COOKIE, cookie, requireUser, userId } from '../auth-middleware.ts';
+import { ACCESS_COOKIE, REFRESH_COOKIE, cookie, userId } from '../auth-middleware.ts';
+import { apiRouter, type ApiRouter } from '../api-router.ts';
 import { DomainError } from '../../domain/errors.ts';
 import { limit } from '../rate-limit.ts';
 import { parseBody } from '../validate.ts';
@@ -11,9 +14,10 @@ import type { EmailVerificationService } from '../../modules/auth/email-verifica
 import type { PowService } from '../../modules/pow/pow.service.ts';
 import { acceptableEmail } from '../../modules/users/email-address.ts';
 
-export function authRoutes(deps: { auth: AuthService; config: Readonly<Config>; verification: Pick<EmailVerificationService, 'afterSignup'>; pow: Pick<PowService, 'redeem'> }): Router {
+export function authRoutes(deps: { auth: AuthService; config: Readonly<Config>; verification: Pick<EmailVerificationService, 'afterSignup'>; pow: Pick<PowService, 'redeem'> }): ApiRouter {
   const { auth, config } = deps;
-  const router = Router();
+  const api = apiRouter();
+  const tag = 'Auth';
   const secure = config.env === 'production';
   const accessCookie: CookieOptions = { httpOnly: true, sameSite: 'lax', secure, path: '/' };
   // The refresh cookie only travels to the auth routes and never cross-site.
@@ -26,11 +30,21 @@ export function authRoutes(deps: { auth: AuthService; config: Readonly<Config>; 
     res.status(status).json(session);
   }
 
-  router.get('/signup', (_req, res) => {
+  api.get('/signup', { tag, access: 'public', summary: 'What signup needs besides an address and a password', responses: { 200: signupRequirementsSchema } }, (_req, res) => {
     res.json({ requirePow: config.requirePowSignup } satisfies SignupRequirements);
   });
 
-  router.post('/signup', authLimit, async (req, res) => {
+  const signupDoc = {
+    tag,
+    access: 'public',
+    summary: 'Create an account (role USER) and sign in',
+    description: 'Mails a verification link. With REQUIRE_POW_SIGNUP the body needs a solved `altcha`. Sets the ds_access and ds_refresh cookies.',
+    body: signupBodySchema,
+    responses: { 201: authResponseSchema },
+    errors: ['EMAIL_TAKEN', 'EMAIL_DISPOSABLE', 'POW_REQUIRED', 'POW_INVALID', 'POW_REPLAYED'],
+    limited: true,
+  } as const;
+  api.post('/signup', signupDoc, authLimit, async (req, res) => {
     const body = parseBody(signupBodySchema, req.body);
     acceptableEmail(body.email, { blockDisposable: config.blockDisposableEmail });
     // After the cheap checks, so a typo in the address does not cost the person their solution.
@@ -41,12 +55,23 @@ export function authRoutes(deps: { auth: AuthService; config: Readonly<Config>; 
     sendSession(res, 201, session);
   });
 
-  router.post('/login', authLimit, async (req, res) => {
+  const loginDoc = { tag, access: 'public', summary: 'Sign in', body: loginBodySchema, responses: { 200: authResponseSchema }, errors: ['INVALID_CREDENTIALS'], limited: true } as const;
+  api.post('/login', loginDoc, authLimit, async (req, res) => {
     const client = { userAgent: req.get('user-agent'), address: ipKeyGenerator(req.ip ?? 'unknown') };
     sendSession(res, 200, await auth.login(parseBody(loginBodySchema, req.body), client));
   });
 
-  router.post('/refresh', authLimit, async (req, res) => {
+  const refreshDoc = {
+    tag,
+    access: 'public',
+    summary: 'Rotate the refresh token for a new pair',
+    description: 'The token from the body or the ds_refresh cookie. A reused token revokes its whole family.',
+    body: refreshBodySchema,
+    responses: { 200: authResponseSchema },
+    errors: ['REFRESH_TOKEN_INVALID', 'REFRESH_TOKEN_REUSED', 'SESSION_REVOKED'],
+    limited: true,
+  } as const;
+  api.post('/refresh', refreshDoc, authLimit, async (req, res) => {
     const body = parseBody(refreshBodySchema, req.body);
     const token = body.refreshToken ?? cookie(req, REFRESH_COOKIE);
     if (!token) throw new DomainError('REFRESH_TOKEN_INVALID', 'No refresh token was sent.');
@@ -62,7 +87,7 @@ export function authRoutes(deps: { auth: AuthService; config: Readonly<Config>; 
     }
   });
 
-  router.post('/logout', async (req, res) => {
+  api.post('/logout', { tag, access: 'public', summary: 'Sign out: revokes the session and clears the cookies', body: refreshBodySchema, responses: { 204: null } }, async (req, res) => {
     const body = parseBody(refreshBodySchema, req.body);
     await auth.logout({
       sessionId: req.auth?.sessionId,
@@ -72,14 +97,23 @@ export function authRoutes(deps: { auth: AuthService; config: Readonly<Config>; 
     res.status(204).end();
   });
 
-  router.post('/password', requireUser, authLimit, async (req, res) => {
+  const passwordDoc = {
+    tag,
+    access: 'user',
+    summary: 'Change your password (signs out your other sessions)',
+    body: changePasswordBodySchema,
+    responses: { 204: null },
+    errors: ['INVALID_CREDENTIALS'],
+    limited: true,
+  } as const;
+  api.post('/password', passwordDoc, authLimit, async (req, res) => {
     await auth.changePassword(req.auth!, parseBody(changePasswordBodySchema, req.body));
     res.status(204).end();
   });
 
-  router.get('/me', requireUser, async (req, res) => {
+  api.get('/me', { tag, access: 'user', summary: 'Who you are', responses: { 200: z.object({ user: userViewSchema }) } }, async (req, res) => {
     res.json({ user: await auth.me(userId(req)) });
   });
 
-  return router;
+  return api;
 }

@@ -49,6 +49,8 @@ export function createClaimBatcher(deps: {
   opening: Pick<OpeningShuffle, 'gate' | 'collectLocked' | 'outcomes'>;
   windowMs?: number;
   maxBatch?: number;
+  /** Told each group's size as it commits (metrics). */
+  onBatch?: (size: number) => void;
 }) {
   const { orm, notifier } = deps;
   const windowMs = deps.windowMs ?? 2;
@@ -128,6 +130,7 @@ export function createClaimBatcher(deps: {
     if (batch.length === 0) return;
     queue.flushing = true;
     const userIds = [...new Set(batch.map((w) => w.userId))];
+    deps.onBatch?.(userIds.length);
     try {
       let results: Map<string, ClaimOutcome | Error>;
       let committed = false;

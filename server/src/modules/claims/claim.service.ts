@@ -17,6 +17,7 @@ import { recordEvent, type EventNotifier } from '../events/outbox.ts';
 import { toClaimView } from './claim.view.ts';
 import type { ReservationService } from '../reservations/reservation.service.ts';
 import { lockDropForClaim, readDropState, refusalFor } from './drop-state.ts';
+import { noMetrics, type Metrics } from '../../observability/metrics.ts';
 import { CollectedForOpening, type OpeningShuffle } from './opening-shuffle.ts';
 
 export type ClaimService = ReturnType<typeof createClaimService>;
@@ -34,8 +35,11 @@ export function createClaimService(deps: {
   line: Pick<ReservationService, 'admit' | 'markClaimed'>;
   opening: Pick<OpeningShuffle, 'gate' | 'collectLocked' | 'outcomes'>;
   batchWindowMs?: number;
+  /** Claims by outcome, their latency and the group commits' sizes. */
+  metrics?: Metrics;
 }) {
   const { orm, notifier, line, opening } = deps;
+  const metrics = deps.metrics ?? noMetrics;
 
   /**
    * One claim, one unit of work: the waitlist check, the claim insert and the conditional counter
@@ -121,11 +125,23 @@ export function createClaimService(deps: {
     }
   }
 
-  const batcher = createClaimBatcher({ orm, notifier, claimOne, line, opening, windowMs: deps.batchWindowMs });
+  const batcher = createClaimBatcher({ orm, notifier, claimOne, line, opening, windowMs: deps.batchWindowMs, onBatch: (size) => metrics.claimBatch(size) });
 
   /** A claim as HTTP and sockets make it: grouped with others for the same drop into one commit. */
   function claim(userId: string, dropId: string): Promise<{ claim: ClaimView; created: boolean }> {
-    return batcher.submit(userId, dropId);
+    if (!metrics.enabled) return batcher.submit(userId, dropId);
+    const started = performance.now();
+    const seconds = () => (performance.now() - started) / 1000;
+    return batcher.submit(userId, dropId).then(
+      (outcome) => {
+        metrics.claim(outcome.created ? 'issued' : 'existing', seconds());
+        return outcome;
+      },
+      (error: unknown) => {
+        metrics.claim(error instanceof DomainError ? error.code : 'error', seconds());
+        throw error;
+      },
+    );
   }
 
   async function myClaims(userId: string): Promise<ClaimView[]> {

@@ -7,6 +7,7 @@ import type { Config } from '../../config.ts';
 import { db } from '../../db/kysely.ts';
 import type { Orm } from '../../db/orm.ts';
 import { MailMessageSchema, type MailMessage } from './mail-message.entity.ts';
+import { noMetrics, type Metrics } from '../../observability/metrics.ts';
 
 export interface OutgoingMail {
   to: string;
@@ -45,8 +46,9 @@ export type Mailer = ReturnType<typeof createMailer>;
  * Without SMTP_URL the message is delivered to the development mailbox: stored whole in the
  * database and logged with its text, so the links can be clicked with no mail server.
  */
-export function createMailer(deps: { config: Readonly<Config>; orm: Orm; logger: Logger }) {
+export function createMailer(deps: { config: Readonly<Config>; orm: Orm; logger: Logger; metrics?: Metrics }) {
   const { config, orm, logger } = deps;
+  const metrics = deps.metrics ?? noMetrics;
   const transport = config.mail.smtpUrl ? nodemailer.createTransport(config.mail.smtpUrl) : undefined;
   const boss = new PgBoss({
     connectionString: orm.config.get('clientUrl'),
@@ -86,7 +88,9 @@ export function createMailer(deps: { config: Readonly<Config>; orm: Orm; logger:
       for (const job of jobs) {
         try {
           await deliver(job.data, job.id);
+          if (job.data.mail) metrics.notification('mail', 'sent');
         } catch (error) {
+          metrics.notification('mail', 'failed');
           logger.warn({ err: error, purpose: job.data.purpose }, 'mail delivery failed; it will be retried');
           throw error;
         }

@@ -6,6 +6,7 @@ import type { Config } from '../../config.ts';
 import type { Orm } from '../../db/orm.ts';
 import { toPublicEvent } from '../events/event.service.ts';
 import { toStreamEvent, type StreamRow } from '../events/stream-event.ts';
+import { noMetrics, type Metrics } from '../../observability/metrics.ts';
 import { createSender, type AttemptResult } from './sender.ts';
 
 /** Held (transaction-scoped) by the one process queueing deliveries at a time. */
@@ -31,6 +32,14 @@ interface PendingRow extends Partial<StreamRow> {
   wait_ms: number | null;
 }
 
+/** The receiver's answer as the metrics label it: its class, or `none` when there was no answer. */
+function statusClass(status: number | null): '2xx' | '3xx' | '4xx' | '5xx' | 'none' {
+  if (status === null) return 'none';
+  if (status < 300) return '2xx';
+  if (status < 400) return '3xx';
+  return status < 500 ? '4xx' : '5xx';
+}
+
 /** A pending row whose event is still in the outbox (retention keeps it; a `null` seq means it went). */
 const isEventRow = (row: PendingRow): row is PendingRow & StreamRow => row.seq != null;
 
@@ -50,8 +59,9 @@ const isEventRow = (row: PendingRow): row is PendingRow & StreamRow => row.seq !
  * Runs when poked (after the relay publishes, after an admin change) and on a short poll, so work
  * another process published, or left behind when it stopped, is picked up.
  */
-export function createWebhookDispatcher(deps: { orm: Orm; logger: Logger; settings: Config['webhooks']; pollMs?: number; concurrency?: number }) {
+export function createWebhookDispatcher(deps: { orm: Orm; logger: Logger; settings: Config['webhooks']; metrics?: Metrics; pollMs?: number; concurrency?: number }) {
   const { orm, logger, settings } = deps;
+  const metrics = deps.metrics ?? noMetrics;
   const owner = randomUUID();
   const concurrency = deps.concurrency ?? 8;
   const leaseSeconds = settings.timeoutMs / 1000 + 30;
@@ -218,6 +228,9 @@ export function createWebhookDispatcher(deps: { orm: Orm; logger: Logger; settin
         const result = await attempt(row, endpoint);
         if (result.aborted) return;
         const outcome = await record(row.id, result, attemptedAt, row.attempts + 1);
+        // Each recorded attempt: delivered, failed (retried later), or failed for good (gave up).
+        const counted = outcome.status === 'DELIVERED' ? 'delivered' : outcome.status === 'PENDING' ? 'failed' : outcome.status === 'FAILED' ? 'gave-up' : undefined;
+        if (counted) metrics.webhookDelivery(counted, statusClass(result.status));
         if (outcome.status === 'PENDING') return wakeIn(outcome.waitMs);
       }
     }
