@@ -110,3 +110,9 @@ test('screenshots of the webhook pages', async ({ page, baseURL }) => {
   await up.close();
   await down.close();
 });
+
+test('screenshot of the API reference', async ({ page }) => {
+  await shoot(page, 'api-reference', '/api/docs', async (p) => {
+    await expect(p.getByRole('heading', { name: 'DropSpot API' })).toBeVisible({ timeout: 30_000 });
+  });
+});
