@@ -207,7 +207,12 @@ describe('notifications', () => {
     expect(patched.status).toBe(200);
     await vi.waitFor(() => expect(mailsTo(user!, /Moving Window opens soon/)).toHaveLength(1), { timeout: 30_000 });
     await vi.waitFor(() => expect(pushService.to(device).filter((m) => m.tag.endsWith(':window-opens-soon'))).toHaveLength(1), { timeout: 15_000 });
-    const [row] = (await notifications(dropId)).filter((n) => n.kind === 'window-opens-soon' && n.channel === 'email');
+    // The mail server has the message a moment before the worker records it as sent.
+    const row = await vi.waitFor(async () => {
+      const [sent] = (await notifications(dropId)).filter((n) => n.kind === 'window-opens-soon' && n.channel === 'email');
+      expect(sent?.sent_at).toBeTruthy();
+      return sent;
+    });
     expect(row!.detail).toEqual({ start: moved.toISOString() });
     // Sent for the new instant: not before the moved window's lead (the old one was 8 s earlier).
     expect(new Date(row!.sent_at!).getTime()).toBeGreaterThanOrEqual(moved.getTime() - 4_000 - 500);
