@@ -67,7 +67,7 @@ export function createServices(
   const auth = createAuthService(deps);
   const audit = createAuditService(deps);
   const mailer = createMailer({ config: deps.config, orm: deps.orm, logger: deps.logger ?? pino({ level: 'silent' }), metrics: deps.metrics });
-  const notifications = createNotifications({ orm: deps.orm, config: deps.config, logger: deps.logger ?? pino({ level: 'silent' }), mailer });
+  const notifications = createNotifications({ orm: deps.orm, config: deps.config, logger: deps.logger ?? pino({ level: 'silent' }), mailer, metrics: deps.metrics });
   const verification = createEmailVerificationService({ orm: deps.orm, config: deps.config, mailer });
   // Every caller of join and claim (HTTP, sockets, anything later) meets the same check: an
   // unverified address is refused alike on both transports when the deployment requires it.

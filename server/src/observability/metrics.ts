@@ -27,8 +27,8 @@ export interface Metrics {
   countsSent(delaySeconds: number): void;
   /** One `/events` subscriber replayed a page of history from the database. */
   streamReplay(events: number): void;
-  /** One notification (mail) delivery attempt: `sent` or `failed`. */
-  notification(channel: 'mail', result: 'sent' | 'failed'): void;
+  /** One notification delivery attempt: by mail `sent` or `failed`; by push also `gone` (the device was removed). */
+  notification(channel: 'mail' | 'push', result: 'sent' | 'failed' | 'gone'): void;
   /**
    * One webhook delivery attempt, as the dispatcher (modules/webhooks/dispatcher.ts) records it:
    * with `delivered`, `failed` (will retry) or `gave-up`, and the HTTP status class if any.

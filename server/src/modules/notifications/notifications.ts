@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../../config.ts';
 import type { Orm } from '../../db/orm.ts';
 import type { Mailer } from '../mail/mailer.ts';
+import { noMetrics, type Metrics } from '../../observability/metrics.ts';
 import { createPlanner, PLAN_QUEUE, SEND_QUEUE, type PlanJob, type SendJob } from './planner.ts';
 import { createNotificationPreferences } from './preferences.service.ts';
 import { createSender } from './sender.ts';
@@ -20,7 +21,7 @@ const SEND_WORKERS = 4;
  * jobs on the pg-boss queue the mailer runs (and the triggers of the timed kinds, due at their
  * instant). Workers in every process send them; a restart resumes from the cursor and the queue.
  */
-export function createNotifications(deps: { orm: Orm; config: Readonly<Config>; logger: Logger; mailer: Mailer }) {
+export function createNotifications(deps: { orm: Orm; config: Readonly<Config>; logger: Logger; mailer: Mailer; metrics?: Metrics }) {
   const { orm, config, mailer } = deps;
   const logger = deps.logger.child({ component: 'notifications' });
   const boss = mailer.queue;
@@ -34,7 +35,7 @@ export function createNotifications(deps: { orm: Orm; config: Readonly<Config>; 
     expireInSeconds: 120,
   });
   const planner = createPlanner({ config, boss, sendOptions });
-  const sender = createSender({ orm, config, mailer, push, boss, logger, sendOptions });
+  const sender = createSender({ orm, config, mailer, push, boss, logger, sendOptions, metrics: deps.metrics ?? noMetrics });
   const workers: string[] = [];
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;

@@ -4,6 +4,7 @@ import type { NotificationKind } from '@dropspot/protocol';
 import type { Config } from '../../config.ts';
 import type { Orm } from '../../db/orm.ts';
 import type { Mailer } from '../mail/mailer.ts';
+import type { Metrics } from '../../observability/metrics.ts';
 import { emailMessage, pushMessage, type MessageInput } from './messages.ts';
 import { insertNotifications, listed, waitlisted, type PlanJob } from './planner.ts';
 import type { PushSender } from './web-push.ts';
@@ -56,8 +57,17 @@ function stale(n: Row): boolean {
  * after a send whose record was lost sends nothing); push goes to each of the user's devices,
  * each recorded as it is reached, and a device the push service says is gone (404/410) is removed.
  */
-export function createSender(deps: { orm: Orm; config: Readonly<Config>; mailer: Pick<Mailer, 'deliver'>; push: PushSender; boss: PgBoss; logger: Logger; sendOptions: () => PgBoss.JobInsert }) {
-  const { orm, config, mailer, push, logger } = deps;
+export function createSender(deps: {
+  orm: Orm;
+  config: Readonly<Config>;
+  mailer: Pick<Mailer, 'deliver'>;
+  push: PushSender;
+  boss: PgBoss;
+  logger: Logger;
+  sendOptions: () => PgBoss.JobInsert;
+  metrics: Pick<Metrics, 'notification'>;
+}) {
+  const { orm, config, mailer, push, logger, metrics } = deps;
   const base = config.publicUrl ?? `http://localhost:${config.port}`;
 
   async function finish(id: string, state: 'SENT' | 'SKIPPED', reason: string | null = null): Promise<void> {
@@ -111,6 +121,7 @@ export function createSender(deps: { orm: Orm; config: Readonly<Config>; mailer:
         logger.warn({ err: error, notification: id }, 'push delivery failed; it will be retried');
         return 'retry' as const;
       });
+      metrics.notification('push', outcome === 'gone' ? 'gone' : outcome === 'delivered' ? 'sent' : 'failed');
       if (outcome === 'gone') {
         await em.execute(`delete from "push_subscription" where id = ?`, [subscription.id]);
       } else if (outcome === 'delivered') {
