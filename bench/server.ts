@@ -3,7 +3,8 @@
  * does not share its event loop, with the logger `npm start` uses (one line per request at the
  * default level). BENCH_ENGINE=original swaps the claim for the original case's design, for the
  * side-by-side run; BENCH_ENGINE=ceiling for an answer without the database (the stack's own
- * ceiling). Prints "READY <port>" on stdout.
+ * ceiling). Mail and notifications are sent as `npm start` sends them: by a forked send worker at
+ * a lower CPU priority (SEND_WORKER=inline to send from this process). Prints "READY <port>" on stdout.
  */
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
@@ -11,25 +12,29 @@ import { createApp } from '../server/src/app.ts';
 import { loadConfig } from '../server/src/config.ts';
 import { initOrm } from '../server/src/db/orm.ts';
 import { createLogger } from '../server/src/logger.ts';
+import { superviseSendWorker } from '../server/src/send-worker-supervisor.ts';
 import { ceilingClaim } from './ceiling.ts';
 import { originalDesignClaim } from './original-design.ts';
 
 const config = loadConfig();
 const orm = await initOrm(config.databaseUrl!, { pool: { min: 0, max: config.dbPoolMax }, logger: () => {} });
-const { httpServer, services, start, close } = createApp({
+const logger = createLogger(config);
+const { httpServer, services, start, close, metrics } = createApp({
   config,
   orm,
-  logger: createLogger(config),
+  logger,
   realtimeLimits: { eventsPerSecond: 100_000, eventsPerIpPerSecond: 100_000, floodStrikes: 1_000_000 },
 });
 if (process.env.BENCH_ENGINE === 'original') services.claims.claim = originalDesignClaim(orm);
 if (process.env.BENCH_ENGINE === 'ceiling') services.claims.claim = ceilingClaim();
 await start();
+const sendWorker = config.sendWorker.mode === 'process' ? superviseSendWorker({ databaseUrl: config.databaseUrl!, logger, metrics }) : undefined;
 httpServer.listen(0, '127.0.0.1');
 await once(httpServer, 'listening');
 console.log(`READY ${(httpServer.address() as AddressInfo).port}`);
 process.once('SIGTERM', () => {
   void close()
+    .then(() => sendWorker?.stop())
     .then(() => orm.close())
     .finally(() => process.exit(0));
 });

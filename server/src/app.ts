@@ -179,8 +179,11 @@ export function createApp(deps: AppDeps): App {
     services,
     signals,
     start: async () => {
-      await services.mailer.start();
-      await services.notifications.start();
+      // Mail and notifications are sent here only with SEND_WORKER=inline; otherwise by the send
+      // worker (server/src/send-worker.ts), which main.ts forks at a lower CPU priority.
+      const work = config.sendWorker.mode === 'inline';
+      await services.mailer.start({ work });
+      await services.notifications.start({ work });
       await live.start();
       const { port, host, token } = config.metrics;
       if (port !== undefined) metricsServer = await startMetricsServer(metrics, { port, host, token });

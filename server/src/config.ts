@@ -89,6 +89,10 @@ const envSchema = z.object({
   OUTBOX_RETENTION_HOURS: z.coerce.number().int().min(1).max(100 * 365 * 24).default(7 * 24),
   // Notifications (server/src/modules/notifications/): leads of the timed kinds, Web Push (VAPID).
   NOTIFICATIONS_ENABLED: bool.default(true),
+  // Who sends mail and notifications: a separate, lower-priority process `npm start` forks (so a
+  // storm of claims keeps the CPU), this process itself, or none here (a worker runs elsewhere).
+  SEND_WORKER: z.enum(['process', 'inline', 'off']).default('process'),
+  SEND_WORKER_NICE: z.coerce.number().int().min(0).max(19).default(10),
   NOTIFY_OPENS_SOON_LEAD_SECONDS: z.coerce.number().int().min(1).max(7 * 86_400).default(600),
   NOTIFY_HOLD_EXPIRY_LEAD_SECONDS: z.coerce.number().int().min(1).max(86_400).default(120),
   VAPID_PUBLIC_KEY: z.string().regex(/^[A-Za-z0-9_-]{87}$/, 'an uncompressed P-256 public key, base64url (87 characters)').optional(),
@@ -169,6 +173,8 @@ export interface Config {
    * `allowLoopback` (tests only, refused in production) lets them point at http://127.0.0.1.
    */
   notifications: { enabled: boolean; opensSoonLeadSeconds: number; holdExpiryLeadSeconds: number };
+  /** Where mail and notifications are sent from (see SEND_WORKER), and the forked worker's nice value. */
+  sendWorker: { mode: 'process' | 'inline' | 'off'; nice: number };
   push: { vapid: { publicKey: string; privateKey: string; subject: string } | undefined; serviceHosts: string[]; allowLoopback: boolean };
 }
 
@@ -298,6 +304,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     webhooks: { allowPrivate: e.WEBHOOK_ALLOW_PRIVATE, timeoutMs: e.WEBHOOK_TIMEOUT_MS, retryBaseMs: e.WEBHOOK_RETRY_BASE_MS, retryForSeconds: e.WEBHOOK_RETRY_FOR_SECONDS },
     outboxRetentionHours: e.OUTBOX_RETENTION_HOURS,
     notifications: { enabled: e.NOTIFICATIONS_ENABLED, opensSoonLeadSeconds: e.NOTIFY_OPENS_SOON_LEAD_SECONDS, holdExpiryLeadSeconds: e.NOTIFY_HOLD_EXPIRY_LEAD_SECONDS },
+    sendWorker: { mode: e.SEND_WORKER, nice: e.SEND_WORKER_NICE },
     push: {
       vapid: vapidPublic && vapidPrivate ? { publicKey: vapidPublic, privateKey: vapidPrivate, subject: e.VAPID_SUBJECT ?? 'mailto:no-reply@dropspot.localhost' } : undefined,
       serviceHosts: e.PUSH_SERVICE_HOSTS.map((host) => host.toLowerCase()),

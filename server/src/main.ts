@@ -8,6 +8,7 @@ import { closeOrm, initOrm } from './db/orm.ts';
 import { createLogger } from './logger.ts';
 import { describeAdminProvision } from './modules/auth/admin-provision.ts';
 import { DEMO_ADMIN, DEMO_USER, seedDemo } from './seed.ts';
+import { superviseSendWorker, type SendWorker } from './send-worker-supervisor.ts';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -23,7 +24,7 @@ async function main(): Promise<void> {
     await database.stop();
     throw error;
   }
-  const { httpServer, services, start, close, serveClient } = createApp({ config, orm, logger });
+  const { httpServer, services, start, close, serveClient, metrics } = createApp({ config, orm, logger });
   let client: Awaited<ReturnType<typeof loadClient>> | undefined;
   try {
     client = config.client === 'off' ? undefined : await loadClient(config.client, httpServer, logger);
@@ -50,6 +51,7 @@ async function main(): Promise<void> {
   }
 
   const stopMaintenance = startMaintenance(orm, logger, { outboxRetentionHours: config.outboxRetentionHours });
+  let sendWorker: SendWorker | undefined;
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
@@ -59,6 +61,7 @@ async function main(): Promise<void> {
       stopMaintenance();
       await close();
       await client?.close();
+      await sendWorker?.stop();
       if (!(await closeOrm(orm))) logger.warn('database connections still busy after 5 s; stopping anyway');
     } finally {
       await database.stop();
@@ -76,6 +79,7 @@ async function main(): Promise<void> {
     process.once(signal, () => void shutdown(signal));
   }
   await start();
+  if (config.sendWorker.mode === 'process') sendWorker = superviseSendWorker({ databaseUrl: database.url, logger, metrics });
   httpServer.listen(config.port, config.host);
   await once(httpServer, 'listening');
   const address = httpServer.address();

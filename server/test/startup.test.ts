@@ -320,3 +320,51 @@ describe('npm start when the embedded PostgreSQL dies', () => {
     }
   });
 });
+
+describe('the send worker npm start forks', () => {
+  it('sends mail from its own process at a lower CPU priority, is replaced when it dies, and stops with the server', { timeout: 180_000 }, async () => {
+    const smtp = await startSmtpServer();
+    const port = await freePort();
+    const app = await start({
+      DATABASE_URL: await testDatabaseUrl(),
+      JWT_ACCESS_SECRET: TEST_SECRET,
+      SEED_DEMO: 'false',
+      PORT: String(port),
+      SMTP_URL: smtp.url,
+      MAIL_FROM: 'DropSpot <drops@dropspot.test>',
+      MAIL_RETRY_DELAY_SECONDS: '1',
+    });
+    const api = client(`http://127.0.0.1:${port}`);
+    const workers = () => [...app.output().matchAll(/"pid":(\d+)[^\n]*"msg":"send worker ready"/g)].map((m) => Number(m[1]));
+    const sentBy = (email: string) => new RegExp(`"process":"send-worker"[^\\n]*"to":"${email.replace(/[.+]/g, '\\$&')}"[^\\n]*"msg":"mail sent"`);
+    let last: number | undefined;
+    try {
+      await vi.waitFor(() => expect(workers()).toHaveLength(1), { timeout: 60_000 });
+      const [first] = workers();
+      expect(first).not.toBe(app.child.pid);
+      expect(os.getPriority(first)).toBe(10);
+      expect(os.getPriority(app.child.pid)).toBe(0);
+
+      const email = uniqueEmail('worker');
+      expect((await api('POST', '/api/auth/signup', { body: { email, password: 'a long enough password' } })).status).toBe(201);
+      await expect.poll(() => smtp.to(email).length, { timeout: 30_000 }).toBe(1);
+      // The worker logs the delivery once SMTP accepted it: a moment after the server has the message.
+      await vi.waitFor(() => expect(app.output()).toMatch(sentBy(email)), { timeout: 10_000 });
+
+      // A worker that dies is replaced, and mail keeps going out.
+      process.kill(first!, 'SIGKILL');
+      await vi.waitFor(() => expect(workers()).toHaveLength(2), { timeout: 60_000 });
+      expect(app.output()).toContain('the send worker ended unexpectedly; starting another');
+      last = workers()[1];
+      const after = uniqueEmail('worker-after');
+      expect((await api('POST', '/api/auth/signup', { body: { email: after, password: 'a long enough password' } })).status).toBe(201);
+      await expect.poll(() => smtp.to(after).length, { timeout: 30_000 }).toBe(1);
+      await vi.waitFor(() => expect(app.output()).toMatch(sentBy(after)), { timeout: 10_000 });
+    } finally {
+      expect(await stop(app.child), tail(app.output())).toBe('exit 0');
+      await smtp.close();
+    }
+    // The worker stopped with the server: no process is left behind.
+    expect(() => process.kill(last!, 0)).toThrow(/ESRCH/);
+  });
+});

@@ -88,6 +88,8 @@ export async function startTestApp(
     SOCKET_EVENTS_PER_IP_PER_SECOND: '100000',
     PRIORITY_REMOTE_URL: 'https://example.test/dropspot.git',
     PRIORITY_FIRST_COMMIT_EPOCH: '1762279200',
+    // The app in this process sends its own mail and notifications (npm start forks a worker for them).
+    SEND_WORKER: 'inline',
     ...env,
   });
   const orm = await initOrm(config.databaseUrl!, { pool: { min: 0, max: 10 }, logger: () => {} });

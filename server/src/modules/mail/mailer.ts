@@ -49,7 +49,8 @@ export type Mailer = ReturnType<typeof createMailer>;
 export function createMailer(deps: { config: Readonly<Config>; orm: Orm; logger: Logger; metrics?: Metrics }) {
   const { config, orm, logger } = deps;
   const metrics = deps.metrics ?? noMetrics;
-  const transport = config.mail.smtpUrl ? nodemailer.createTransport(config.mail.smtpUrl) : undefined;
+  // Pooled: a burst of notifications reuses a few open connections instead of one handshake per message.
+  const transport = config.mail.smtpUrl ? nodemailer.createTransport({ url: config.mail.smtpUrl, pool: true, maxConnections: 3 }) : undefined;
   const boss = new PgBoss({
     connectionString: orm.config.get('clientUrl'),
     schema: MAIL_QUEUE_SCHEMA,
@@ -81,9 +82,11 @@ export function createMailer(deps: { config: Readonly<Config>; orm: Orm; logger:
       .execute();
   }
 
-  async function start(): Promise<void> {
+  /** Starts the queue; with `work`, this process also delivers (otherwise it only enqueues). */
+  async function start(options: { work: boolean } = { work: true }): Promise<void> {
     await boss.start();
     await boss.createQueue(QUEUE);
+    if (!options.work) return;
     workerId = await boss.work<MailJob>(QUEUE, { batchSize: 1, pollingIntervalSeconds: 1 }, async (jobs) => {
       for (const job of jobs) {
         try {

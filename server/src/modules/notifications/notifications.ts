@@ -68,10 +68,15 @@ export function createNotifications(deps: { orm: Orm; config: Readonly<Config>; 
       });
   }
 
-  async function start(): Promise<void> {
-    stopped = false;
+  /**
+   * Creates the queues; with `work`, this process also plans and sends (the send worker, or the
+   * server itself with SEND_WORKER=inline). Without it, nothing runs here and `poke` does nothing.
+   */
+  async function start(options: { work: boolean } = { work: true }): Promise<void> {
     await boss.createQueue(SEND_QUEUE);
     await boss.createQueue(PLAN_QUEUE);
+    if (!options.work) return;
+    stopped = false;
     if (config.notifications.enabled) {
       const handle = async (jobs: PgBoss.Job<SendJob>[]) => {
         const results = await Promise.allSettled(jobs.map((job) => sender.sendOne(job.data.id)));
