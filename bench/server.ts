@@ -29,6 +29,8 @@ if (process.env.BENCH_ENGINE === 'original') services.claims.claim = originalDes
 if (process.env.BENCH_ENGINE === 'ceiling') services.claims.claim = ceilingClaim();
 await start();
 const sendWorker = config.sendWorker.mode === 'process' ? superviseSendWorker({ databaseUrl: config.databaseUrl!, logger, metrics }) : undefined;
+// The worker's own start-up (loading the app's modules) would otherwise land in the first storm.
+await sendWorker?.ready();
 httpServer.listen(0, '127.0.0.1');
 await once(httpServer, 'listening');
 console.log(`READY ${(httpServer.address() as AddressInfo).port}`);

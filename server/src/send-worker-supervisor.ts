@@ -23,6 +23,8 @@ export function superviseSendWorker(deps: { databaseUrl: string; logger: Logger;
   let stopping = false;
   let failures = 0;
   let restart: NodeJS.Timeout | undefined;
+  let markReady: () => void = () => {};
+  const firstReady = new Promise<void>((resolve) => (markReady = resolve));
 
   function spawnWorker(): void {
     const started = Date.now();
@@ -33,6 +35,7 @@ export function superviseSendWorker(deps: { databaseUrl: string; logger: Logger;
     child = worker;
     worker.on('message', (message: WorkerMessage) => {
       if (message.type === 'notification') deps.metrics.notification(message.channel, message.result);
+      else if (message.type === 'ready') markReady();
     });
     worker.once('exit', (code, signal) => {
       if (child === worker) child = undefined;
@@ -48,6 +51,8 @@ export function superviseSendWorker(deps: { databaseUrl: string; logger: Logger;
   return {
     /** The running worker's process id (for tests and operators), if one runs. */
     pid: () => child?.pid,
+    /** Resolves once the first worker is up (the bench waits for it, so its start-up is not measured). */
+    ready: () => firstReady,
     /** Stops the worker (SIGTERM: it finishes the messages it holds), killing it after `timeoutMs`. */
     async stop(timeoutMs = 15_000): Promise<void> {
       stopping = true;
