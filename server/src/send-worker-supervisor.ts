@@ -6,6 +6,40 @@ import type { Metrics } from './observability/metrics.ts';
 
 /** What the send worker tells the server that forked it. */
 export type WorkerMessage = { type: 'ready' } | { type: 'notification'; channel: 'mail' | 'push'; result: 'sent' | 'failed' | 'gone' };
+/** What the server tells its send worker: whether its event loop is busy (a claim storm). */
+export type ServerMessage = { type: 'busy'; busy: boolean };
+
+/** How often the server's event-loop utilisation is sampled, and the share above which it counts as busy. */
+const SAMPLE_MS = 200;
+const BUSY_UTILISATION = 0.5;
+
+/**
+ * The worker's side of "the server is busy": `whenQuiet` resolves at once while the server is not
+ * busy, else when it says it is no longer busy or after `maxWaitMs`, whichever comes first (a
+ * storm that lasts slows the sending down, never stops it).
+ */
+export function quietGate(maxWaitMs: number) {
+  let busy = false;
+  const waiting = new Set<() => void>();
+  return {
+    set(value: boolean): void {
+      busy = value;
+      if (!busy) for (const resume of [...waiting]) resume();
+    },
+    whenQuiet: (): Promise<void> =>
+      busy
+        ? new Promise<void>((resolve) => {
+            const done = () => {
+              clearTimeout(timer);
+              waiting.delete(done);
+              resolve();
+            };
+            const timer = setTimeout(done, maxWaitMs);
+            waiting.add(done);
+          })
+        : Promise.resolve(),
+  };
+}
 
 const WORKER = path.join(import.meta.dirname, 'send-worker.ts');
 /** A worker that ran this long before it ended was healthy: the next restart waits the shortest delay again. */
@@ -14,7 +48,8 @@ const HEALTHY_MS = 30_000;
 /**
  * Forks the send worker (send-worker.ts) on the server's database and keeps one running: one that
  * ends unexpectedly is started again after 1 s, doubling to 30 s while it keeps failing. Its log
- * lines go to this process's output; its deliveries are counted in this process's metrics.
+ * lines go to this process's output; its deliveries are counted in this process's metrics; it is
+ * told when this process's event loop is busy, and then holds its next batch for a while.
  * The queue is durable, so what a dead worker held is sent by the next one.
  */
 export function superviseSendWorker(deps: { databaseUrl: string; logger: Logger; metrics: Pick<Metrics, 'notification'> }) {
@@ -35,7 +70,10 @@ export function superviseSendWorker(deps: { databaseUrl: string; logger: Logger;
     child = worker;
     worker.on('message', (message: WorkerMessage) => {
       if (message.type === 'notification') deps.metrics.notification(message.channel, message.result);
-      else if (message.type === 'ready') markReady();
+      else if (message.type === 'ready') {
+        markReady();
+        if (busy) worker.send({ type: 'busy', busy } satisfies ServerMessage, () => {});
+      }
     });
     worker.once('exit', (code, signal) => {
       if (child === worker) child = undefined;
@@ -47,6 +85,21 @@ export function superviseSendWorker(deps: { databaseUrl: string; logger: Logger;
     });
   }
 
+  // A nice value yields the CPU, but the worker's queries run in PostgreSQL at full priority and a
+  // loopback mail server competes too: while this process's event loop is busy (a storm of
+  // claims), the worker is told so and holds its next batch (see createNotifications' whenQuiet).
+  let busy = false;
+  let last = performance.eventLoopUtilization();
+  const sampler = setInterval(() => {
+    const now = performance.eventLoopUtilization();
+    const nowBusy = performance.eventLoopUtilization(now, last).utilization > BUSY_UTILISATION;
+    last = now;
+    if (nowBusy === busy) return;
+    busy = nowBusy;
+    if (child?.connected) child.send({ type: 'busy', busy } satisfies ServerMessage, () => {});
+  }, SAMPLE_MS);
+  sampler.unref();
+
   spawnWorker();
   return {
     /** The running worker's process id (for tests and operators), if one runs. */
@@ -57,6 +110,7 @@ export function superviseSendWorker(deps: { databaseUrl: string; logger: Logger;
     async stop(timeoutMs = 15_000): Promise<void> {
       stopping = true;
       clearTimeout(restart);
+      clearInterval(sampler);
       const worker = child;
       if (!worker || worker.exitCode !== null || worker.signalCode !== null) return;
       const exited = once(worker, 'exit');

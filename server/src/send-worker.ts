@@ -4,7 +4,10 @@ import { closeOrm, initOrm } from './db/orm.ts';
 import { createLogger } from './logger.ts';
 import { noMetrics, type Metrics } from './observability/metrics.ts';
 import { createServices } from './services.ts';
-import type { WorkerMessage } from './send-worker-supervisor.ts';
+import { quietGate, type ServerMessage, type WorkerMessage } from './send-worker-supervisor.ts';
+
+/** The longest one batch waits for a busy server: under a storm that lasts, sending slows, never stops. */
+const MAX_YIELD_MS = 2000;
 
 /**
  * The send worker: delivers the mail queue (address checks, password resets) and plans and sends
@@ -28,7 +31,13 @@ async function main(): Promise<void> {
   const parent = process.send?.bind(process);
   // Deliveries are counted in the forking server's /metrics: each is reported to it.
   const metrics: Metrics = parent ? { ...noMetrics, notification: (channel, result) => void parent({ type: 'notification', channel, result } satisfies WorkerMessage) } : noMetrics;
-  const services = createServices({ config, orm, logger, metrics });
+  // The server says when its event loop is busy; each batch then waits for it to calm down, 2 s at most.
+  const gate = quietGate(MAX_YIELD_MS);
+  process.on('message', (message: ServerMessage) => {
+    if (message.type === 'busy') gate.set(message.busy);
+  });
+  const whenQuiet = gate.whenQuiet;
+  const services = createServices({ config, orm, logger, metrics, whenQuiet });
   await services.mailer.start({ work: true });
   await services.notifications.start({ work: true });
 

@@ -53,6 +53,8 @@ export function createServices(
     onAccountDeleted?: (userId: string) => void;
     /** Prometheus metrics (claims, mail deliveries); none when absent. */
     metrics?: Metrics;
+    /** The send worker's "the server is busy" gate (see createNotifications). */
+    whenQuiet?: () => Promise<void>;
   },
 ) {
   const formula = createPriorityFormula(deps.config.priority);
@@ -67,7 +69,7 @@ export function createServices(
   const auth = createAuthService(deps);
   const audit = createAuditService(deps);
   const mailer = createMailer({ config: deps.config, orm: deps.orm, logger: deps.logger ?? pino({ level: 'silent' }), metrics: deps.metrics });
-  const notifications = createNotifications({ orm: deps.orm, config: deps.config, logger: deps.logger ?? pino({ level: 'silent' }), mailer, metrics: deps.metrics });
+  const notifications = createNotifications({ orm: deps.orm, config: deps.config, logger: deps.logger ?? pino({ level: 'silent' }), mailer, metrics: deps.metrics, whenQuiet: deps.whenQuiet });
   const verification = createEmailVerificationService({ orm: deps.orm, config: deps.config, mailer });
   // Every caller of join and claim (HTTP, sockets, anything later) meets the same check: an
   // unverified address is refused alike on both transports when the deployment requires it.

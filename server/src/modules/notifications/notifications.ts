@@ -21,7 +21,18 @@ const SEND_WORKERS = 4;
  * jobs on the pg-boss queue the mailer runs (and the triggers of the timed kinds, due at their
  * instant). Workers in every process send them; a restart resumes from the cursor and the queue.
  */
-export function createNotifications(deps: { orm: Orm; config: Readonly<Config>; logger: Logger; mailer: Mailer; metrics?: Metrics }) {
+export function createNotifications(deps: {
+  orm: Orm;
+  config: Readonly<Config>;
+  logger: Logger;
+  mailer: Mailer;
+  metrics?: Metrics;
+  /**
+   * Resolves when the server is not busy (or after a bounded wait): the send worker gives way to a
+   * claim storm before each batch it plans or sends. None: never wait.
+   */
+  whenQuiet?: () => Promise<void>;
+}) {
   const { orm, config, mailer } = deps;
   const logger = deps.logger.child({ component: 'notifications' });
   const boss = mailer.queue;
@@ -43,12 +54,14 @@ export function createNotifications(deps: { orm: Orm; config: Readonly<Config>; 
   let stopped = true;
 
   const wake = () => workers.forEach((id) => boss.notifyWorker(id));
+  const whenQuiet = deps.whenQuiet ?? (() => Promise.resolve());
 
   async function drain(): Promise<void> {
     do {
       again = false;
       let planned: number;
       do {
+        await whenQuiet();
         planned = await orm.em.fork().transactional((em) => (config.notifications.enabled ? planner.planBatch(em, BATCH) : planner.skipAll(em).then(() => 0)));
         if (planned > 0) wake();
       } while (planned === BATCH && !stopped);
@@ -79,6 +92,7 @@ export function createNotifications(deps: { orm: Orm; config: Readonly<Config>; 
     stopped = false;
     if (config.notifications.enabled) {
       const handle = async (jobs: PgBoss.Job<SendJob>[]) => {
+        await whenQuiet();
         const results = await Promise.allSettled(jobs.map((job) => sender.sendOne(job.data.id)));
         const failed = results.filter((r) => r.status === 'rejected');
         // The batch is retried as a whole; what was sent is recorded and skipped the next time.
