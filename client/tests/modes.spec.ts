@@ -101,3 +101,24 @@ test("a shuffled opening's claim is answered when the interval ends; the room li
   await expect(page.getByTestId('ranking-entry')).toContainText('Got a code');
   await expect(page.getByTestId('my-rank')).toContainText('You are #1');
 });
+
+test('before a DRAW opens, a person who joined is told they are in the draw, not given a place that the draw has not decided', async ({ page, baseURL }) => {
+  const admin = await adminApi(baseURL!);
+  const draw = await createDrop(admin, { opensInMs: 3_600_000, allocationMode: 'DRAW' });
+  const earlier = await apiAs(baseURL!, newAccount(), true);
+  expect((await earlier.post(`/api/drops/${draw.id}/join`)).ok()).toBe(true);
+
+  await signIn(page, newAccount(), true);
+  await page.goto(`/drops/${draw.id}`);
+  await waitLive(page);
+  await page.getByRole('button', { name: 'Join waitlist' }).click();
+  await expect(page.getByTestId('waiting')).toBeVisible();
+  const entry = page.getByTestId('draw-entry');
+  await expect(entry).toContainText('You are in the draw, with 2 people in it so far.');
+  await expect(entry).toContainText('Everyone who joins before the window opens has the same chance');
+  // Joining second says nothing about the order: no "#2".
+  await expect(page.getByTestId('position')).toHaveCount(0);
+  await expect(page.getByText(/#2\b/)).toHaveCount(0);
+  await earlier.dispose();
+  await admin.dispose();
+});
