@@ -79,6 +79,17 @@ describe('transaction(): deadlocks and serialization failures are retried inside
   });
 });
 
+describe('a lock that is not granted in time is load, not a bug', () => {
+  it('55P03 (lock_not_available: `set local lock_timeout` ran out) answers 503 SERVICE_UNAVAILABLE with Retry-After, without a retry', async () => {
+    const res = await api('POST', '/always/55P03');
+    expect(res.status, JSON.stringify(res.body)).toBe(503);
+    expect(res.body.code).toBe('SERVICE_UNAVAILABLE');
+    expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
+    // It already waited out its lock timeout: asking again at once would only wait again.
+    expect(attempts).toBe(1);
+  });
+});
+
 describe('a database that is starting up, shutting down or unreachable is unavailable, not a bug', () => {
   it('57P03, 57P01, 57P02 and connection exceptions (08xxx) answer 503 SERVICE_UNAVAILABLE with Retry-After', async () => {
     for (const sqlState of ['57P03', '57P01', '57P02', '08006', '08001']) {

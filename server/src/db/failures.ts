@@ -32,6 +32,13 @@ export function isTransientConflict(error: unknown): boolean {
 export const isForeignKeyViolation = (error: unknown): boolean => errorCode(error) === '23503';
 export const isUniqueViolation = (error: unknown): boolean => errorCode(error) === '23505';
 
+/**
+ * A lock was not granted within the statement's `lock_timeout` (55P03, lock_not_available): the
+ * row is held by a long transaction. By SQLSTATE: MikroORM's LockWaitTimeoutException is not
+ * raised for PostgreSQL's code, so a timed-out lock reached the client as a 500.
+ */
+export const isLockTimeout = (error: unknown): boolean => errorCode(error) === '55P03';
+
 /** A unit of work found it must start again (what it locked no longer covers what it must change). */
 export class RetryTransaction extends Error {
   override name = 'RetryTransaction';

@@ -1,7 +1,7 @@
 import { LockWaitTimeoutException } from '@mikro-orm/core';
 import { ERROR_STATUS, type ErrorCode, type ErrorIssue } from '@dropspot/protocol';
 import { z } from 'zod';
-import { isDatabaseUnavailable, isTransientConflict } from '../db/failures.ts';
+import { isDatabaseUnavailable, isLockTimeout, isTransientConflict } from '../db/failures.ts';
 
 /**
  * The one error type the domain throws. Its `code` is stable and machine-readable; `extra`
@@ -41,7 +41,7 @@ export function parseInput<S extends z.ZodType>(schema: S, input: unknown, what:
 export function toDomainError(error: unknown): DomainError | undefined {
   if (error instanceof DomainError) return error;
   if (error instanceof z.ZodError) return zodToDomainError(error);
-  if (error instanceof LockWaitTimeoutException) {
+  if (error instanceof LockWaitTimeoutException || isLockTimeout(error)) {
     return new DomainError('SERVICE_UNAVAILABLE', 'The drop is busy; try again in a moment.', { extra: { retryAfter: 1 }, cause: error });
   }
   // Retried inside the server first (db/transaction.ts); what still conflicts after that is load, not a bug.
