@@ -1,4 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { sql } from 'kysely';
+import { db } from '../../db/kysely.ts';
 import type { Orm } from '../../db/orm.ts';
 import { DomainError } from '../../domain/errors.ts';
 
@@ -6,9 +8,10 @@ import { DomainError } from '../../domain/errors.ts';
 const CHUNK = 10_000;
 
 /** The id of the oldest published event still kept (0 before the first event). */
-export async function oldestEventId(em: Pick<EntityManager, 'execute'>): Promise<number> {
-  const [row] = await em.execute<{ oldest: string | null }[]>(`select min(seq) as oldest from "outbox_event"`);
-  return Number(row?.oldest ?? 0);
+export async function oldestEventId(em: EntityManager): Promise<number> {
+  // Named after its column, so the bigint is converted as the column's (it arrives as text).
+  const row = await db(em).selectFrom('outbox_event').select((eb) => eb.fn.min('seq').as('seq')).executeTakeFirst();
+  return row?.seq ?? 0;
 }
 
 /** The refusal for a reader that needs events older than what is kept. */
@@ -28,27 +31,45 @@ export function eventsExpired(oldest: number, what: string): DomainError {
  * Returns how many rows went.
  */
 export async function pruneOutbox(orm: Orm, retentionHours: number): Promise<number> {
-  const em = orm.em.fork();
-  const [row] = await em.execute<{ old: string | null; horizon: string | null }[]>(
-    `select (select max(seq) from "outbox_event" where seq is not null and published_at < now() - make_interval(hours => ?)) as old,
-            least(
-              (select max(seq) from "outbox_event" where seq is not null and published_at < now() - make_interval(hours => ?)),
-              (select max(seq) - 1 from "outbox_event"),
-              (select min(event_seq) - 1 from "webhook_delivery" where status = 'PENDING'),
-              (select min(last_seq) from "webhook_endpoint" where enabled)
-            ) as horizon`,
-    [retentionHours, retentionHours],
-  );
+  const q = db(orm.em.fork());
+  // `old` and `horizon` are computed bigints, not columns: they arrive as PostgreSQL's text.
+  const row = await q
+    .selectNoFrom((eb) => {
+      const old = eb
+        .selectFrom('outbox_event')
+        .select((s) => s.fn.max('seq').as('n'))
+        .where('seq', 'is not', null)
+        .where('publishedAt', '<', sql<Date>`now() - make_interval(hours => ${retentionHours})`)
+        .$castTo<{ n: string | null }>();
+      return [
+        old.as('old'),
+        eb
+          .fn<string | null>('least', [
+            old,
+            eb.selectFrom('outbox_event').select((s) => s(s.fn.max('seq'), '-', 1).as('n')),
+            eb
+              .selectFrom('webhook_delivery')
+              .select((s) => s(s.fn.min('eventSeq'), '-', 1).as('n'))
+              .where('status', '=', 'PENDING'),
+            eb
+              .selectFrom('webhook_endpoint')
+              .select((s) => s.fn.min('lastSeq').as('n'))
+              .where('enabled', '=', true),
+          ])
+          .as('horizon'),
+      ];
+    })
+    .executeTakeFirst();
   if (row?.old == null || row.horizon == null) return 0;
   const horizon = Number(row.horizon);
   let deleted = 0;
   for (;;) {
-    const gone = await em.getConnection().execute<{ affectedRows: number }>(
-      `delete from "outbox_event" where id in (select id from "outbox_event" where seq is not null and seq <= ? order by seq limit ?)`,
-      [horizon, CHUNK],
-      'run',
-    );
-    deleted += gone.affectedRows;
-    if (gone.affectedRows < CHUNK) return deleted;
+    const gone = await q
+      .deleteFrom('outbox_event')
+      .where('id', 'in', (eb) => eb.selectFrom('outbox_event').select('id').where('seq', 'is not', null).where('seq', '<=', horizon).orderBy('seq').limit(CHUNK))
+      .executeTakeFirst();
+    const count = Number(gone.numDeletedRows);
+    deleted += count;
+    if (count < CHUNK) return deleted;
   }
 }

@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import { sql } from 'kysely';
 import { Webhook } from 'standardwebhooks';
 import type { WebhookMessage } from '@dropspot/protocol';
 import type { Config } from '../../config.ts';
+import { countInt, db, plusSeconds } from '../../db/kysely.ts';
 import type { Orm } from '../../db/orm.ts';
 import { toPublicEvent } from '../events/event.service.ts';
 import { toStreamEvent, type StreamRow } from '../events/stream-event.ts';
@@ -24,13 +26,43 @@ const MIN_GAP_MS = 50;
 /** The `webhook-id` of a delivery: the same on every attempt and redelivery. */
 export const webhookId = (deliveryId: string) => `msg_${deliveryId.replaceAll('-', '')}`;
 
-interface PendingRow extends Partial<StreamRow> {
-  id: string;
-  event_seq: string | number;
-  attempts: number;
-  due: boolean;
-  wait_ms: number | null;
+/**
+ * `now()`: the start of the statement's transaction. Every statement here but the queueing one
+ * runs on its own, so for them it is when the statement started (leases, attempts, retries).
+ */
+const dbNow = sql<Date>`now()`;
+
+/**
+ * An endpoint's first PENDING deliveries in event order, each with its event's columns as
+ * StreamRow names them (all null when retention pruned the event), whether it is due, and the wait
+ * until it is. The delivery's id is `deliveryId`: a result column is converted as the column of
+ * that name in any table of the query, and `id` would be read as the outbox's bigint id (NaN).
+ */
+function pendingDeliveries(orm: Orm, endpointId: string) {
+  return db(orm.em.fork())
+    .selectFrom('webhook_delivery as d')
+    .leftJoin('outbox_event as o', 'o.seq', 'd.eventSeq')
+    .select((eb) => [
+      'd.id as deliveryId',
+      'd.eventSeq',
+      'd.attempts',
+      eb('d.nextAttemptAt', '<=', dbNow).as('due'),
+      sql<number>`greatest(0, extract(epoch from (${eb.ref('d.nextAttemptAt')} - ${dbNow})) * 1000)::float8`.as('waitMs'),
+      'o.seq',
+      'o.type',
+      'o.dropId',
+      'o.userId',
+      'o.payload',
+      'o.createdAt',
+    ])
+    .where('d.endpoint', '=', endpointId)
+    .where('d.status', '=', 'PENDING')
+    .orderBy('d.eventSeq')
+    .limit(BATCH)
+    .execute();
 }
+
+type PendingRow = Awaited<ReturnType<typeof pendingDeliveries>>[number];
 
 /** The receiver's answer as the metrics label it: its class, or `none` when there was no answer. */
 function statusClass(status: number | null): '2xx' | '3xx' | '4xx' | '5xx' | 'none' {
@@ -80,63 +112,108 @@ export function createWebhookDispatcher(deps: { orm: Orm; logger: Logger; settin
   /** Queues the deliveries of newly published events; returns how many. */
   async function enqueue(): Promise<number> {
     return orm.em.fork().transactional(async (em) => {
+      // Raw: an advisory lock is a function call on no table, nothing for a query builder to type.
       const [lock] = await em.execute<{ locked: boolean }[]>('select pg_try_advisory_xact_lock(?) as locked', [ENQUEUE_LOCK]);
       if (!lock?.locked) return 0;
-      const [row] = await em.execute<{ queued: string }[]>(
-        `with top as (select coalesce(max(seq), 0) as t from "outbox_event"),
-              eps as (select e.id, e.last_seq, e.event_types from "webhook_endpoint" e, top
-                       where e.enabled and e.last_seq < top.t for update of e),
-              queued as (insert into "webhook_delivery" (id, endpoint_id, event_seq, event_type, status, attempts, next_attempt_at, created_at)
-                         select gen_random_uuid(), eps.id, o.seq, o.type, 'PENDING', 0, now(), now()
-                           from eps join "outbox_event" o on o.seq > eps.last_seq and o.seq <= (select t from top) and o.type = any(eps.event_types)
-                         on conflict do nothing returning 1),
-              moved as (update "webhook_endpoint" e set last_seq = top.t from eps, top where e.id = eps.id returning 1)
-         select (select count(*) from queued) as queued, (select count(*) from moved) as moved`,
-      );
-      return Number(row?.queued ?? 0);
+      // One statement: the endpoints behind the newest event (locked), their deliveries, their cursors moved.
+      const row = await db(em)
+        .with('top', (q) => q.selectFrom('outbox_event').select(sql<number>`coalesce(max(seq), 0)`.as('t')))
+        .with('eps', (q) =>
+          q
+            .selectFrom(['webhook_endpoint as e', 'top'])
+            .select(['e.id', 'e.lastSeq', 'e.eventTypes'])
+            .where('e.enabled', '=', true)
+            .whereRef('e.lastSeq', '<', 'top.t')
+            .forUpdate('e'),
+        )
+        .with('queued', (q) =>
+          q
+            .insertInto('webhook_delivery')
+            .columns(['id', 'endpoint', 'eventSeq', 'eventType', 'status', 'attempts', 'nextAttemptAt', 'createdAt'])
+            .expression((eb) =>
+              eb
+                .selectFrom('eps')
+                .innerJoin('outbox_event as o', (join) =>
+                  join
+                    .onRef('o.seq', '>', 'eps.lastSeq')
+                    .on('o.seq', '<=', (sub) => sub.selectFrom('top').select('top.t'))
+                    .on((on) => on('o.type', '=', on.fn.any('eps.eventTypes'))),
+                )
+                .select([
+                  sql<string>`gen_random_uuid()`.as('id'),
+                  'eps.id as endpoint',
+                  'o.seq',
+                  'o.type',
+                  sql.lit('PENDING').as('status'),
+                  sql.lit(0).as('attempts'),
+                  dbNow.as('nextAttemptAt'),
+                  dbNow.as('createdAt'),
+                ]),
+            )
+            .onConflict((oc) => oc.doNothing())
+            .returning(sql<number>`1`.as('one')),
+        )
+        .with('moved', (q) =>
+          q
+            .updateTable('webhook_endpoint')
+            .from(['eps', 'top'])
+            .set((eb) => ({ lastSeq: eb.ref('top.t') }))
+            .whereRef('webhook_endpoint.id', '=', 'eps.id')
+            .returning(sql<number>`1`.as('one')),
+        )
+        .selectNoFrom((eb) => [eb.selectFrom('queued').select(countInt.as('n')).as('queued'), eb.selectFrom('moved').select(countInt.as('n')).as('moved')])
+        .executeTakeFirst();
+      return row?.queued ?? 0;
     });
   }
 
   /** Leases up to `count` endpoints whose first pending delivery is due and that nobody holds. */
   async function lease(count: number): Promise<string[]> {
-    const rows = await orm.em.fork().execute<{ id: string }[]>(
-      `update "webhook_endpoint" e set lease_owner = ?, leased_until = now() + make_interval(secs => ?)
-        where e.id in (
-          select c.id from "webhook_endpoint" c
-           where c.enabled and (c.leased_until is null or c.leased_until < now()) and not (c.id = any(?::uuid[]))
-             and (select d.next_attempt_at from "webhook_delivery" d
-                   where d.endpoint_id = c.id and d.status = 'PENDING' order by d.event_seq limit 1) <= now()
-           limit ? for update skip locked)
-        returning e.id`,
-      [owner, leaseSeconds, `{${[...running.keys()].join(',')}}`, count],
-    );
+    const rows = await db(orm.em.fork())
+      .updateTable('webhook_endpoint')
+      .set({ leaseOwner: owner, leasedUntil: plusSeconds(dbNow, leaseSeconds) })
+      .where('id', 'in', (eb) =>
+        eb
+          .selectFrom('webhook_endpoint as c')
+          .select('c.id')
+          .where('c.enabled', '=', true)
+          .where((w) => w.or([w('c.leasedUntil', 'is', null), w('c.leasedUntil', '<', dbNow)]))
+          .where((w) => w.not(w('c.id', '=', w.fn.any(sql<string[]>`${[...running.keys()]}::uuid[]`))))
+          .where(
+            (w) =>
+              w
+                .selectFrom('webhook_delivery as d')
+                .select('d.nextAttemptAt')
+                .whereRef('d.endpoint', '=', 'c.id')
+                .where('d.status', '=', 'PENDING')
+                .orderBy('d.eventSeq')
+                .limit(1),
+            '<=',
+            dbNow,
+          )
+          .limit(count)
+          // Processes leasing at once take different endpoints rather than wait for each other.
+          .forUpdate()
+          .skipLocked(),
+      )
+      .returning('id')
+      .execute();
     return rows.map((row) => row.id);
   }
 
   /** Renews the lease before an attempt; the endpoint as it is now, or undefined when it was lost or deleted. */
   async function renew(id: string): Promise<{ url: string; secret: string; enabled: boolean } | undefined> {
-    const [row] = await orm.em.fork().execute<{ url: string; secret: string; enabled: boolean }[]>(
-      `update "webhook_endpoint" set leased_until = now() + make_interval(secs => ?) where id = ? and lease_owner = ? returning url, secret, enabled`,
-      [leaseSeconds, id, owner],
-    );
-    return row;
+    return db(orm.em.fork())
+      .updateTable('webhook_endpoint')
+      .set({ leasedUntil: plusSeconds(dbNow, leaseSeconds) })
+      .where('id', '=', id)
+      .where('leaseOwner', '=', owner)
+      .returning(['url', 'secret', 'enabled'])
+      .executeTakeFirst();
   }
 
   async function release(id: string): Promise<void> {
-    await orm.em.fork().execute(`update "webhook_endpoint" set lease_owner = null, leased_until = null where id = ? and lease_owner = ?`, [id, owner]);
-  }
-
-  async function pending(id: string): Promise<PendingRow[]> {
-    // The outbox columns are named as StreamRow names them; a raw row's instant arrives as text.
-    const rows = await orm.em.fork().execute<(Omit<PendingRow, 'createdAt'> & { createdAt?: string | null })[]>(
-      `select d.id, d.event_seq, d.attempts, d.next_attempt_at <= now() as due,
-              greatest(0, extract(epoch from (d.next_attempt_at - now())) * 1000)::float8 as wait_ms,
-              o.seq, o.type, o.drop_id as "dropId", o.user_id as "userId", o.payload, o.created_at as "createdAt"
-         from "webhook_delivery" d left join "outbox_event" o on o.seq = d.event_seq
-        where d.endpoint_id = ? and d.status = 'PENDING' order by d.event_seq limit ?`,
-      [id, BATCH],
-    );
-    return rows.map((row) => ({ ...row, createdAt: row.createdAt == null ? undefined : new Date(row.createdAt) }));
+    await db(orm.em.fork()).updateTable('webhook_endpoint').set({ leaseOwner: null, leasedUntil: null }).where('id', '=', id).where('leaseOwner', '=', owner).execute();
   }
 
   /** Seconds until the next attempt after `attempts` failed ones: the base, doubling, at most an hour. */
@@ -149,31 +226,39 @@ export function createWebhookDispatcher(deps: { orm: Orm; logger: Logger; settin
    */
   async function record(id: string, result: AttemptResult, attemptedAt: Date, attempts: number): Promise<{ status: string; waitMs: number }> {
     const delay = result.ok ? 0 : delaySeconds(attempts);
-    const [row] = await orm.em.fork().execute<{ status: string; wait_ms: number | null }[]>(
-      `update "webhook_delivery" set
-          attempts = attempts + 1,
-          first_attempt_at = coalesce(first_attempt_at, ?),
-          last_attempt_at = ?,
-          last_status = ?, last_error = ?, last_response = ?,
-          status = case when ? then 'DELIVERED'
-                        when now() + make_interval(secs => ?) > coalesce(first_attempt_at, ?) + make_interval(secs => ?) then 'FAILED'
-                        else 'PENDING' end,
-          delivered_at = case when ? then now() end,
-          next_attempt_at = case when ? then null else now() + make_interval(secs => ?) end
-        where id = ? and status = 'PENDING'
-        returning status, extract(epoch from (next_attempt_at - now())) * 1000 as wait_ms`,
-      [attemptedAt, attemptedAt, result.status, result.error, result.response, result.ok, delay, attemptedAt, settings.retryForSeconds, result.ok, result.ok, delay, id],
-    );
-    return { status: row?.status ?? 'GONE', waitMs: Number(row?.wait_ms ?? 0) };
+    const row = await db(orm.em.fork())
+      .updateTable('webhook_delivery')
+      .set((eb) => {
+        const roundStart = eb.fn.coalesce('firstAttemptAt', eb.val(attemptedAt));
+        return {
+          attempts: eb('attempts', '+', 1),
+          firstAttemptAt: roundStart,
+          lastAttemptAt: attemptedAt,
+          lastStatus: result.status,
+          lastError: result.error,
+          lastResponse: result.response,
+          status: result.ok
+            ? 'DELIVERED'
+            : eb.case().when(plusSeconds(dbNow, delay), '>', plusSeconds(roundStart, settings.retryForSeconds)).then('FAILED' as const).else('PENDING' as const).end(),
+          deliveredAt: result.ok ? dbNow : null,
+          nextAttemptAt: result.ok ? null : plusSeconds(dbNow, delay),
+        };
+      })
+      .where('id', '=', id)
+      .where('status', '=', 'PENDING')
+      .returning((eb) => ['status', sql<number | null>`(extract(epoch from (${eb.ref('nextAttemptAt')} - ${dbNow})) * 1000)::float8`.as('waitMs')])
+      .executeTakeFirst();
+    return { status: row?.status ?? 'GONE', waitMs: row?.waitMs ?? 0 };
   }
 
   /** A delivery whose event was pruned can never succeed: it fails at once (redelivery then says EVENTS_EXPIRED). */
   async function expire(id: string): Promise<void> {
-    await orm.em.fork().execute(
-      `update "webhook_delivery" set status = 'FAILED', next_attempt_at = null, last_error = 'EVENTS_EXPIRED: the event was pruned before it could be delivered'
-        where id = ? and status = 'PENDING'`,
-      [id],
-    );
+    await db(orm.em.fork())
+      .updateTable('webhook_delivery')
+      .set({ status: 'FAILED', nextAttemptAt: null, lastError: 'EVENTS_EXPIRED: the event was pruned before it could be delivered' })
+      .where('id', '=', id)
+      .where('status', '=', 'PENDING')
+      .execute();
   }
 
   function wakeIn(ms: number): void {
@@ -189,7 +274,7 @@ export function createWebhookDispatcher(deps: { orm: Orm; logger: Logger; settin
     const event = toPublicEvent(toStreamEvent(row));
     const message: WebhookMessage = { type: event.type, timestamp: event.at, data: event };
     const body = JSON.stringify(message);
-    const msgId = webhookId(row.id);
+    const msgId = webhookId(row.deliveryId);
     const now = new Date();
     const headers = {
       'content-type': 'application/json',
@@ -210,24 +295,24 @@ export function createWebhookDispatcher(deps: { orm: Orm; logger: Logger; settin
     let endpoint: Awaited<ReturnType<typeof renew>>;
     let renewedAt = 0;
     for (;;) {
-      const rows = await pending(id);
+      const rows = await pendingDeliveries(orm, id);
       if (rows.length === 0) return;
       for (const row of rows) {
         if (stopping.signal.aborted) return;
-        if (!row.due) return wakeIn(row.wait_ms ?? 0);
+        if (!row.due) return wakeIn(row.waitMs);
         if (Date.now() - renewedAt >= RENEW_EVERY_MS) {
           endpoint = await renew(id);
           renewedAt = Date.now();
         }
         if (!endpoint?.enabled) return;
         if (!isEventRow(row)) {
-          await expire(row.id);
+          await expire(row.deliveryId);
           continue;
         }
         const attemptedAt = new Date();
         const result = await attempt(row, endpoint);
         if (result.aborted) return;
-        const outcome = await record(row.id, result, attemptedAt, row.attempts + 1);
+        const outcome = await record(row.deliveryId, result, attemptedAt, row.attempts + 1);
         // Each recorded attempt: delivered, failed (retried later), or failed for good (gave up).
         const counted = outcome.status === 'DELIVERED' ? 'delivered' : outcome.status === 'PENDING' ? 'failed' : outcome.status === 'FAILED' ? 'gave-up' : undefined;
         if (counted) metrics.webhookDelivery(counted, statusClass(result.status));

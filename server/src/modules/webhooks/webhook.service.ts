@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { LockMode } from '@mikro-orm/core';
+import { sql } from 'kysely';
 import {
   WEBHOOK_SECRET_PREFIX,
   type CreateWebhookBody,
@@ -12,6 +13,7 @@ import {
   type WebhookEndpointView,
 } from '@dropspot/protocol';
 import type { Config } from '../../config.ts';
+import { countInt, db } from '../../db/kysely.ts';
 import type { Orm } from '../../db/orm.ts';
 import { DomainError } from '../../domain/errors.ts';
 import { recordAudit, type Actor } from '../audit/audit.ts';
@@ -42,11 +44,13 @@ export function createWebhookService(deps: { orm: Orm; config: Readonly<Config>;
   async function counts(ids: string[]): Promise<Map<string, Record<WebhookDeliveryStatus, number>>> {
     const result = new Map(ids.map((id) => [id, { PENDING: 0, DELIVERED: 0, FAILED: 0 }]));
     if (ids.length === 0) return result;
-    const rows = await orm.em.fork().execute<{ endpoint_id: string; status: WebhookDeliveryStatus; n: string }[]>(
-      `select endpoint_id, status, count(*) as n from "webhook_delivery" where endpoint_id = any(?::uuid[]) group by endpoint_id, status`,
-      [`{${ids.join(',')}}`],
-    );
-    for (const row of rows) result.get(row.endpoint_id)![row.status] = Number(row.n);
+    const rows = await db(orm.em.fork())
+      .selectFrom('webhook_delivery')
+      .select(['endpoint', 'status', countInt.as('n')])
+      .where('endpoint', 'in', ids)
+      .groupBy(['endpoint', 'status'])
+      .execute();
+    for (const row of rows) result.get(row.endpoint)![row.status] = row.n;
     return result;
   }
 
@@ -64,8 +68,9 @@ export function createWebhookService(deps: { orm: Orm; config: Readonly<Config>;
   }
 
   async function newestSeq(): Promise<number> {
-    const [row] = await orm.em.fork().execute<{ top: string | null }[]>(`select max(seq) as top from "outbox_event"`);
-    return Number(row?.top ?? 0);
+    // Named after its column, so the bigint is converted as the column's (it arrives as text).
+    const row = await db(orm.em.fork()).selectFrom('outbox_event').select((eb) => eb.fn.max('seq').as('seq')).executeTakeFirst();
+    return row?.seq ?? 0;
   }
 
   /** Registers an endpoint; the answer carries its secret, which is never shown again. It receives the events published from now on. */
@@ -174,8 +179,8 @@ export function createWebhookService(deps: { orm: Orm; config: Readonly<Config>;
       const row = await tx.findOne(WebhookDeliverySchema, { id: deliveryId, endpoint: endpointId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
       if (!row) throw new DomainError('NOT_FOUND', 'No delivery with this id for this endpoint.');
       if (row.status !== 'FAILED') throw new DomainError('DELIVERY_NOT_FAILED', `This delivery is ${row.status.toLowerCase()}: only failed deliveries can be sent again.`);
-      const [kept] = await tx.execute<{ n: string }[]>(`select count(*) as n from "outbox_event" where seq = ?`, [row.eventSeq]);
-      if (Number(kept?.n) === 0) throw eventsExpired(await oldestEventId(tx), `Event ${row.eventSeq}`);
+      const kept = await db(tx).selectFrom('outbox_event').select(countInt.as('n')).where('seq', '=', row.eventSeq).executeTakeFirst();
+      if (!kept?.n) throw eventsExpired(await oldestEventId(tx), `Event ${row.eventSeq}`);
       row.status = 'PENDING';
       row.nextAttemptAt = new Date();
       row.firstAttemptAt = null;
@@ -191,17 +196,29 @@ export function createWebhookService(deps: { orm: Orm; config: Readonly<Config>;
     const result = await orm.em.fork().transactional(async (tx) => {
       const endpoint = await tx.findOne(WebhookEndpointSchema, { id: endpointId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
       if (!endpoint) throw notFound();
-      const [row] = await tx.execute<{ redelivered: string; expired: string }[]>(
-        `with again as (
-           update "webhook_delivery" d set status = 'PENDING', next_attempt_at = now(), first_attempt_at = null
-            where d.endpoint_id = ? and d.status = 'FAILED' and exists (select 1 from "outbox_event" o where o.seq = d.event_seq)
-            returning 1)
-         select (select count(*) from again) as redelivered,
-                (select count(*) from "webhook_delivery" d where d.endpoint_id = ? and d.status = 'FAILED'
-                   and not exists (select 1 from "outbox_event" o where o.seq = d.event_seq)) as expired`,
-        [endpointId, endpointId],
-      );
-      const counted = { redelivered: Number(row?.redelivered ?? 0), expired: Number(row?.expired ?? 0) };
+      // One statement: the count of those left FAILED reads the rows as they were before the update.
+      const row = await db(tx)
+        .with('again', (q) =>
+          q
+            .updateTable('webhook_delivery')
+            .set({ status: 'PENDING', nextAttemptAt: sql<Date>`now()`, firstAttemptAt: null })
+            .where('endpoint', '=', endpointId)
+            .where('status', '=', 'FAILED')
+            .where((eb) => eb.exists(eb.selectFrom('outbox_event as o').select(sql<number>`1`.as('one')).whereRef('o.seq', '=', 'webhook_delivery.eventSeq')))
+            .returning(sql<number>`1`.as('one')),
+        )
+        .selectNoFrom((eb) => [
+          eb.selectFrom('again').select(countInt.as('n')).as('redelivered'),
+          eb
+            .selectFrom('webhook_delivery as d')
+            .select(countInt.as('n'))
+            .where('d.endpoint', '=', endpointId)
+            .where('d.status', '=', 'FAILED')
+            .where((w) => w.not(w.exists(w.selectFrom('outbox_event as o').select(sql<number>`1`.as('one')).whereRef('o.seq', '=', 'd.eventSeq'))))
+            .as('expired'),
+        ])
+        .executeTakeFirst();
+      const counted = { redelivered: row?.redelivered ?? 0, expired: row?.expired ?? 0 };
       if (counted.redelivered > 0) await recordAudit(tx, actor, { action: 'webhook.redeliver', targetId: endpointId, details: { deliveries: counted.redelivered } });
       return counted;
     });
