@@ -1,3 +1,5 @@
+import { sql } from 'kysely';
+import { clock, db } from '../db/kysely.ts';
 import type { Orm } from '../db/orm.ts';
 import type { Metrics } from './metrics.ts';
 
@@ -8,12 +10,15 @@ import type { Metrics } from './metrics.ts';
  */
 export function watchDatabaseGauges(metrics: Metrics, orm: Orm): () => void {
   return metrics.onScrape(async (gauges) => {
-    const connection = orm.em.getConnection();
-    const pool = await connection.getNativeClient();
+    const pool = await orm.em.getConnection().getNativeClient();
     gauges.dbPool(pool.totalCount - pool.idleCount, pool.idleCount, pool.waitingCount);
-    const [oldest] = await connection.execute<{ lag: number }[]>(
-      'select extract(epoch from clock_timestamp() - created_at)::float8 as lag from "outbox_event" where seq is null order by id limit 1',
-    );
+    const oldest = await db(orm.em.fork())
+      .selectFrom('outbox_event')
+      .select((eb) => sql<number>`extract(epoch from ${clock} - ${eb.ref('createdAt')})::float8`.as('lag'))
+      .where('seq', 'is', null)
+      .orderBy('id')
+      .limit(1)
+      .executeTakeFirst();
     gauges.outboxLag(Math.max(0, oldest?.lag ?? 0));
   });
 }

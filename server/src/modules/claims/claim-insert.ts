@@ -11,6 +11,11 @@ export interface ClaimOutcome {
   created: boolean;
 }
 
+// The counter update and the `user_action` insert below stay hand-written SQL, kept raw for the
+// benchmarked group commit: they run once per claim group inside claim-batcher.ts's transaction,
+// one statement each for the whole batch on the hot path of a claim storm (see drop-state.ts and
+// the claim storm benchmark in BENCHMARKS.md). The shuffled opening serves its draw through here too.
+
 const placeholders = (count: number, each: string) => Array.from({ length: count }, () => each).join(', ');
 
 /**

@@ -1,5 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { sql, type Selectable } from 'kysely';
+import { clock, db, plusSeconds, type Database } from '../../db/kysely.ts';
 import type { Orm } from '../../db/orm.ts';
 import { transaction } from '../../db/transaction.ts';
 import { DomainError } from '../../domain/errors.ts';
@@ -35,23 +37,23 @@ export function createOpeningShuffle(deps: { orm: Orm; notifier: EventNotifier }
   /** Records the eligible users' claims for the opening (the caller holds the row lock and checked window and waitlist). */
   async function collectLocked(em: EntityManager, dropId: string, userIds: string[]): Promise<void> {
     if (userIds.length === 0) return;
-    const [drop] = await em.execute<{ ranking_secret: string | null }[]>('select ranking_secret from "drop" where id = ?', [dropId]);
-    let secret = drop?.ranking_secret;
+    const q = db(em);
+    const drop = await q.selectFrom('drop').select('rankingSecret').where('id', '=', dropId).executeTakeFirst();
+    let secret = drop?.rankingSecret;
     if (!secret) {
       // Only a drop older than the secret lacks one; it was never committed, so nothing published depends on it.
       secret = randomBytes(32).toString('hex');
-      await em.execute('update "drop" set ranking_secret = ? where id = ?', [secret, dropId]);
+      await q.updateTable('drop').set({ rankingSecret: secret }).where('id', '=', dropId).execute();
     }
     const rows = userIds.map((userId) => {
       const anonId = anonIdOf(secret, userId);
-      return [randomUUID(), dropId, userId, anonId, drawKeyOf(secret, anonId)];
+      return { id: randomUUID(), drop: dropId, user: userId, anonId, drawKey: drawKeyOf(secret, anonId), arrivedAt: clock };
     });
-    await em.execute(
-      `insert into "opening_entry" (id, drop_id, user_id, anon_id, draw_key, arrived_at)
-       values ${rows.map(() => '(?, ?, ?, ?, ?, clock_timestamp())').join(', ')}
-       on conflict (drop_id, user_id) do nothing`,
-      rows.flat(),
-    );
+    await q
+      .insertInto('opening_entry')
+      .values(rows)
+      .onConflict((conflict) => conflict.columns(['drop', 'user']).doNothing())
+      .execute();
   }
 
   /**
@@ -61,33 +63,45 @@ export function createOpeningShuffle(deps: { orm: Orm; notifier: EventNotifier }
   async function serveLocked(em: EntityManager, dropId: string): Promise<boolean> {
     const row = await readDropState(em, dropId);
     if (!row?.openingPending || row.inOpening || !row.isActive || !row.started || row.ended || row.paused) return false;
-    const entries = await em.execute<{ user_id: string; on_waitlist: boolean }[]>(
-      `select e.user_id, exists (select 1 from "waitlist" w where w.drop_id = e.drop_id and w.user_id = e.user_id) as on_waitlist
-         from "opening_entry" e where e.drop_id = ? order by e.draw_key`,
-      [dropId],
-    );
+    const q = db(em);
+    const entries = await q
+      .selectFrom('opening_entry as e')
+      .select((eb) => [
+        'e.user',
+        eb.exists(eb.selectFrom('waitlist as w').select('w.id').whereRef('w.drop', '=', 'e.drop').whereRef('w.user', '=', 'e.user')).as('onWaitlist'),
+      ])
+      .where('e.drop', '=', dropId)
+      .orderBy('e.drawKey')
+      .execute();
     const free = row.totalSlots - row.claimed;
     const winners: string[] = [];
     const outcomes = entries.map((entry) => {
-      if (!entry.on_waitlist) return 'LEFT';
+      if (!entry.onWaitlist) return 'LEFT';
       if (winners.length >= free) return 'SOLD_OUT';
-      winners.push(entry.user_id);
+      winners.push(entry.user);
       return 'CLAIMED';
     });
     await issueClaims(em, dropId, row, winners);
     if (entries.length > 0) {
-      await em.execute(
-        `update "opening_entry" e set rank = v.rank, outcome = v.outcome
-           from unnest(array[?]::uuid[], array[?]::int[], array[?]::text[]) as v(user_id, rank, outcome)
-          where e.drop_id = ? and e.user_id = v.user_id`,
-        [entries.map((e) => e.user_id), entries.map((_, i) => i + 1), outcomes, dropId],
-      );
+      // One statement for all entries: their ranks and outcomes as parallel arrays, joined back by user.
+      // The alias's columns are SQL names (`user_id`), not properties: the plugin leaves them as written.
+      type Ranked = { user_id: string } & Pick<Selectable<Database['opening_entry']>, 'rank' | 'outcome'>;
+      const ranked = sql<Ranked>`unnest(${entries.map((e) => e.user)}::uuid[], ${entries.map((_, i) => i + 1)}::int[], ${outcomes}::text[])`;
+      await q
+        .updateTable('opening_entry')
+        .from(ranked.as<'v'>(sql`v(user_id, rank, outcome)`))
+        .set((eb) => ({ rank: eb.ref('v.rank'), outcome: eb.ref('v.outcome') }))
+        .where('opening_entry.drop', '=', dropId)
+        .whereRef('opening_entry.user', '=', 'v.user_id')
+        .execute();
     }
-    const [settled] = await em.execute<{ at: Date; ranking_secret: string }[]>(
-      'update "drop" set opening_settled_at = clock_timestamp(), opening_slots = ? where id = ? returning opening_settled_at as at, ranking_secret',
-      [free, dropId],
-    );
-    const payload = { dropId, ranked: entries.length, claimed: winners.length, commitment: commitmentOf(settled?.ranking_secret ?? ''), frozenAt: new Date(settled!.at).toISOString() };
+    const settled = await q
+      .updateTable('drop')
+      .set({ openingSettledAt: clock, openingSlots: free })
+      .where('id', '=', dropId)
+      .returning(['openingSettledAt', 'rankingSecret'])
+      .executeTakeFirst();
+    const payload = { dropId, ranked: entries.length, claimed: winners.length, commitment: commitmentOf(settled?.rankingSecret ?? ''), frozenAt: settled!.openingSettledAt!.toISOString() };
     await em.insertMany(OutboxEventSchema, [outboxRow({ type: 'opening.shuffled', dropId, payload })]);
     return true;
   }
@@ -117,16 +131,19 @@ export function createOpeningShuffle(deps: { orm: Orm; notifier: EventNotifier }
         for (const id of userIds) results.set(id, new CollectedForOpening(new Date(row.openingEnds)));
         return { results, served };
       }
-      const claims = await em.execute<{ id: string; user_id: string; code: string; status: 'ISSUED' | 'USED'; issued_at: Date; used_at: Date | null }[]>(
-        'select id, user_id, code, status, issued_at, used_at from "claim" where drop_id = ? and user_id in (?)',
-        [dropId, userIds],
-      );
+      const q = db(em);
+      const claims = await q
+        .selectFrom('claim')
+        .select(['id', 'user', 'code', 'status', 'issuedAt', 'usedAt'])
+        .where('drop', '=', dropId)
+        .where('user', 'in', userIds)
+        .execute();
       for (const c of claims) {
-        const claim = { id: c.id, dropId, dropTitle: row?.title ?? '', code: c.code, status: c.status, issuedAt: new Date(c.issued_at).toISOString(), usedAt: c.used_at ? new Date(c.used_at).toISOString() : null };
-        results.set(c.user_id, { claim, created: true });
+        const claim = { id: c.id, dropId, dropTitle: row?.title ?? '', code: c.code, status: c.status, issuedAt: c.issuedAt.toISOString(), usedAt: c.usedAt?.toISOString() ?? null };
+        results.set(c.user, { claim, created: true });
       }
-      const entries = await em.execute<{ user_id: string; outcome: string | null }[]>('select user_id, outcome from "opening_entry" where drop_id = ? and user_id in (?)', [dropId, userIds]);
-      const outcome = new Map(entries.map((e) => [e.user_id, e.outcome]));
+      const entries = await q.selectFrom('opening_entry').select(['user', 'outcome']).where('drop', '=', dropId).where('user', 'in', userIds).execute();
+      const outcome = new Map(entries.map((e) => [e.user, e.outcome]));
       for (const id of userIds) {
         if (results.has(id)) continue;
         const got = outcome.get(id);
@@ -160,21 +177,41 @@ export function createOpeningShuffle(deps: { orm: Orm; notifier: EventNotifier }
 
   /** When the opening of a drop is to be served (null: none pending, or claims are not possible now). */
   async function nextInstant(dropId: string): Promise<Date | null> {
-    const [row] = await orm.em.fork().execute<{ at: Date | null }[]>(
-      `select case when opening_shuffle_seconds is null or opening_settled_at is not null or not is_active or paused_at is not null
-                        or claim_window_end <= clock_timestamp() then null
-                   else claim_window_start + make_interval(secs => opening_shuffle_seconds) end as at
-         from "drop" where id = ?`,
-      [dropId],
-    );
+    const row = await db(orm.em.fork())
+      .selectFrom('drop')
+      .select((eb) =>
+        eb
+          .case()
+          .when(
+            eb.or([
+              eb('openingShuffleSeconds', 'is', null),
+              eb('openingSettledAt', 'is not', null),
+              eb.not(eb.ref('isActive')),
+              eb('pausedAt', 'is not', null),
+              eb('claimWindowEnd', '<=', clock),
+            ]),
+          )
+          .then(null)
+          .else(plusSeconds(eb.ref('claimWindowStart'), eb.ref('openingShuffleSeconds')))
+          .end()
+          // Computed, not a column: the instant arrives as text.
+          .$castTo<string | null>()
+          .as('at'),
+      )
+      .where('id', '=', dropId)
+      .executeTakeFirst();
     return row?.at ? new Date(row.at) : null;
   }
 
   /** Drops whose shuffled opening is still to be served: read at startup and on the rooms' rebuilds. */
   async function pendingDrops(): Promise<string[]> {
-    const rows = await orm.em.fork().execute<{ id: string }[]>(
-      `select id from "drop" where opening_shuffle_seconds is not null and opening_settled_at is null and is_active and claim_window_end > clock_timestamp()`,
-    );
+    const rows = await db(orm.em.fork())
+      .selectFrom('drop')
+      .select('id')
+      .where((eb) =>
+        eb.and([eb('openingShuffleSeconds', 'is not', null), eb('openingSettledAt', 'is', null), eb.ref('isActive'), eb('claimWindowEnd', '>', clock)]),
+      )
+      .execute();
     return rows.map((r) => r.id);
   }
 

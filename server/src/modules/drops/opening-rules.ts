@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { UpdateDropBody } from '@dropspot/protocol';
+import { clock, db } from '../../db/kysely.ts';
 import { DomainError } from '../../domain/errors.ts';
 import type { Drop } from './drop.entity.ts';
 
@@ -18,7 +19,11 @@ export async function checkOpeningShuffle(em: EntityManager, drop: Drop, body: U
   const mode = body.allocationMode ?? drop.allocationMode;
   if (seconds !== null && mode !== 'FCFS') throw refuse('only a first-come-first-served drop can shuffle its opening');
   if (body.openingShuffleSeconds === undefined || body.openingShuffleSeconds === (drop.openingShuffleSeconds ?? null)) return;
-  const [opened] = await em.execute<{ opened: boolean }[]>('select claim_window_start <= clock_timestamp() as opened from "drop" where id = ?', [drop.id]);
+  const opened = await db(em)
+    .selectFrom('drop')
+    .select((eb) => eb('claimWindowStart', '<=', clock).as('opened'))
+    .where('id', '=', drop.id)
+    .executeTakeFirst();
   if (opened?.opened) throw refuse('cannot change once the window has opened');
   if (seconds !== null && !drop.rankingSecret) drop.rankingSecret = randomBytes(32).toString('hex');
 }

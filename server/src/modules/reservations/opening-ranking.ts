@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { OpeningEntry, OpeningRankingView, RankingQuery } from '@dropspot/protocol';
+import type { NotNull } from 'kysely';
+import { countInt, db } from '../../db/kysely.ts';
 import { iso } from './line-rows.ts';
 import { RANKING_ORDER, commitmentOf } from './ranking.ts';
 
@@ -26,21 +28,40 @@ export async function openingRanking(
   page: RankingQuery,
 ): Promise<{ view: OpeningRankingView; etag: string | null }> {
   const settledAt = drop.openingSettledAt;
+  const q = db(em);
+  // Once served, every entry has its rank and outcome (set together): the ranked rows are narrowed to that.
   const rows = settledAt
-    ? await em.execute<{ rank: number; anon_id: string; draw_key: string; outcome: OpeningEntry['outcome'] }[]>(
-        `select rank, anon_id, draw_key, outcome from "opening_entry" where drop_id = ? and rank > ? order by rank limit ?`,
-        [dropId, page.offset, page.limit],
-      )
+    ? await q
+        .selectFrom('opening_entry')
+        .select(['rank', 'anonId', 'drawKey', 'outcome'])
+        .where('drop', '=', dropId)
+        .where('rank', '>', page.offset)
+        .orderBy('rank')
+        .limit(page.limit)
+        .$narrowType<{ rank: NotNull; outcome: NotNull }>()
+        .execute()
     : [];
-  const [count] = settledAt
-    ? await em.execute<{ total: number; last_rank: number | null }[]>(`select count(*)::int as total, max(rank) as last_rank from "opening_entry" where drop_id = ? and rank is not null`, [dropId])
-    : [];
+  const count = settledAt
+    ? await q
+        .selectFrom('opening_entry')
+        .select((eb) => [countInt.as('total'), eb.fn.max('rank').as('lastRank')])
+        .where('drop', '=', dropId)
+        .where('rank', 'is not', null)
+        .executeTakeFirst()
+    : undefined;
   const own =
     userId && settledAt
-      ? (await em.execute<{ anon_id: string; rank: number }[]>(`select anon_id, rank from "opening_entry" where drop_id = ? and user_id = ? and rank is not null`, [dropId, userId]))[0]
+      ? await q
+          .selectFrom('opening_entry')
+          .select(['anonId', 'rank'])
+          .where('drop', '=', dropId)
+          .where('user', '=', userId)
+          .where('rank', 'is not', null)
+          .$narrowType<{ rank: NotNull }>()
+          .executeTakeFirst()
       : undefined;
-  const me = own ? { anonId: own.anon_id, rank: own.rank } : null;
-  const entries: OpeningEntry[] = rows.map((r) => ({ rank: r.rank, anonId: r.anon_id, drawKey: r.draw_key, outcome: r.outcome }));
+  const me = own ? { anonId: own.anonId, rank: own.rank } : null;
+  const entries: OpeningEntry[] = rows.map((r) => ({ rank: r.rank, anonId: r.anonId, drawKey: r.drawKey, outcome: r.outcome }));
   const last = entries.at(-1);
   const view: OpeningRankingView = {
     allocationMode: 'FCFS',
@@ -59,7 +80,7 @@ export async function openingRanking(
     total: count?.total ?? 0,
     offset: page.offset,
     limit: page.limit,
-    nextOffset: last && last.rank < (count?.last_rank ?? 0) ? last.rank : null,
+    nextOffset: last && last.rank < (count?.lastRank ?? 0) ? last.rank : null,
     ...(userId ? { me } : {}),
   };
   const etag = settledAt

@@ -76,19 +76,16 @@ export function createAccountService(deps: {
   }
 
   async function notificationData(userId: string): Promise<AccountExport['notifications']> {
-    const em = orm.em.fork();
+    const q = db(orm.em.fork());
     const [preferences, devices, sent] = await Promise.all([
-      em.execute<{ kind: string; channel: string; enabled: boolean }[]>(`select kind, channel, enabled from "notification_preference" where user_id = ? order by kind, channel`, [userId]),
-      em.execute<{ endpoint: string; created_at: Date }[]>(`select endpoint, created_at from "push_subscription" where user_id = ? order by created_at`, [userId]),
-      em.execute<{ drop_id: string; kind: string; channel: string; state: string; sent_at: Date | null }[]>(
-        `select drop_id, kind, channel, state, sent_at from "notification" where user_id = ? order by created_at`,
-        [userId],
-      ),
+      q.selectFrom('notification_preference').select(['kind', 'channel', 'enabled']).where('user', '=', userId).orderBy('kind').orderBy('channel').execute(),
+      q.selectFrom('push_subscription').select(['endpoint', 'createdAt']).where('user', '=', userId).orderBy('createdAt').execute(),
+      q.selectFrom('notification').select(['drop', 'kind', 'channel', 'state', 'sentAt']).where('user', '=', userId).orderBy('createdAt').execute(),
     ]);
     return {
       preferences,
-      devices: devices.map((d) => ({ endpoint: d.endpoint, createdAt: new Date(d.created_at).toISOString() })),
-      sent: sent.map((n) => ({ dropId: n.drop_id, kind: n.kind, channel: n.channel, state: n.state, sentAt: n.sent_at ? new Date(n.sent_at).toISOString() : null })),
+      devices: devices.map((d) => ({ endpoint: d.endpoint, createdAt: d.createdAt.toISOString() })),
+      sent: sent.map((n) => ({ dropId: n.drop, kind: n.kind, channel: n.channel, state: n.state, sentAt: iso(n.sentAt) })),
     };
   }
 
