@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type PgBoss from 'pg-boss';
-import type { DropView, NotificationKind, ReservationView } from '@dropspot/protocol';
+import { sql, type AliasableExpression, type NotNull, type QueryCreator } from 'kysely';
+import type { DropView, NotificationChannel, NotificationKind, ReservationView } from '@dropspot/protocol';
 import type { Config } from '../../config.ts';
+import { db, type Database } from '../../db/kysely.ts';
 
 export const SEND_QUEUE = 'notify-send';
 export const PLAN_QUEUE = 'notify-plan';
@@ -22,6 +24,8 @@ export function jobId(key: string): string {
 /**
  * pg-boss writing through the caller's transaction: jobs commit (or roll back) with the rows that
  * need them. Its SQL numbers its parameters ($1…); the entity manager binds them in order (?).
+ * Hand-written on purpose: this is pg-boss's own SQL (its job tables, its statements) passed
+ * through, not a query of ours, so there is nothing for the typed builder to say.
  */
 export function inTransaction(em: EntityManager): PgBoss.Db {
   return {
@@ -33,26 +37,68 @@ export function inTransaction(em: EntityManager): PgBoss.Db {
   };
 }
 
-/** Candidates: rows of (user_id, drop_id, kind, detail), as SQL. */
-export interface CandidateSource {
-  sql: string;
-  params: unknown[];
+/** One candidate: a kind of notification about a drop for a user, with what it says beyond the drop. */
+export interface Candidate {
+  userId: string;
+  dropId: string;
+  kind: NotificationKind;
+  detail: Record<string, unknown> | null;
 }
+
+/** Candidates as a query of rows (userId, dropId, kind, detail), composed into `insertNotifications`. */
+export type CandidateSource = (q: QueryCreator<Database>) => AliasableExpression<Candidate>;
+
+const kindText = (kind: NotificationKind) => sql<NotificationKind>`${kind}::text`;
+const jsonb = (value: Record<string, unknown> | null) => sql<Record<string, unknown> | null>`${value === null ? null : JSON.stringify(value)}::jsonb`;
 
 /** Listed candidates (one event each). */
-export function listed(rows: { userId: string; dropId: string; kind: NotificationKind; detail: Record<string, unknown> | null }[]): CandidateSource {
-  return {
-    sql: `select user_id, drop_id, kind, detail from jsonb_to_recordset(?::jsonb) as c(user_id uuid, drop_id uuid, kind text, detail jsonb)`,
-    params: [JSON.stringify(rows.map((r) => ({ user_id: r.userId, drop_id: r.dropId, kind: r.kind, detail: r.detail })))],
-  };
+export function listed(rows: Candidate[]): CandidateSource {
+  const json = JSON.stringify(rows.map(({ userId, dropId, kind, detail }) => ({ userId, dropId, kind, detail })));
+  return (q) => q.selectFrom(sql<Candidate>`jsonb_to_recordset(${json}::jsonb)`.as<'l'>(sql`l("userId" uuid, "dropId" uuid, kind text, detail jsonb)`)).selectAll();
 }
 
-/** Everyone on a drop's waitlist right now. */
-export function waitlisted(dropId: string, kind: NotificationKind, detail: Record<string, unknown> | null, where = 'true'): CandidateSource {
-  return {
-    sql: `select w.user_id, w.drop_id, ?::text as kind, ?::jsonb as detail from "waitlist" w join "drop" d on d.id = w.drop_id where w.drop_id = ? and ${where}`,
-    params: [kind, detail === null ? null : JSON.stringify(detail), dropId],
-  };
+/** Everyone on a drop's waitlist right now (with `exceptDraw`: only while the drop is active and not a DRAW). */
+export function waitlisted(dropId: string, kind: NotificationKind, detail: Record<string, unknown> | null, options: { exceptDraw?: boolean } = {}): CandidateSource {
+  return (q) =>
+    q
+      .selectFrom('waitlist as w')
+      .innerJoin('drop as d', 'd.id', 'w.drop')
+      .select(['w.user as userId', 'w.drop as dropId', kindText(kind).as('kind'), jsonb(detail).as('detail')])
+      .where('w.drop', '=', dropId)
+      .$if(options.exceptDraw === true, (qb) => qb.where((eb) => eb.and([eb.ref('d.isActive'), eb('d.allocationMode', '<>', 'DRAW')])));
+}
+
+/** Everyone in a DRAW drop's frozen ranking: whether they won (a rank within the slots), and their rank. */
+function drawResults(dropId: string): CandidateSource {
+  return (q) =>
+    q
+      .selectFrom('reservation as r')
+      .innerJoin('drop as d', 'd.id', 'r.drop')
+      .select((eb) => [
+        'r.user as userId',
+        'r.drop as dropId',
+        kindText('draw-result').as('kind'),
+        sql<Record<string, unknown>>`jsonb_build_object('won', ${eb('r.rank', '<=', eb.ref('d.totalSlots'))}, 'rank', ${eb.ref('r.rank')})`.as('detail'),
+      ])
+      .where('r.drop', '=', dropId)
+      .where('d.allocationMode', '=', 'DRAW');
+}
+
+/** A granted hold, unless it is a DRAW winner's first (told by the draw result). */
+function granted(dropId: string, userId: string, expiresAt: string | null): CandidateSource {
+  return (q) =>
+    q
+      .selectFrom('reservation as r')
+      .innerJoin('drop as d', 'd.id', 'r.drop')
+      .select([
+        'r.user as userId',
+        'r.drop as dropId',
+        kindText('reservation-granted').as('kind'),
+        sql<Record<string, unknown>>`jsonb_build_object('expiresAt', ${expiresAt}::text)`.as('detail'),
+      ])
+      .where('r.drop', '=', dropId)
+      .where('r.user', '=', userId)
+      .where((eb) => eb.not(eb.and([eb('d.allocationMode', '=', 'DRAW'), eb('r.rank', '<=', eb.ref('d.totalSlots'))])));
 }
 
 /**
@@ -63,33 +109,53 @@ export function waitlisted(dropId: string, kind: NotificationKind, detail: Recor
  * as stale (a window that moved) is armed again.
  */
 export async function insertNotifications(em: EntityManager, boss: PgBoss, source: CandidateSource, sendOptions: PgBoss.JobInsert): Promise<number> {
-  const rows = await em.execute<{ id: string }[]>(
-    `with c as (select distinct on (user_id, drop_id, kind) * from (${source.sql}) s)
-     insert into "notification" (id, user_id, drop_id, kind, channel, state, detail, delivered_to, created_at)
-     select gen_random_uuid(), c.user_id, c.drop_id, c.kind, ch.channel, 'PENDING', c.detail, '[]', now()
-       from c join "user" u on u.id = c.user_id
-       cross join (values ('email'), ('push')) as ch(channel)
-       left join "notification_preference" p on p.user_id = c.user_id and p.kind = c.kind and p.channel = ch.channel
-      where coalesce(p.enabled, true)
-        and case ch.channel when 'email' then u.email_verified_at is not null
-                            else exists (select 1 from "push_subscription" s where s.user_id = c.user_id) end
-     on conflict (user_id, drop_id, kind, channel) do update set state = 'PENDING', detail = excluded.detail, reason = null, delivered_to = '[]'
-       where "notification".state = 'SKIPPED' and "notification".reason = 'stale'
-     returning id`,
-    source.params,
-  );
+  const rows = await db(em)
+    .with('c', (cte) => cte.selectFrom(source(cte).as('s')).distinctOn(['s.userId', 's.dropId', 's.kind']).selectAll())
+    .insertInto('notification')
+    .columns(['id', 'user', 'drop', 'kind', 'channel', 'state', 'detail', 'deliveredTo', 'createdAt'])
+    .expression((eb) =>
+      eb
+        .selectFrom('c')
+        .innerJoin('user as u', 'u.id', 'c.userId')
+        // The two channels as rows: each candidate is one notification per channel.
+        .crossJoin(sql<{ channel: NotificationChannel }>`(values ('email'), ('push'))`.as<'ch'>(sql`ch(channel)`))
+        .leftJoin('notification_preference as p', (join) => join.onRef('p.user', '=', 'c.userId').onRef('p.kind', '=', 'c.kind').onRef('p.channel', '=', 'ch.channel'))
+        .select([
+          sql<string>`gen_random_uuid()`.as('id'),
+          'c.userId',
+          'c.dropId',
+          'c.kind',
+          'ch.channel',
+          sql.lit('PENDING').as('state'),
+          'c.detail',
+          sql.lit('[]').as('deliveredTo'),
+          sql<Date>`now()`.as('createdAt'),
+        ])
+        .where((eb) =>
+          eb.and([
+            eb.fn.coalesce('p.enabled', sql<boolean>`true`),
+            eb
+              .case('ch.channel')
+              .when('email')
+              .then(eb('u.emailVerifiedAt', 'is not', null))
+              .else(eb.exists(eb.selectFrom('push_subscription as ps').select(sql.lit(1).as('one')).whereRef('ps.user', '=', 'c.userId')))
+              .end(),
+          ]),
+        ),
+    )
+    .onConflict((conflict) =>
+      conflict
+        .columns(['user', 'drop', 'kind', 'channel'])
+        .doUpdateSet((eb) => ({ state: 'PENDING', detail: eb.ref('excluded.detail'), reason: null, deliveredTo: sql<string[]>`'[]'` }))
+        .where('notification.state', '=', 'SKIPPED')
+        .where('notification.reason', '=', 'stale'),
+    )
+    .returning('id')
+    .execute();
   if (rows.length === 0) return 0;
   const jobs = rows.map((row) => ({ ...sendOptions, name: SEND_QUEUE, data: { id: row.id } satisfies SendJob }));
   for (let i = 0; i < jobs.length; i += 1000) await boss.insert(jobs.slice(i, i + 1000), { db: inTransaction(em) });
   return rows.length;
-}
-
-interface OutboxRow {
-  seq: string;
-  type: string;
-  drop_id: string | null;
-  user_id: string | null;
-  payload: Record<string, unknown>;
 }
 
 const WINDOW_CHANGES = new Set(['drop.created', 'drop.updated', 'window.opened', 'window.closed', 'window.extended', 'window.paused', 'window.resumed']);
@@ -137,18 +203,23 @@ export function createPlanner(deps: { config: Readonly<Config>; boss: PgBoss; se
 
   /** Plans one batch of published events; -1 when another process holds the cursor right now. */
   async function planBatch(em: EntityManager, batch: number): Promise<number> {
-    const [cursor] = await em.execute<{ last_seq: string }[]>(`select last_seq from "notification_cursor" where id = 1 for update skip locked`);
+    const q = db(em);
+    const cursor = await q.selectFrom('notification_cursor').select('lastSeq').where('id', '=', 1).forUpdate().skipLocked().executeTakeFirst();
     if (!cursor) return -1;
-    const events = await em.execute<OutboxRow[]>(
-      `select seq, type, drop_id, user_id, payload from "outbox_event" where seq > ? order by seq limit ?`,
-      [cursor.last_seq, batch],
-    );
+    const events = await q
+      .selectFrom('outbox_event')
+      .select(['seq', 'type', 'dropId', 'userId', 'payload'])
+      .where('seq', '>', cursor.lastSeq)
+      .orderBy('seq')
+      .limit(batch)
+      .$narrowType<{ seq: NotNull }>()
+      .execute();
     if (events.length === 0) return 0;
-    const direct: Parameters<typeof listed>[0] = [];
+    const direct: Candidate[] = [];
     const triggers: PgBoss.JobInsert[] = [];
     const options = deps.sendOptions();
     for (const event of events) {
-      const dropId = event.drop_id;
+      const dropId = event.dropId;
       if (!dropId) continue;
       const drop = event.payload.drop as DropView | undefined;
       if (WINDOW_CHANGES.has(event.type) && drop) {
@@ -157,51 +228,37 @@ export function createPlanner(deps: { config: Readonly<Config>; boss: PgBoss; se
       }
       if (event.type === 'window.opened') {
         // A DRAW drop's opening is told by each person's draw result instead.
-        await insertNotifications(em, boss, waitlisted(dropId, 'window-opened', null, `d.is_active and d.allocation_mode <> 'DRAW'`), options);
+        await insertNotifications(em, boss, waitlisted(dropId, 'window-opened', null, { exceptDraw: true }), options);
       } else if (event.type === 'ranking.frozen') {
-        await insertNotifications(
-          em,
-          boss,
-          {
-            sql: `select r.user_id, r.drop_id, 'draw-result'::text as kind,
-                         jsonb_build_object('won', r.rank <= d.total_slots, 'rank', r.rank) as detail
-                    from "reservation" r join "drop" d on d.id = r.drop_id where r.drop_id = ? and d.allocation_mode = 'DRAW'`,
-            params: [dropId],
-          },
-          options,
-        );
-      } else if (event.user_id && event.type === 'claim.issued') {
+        await insertNotifications(em, boss, drawResults(dropId), options);
+      } else if (event.userId && event.type === 'claim.issued') {
         const claim = event.payload.claim as { id: string };
-        direct.push({ userId: event.user_id, dropId, kind: 'claim-confirmed', detail: { claimId: claim.id } });
-      } else if (event.user_id && (event.type === 'reservation.granted' || event.type === 'reservation.extended')) {
+        direct.push({ userId: event.userId, dropId, kind: 'claim-confirmed', detail: { claimId: claim.id } });
+      } else if (event.userId && (event.type === 'reservation.granted' || event.type === 'reservation.extended')) {
         const view = event.payload.reservation as ReservationView;
         if (event.type === 'reservation.granted') {
           // On a DRAW drop the first holders learn it from their draw result ("you won, claim before …").
-          await insertNotifications(
-            em,
-            boss,
-            {
-              sql: `select r.user_id, r.drop_id, 'reservation-granted'::text as kind, jsonb_build_object('expiresAt', ?::text) as detail
-                      from "reservation" r join "drop" d on d.id = r.drop_id
-                     where r.drop_id = ? and r.user_id = ? and not (d.allocation_mode = 'DRAW' and r.rank <= d.total_slots)`,
-              params: [view.expiresAt, dropId, event.user_id],
-            },
-            options,
-          );
+          await insertNotifications(em, boss, granted(dropId, event.userId, view.expiresAt), options);
         }
-        const trigger = expiringTrigger(dropId, event.user_id, view);
+        const trigger = expiringTrigger(dropId, event.userId, view);
         if (trigger) triggers.push(trigger);
       }
     }
     if (direct.length > 0) await insertNotifications(em, boss, listed(direct), options);
     if (triggers.length > 0) await boss.insert(triggers, { db: inTransaction(em) });
-    await em.execute(`update "notification_cursor" set last_seq = ? where id = 1`, [events.at(-1)!.seq]);
+    await q.updateTable('notification_cursor').set({ lastSeq: events.at(-1)!.seq }).where('id', '=', 1).execute();
     return events.length;
   }
 
   /** With notifications turned off, the cursor still follows the stream, so turning them on later sends nothing old. */
   async function skipAll(em: EntityManager): Promise<void> {
-    await em.execute(`update "notification_cursor" set last_seq = greatest(last_seq, (select coalesce(max(seq), 0) from "outbox_event")) where id = 1`);
+    await db(em)
+      .updateTable('notification_cursor')
+      .set((eb) => ({
+        lastSeq: eb.fn<number>('greatest', ['lastSeq', eb.selectFrom('outbox_event').select((sub) => sub.fn.coalesce(sub.fn.max('seq'), sql.lit(0)).as('seq'))]),
+      }))
+      .where('id', '=', 1)
+      .execute();
   }
 
   return { planBatch, skipAll, opensSoonTrigger, expiringTrigger };
