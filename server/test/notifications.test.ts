@@ -263,7 +263,8 @@ describe('notifications', () => {
     expect(users.flatMap((u) => mailsTo(u, /Your turn|is open/))).toHaveLength(0);
   });
 
-  it('a restart in the middle of sending neither loses nor repeats a notification', async () => {
+  // 100 accounts, two app starts and 200 deliveries through a slow mail server: about 45 s alone, more under load.
+  it('a restart in the middle of sending neither loses nor repeats a notification', { timeout: 180_000 }, async () => {
     // A slow mail server, so the queue is still full when the app stops.
     await app.close();
     const slow = await startSmtpServer({ delayMs: 150 });
