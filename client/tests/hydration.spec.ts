@@ -16,30 +16,18 @@ async function holdScripts(page: Page): Promise<() => void> {
   return release;
 }
 
-test('an address typed on the sign-up page before it became interactive is kept', async ({ page }) => {
-  const release = await holdScripts(page);
-  await page.goto('/signup', { waitUntil: 'commit' });
-  await page.getByLabel('Email').fill('typed-early@dropspot.test');
-  release();
-  await waitLive(page);
-  await expect(page.getByLabel('Email')).toHaveValue('typed-early@dropspot.test');
-});
-
-test('a new address typed on the account page before it became interactive is kept', async ({ page }) => {
-  await signIn(page, newAccount(), true);
-  const release = await holdScripts(page);
-  await page.goto('/account', { waitUntil: 'commit' });
-  await page.getByLabel('New email').fill('typed-early@dropspot.test');
-  release();
-  await waitLive(page);
-  await expect(page.getByLabel('New email')).toHaveValue('typed-early@dropspot.test');
-});
-
-test('an address typed on the forgot-password page before it became interactive is kept', async ({ page }) => {
-  const release = await holdScripts(page);
-  await page.goto('/forgot-password', { waitUntil: 'commit' });
-  await page.getByLabel('Email').fill('typed-early@dropspot.test');
-  release();
-  await waitLive(page);
-  await expect(page.getByLabel('Email')).toHaveValue('typed-early@dropspot.test');
-});
+for (const { page: path, field, signedIn } of [
+  { page: '/signup', field: 'Email', signedIn: false },
+  { page: '/forgot-password', field: 'Email', signedIn: false },
+  { page: '/account', field: 'New email', signedIn: true },
+]) {
+  test(`an address typed on ${path} before the page became interactive is kept`, async ({ page }) => {
+    if (signedIn) await signIn(page, newAccount(), true);
+    const release = await holdScripts(page);
+    await page.goto(path, { waitUntil: 'commit' });
+    await page.getByLabel(field).fill('typed-early@dropspot.test');
+    release();
+    await waitLive(page);
+    await expect(page.getByLabel(field)).toHaveValue('typed-early@dropspot.test');
+  });
+}
