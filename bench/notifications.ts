@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import { SMTPServer } from 'smtp-server';
 import { Pool } from 'undici';
-import { audit, seedStorm, startServer, type AuditResult, type startDatabaseServer } from './support.ts';
+import { audit, claimStorm, seedStorm, startServer, type AuditResult, type startDatabaseServer } from './support.ts';
 
 export interface NotificationRun {
   notifications: 'off' | 'on';
@@ -112,23 +112,8 @@ export async function notificationsBench(
         PUSH_ALLOW_LOOPBACK: 'true',
         NOTIFICATIONS_ENABLED: mode === 'on' ? 'true' : 'false',
       });
-      const queue = [...users];
-      const codes: string[] = [];
-      let lastSuccess = 0;
       const pool = new Pool(server.baseUrl, { connections: CONCURRENCY, keepAliveTimeout: 30_000 });
-      const started = performance.now();
-      await Promise.all(
-        Array.from({ length: CONCURRENCY }, async () => {
-          for (let user = queue.pop(); user; user = queue.pop()) {
-            const res = await pool.request({ method: 'POST', path: `/api/drops/${dropId}/claim`, headers: { authorization: `Bearer ${user.token}` } });
-            const body = (await res.body.json()) as { claim?: { code: string } };
-            if (res.statusCode === 201 && body.claim) {
-              codes.push(body.claim.code);
-              lastSuccess = performance.now();
-            }
-          }
-        }),
-      );
+      const { codes, started, lastSuccess } = await claimStorm(pool, dropId, users, CONCURRENCY);
       await pool.close();
       const claimsPerSecond = Math.round(codes.length / ((lastSuccess - started) / 1000));
       if (mode === 'on') {

@@ -4,6 +4,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import type { Pool } from 'undici';
 import { freePort } from '../server/test/support/free-port.ts';
 import { embeddedDatabaseUrl } from '../mikro-orm.config.ts';
 import { startEmbeddedPostgres } from '../server/src/db/embedded-postgres.ts';
@@ -236,4 +237,29 @@ export function postgresPids(): number[] {
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return 0;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+/**
+ * `clients` loops that each take the next user and claim once over HTTP until none is left: the
+ * storm the notification and webhook benches run. Returns the codes answered 201, when it started
+ * and when the last one was answered (performance.now()).
+ */
+export async function claimStorm(pool: Pool, dropId: string, users: { token: string }[], clients: number): Promise<{ codes: string[]; started: number; lastSuccess: number }> {
+  const queue = [...users];
+  const codes: string[] = [];
+  let lastSuccess = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      for (let user = queue.pop(); user; user = queue.pop()) {
+        const res = await pool.request({ method: 'POST', path: `/api/drops/${dropId}/claim`, headers: { authorization: `Bearer ${user.token}` } });
+        const body = (await res.body.json()) as { claim?: { code: string } };
+        if (res.statusCode === 201 && body.claim) {
+          codes.push(body.claim.code);
+          lastSuccess = performance.now();
+        }
+      }
+    }),
+  );
+  return { codes, started, lastSuccess };
 }

@@ -13,7 +13,7 @@ import pg from 'pg';
 import { Webhook } from 'standardwebhooks';
 import { Pool } from 'undici';
 import { signAccessToken } from '../server/src/modules/auth/tokens.ts';
-import { audit, SECRET, seedStorm, startServer, type AuditResult, type startDatabaseServer } from './support.ts';
+import { audit, claimStorm, SECRET, seedStorm, startServer, type AuditResult, type startDatabaseServer } from './support.ts';
 
 const USERS = Number(process.env.BENCH_WEBHOOK_USERS ?? 4000);
 const SLOTS = Number(process.env.BENCH_WEBHOOK_SLOTS ?? 2000);
@@ -109,22 +109,7 @@ async function run(db: Awaited<ReturnType<typeof startDatabaseServer>>, withEndp
       if (res.statusCode !== 201 || !created.secret) throw new Error(`registering the endpoint failed: ${res.statusCode} ${JSON.stringify(created)}`);
       verifier = new Webhook(created.secret);
     }
-    const queue = [...users].sort(() => Math.random() - 0.5);
-    const codes: string[] = [];
-    let lastSuccess = 0;
-    const started = performance.now();
-    await Promise.all(
-      Array.from({ length: CLIENTS }, async () => {
-        for (let user = queue.pop(); user; user = queue.pop()) {
-          const res = await pool.request({ method: 'POST', path: `/api/drops/${dropId}/claim`, headers: { authorization: `Bearer ${user.token}` } });
-          const body = (await res.body.json()) as { claim?: { code: string } };
-          if (res.statusCode === 201 && body.claim) {
-            codes.push(body.claim.code);
-            lastSuccess = performance.now();
-          }
-        }
-      }),
-    );
+    const { codes, started, lastSuccess } = await claimStorm(pool, dropId, [...users].sort(() => Math.random() - 0.5), CLIENTS);
     const sellOutSeconds = (lastSuccess - started) / 1000;
     const result: StormRun = {
       endpoint: withEndpoint,
