@@ -34,6 +34,26 @@ await sendWorker?.ready();
 httpServer.listen(0, '127.0.0.1');
 await once(httpServer, 'listening');
 console.log(`READY ${(httpServer.address() as AddressInfo).port}`);
+if (process.env.BENCH_PROFILE === 'storm') {
+  // The load generator marks a storm's start and end with SIGUSR2: a profile of the storm alone,
+  // without the start-up, the connecting and the audit.
+  const { Session } = await import('node:inspector/promises');
+  const { mkdirSync, writeFileSync } = await import('node:fs');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  let running = false;
+  let count = 0;
+  process.on('SIGUSR2', () => {
+    running = !running;
+    if (running) return void session.post('Profiler.start');
+    void session.post('Profiler.stop').then(({ profile }) => {
+      const dir = new URL('./results/profiles/', import.meta.url);
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(new URL(`storm-${process.env.BENCH_LABEL ?? process.pid}-${++count}.cpuprofile`, dir), JSON.stringify(profile));
+    });
+  });
+}
 process.once('SIGTERM', () => {
   void close()
     .then(() => sendWorker?.stop())

@@ -63,6 +63,8 @@ export interface BenchServer {
   baseUrl: string;
   pid: number;
   rssBytes(): number;
+  /** With BENCH_PROFILE=storm: starts the server's CPU profile, and the next call writes it. */
+  mark(): void;
   stop(): Promise<void>;
 }
 
@@ -70,8 +72,9 @@ export type Engine = 'batched' | 'original' | 'ceiling';
 
 /** The app in its own process (bench/server.ts) on a free loopback port; `env` overrides the settings below (e.g. METRICS_TOKEN for the metrics on/off run). */
 export async function startServer(databaseUrl: string, engine: Engine, env: Record<string, string> = {}): Promise<BenchServer> {
-  // BENCH_PROFILE=1 writes a V8 CPU profile of the server per run into bench/results/profiles/.
-  const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${path.join(ROOT, 'bench/results/profiles')}`] : [];
+  // BENCH_PROFILE=1 writes a V8 CPU profile of the server per run into bench/results/profiles/;
+  // BENCH_PROFILE=storm only of each storm itself (bench/server.ts profiles between two SIGUSR2).
+  const profile = process.env.BENCH_PROFILE && process.env.BENCH_PROFILE !== 'storm' ? ['--cpu-prof', `--cpu-prof-dir=${path.join(ROOT, 'bench/results/profiles')}`] : [];
   const child: ChildProcess = spawn(process.execPath, [...profile, path.join(ROOT, 'bench/server.ts')], {
     cwd: ROOT,
     env: {
@@ -116,6 +119,9 @@ export async function startServer(databaseUrl: string, engine: Engine, env: Reco
   return {
     baseUrl: `http://127.0.0.1:${port}`,
     pid: child.pid!,
+    mark: () => {
+      if (process.env.BENCH_PROFILE === 'storm') child.kill('SIGUSR2');
+    },
     rssBytes: () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0) * 1024,
     stop: () =>
       new Promise<void>((resolve) => {

@@ -101,6 +101,25 @@ describe('login and me', () => {
     expect(badHeader.body.code).toBe('TOKEN_INVALID');
   });
 
+  it('refuses a token at its expiry and after logout, though its signature was checked (and remembered) before', async () => {
+    const { user, accessToken } = await signup();
+    const { sid } = jwt.decode(accessToken) as { sid: string };
+    const options = { subject: user.id, issuer: 'dropspot', audience: 'dropspot-api' };
+    const shortLived = jwt.sign({ role: 'USER', sid, exp: Math.floor(Date.now() / 1000) + 2 }, TEST_SECRET, options);
+    expect((await api('GET', '/api/auth/me', { token: shortLived })).status).toBe(200);
+    await vi.waitFor(
+      async () => {
+        const res = await api('GET', '/api/auth/me', { token: shortLived });
+        expect([res.status, res.body.code]).toEqual([401, 'TOKEN_EXPIRED']);
+      },
+      { timeout: 5000, interval: 200 },
+    );
+    expect((await api('GET', '/api/auth/me', { token: accessToken })).status).toBe(200);
+    expect((await api('POST', '/api/auth/logout', { token: accessToken })).status).toBe(204);
+    const after = await api('GET', '/api/auth/me', { token: accessToken });
+    expect([after.status, after.body.code]).toEqual([401, 'SESSION_REVOKED']);
+  });
+
   it('refuses a correctly signed access token that has no expiry', async () => {
     const { user, accessToken } = await signup();
     const { sid } = jwt.decode(accessToken) as { sid: string };

@@ -54,8 +54,19 @@ export function createRealtime(deps: RealtimeDeps) {
   const log = logger.child({ component: 'realtime' });
   const metrics = deps.metrics ?? noMetrics;
   const allowed = new Set(config.corsOrigins);
-  /** Behind a proxy every socket's peer is the proxy: per-IP limits and the audit log need the client. */
-  const addressOf = (socket: IoSocket) => deps.clientIp?.(socket.request) ?? socket.handshake.address;
+  /**
+   * Behind a proxy every socket's peer is the proxy: per-IP limits and the audit log need the
+   * client. Worked out once per socket (its handshake does not change), not at every event.
+   */
+  const addresses = new WeakMap<IoSocket, string>();
+  const addressOf = (socket: IoSocket) => {
+    let address = addresses.get(socket);
+    if (address === undefined) {
+      address = deps.clientIp?.(socket.request) ?? socket.handshake.address;
+      addresses.set(socket, address);
+    }
+    return address;
+  };
 
   const io: IoServer = new Server(httpServer, {
     serveClient: false,

@@ -17,7 +17,7 @@ import { createAdminProvisioning } from './admin-provision.ts';
 import { hashPassword, timingDummyHash, verifyPassword } from './password.ts';
 import { revokeFamily, ROTATED, type EndedSession } from './session-revocation.ts';
 import { SessionSchema, type Session } from './session.entity.ts';
-import { childRefreshToken, derivedKey, newRefreshToken, secretKey, sha256, signAccessToken, verifyAccessToken } from './tokens.ts';
+import { childRefreshToken, derivedKey, newRefreshToken, secretKey, sha256, signAccessToken, verifyAccessToken, type VerifiedAccessClaims } from './tokens.ts';
 
 export type AuthService = ReturnType<typeof createAuthService>;
 
@@ -66,6 +66,22 @@ export function createAuthService(deps: { orm: Orm; config: Readonly<Config>; on
     },
     { cache: false, maxBatchSize: 500, batchScheduleFn: (run) => setTimeout(run, 1) },
   );
+  /**
+   * Access tokens whose signature was checked, with their claims: a token is sent with every
+   * request and every socket event, and its HMAC, base64 and JSON cost more than the rest of the
+   * check. Only the exact string that verified is found here; its expiry is checked again at
+   * each use. The session behind it is checked at each use as before (liveSessions below), so
+   * logout and revocation work exactly as without this cache.
+   */
+  const verifiedTokens = new LRUCache<string, VerifiedAccessClaims>({ max: 50_000 });
+  function verifiedClaims(token: string): VerifiedAccessClaims {
+    const known = verifiedTokens.get(token);
+    if (known && known.exp * 1000 > Date.now()) return known;
+    if (known) verifiedTokens.delete(token);
+    const claims = verifyAccessToken(accessKey, token);
+    verifiedTokens.set(token, claims);
+    return claims;
+  }
   /** Sessions ended recently: a read that was in flight when one ended must not cache it again. */
   const endedSessions = new LRUCache<string, true>({ max: 200_000, ttl: SESSION_CACHE_MS * 10 });
   const forgetSessions = (sessions: EndedSession[]) => {
@@ -222,7 +238,7 @@ export function createAuthService(deps: { orm: Orm; config: Readonly<Config>; on
    * database so a demoted admin loses access at once rather than when the token expires.
    */
   async function authenticate(token: string, via: AuthContext['via']): Promise<AuthContext> {
-    const claims = verifyAccessToken(accessKey, token);
+    const claims = verifiedClaims(token);
     if (!UUID.test(claims.sid) || !UUID.test(claims.sub)) throw new DomainError('TOKEN_INVALID', 'The access token is not valid.');
     const key = `${claims.sid}:${claims.sub}`;
     let role = liveSessions.get(key);

@@ -12,6 +12,11 @@ export interface AccessClaims {
   sid: string;
 }
 
+/** Verified claims with the token's expiry (Unix seconds). */
+export interface VerifiedAccessClaims extends AccessClaims {
+  exp: number;
+}
+
 /** The HMAC key as a KeyObject, made once: jsonwebtoken would otherwise rebuild it on every call. */
 export function secretKey(secret: string): KeyObject {
   return createSecretKey(Buffer.from(secret, 'utf8'));
@@ -37,7 +42,7 @@ export function derivedKey(secret: string, purpose: string): KeyObject {
 }
 
 /** Only HS256 with our secret is accepted: `alg: none` and algorithm swaps fail verification. */
-export function verifyAccessToken(secret: string | KeyObject, token: string): AccessClaims {
+export function verifyAccessToken(secret: string | KeyObject, token: string): VerifiedAccessClaims {
   try {
     const payload = jwt.verify(token, secret, { algorithms: ['HS256'], issuer: ISSUER, audience: AUDIENCE });
     // A token without `exp` would never expire: jsonwebtoken accepts one, we do not.
@@ -45,7 +50,7 @@ export function verifyAccessToken(secret: string | KeyObject, token: string): Ac
       throw new DomainError('TOKEN_INVALID', 'The access token is not valid.');
     }
     const role = payload.role === 'ADMIN' ? 'ADMIN' : 'USER';
-    return { sub: payload.sub, role, sid: payload.sid };
+    return { sub: payload.sub, role, sid: payload.sid, exp: payload.exp };
   } catch (error) {
     if (error instanceof DomainError) throw error;
     if (error instanceof jwt.TokenExpiredError) {
