@@ -119,6 +119,10 @@ test('before a DRAW opens, a person who joined is told they are in the draw, not
   // Joining second says nothing about the order: no "#2".
   await expect(page.getByTestId('position')).toHaveCount(0);
   await expect(page.getByText(/#2\b/)).toHaveCount(0);
+  // Nor does the person's own list of waitlists.
+  await page.goto('/me');
+  await expect(page.getByTestId('my-draw-entry')).toHaveText('In the draw, 2 entries');
+  await expect(page.getByText(/#2 of/)).toHaveCount(0);
   await earlier.dispose();
   await admin.dispose();
 });

@@ -278,7 +278,19 @@ export const joinedSchema = named('Joined', z.object({ entry: positionedEntry, c
 export const leftSchema = named('Left', z.object({ left: z.boolean() }));
 export const claimedSchema = named('Claimed', z.object({ claim: claimViewSchema, created: z.boolean() }));
 export const holdsExtendedSchema = named('HoldsExtended', z.object({ extended: z.number().int() }));
-export const myWaitlistsSchema = named('MyWaitlists', z.object({ items: z.array(positionViewSchema.extend({ dropTitle: z.string() })) }));
+export const myWaitlistsSchema = named(
+  'MyWaitlists',
+  z.object({
+    items: z.array(
+      positionViewSchema.extend({
+        dropTitle: z.string(),
+        allocationMode: z.enum(ALLOCATION_MODES),
+        /** A DRAW drop not drawn yet: `position` is the join order, which plays no part in the draw. */
+        drawPending: z.boolean(),
+      }),
+    ),
+  }),
+);
 
 export const mailboxSchema = named(
   'Mailbox',
@@ -382,6 +394,7 @@ agree<z.output<typeof signupRequirementsSchema>, T.SignupRequirements>(true);
 agree<z.output<typeof dropViewSchema>, T.DropView>(true);
 agree<z.output<typeof dropDetailViewSchema>, T.DropDetailView>(true);
 agree<z.output<typeof positionViewSchema>, T.PositionView>(true);
+agree<z.output<typeof myWaitlistsSchema>['items'][number], T.MyWaitlistEntry>(true);
 agree<z.output<typeof claimViewSchema>, T.ClaimView>(true);
 agree<z.output<typeof reservationViewSchema>, T.ReservationView>(true);
 agree<z.output<typeof rankingViewSchema>, T.RankingView>(true);

@@ -96,6 +96,14 @@ export interface PositionView {
   breakdown: ScoreBreakdown;
 }
 
+/** One of the signed-in user's waitlists (GET /api/me/waitlists). */
+export interface MyWaitlistEntry extends PositionView {
+  dropTitle: string;
+  allocationMode: AllocationMode;
+  /** A DRAW drop not drawn yet: `position` is the join order, which plays no part in the draw. */
+  drawPending: boolean;
+}
+
 export interface ClaimView {
   id: string;
   dropId: string;

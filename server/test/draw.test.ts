@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { createHash, createHmac } from 'node:crypto';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import type { DropView, RankingView } from '@dropspot/protocol';
+import type { DropView, MyWaitlistEntry, RankingView } from '@dropspot/protocol';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ROOT_DIR } from '../src/config.ts';
 import { verifyRanking } from '../src/modules/reservations/ranking.ts';
@@ -51,6 +51,9 @@ describe('DRAW drops', () => {
     expect(before.rankingCommitment).toMatch(/^[0-9a-f]{64}$/);
     const hidden = (await api('GET', `/api/drops/${drop.id}/ranking`)).body as RankingView;
     expect(hidden).toMatchObject({ allocationMode: 'DRAW', revealed: false, secret: null, entries: [], commitment: before.rankingCommitment });
+    // The joiners' own lists say the draw is still to come: the join order is no place in it.
+    const mineBefore = (await api('GET', '/api/me/waitlists', { token: users[1]!.token })).body as { items: MyWaitlistEntry[] };
+    expect(mineBefore.items.find((i) => i.dropId === drop.id)).toMatchObject({ allocationMode: 'DRAW', drawPending: true, waitlistCount: 30 });
 
     expect((await api('POST', `/api/admin/drops/${drop.id}/window`, { token: admin.token, body: { action: 'open-now' } })).status).toBe(200);
 
@@ -75,6 +78,11 @@ describe('DRAW drops', () => {
 
     // The first 5 in the draw hold the reservations, and only they.
     const at = (rank: number) => drawn[rank - 1]!.user;
+    // Drawn: each joiner's list shows their place in the draw.
+    for (const rank of [1, 17]) {
+      const mine = (await api('GET', '/api/me/waitlists', { token: at(rank).token })).body as { items: MyWaitlistEntry[] };
+      expect(mine.items.find((i) => i.dropId === drop.id)).toMatchObject({ drawPending: false, position: rank });
+    }
     const line = await app.services.reservations.adminView(drop.id);
     expect(line.items.map((i) => [i.rank, i.userId])).toEqual(drawn.map((e, i) => [i + 1, e.user.id]));
     expect(line.items.filter((i) => i.status === 'GRANTED').map((i) => i.rank)).toEqual([1, 2, 3, 4, 5]);

@@ -1,4 +1,4 @@
-import type { ClaimView, PositionView } from '@dropspot/protocol';
+import type { ClaimView, MyWaitlistEntry } from '@dropspot/protocol';
 import { requireUser } from '#lib/auth.ts';
 import { loadApi } from '#lib/load.ts';
 import type { PageServerLoad } from './$types';
@@ -8,7 +8,7 @@ export const load: PageServerLoad = async ({ fetch, locals, url, depends }) => {
   depends('app:my-waitlists');
   const [claims, waitlists] = await Promise.all([
     loadApi<{ items: ClaimView[] }>(fetch, '/api/me/claims'),
-    loadApi<{ items: (PositionView & { dropTitle: string })[] }>(fetch, '/api/me/waitlists'),
+    loadApi<{ items: MyWaitlistEntry[] }>(fetch, '/api/me/waitlists'),
   ]);
   return { claims: claims.items, waitlists: waitlists.items };
 };

@@ -1,5 +1,5 @@
 import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
-import { hasLine, type PositionView, type WaitlistEntryView } from '@dropspot/protocol';
+import { hasLine, type MyWaitlistEntry, type PositionView, type WaitlistEntryView } from '@dropspot/protocol';
 import { sql, type Kysely } from 'kysely';
 import { clock, countInt, db, secondsInterval, type Database } from '../../db/kysely.ts';
 import type { Orm } from '../../db/orm.ts';
@@ -225,20 +225,24 @@ export function createWaitlistService(deps: {
   }
 
   /** The user's waitlist entries with their current positions, newest first (one ranking query). */
-  async function mine(userId: string): Promise<(PositionView & { dropTitle: string })[]> {
+  async function mine(userId: string): Promise<MyWaitlistEntry[]> {
     const q = db(orm.em.fork());
     const ranked = rankedWaitlist(q).where('drop', 'in', q.selectFrom('waitlist as own').select('own.drop').where('own.user', '=', userId));
     const rows = await q
       .selectFrom(ranked.as('r'))
       .innerJoin('drop as d', (join) => join.onRef('d.id', '=', 'r.drop').on('d.isActive', '=', true))
       .leftJoin('reservation as res', (join) => join.onRef('res.drop', '=', 'r.drop').onRef('res.user', '=', 'r.user'))
-      .select((eb) => ['r.drop', 'd.title', eb.fn.coalesce('res.rank', 'r.position').as('position'), 'r.total', 'r.priorityScore', 'r.joinedAt', 'r.scoreBreakdown'])
+      .select((eb) => ['r.drop', 'd.title', 'd.allocationMode', 'res.rank as drawnRank', eb.fn.coalesce('res.rank', 'r.position').as('position'), 'r.total', 'r.priorityScore', 'r.joinedAt', 'r.scoreBreakdown'])
       .where('r.user', '=', userId)
       .orderBy('r.joinedAt', 'desc')
       .execute();
     return rows.map((row) => ({
       dropId: row.drop,
       dropTitle: row.title,
+      allocationMode: row.allocationMode,
+      // A drawn DRAW drop has given each entry its rank in the draw (its reservation); before that,
+      // the only order there is, the join order, decides nothing.
+      drawPending: row.allocationMode === 'DRAW' && row.drawnRank === null,
       position: row.position,
       waitlistCount: row.total,
       priorityScore: row.priorityScore,
