@@ -263,3 +263,9 @@ export async function claimStorm(pool: Pool, dropId: string, users: { token: str
   );
   return { codes, started, lastSuccess };
 }
+
+/** A process's open-file limit (soft) and how many files it has open: each socket is one. */
+export function openFiles(pid: number | 'self'): { limit: number; open: number } {
+  const limit = Number(/^Max open files\s+(\d+|unlimited)/m.exec(readFileSync(`/proc/${pid}/limits`, 'utf8'))?.[1] ?? Infinity);
+  return { limit: Number.isNaN(limit) ? Infinity : limit, open: readdirSync(`/proc/${pid}/fd`).length };
+}
