@@ -213,6 +213,8 @@ interface FanOutResult {
   watchersThatSawSellOut: number;
   /** Watchers whose connection dropped after they had connected. */
   disconnected: number;
+  /** From the first claim sent to the last answered. */
+  stormSeconds: number;
   /** Share of one core each process used from the storm's start until every watcher saw the sell-out (100 = one core). */
   cpuPercent: { server: number; postgres: number; stormGenerator: number; watcherProcesses: number[] };
   /** Load processes at ≥ SATURATED % of a core: their own receipt times, not only the server's, are in the delays. */
@@ -254,10 +256,12 @@ async function fanOut(db: Awaited<ReturnType<typeof startDatabaseServer>>, watch
   try {
     await sleep(300);
     const rssBefore = server.rssBytes();
-    // Each watcher is an open file in the server and in its watcher process: past the limits its connection would fail.
+    // Each watcher is an open file in the server and in its watcher process: past the limits its
+    // connection would fail, and so would the server's next accept or database connection. Kept
+    // free in the server: the storm's 200 connections, its database pool, and a margin.
     const serverFiles = openFiles(server.pid);
     const ownFiles = openFiles('self');
-    const fits = Math.min(serverFiles.limit - serverFiles.open - 100, (ownFiles.limit - 50) * processes);
+    const fits = Math.min(serverFiles.limit - serverFiles.open - 200 - 100, (ownFiles.limit - 50) * processes);
     const target = Math.max(0, Math.min(watchers, fits));
     const capped = target < watchers ? `open-file limit ${serverFiles.limit} (server), ${ownFiles.limit} (each watcher process): ${target} of ${watchers} watchers fit; raise \`ulimit -n\`` : null;
     if (capped) console.log(`fan-out: ${capped}`);
@@ -317,6 +321,7 @@ async function fanOut(db: Awaited<ReturnType<typeof startDatabaseServer>>, watch
       }),
     );
     stormBar.stop();
+    const stormSeconds = (performance.now() - stormStarted) / 1000;
     await pool.close();
     await Promise.race([Promise.all(workers.map((w) => w.soldOut())), sleep(10_000)]);
     const window = (performance.now() - stormStarted) / 1000;
@@ -363,6 +368,7 @@ async function fanOut(db: Awaited<ReturnType<typeof startDatabaseServer>>, watch
       sellOutToLastWatcherMs: connected > 0 && reached.length === connected ? reached.reduce((a, b) => Math.max(a, b), 0) - lastSuccessWall : null,
       watchersThatSawSellOut: reached.length,
       disconnected: reports.reduce((sum, r) => sum + r.disconnected, 0),
+      stormSeconds: round(stormSeconds),
       cpuPercent,
       saturated,
       seconds: round((performance.now() - began) / 1000),
@@ -475,6 +481,7 @@ async function main(): Promise<boolean> {
       fanOuts.map((f) => ({
         watchers: f.connected === f.watchers ? f.watchers : `${f.connected} of ${f.watchers}`,
         'connect s (/s)': `${f.connectSeconds} (${f.connectsPerSecond})`,
+        'storm s': f.stormSeconds,
         'msgs/watcher': f.messagesPerWatcher.mean,
         'delay p50/p99 ms': `${f.deliveryDelayMs.p50}/${f.deliveryDelayMs.p99}`,
         'sell-out to last watcher ms': f.sellOutToLastWatcherMs ?? `${f.watchersThatSawSellOut} saw it`,

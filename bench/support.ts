@@ -97,6 +97,7 @@ export async function startServer(databaseUrl: string, engine: Engine, env: Reco
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  let tail = '';
   const port = await new Promise<number>((resolve, reject) => {
     // The request log goes to this pipe, as `npm start`'s goes to its terminal: read it until the
     // READY line, then keep draining it without keeping it, or the server would block on a full pipe.
@@ -106,19 +107,34 @@ export async function startServer(databaseUrl: string, engine: Engine, env: Reco
       const match = /READY (\d+)/.exec(out);
       if (match) {
         child.stdout!.off('data', onData);
-        child.stdout!.resume();
+        // Only the last few KiB are kept: what the log said before an unexpected exit.
+        child.stdout!.on('data', (more: Buffer) => {
+          tail = (tail + more.toString()).slice(-4096);
+        });
         resolve(Number(match[1]));
       }
     };
     child.stdout!.on('data', onData);
     child.once('exit', (code) => reject(new Error(`bench server exited with ${code}`)));
   });
+  let stopping = false;
+  child.once('exit', (code, signal) => {
+    if (!stopping) console.error(`\nbench server exited unexpectedly (${signal ?? code}); the end of its log:\n${tail}`);
+  });
   return {
     baseUrl: `http://127.0.0.1:${port}`,
     pid: child.pid!,
-    rssBytes: () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0) * 1024,
+    rssBytes: () => {
+      try {
+        return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
+      } catch {
+        return 0; // it has exited
+      }
+    },
     stop: () =>
       new Promise<void>((resolve) => {
+        stopping = true;
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
         child.once('exit', () => resolve());
         child.kill('SIGTERM');
       }),
