@@ -100,6 +100,7 @@ export async function startServer(databaseUrl: string, engine: Engine, env: Reco
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  let tail = '';
   const port = await new Promise<number>((resolve, reject) => {
     // The request log goes to this pipe, as `npm start`'s goes to its terminal: read it until the
     // READY line, then keep draining it without keeping it, or the server would block on a full pipe.
@@ -109,12 +110,19 @@ export async function startServer(databaseUrl: string, engine: Engine, env: Reco
       const match = /READY (\d+)/.exec(out);
       if (match) {
         child.stdout!.off('data', onData);
-        child.stdout!.resume();
+        // Only the last few KiB are kept: what the log said before an unexpected exit.
+        child.stdout!.on('data', (more: Buffer) => {
+          tail = (tail + more.toString()).slice(-4096);
+        });
         resolve(Number(match[1]));
       }
     };
     child.stdout!.on('data', onData);
     child.once('exit', (code) => reject(new Error(`bench server exited with ${code}`)));
+  });
+  let stopping = false;
+  child.once('exit', (code, signal) => {
+    if (!stopping) console.error(`\nbench server exited unexpectedly (${signal ?? code}); the end of its log:\n${tail}`);
   });
   return {
     baseUrl: `http://127.0.0.1:${port}`,
@@ -122,9 +130,17 @@ export async function startServer(databaseUrl: string, engine: Engine, env: Reco
     mark: () => {
       if (process.env.BENCH_PROFILE === 'storm') child.kill('SIGUSR2');
     },
-    rssBytes: () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0) * 1024,
+    rssBytes: () => {
+      try {
+        return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
+      } catch {
+        return 0; // it has exited
+      }
+    },
     stop: () =>
       new Promise<void>((resolve) => {
+        stopping = true;
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
         child.once('exit', () => resolve());
         child.kill('SIGTERM');
       }),
@@ -268,4 +284,10 @@ export async function claimStorm(pool: Pool, dropId: string, users: { token: str
     }),
   );
   return { codes, started, lastSuccess };
+}
+
+/** A process's open-file limit (soft) and how many files it has open: each socket is one. */
+export function openFiles(pid: number | 'self'): { limit: number; open: number } {
+  const limit = Number(/^Max open files\s+(\d+|unlimited)/m.exec(readFileSync(`/proc/${pid}/limits`, 'utf8'))?.[1] ?? Infinity);
+  return { limit: Number.isNaN(limit) ? Infinity : limit, open: readdirSync(`/proc/${pid}/fd`).length };
 }

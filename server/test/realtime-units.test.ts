@@ -64,4 +64,45 @@ describe('count coalescer', () => {
     expect(sent.length).toBeLessThanOrEqual(4);
     expect(sent.at(-1)).toBe(10);
   });
+
+  it('tells a crowd arriving its watcher number once per minor interval, and a claim at once with it', async () => {
+    vi.useFakeTimers();
+    try {
+      let watchers = 0;
+      let claimed = 0;
+      const sent: { watchers: number; claimed: number }[] = [];
+      const coalescer = createCoalescer({ intervalMs: 100, minorIntervalMs: 1000, run: async () => void sent.push({ watchers, claimed }), onError: () => {}, settled: () => {} });
+      // The first watcher after a quiet time is told at once.
+      watchers = 1;
+      coalescer.markMinor();
+      await vi.advanceTimersByTimeAsync(0);
+      expect(sent).toEqual([{ watchers: 1, claimed: 0 }]);
+      // A crowd: one joins every 10 ms; none of them costs a message before the minor interval is up…
+      for (let i = 0; i < 90; i++) {
+        watchers += 1;
+        coalescer.markMinor();
+        await vi.advanceTimersByTimeAsync(10);
+      }
+      expect(sent).toHaveLength(1);
+      // …then one message carries them all.
+      await vi.advanceTimersByTimeAsync(100);
+      expect(sent).toEqual([{ watchers: 1, claimed: 0 }, { watchers: 91, claimed: 0 }]);
+      // More arrive, then a claim: the claim goes out within the (short) interval, carrying them.
+      watchers += 5;
+      coalescer.markMinor();
+      await vi.advanceTimersByTimeAsync(50);
+      claimed = 1;
+      coalescer.markDirty();
+      await vi.advanceTimersByTimeAsync(100);
+      expect(sent.at(-1)).toEqual({ watchers: 96, claimed: 1 });
+      expect(sent).toHaveLength(3);
+      // Nothing is left waiting: the minor change went out with the claim.
+      await vi.advanceTimersByTimeAsync(2000);
+      expect(sent).toHaveLength(3);
+      expect(coalescer.idle()).toBe(true);
+      coalescer.close();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
 });

@@ -4,26 +4,40 @@
  * reads the latest values when it starts, and a change that arrives while a run is in flight
  * schedules another, so the last change always goes out. A failed run is tried again after the
  * interval, or the last change could be lost.
+ *
+ * A minor change (`markMinor`: a drop's watcher number) waits for `minorIntervalMs` instead,
+ * unless a change that matters sooner carries it: each run reaches every socket of the room, so
+ * a crowd arriving would otherwise cost a message to everyone already there at every interval.
  */
 export function createCoalescer(deps: {
   intervalMs: number;
+  /** The longest a minor change waits after the last run (default: `intervalMs`). */
+  minorIntervalMs?: number;
   run: () => Promise<void>;
   onError: (error: unknown) => void;
   settled: () => void;
-  /** After a run that succeeded: how long since the first change it carried (metrics). */
+  /** After a run that succeeded: how long since the first change it carried that was not minor (metrics). */
   ran?: (sinceFirstChangeMs: number) => void;
 }) {
+  const minorIntervalMs = Math.max(deps.intervalMs, deps.minorIntervalMs ?? deps.intervalMs);
   let lastRun = 0;
-  /** When the oldest change not yet carried by a run arrived. */
+  /** When the oldest change not yet carried by a run arrived (minor ones aside). */
   let dirtySince: number | undefined;
   let timer: NodeJS.Timeout | undefined;
+  /** When the pending timer fires. */
+  let timerAt = 0;
   let running = false;
-  let dirty = false;
+  /** What waits for a run: nothing (0), only minor changes (1), or a change due within `intervalMs` (2). */
+  let pending: 0 | 1 | 2 = 0;
+  const raise = (to: 1 | 2) => {
+    pending = Math.max(pending, to) as 1 | 2;
+  };
   let closed = false;
 
   async function flush(): Promise<void> {
     timer = undefined;
-    dirty = false;
+    const carried = pending;
+    pending = 0;
     running = true;
     const since = dirtySince;
     dirtySince = undefined;
@@ -31,26 +45,36 @@ export function createCoalescer(deps: {
       await deps.run();
       if (since !== undefined) deps.ran?.(Date.now() - since);
     } catch (error) {
-      dirty = true;
+      if (carried > 0) raise(carried as 1 | 2);
       dirtySince ??= since;
       deps.onError(error);
     } finally {
       lastRun = Date.now();
       running = false;
     }
-    if (dirty) schedule();
+    if (pending > 0) schedule();
     deps.settled();
   }
 
   function schedule(): void {
-    if (closed || timer || running) return;
-    timer = setTimeout(() => void flush(), Math.max(0, lastRun + deps.intervalMs - Date.now()));
+    if (closed || running || pending === 0) return;
+    const at = lastRun + (pending === 2 ? deps.intervalMs : minorIntervalMs);
+    if (timer) {
+      if (timerAt <= at) return;
+      clearTimeout(timer);
+    }
+    timerAt = at;
+    timer = setTimeout(() => void flush(), Math.max(0, at - Date.now()));
   }
 
   return {
     markDirty(): void {
-      dirty = true;
+      raise(2);
       dirtySince ??= Date.now();
+      schedule();
+    },
+    markMinor(): void {
+      raise(1);
       schedule();
     },
     /** Nothing waiting and nothing running. */

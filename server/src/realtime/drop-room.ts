@@ -8,6 +8,8 @@ const LINE_RETRY_MS = 1000;
 export interface DropRoomDeps {
   logger: Logger;
   countIntervalMs: number;
+  /** A change in the watcher number alone: each counts message reaches the whole room, so a crowd joining is told at this pace. */
+  watcherCountIntervalMs: number;
   positionIntervalMs: number;
   /** Reads the drop's counts and sends them to its watchers and the lobby. */
   sendCounts: (dropId: string) => Promise<void>;
@@ -34,6 +36,8 @@ export interface DropRoom {
   /** Each signed-in watcher's last pushed waitlist position. */
   readonly lastPositions: Map<string, number>;
   markCounts(): void;
+  /** A watcher came or went: the counts carry it within `watcherCountIntervalMs` (sooner with any other change). */
+  markWatchers(): void;
   markPositions(): void;
   /** Re-reads the drop's window instants (after an admin change, here or in another process). */
   reloadWindow(): Promise<void>;
@@ -147,6 +151,7 @@ export function createDropRoom(dropId: string, deps: DropRoomDeps): DropRoom {
 
   const counts = createCoalescer({
     intervalMs: deps.countIntervalMs,
+    minorIntervalMs: deps.watcherCountIntervalMs,
     run: () => deps.sendCounts(dropId),
     onError: (error) => logger.warn({ err: error, dropId }, 'could not read drop counts'),
     settled: () => deps.settled(room),
@@ -165,6 +170,7 @@ export function createDropRoom(dropId: string, deps: DropRoomDeps): DropRoom {
     lastLine: new Map(),
     lastPositions: new Map(),
     markCounts: () => counts.markDirty(),
+    markWatchers: () => counts.markMinor(),
     markPositions: () => positions.markDirty(),
     reloadWindow: () =>
       track(async () => {

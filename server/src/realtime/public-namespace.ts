@@ -43,7 +43,7 @@ export function bindPublicNamespace(
       auth.forget(socket);
       for (const room of socket.rooms) {
         if (!room.startsWith('drop:')) continue;
-        registry.room(room.slice(5))?.markCounts();
+        registry.room(room.slice(5))?.markWatchers();
         registry.room(room.slice(5))?.markPositions();
       }
     });
@@ -77,7 +77,7 @@ export function bindPublicNamespace(
         const room = registry.room(dropId);
         if (room) {
           room.priority ||= hasLine(drop.allocationMode);
-          room.markCounts();
+          room.markWatchers();
           room.markPositions();
         }
         return { drop, watchers: await deps.watcherCount(dropId), serverNow: new Date().toISOString() };
@@ -88,7 +88,7 @@ export function bindPublicNamespace(
       handle(socket, 'drop:unwatch', dropRefSchema, async ({ dropId }) => {
         if (socket.rooms.has(dropRoom(dropId))) {
           await socket.leave(dropRoom(dropId));
-          registry.room(dropId)?.markCounts();
+          registry.room(dropId)?.markWatchers();
         }
         return null;
       }),

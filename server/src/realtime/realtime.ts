@@ -108,6 +108,7 @@ export function createRealtime(deps: RealtimeDeps) {
   const registry = createRoomRegistry({
     logger: log,
     countIntervalMs: limits.countIntervalMs,
+    watcherCountIntervalMs: limits.watcherCountIntervalMs,
     positionIntervalMs: limits.positionIntervalMs,
     sendCounts: numbers.sendCounts,
     countsSent: (ms) => metrics.countsSent(ms / 1000),

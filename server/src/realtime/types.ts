@@ -59,6 +59,8 @@ export interface RealtimeLimits {
   floodStrikes: number;
   maxPayloadBytes: number;
   countIntervalMs: number;
+  /** The longest a change in a drop's watcher number alone waits for its counts message (joins and leaves). */
+  watcherCountIntervalMs: number;
   positionIntervalMs: number;
   drainMs: number;
   /** How often the database is checked, so sockets hear at once when it goes away or comes back. */
@@ -69,6 +71,7 @@ export const DEFAULT_LIMITS: Omit<RealtimeLimits, 'eventsPerSecond' | 'eventsPer
   floodStrikes: 60,
   maxPayloadBytes: 16 * 1024,
   countIntervalMs: 100,
+  watcherCountIntervalMs: 1000,
   positionIntervalMs: 1000,
   drainMs: 10_000,
   databaseCheckMs: 2000,
