@@ -1,5 +1,5 @@
 import { expect, test, type Page } from '@playwright/test';
-import { newAccount, signIn, waitLive } from './support.ts';
+import { ADMIN, newAccount, signIn, waitLive } from './support.ts';
 
 /**
  * A page is served whole and becomes interactive when its JavaScript has loaded (hydration); on a
@@ -16,18 +16,21 @@ async function holdScripts(page: Page): Promise<() => void> {
   return release;
 }
 
-for (const { page: path, field, signedIn } of [
-  { page: '/signup', field: 'Email', signedIn: false },
-  { page: '/forgot-password', field: 'Email', signedIn: false },
-  { page: '/account', field: 'New email', signedIn: true },
-]) {
-  test(`an address typed on ${path} before the page became interactive is kept`, async ({ page }) => {
-    if (signedIn) await signIn(page, newAccount(), true);
+for (const { page: path, field, as, typed } of [
+  { page: '/signup', field: 'Email', as: null, typed: 'typed-early@dropspot.test' },
+  { page: '/forgot-password', field: 'Email', as: null, typed: 'typed-early@dropspot.test' },
+  { page: '/account', field: 'New email', as: 'user', typed: 'typed-early@dropspot.test' },
+  { page: '/admin/drops/new', field: 'Title', as: 'admin', typed: 'Typed before hydration' },
+  { page: '/admin/drops/new', field: 'Slots', as: 'admin', typed: '42' },
+] as const) {
+  test(`${field} typed on ${path} before the page became interactive is kept`, async ({ page }) => {
+    if (as === 'user') await signIn(page, newAccount(), true);
+    if (as === 'admin') await signIn(page, ADMIN);
     const release = await holdScripts(page);
     await page.goto(path, { waitUntil: 'commit' });
-    await page.getByLabel(field).fill('typed-early@dropspot.test');
+    await page.getByLabel(field).fill(typed);
     release();
     await waitLive(page);
-    await expect(page.getByLabel(field)).toHaveValue('typed-early@dropspot.test');
+    await expect(page.getByLabel(field)).toHaveValue(typed);
   });
 }
