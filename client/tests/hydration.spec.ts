@@ -22,6 +22,9 @@ for (const { page: path, field, as, typed } of [
   { page: '/account', field: 'New email', as: 'user', typed: 'typed-early@dropspot.test' },
   { page: '/admin/drops/new', field: 'Title', as: 'admin', typed: 'Typed before hydration' },
   { page: '/admin/drops/new', field: 'Slots', as: 'admin', typed: '42' },
+  { page: '/admin/webhooks', field: 'Endpoint URL', as: 'admin', typed: 'https://shop.example.com/hooks' },
+  { page: '/admin/tokens', field: 'Name', as: 'admin', typed: 'Warehouse' },
+  { page: '/admin/redeem', field: 'Code', as: 'admin', typed: 'ABCD-2345-WXYZ' },
 ] as const) {
   test(`${field} typed on ${path} before the page became interactive is kept`, async ({ page }) => {
     if (as === 'user') await signIn(page, newAccount(), true);
