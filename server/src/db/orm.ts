@@ -15,16 +15,21 @@ const MIGRATION_LOCK = 4_711_042_016;
 export async function initOrm(clientUrl: string, overrides: Partial<Options> = {}): Promise<Orm> {
   const orm = await MikroORM.init(ormConfig(clientUrl, overrides));
   try {
-    const connection = orm.em.getConnection();
-    await connection.transactional(async (transaction) => {
-      await connection.execute('select pg_advisory_xact_lock(?)', [MIGRATION_LOCK], 'all', transaction);
-      await orm.migrator.up({ transaction });
-    });
+    await migrate(orm);
   } catch (error) {
     await orm.close();
     throw error;
   }
   return orm;
+}
+
+/** Applies the pending migrations under the advisory lock (as `initOrm` does); returns the names applied. */
+export async function migrate(orm: Orm): Promise<string[]> {
+  const connection = orm.em.getConnection();
+  return connection.transactional(async (transaction) => {
+    await connection.execute('select pg_advisory_xact_lock(?)', [MIGRATION_LOCK], 'all', transaction);
+    return (await orm.migrator.up({ transaction })).map((migration) => migration.name);
+  });
 }
 
 /** Whether the database answers: a ping on a pooled connection, raw SQL because it reads no table. */
