@@ -65,6 +65,37 @@ describe('count coalescer', () => {
     expect(sent.at(-1)).toBe(10);
   });
 
+  it('pauses after a run at least as long as the run took, so a huge room never takes more than half the event loop; the last change still goes out', async () => {
+    vi.useFakeTimers();
+    try {
+      let claimed = 0;
+      const runs: { start: number; end: number; claimed: number }[] = [];
+      const coalescer = createCoalescer({
+        intervalMs: 100,
+        run: async () => {
+          const start = Date.now();
+          // Writing to every socket of the room: 300 ms of the event loop, as at 20,000 watchers.
+          vi.setSystemTime(start + 300);
+          runs.push({ start, end: Date.now(), claimed });
+        },
+        onError: () => {},
+        settled: () => {},
+      });
+      // A storm: a claim every 10 ms for 3 s.
+      for (let i = 0; i < 300; i++) {
+        claimed += 1;
+        coalescer.markDirty();
+        await vi.advanceTimersByTimeAsync(10);
+      }
+      await vi.advanceTimersByTimeAsync(2000);
+      coalescer.close();
+      for (let i = 1; i < runs.length; i++) expect(runs[i]!.start - runs[i - 1]!.end).toBeGreaterThanOrEqual(300);
+      expect(runs.at(-1)!.claimed).toBe(300);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('tells a crowd arriving its watcher number once per minor interval, and a claim at once with it', async () => {
     vi.useFakeTimers();
     try {

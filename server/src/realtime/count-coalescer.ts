@@ -8,6 +8,11 @@
  * A minor change (`markMinor`: a drop's watcher number) waits for `minorIntervalMs` instead,
  * unless a change that matters sooner carries it: each run reaches every socket of the room, so
  * a crowd arriving would otherwise cost a message to everyone already there at every interval.
+ *
+ * A run that takes longer than the interval (one message written to 20,000 sockets takes a few
+ * hundred milliseconds of the event loop) is followed by a pause at least as long as it took, so
+ * messages to a huge room never hold more than half of the event loop and claims keep being
+ * answered in between; the last change still goes out, one run later at most.
  */
 export function createCoalescer(deps: {
   intervalMs: number;
@@ -21,6 +26,8 @@ export function createCoalescer(deps: {
 }) {
   const minorIntervalMs = Math.max(deps.intervalMs, deps.minorIntervalMs ?? deps.intervalMs);
   let lastRun = 0;
+  /** How long the last run took. */
+  let lastDuration = 0;
   /** When the oldest change not yet carried by a run arrived (minor ones aside). */
   let dirtySince: number | undefined;
   let timer: NodeJS.Timeout | undefined;
@@ -39,6 +46,7 @@ export function createCoalescer(deps: {
     const carried = pending;
     pending = 0;
     running = true;
+    const startedAt = Date.now();
     const since = dirtySince;
     dirtySince = undefined;
     try {
@@ -50,6 +58,7 @@ export function createCoalescer(deps: {
       deps.onError(error);
     } finally {
       lastRun = Date.now();
+      lastDuration = lastRun - startedAt;
       running = false;
     }
     if (pending > 0) schedule();
@@ -58,7 +67,7 @@ export function createCoalescer(deps: {
 
   function schedule(): void {
     if (closed || running || pending === 0) return;
-    const at = lastRun + (pending === 2 ? deps.intervalMs : minorIntervalMs);
+    const at = lastRun + Math.max(pending === 2 ? deps.intervalMs : minorIntervalMs, lastDuration);
     if (timer) {
       if (timerAt <= at) return;
       clearTimeout(timer);
