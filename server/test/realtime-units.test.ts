@@ -65,7 +65,7 @@ describe('count coalescer', () => {
     expect(sent.at(-1)).toBe(10);
   });
 
-  it('pauses after a run at least as long as the run took, so a huge room never takes more than half the event loop; the last change still goes out', async () => {
+  it('pauses after a run at least as long as the run took, so a huge room never takes more than half the event loop; the last change still goes out, and a sell-out skips the pause', async () => {
     vi.useFakeTimers();
     try {
       let claimed = 0;
@@ -88,9 +88,19 @@ describe('count coalescer', () => {
         await vi.advanceTimersByTimeAsync(10);
       }
       await vi.advanceTimersByTimeAsync(2000);
-      coalescer.close();
       for (let i = 1; i < runs.length; i++) expect(runs[i]!.start - runs[i - 1]!.end).toBeGreaterThanOrEqual(300);
       expect(runs.at(-1)!.claimed).toBe(300);
+      // The sell-out does not wait for the pause: only the interval.
+      claimed = 301;
+      coalescer.markDirty();
+      await vi.advanceTimersByTimeAsync(0);
+      const busyUntil = runs.at(-1)!.end;
+      claimed = 302;
+      coalescer.markDirty(true);
+      await vi.advanceTimersByTimeAsync(100);
+      expect(runs.at(-1)!.claimed).toBe(302);
+      expect(runs.at(-1)!.start - busyUntil).toBeLessThanOrEqual(100);
+      coalescer.close();
     } finally {
       vi.useRealTimers();
     }

@@ -12,7 +12,8 @@
  * A run that takes longer than the interval (one message written to 20,000 sockets takes a few
  * hundred milliseconds of the event loop) is followed by a pause at least as long as it took, so
  * messages to a huge room never hold more than half of the event loop and claims keep being
- * answered in between; the last change still goes out, one run later at most.
+ * answered in between; the last change still goes out, one run later at most. An urgent change
+ * (the sell-out) skips the pause: only the interval and the run in flight stand before it.
  */
 export function createCoalescer(deps: {
   intervalMs: number;
@@ -34,10 +35,13 @@ export function createCoalescer(deps: {
   /** When the pending timer fires. */
   let timerAt = 0;
   let running = false;
-  /** What waits for a run: nothing (0), only minor changes (1), or a change due within `intervalMs` (2). */
-  let pending: 0 | 1 | 2 = 0;
-  const raise = (to: 1 | 2) => {
-    pending = Math.max(pending, to) as 1 | 2;
+  /**
+   * What waits for a run: nothing (0), only minor changes (1), a change due within `intervalMs`
+   * after the pause (2), or one due within `intervalMs` whatever the last run cost (3: a sell-out).
+   */
+  let pending: 0 | 1 | 2 | 3 = 0;
+  const raise = (to: 1 | 2 | 3) => {
+    pending = Math.max(pending, to) as 1 | 2 | 3;
   };
   let closed = false;
 
@@ -53,7 +57,7 @@ export function createCoalescer(deps: {
       await deps.run();
       if (since !== undefined) deps.ran?.(Date.now() - since);
     } catch (error) {
-      if (carried > 0) raise(carried as 1 | 2);
+      if (carried > 0) raise(carried as 1 | 2 | 3);
       dirtySince ??= since;
       deps.onError(error);
     } finally {
@@ -67,7 +71,7 @@ export function createCoalescer(deps: {
 
   function schedule(): void {
     if (closed || running || pending === 0) return;
-    const at = lastRun + Math.max(pending === 2 ? deps.intervalMs : minorIntervalMs, lastDuration);
+    const at = lastRun + (pending === 3 ? deps.intervalMs : Math.max(pending === 2 ? deps.intervalMs : minorIntervalMs, lastDuration));
     if (timer) {
       if (timerAt <= at) return;
       clearTimeout(timer);
@@ -77,8 +81,9 @@ export function createCoalescer(deps: {
   }
 
   return {
-    markDirty(): void {
-      raise(2);
+    /** `urgent`: news every screen must show at once (the last slot went), not held by the pause. */
+    markDirty(urgent = false): void {
+      raise(urgent ? 3 : 2);
       dirtySince ??= Date.now();
       schedule();
     },

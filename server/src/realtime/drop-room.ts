@@ -35,7 +35,8 @@ export interface DropRoom {
   readonly lastLine: Map<string, string>;
   /** Each signed-in watcher's last pushed waitlist position. */
   readonly lastPositions: Map<string, number>;
-  markCounts(): void;
+  /** `urgent`: the drop just sold out; every screen must hear it without the pause a huge room takes. */
+  markCounts(urgent?: boolean): void;
   /** A watcher came or went: the counts carry it within `watcherCountIntervalMs` (sooner with any other change). */
   markWatchers(): void;
   markPositions(): void;
@@ -169,7 +170,7 @@ export function createDropRoom(dropId: string, deps: DropRoomDeps): DropRoom {
     priority: false,
     lastLine: new Map(),
     lastPositions: new Map(),
-    markCounts: () => counts.markDirty(),
+    markCounts: (urgent) => counts.markDirty(urgent),
     markWatchers: () => counts.markMinor(),
     markPositions: () => positions.markDirty(),
     reloadWindow: () =>

@@ -62,7 +62,8 @@ const reloadLine: Action = (_event, dropId, { registry, broadcast, warn }) => {
 
 const forget: Action = (_event, dropId, { registry }) => registry.delete(dropId);
 
-const counts: Action = (_event, dropId, { registry }) => registry.room(dropId)?.markCounts();
+/** A claim that took the last slot is urgent: "sold out" reaches every screen without a huge room's pause. */
+const counts: Action = (event, dropId, { registry }) => registry.room(dropId)?.markCounts(event.type === 'claim.issued' && event.payload.remaining === 0);
 
 /** Places in line move with joins and leaves, and in a PRIORITY line with every grant, expiry and claim. */
 const positions: Action = (_event, dropId, { registry, broadcast }) => {
