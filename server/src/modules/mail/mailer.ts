@@ -70,10 +70,11 @@ export function createMailer(deps: { config: Readonly<Config>; orm: Orm; logger:
   boss.on('error', (error) => logger.warn({ err: error }, 'mail queue error'));
   let workerId: string | undefined;
 
-  async function deliver({ purpose, mail }: MailJob, id: string): Promise<void> {
+  /** `recorded`: the purposes already delivered, read for a whole batch; without it, this one is looked up. */
+  async function deliver({ purpose, mail }: MailJob, id: string, recorded?: ReadonlySet<string>): Promise<void> {
     if (!mail) return;
     const em = orm.em.fork();
-    if (await em.count(MailMessageSchema, { purpose })) return;
+    if (recorded ? recorded.has(purpose) : await em.count(MailMessageSchema, { purpose })) return;
     if (transport) {
       const attachments = mail.inline?.map((a) => ({ cid: a.cid, filename: a.filename, contentType: a.contentType, content: a.content, contentDisposition: 'inline' as const }));
       await transport.sendMail({ from: config.mail.from, to: mail.to, subject: mail.subject, text: mail.text, html: mail.html, attachments });
@@ -99,10 +100,15 @@ export function createMailer(deps: { config: Readonly<Config>; orm: Orm; logger:
       // its own job, retried on its own; pg-boss then completes the rest of the batch (only jobs
       // still active are completed).
       const failed: { id: string; error: unknown }[] = [];
+      // Which of them were already delivered (a retry after a completion was lost): one query for the batch.
+      const purposes = jobs.filter((job) => job.data.mail).map((job) => job.data.purpose);
+      const recorded = new Set(
+        purposes.length === 0 ? [] : (await db(orm.em.fork()).selectFrom('mail_message').select('purpose').where('purpose', 'in', purposes).execute()).map((row) => row.purpose),
+      );
       await Promise.all(
         jobs.map(async (job) => {
           try {
-            await deliver(job.data, job.id);
+            await deliver(job.data, job.id, recorded);
             if (job.data.mail) metrics.notification('mail', 'sent');
           } catch (error) {
             metrics.notification('mail', 'failed');
