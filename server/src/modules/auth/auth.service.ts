@@ -152,7 +152,7 @@ export function createAuthService(deps: { orm: Orm; config: Readonly<Config>; on
     const link = await firstLink(user);
     try {
       // Data-modifying WITHs of one statement: its foreign keys are checked at its end, when the user exists.
-      await db(orm.em.fork())
+      const statement = db(orm.em.fork())
         .with('new_user', (q) => q.insertInto('user').values({ ...user, emailCanonical: body.emailCanonical, passwordHash }).returning('id'))
         .with('new_session', (q) =>
           q
@@ -172,7 +172,9 @@ export function createAuthService(deps: { orm: Orm; config: Readonly<Config>; on
         .with('mail_job', () => numbered<{ id: string }>(link.job.text, link.job.values))
         .selectFrom('new_user')
         .select('id')
-        .execute();
+        .compile();
+      // Compiled with the entities' names and conversions; run without converting a result nobody reads back.
+      await orm.em.fork().getKysely().executeQuery(statement);
     } catch (error) {
       if (isUniqueViolation(error)) {
         throw new DomainError('EMAIL_TAKEN', 'An account with this email already exists.', {
