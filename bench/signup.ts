@@ -9,6 +9,9 @@
  *  (c) logins/s of the accounts just made;
  *  (d) claims/s of a storm alone and during a wave of concurrent sign-ups.
  * Every sign-up's verification mail goes to a real SMTP server on loopback, as in production.
+ * A sign-up's CPU is what it costs the machine: the server (split by thread: event loop, libuv's
+ * pool where the hashes run, V8's helpers), its forked send worker, which delivers the mail, and
+ * PostgreSQL, read once every mail of the leg has been delivered.
  *
  * Knobs: BENCH_SIGNUPS (200), BENCH_SIGNUP_CONCURRENCY (32), BENCH_POW_SIGNUPS (6), BENCH_POW_CONCURRENCY (3),
  * BENCH_SIGNUP_WAVE (200), BENCH_HASH_SECONDS (3); the storm uses BENCH_USERS / BENCH_SLOTS /
@@ -16,7 +19,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { solveChallenge, type Challenge } from 'altcha-lib';
@@ -45,18 +48,74 @@ interface Leg {
   perSecond: number;
   latencyMs: { p50: number; p99: number; mean: number };
   byStatus: Record<string, number>;
-  /** Share of one core each process used (100 = one core). */
-  cpuPercent: { server: number; postgres: number; loadGenerator: number };
-  /** CPU time per successful call, each process (a clock tick is 10 ms: rough for short legs). */
-  cpuMsPerCall: { server: number; postgres: number; loadGenerator: number };
+  /**
+   * Share of one core each process used (100 = one core), over the leg's own seconds. `sendWorker`
+   * is the server's forked send worker (SEND_WORKER=process), which delivers the sign-ups' mails.
+   */
+  cpuPercent: { server: number; sendWorker: number; postgres: number; loadGenerator: number };
+  /**
+   * CPU time per successful call, each process (a clock tick is 10 ms: rough for short legs). With
+   * `settled`, read once what the calls started has finished (every verification mail delivered):
+   * the send worker holds its batches while the server is busy, so much of that work comes after.
+   */
+  cpuMsPerCall: { server: number; sendWorker: number; postgres: number; loadGenerator: number };
+  /** The server's CPU per call by thread (same span as cpuMsPerCall): the event loop, libuv's pool (hashing), V8's helpers. */
+  serverThreadsMsPerCall: ReturnType<typeof threadTicks>;
+  /** Seconds from the last answer until `settled` resolved (0 without it). */
+  settleSeconds: number;
 }
 
-/** `count` calls of `one`, `concurrency` at a time, timed, with each process's CPU share. */
-async function leg(server: BenchServer, count: number, concurrency: number, one: (i: number) => Promise<{ status: number; ms: number }>): Promise<Leg> {
+/** The server's threads' CPU ticks, by kind: its event loop, libuv's pool (the hashes), V8's helpers (GC) and the rest. */
+function threadTicks(pid: number): Record<'eventLoop' | 'threadPool' | 'v8' | 'other', number> {
+  const ticks = { eventLoop: 0, threadPool: 0, v8: 0, other: 0 };
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const used = Number(fields[11]) + Number(fields[12]);
+      const kind = Number(tid) === pid ? 'eventLoop' : name === 'libuv-worker' ? 'threadPool' : name.startsWith('V8') ? 'v8' : 'other';
+      ticks[kind] += used;
+    } catch {
+      // gone
+    }
+  }
+  return ticks;
+}
+
+/** The processes the server forked (its send worker), found by their parent. */
+function childPids(parent: number): number[] {
+  const children: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === parent) children.push(Number(entry));
+    } catch {
+      // gone
+    }
+  }
+  return children;
+}
+
+/**
+ * `count` calls of `one`, `concurrency` at a time, timed, with each process's CPU: the share over
+ * the calls' seconds, and the CPU per call once `settled` (if given) says their work is done.
+ */
+async function leg(
+  server: BenchServer,
+  count: number,
+  concurrency: number,
+  one: (i: number) => Promise<{ status: number; ms: number }>,
+  settled?: () => Promise<void>,
+): Promise<Leg> {
   const latencies: number[] = [];
   const byStatus: Record<string, number> = {};
   let next = 0;
-  const before = { server: cpuTicks([server.pid]), postgres: cpuTicks(postgresPids()), loadGenerator: cpuTicks([process.pid]) };
+  const workers = childPids(server.pid);
+  const reading = () => ({ server: cpuTicks([server.pid]), sendWorker: cpuTicks(workers), postgres: cpuTicks(postgresPids()), loadGenerator: cpuTicks([process.pid]) });
+  const before = reading();
+  const threadsBefore = threadTicks(server.pid);
   const started = performance.now();
   await Promise.all(
     Array.from({ length: Math.min(concurrency, count) }, async () => {
@@ -68,9 +127,14 @@ async function leg(server: BenchServer, count: number, concurrency: number, one:
     }),
   );
   const seconds = (performance.now() - started) / 1000;
-  const after = { server: cpuTicks([server.pid]), postgres: cpuTicks(postgresPids()), loadGenerator: cpuTicks([process.pid]) };
+  const answered = reading();
+  await settled?.();
+  const settleSeconds = (performance.now() - started) / 1000 - seconds;
+  const after = settled ? reading() : answered;
+  const threadsAfter = threadTicks(server.pid);
   const ok = (byStatus[201] ?? 0) + (byStatus[200] ?? 0);
-  const ticks = (name: keyof typeof before) => ticksBetween(before[name], after[name]);
+  const share = (name: keyof typeof before) => Math.round(ticksBetween(before[name], answered[name]) / seconds);
+  const perCall = (name: keyof typeof before) => round((ticksBetween(before[name], after[name]) * 10) / ok);
   return {
     count,
     ok,
@@ -78,8 +142,15 @@ async function leg(server: BenchServer, count: number, concurrency: number, one:
     perSecond: round(ok / seconds),
     latencyMs: ms(latencies.sort((a, b) => a - b)),
     byStatus,
-    cpuPercent: { server: Math.round(ticks('server') / seconds), postgres: Math.round(ticks('postgres') / seconds), loadGenerator: Math.round(ticks('loadGenerator') / seconds) },
-    cpuMsPerCall: { server: round((ticks('server') * 10) / ok), postgres: round((ticks('postgres') * 10) / ok), loadGenerator: round((ticks('loadGenerator') * 10) / ok) },
+    cpuPercent: { server: share('server'), sendWorker: share('sendWorker'), postgres: share('postgres'), loadGenerator: share('loadGenerator') },
+    cpuMsPerCall: { server: perCall('server'), sendWorker: perCall('sendWorker'), postgres: perCall('postgres'), loadGenerator: perCall('loadGenerator') },
+    serverThreadsMsPerCall: {
+      eventLoop: round(((threadsAfter.eventLoop - threadsBefore.eventLoop) * 10) / ok),
+      threadPool: round(((threadsAfter.threadPool - threadsBefore.threadPool) * 10) / ok),
+      v8: round(((threadsAfter.v8 - threadsBefore.v8) * 10) / ok),
+      other: round(((threadsAfter.other - threadsBefore.other) * 10) / ok),
+    },
+    settleSeconds: round(settleSeconds),
   };
 }
 
@@ -127,6 +198,18 @@ async function rawHashRate(threadPool: number): Promise<{ hashesPerSecond: numbe
   if (code !== 0) throw new Error(`argon2 probe exited with ${code}`);
   const rates = JSON.parse(out) as { hashesPerSecond: number; verifiesPerSecond: number; cpuMsPerHash: number; cpuMsPerVerify: number };
   return { hashesPerSecond: round(rates.hashesPerSecond), verifiesPerSecond: round(rates.verifiesPerSecond), cpuMsPerHash: round(rates.cpuMsPerHash), cpuMsPerVerify: round(rates.cpuMsPerVerify) };
+}
+
+/** Resolves once the SMTP server has accepted `count` messages in all (or after 3 minutes, with a warning). */
+async function delivered(smtp: { messages: unknown[] }, count: number): Promise<void> {
+  const deadline = performance.now() + 180_000;
+  while (smtp.messages.length < count) {
+    if (performance.now() > deadline) {
+      console.warn(`sign-ups: only ${smtp.messages.length} of ${count} mails delivered after 3 minutes; CPU read without the rest`);
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 const newEmail = () => `signup-${randomUUID()}@bench.dropspot.dev`;
@@ -233,7 +316,13 @@ export async function signupBench(db: Awaited<ReturnType<typeof startDatabaseSer
     let pool = new Pool(server.baseUrl, { connections: SIGNUP_CONCURRENCY, keepAliveTimeout: 30_000 });
     console.log(`sign-ups: ${SIGNUPS} without proof of work, ${SIGNUP_CONCURRENCY} at a time…`);
     const emails = Array.from({ length: SIGNUPS }, newEmail);
-    const signups = await leg(server, SIGNUPS, SIGNUP_CONCURRENCY, (i) => post(pool, '/api/auth/signup', { email: emails[i], password: PASSWORD }));
+    let mailsDue = smtp.messages.length;
+    const signedUp = async <T extends { status: number }>(res: Promise<T>) => {
+      const done = await res;
+      if (done.status === 201) mailsDue++;
+      return done;
+    };
+    const signups = await leg(server, SIGNUPS, SIGNUP_CONCURRENCY, (i) => signedUp(post(pool, '/api/auth/signup', { email: emails[i], password: PASSWORD })), () => delivered(smtp, mailsDue));
     console.log(`sign-ups: ${SIGNUPS} logins…`);
     const logins = await leg(server, SIGNUPS, SIGNUP_CONCURRENCY, (i) => post(pool, '/api/auth/login', { email: emails[i], password: PASSWORD }));
     await pool.close();
@@ -248,10 +337,10 @@ export async function signupBench(db: Awaited<ReturnType<typeof startDatabaseSer
       const t0 = performance.now();
       const { altcha, solveMs: solve } = await solved(pool);
       solveMs.push(solve);
-      const res = await post(pool, '/api/auth/signup', { email: newEmail(), password: PASSWORD, altcha });
+      const res = await signedUp(post(pool, '/api/auth/signup', { email: newEmail(), password: PASSWORD, altcha }));
       postMs.push(res.ms);
       return { status: res.status, ms: performance.now() - t0 };
-    });
+    }, () => delivered(smtp, mailsDue));
     await pool.close();
     await server.stop();
 
@@ -260,6 +349,8 @@ export async function signupBench(db: Awaited<ReturnType<typeof startDatabaseSer
     console.log(`sign-ups: claim storm (${storms.users} users, ${storms.slots} slots, ${storms.concurrency} clients) alone, then during a wave of ${WAVE} sign-ups…`);
     const alone = await storm(server, stormUrl, { ...storms, wave: 0 });
     const during = await storm(server, stormUrl, { ...storms, wave: WAVE });
+    // The wave's mails are durable either way; the count below is of those delivered, so let the worker finish.
+    await delivered(smtp, mailsDue + (during.wave?.ok ?? 0));
     await server.stop();
 
     const result = {
@@ -277,13 +368,14 @@ export async function signupBench(db: Awaited<ReturnType<typeof startDatabaseSer
       },
       storm: { alone, during, percentDuringWave: round((during.claimsPerSecond / Math.max(1, alone.claimsPerSecond)) * 100) },
       mailsReceived: smtp.messages.length,
+      mailsExpected: mailsDue + (during.wave?.ok ?? 0),
     };
     console.log('\nSign-ups (argon2id m=19 MiB, t=2, p=1)');
     console.table({
-      'raw argon2id (hash)': { 'per s': raw.hashesPerSecond, '% of raw': 100, 'cpu ms server+pg': raw.cpuMsPerHash },
+      'raw argon2id (hash)': { 'per s': raw.hashesPerSecond, '% of raw': 100, 'cpu ms server+worker+pg': raw.cpuMsPerHash },
       'sign-ups, no proof of work': row(signups, raw.hashesPerSecond, raw.cpuMsPerHash),
       'sign-ups, proof of work (solve counted)': row(withPow, raw.hashesPerSecond, raw.cpuMsPerHash),
-      'raw argon2id (verify)': { 'per s': raw.verifiesPerSecond, '% of raw': 100, 'cpu ms server+pg': raw.cpuMsPerVerify },
+      'raw argon2id (verify)': { 'per s': raw.verifiesPerSecond, '% of raw': 100, 'cpu ms server+worker+pg': raw.cpuMsPerVerify },
       logins: row(logins, raw.verifiesPerSecond, raw.cpuMsPerVerify),
     });
     console.log(`proof of work: solve ${result.withPow.solveMs.mean} ms per challenge on average (max number ${result.withPow.maxNumber}, cost ${result.withPow.cost}), the sign-up request itself p50 ${result.withPow.signupPostMs.p50} ms`);
@@ -305,17 +397,22 @@ export async function signupBench(db: Awaited<ReturnType<typeof startDatabaseSer
  * moves wall-clock ratios, not CPU per call).
  */
 function cpuShare(hashCpuMs: number, l: Leg): number {
-  return round((hashCpuMs / Math.max(0.001, l.cpuMsPerCall.server + l.cpuMsPerCall.postgres)) * 100);
+  return round((hashCpuMs / Math.max(0.001, machineCpuMs(l))) * 100);
 }
+
+/** What a call cost the machine: the server, its send worker (the call's mail) and PostgreSQL. */
+const machineCpuMs = (l: Leg) => round(l.cpuMsPerCall.server + l.cpuMsPerCall.sendWorker + l.cpuMsPerCall.postgres);
 
 function row(l: Leg, raw: number, hashCpuMs: number) {
   return {
     'per s': l.perSecond,
     '% of raw': round((l.perSecond / raw) * 100),
-    'cpu ms server+pg': round(l.cpuMsPerCall.server + l.cpuMsPerCall.postgres),
+    'cpu ms server+worker+pg': machineCpuMs(l),
     'hash % of that cpu': cpuShare(hashCpuMs, l),
     'p50 ms': l.latencyMs.p50,
     'p99 ms': l.latencyMs.p99,
-    'cpu % server/pg/loadgen': `${l.cpuPercent.server}/${l.cpuPercent.postgres}/${l.cpuPercent.loadGenerator}`,
+    'cpu % server/worker/pg/loadgen': `${l.cpuPercent.server}/${l.cpuPercent.sendWorker}/${l.cpuPercent.postgres}/${l.cpuPercent.loadGenerator}`,
+    'cpu ms server/worker/pg': `${l.cpuMsPerCall.server}/${l.cpuMsPerCall.sendWorker}/${l.cpuMsPerCall.postgres}`,
+    'server cpu ms loop/pool/v8': `${l.serverThreadsMsPerCall.eventLoop}/${l.serverThreadsMsPerCall.threadPool}/${l.serverThreadsMsPerCall.v8}`,
   };
 }

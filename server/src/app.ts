@@ -18,6 +18,7 @@ import { notFoundHandler, problemHandler } from './http/problem.ts';
 import { wellFormedInput } from './http/validate.ts';
 import { auditRoutes } from './http/routes/audit.routes.ts';
 import { authRoutes } from './http/routes/auth.routes.ts';
+import { lowerThreadPoolPriority } from './modules/auth/password.ts';
 import { identityRoutes } from './http/routes/identity.routes.ts';
 import { meRoutes } from './http/routes/me.routes.ts';
 import { powRoutes } from './http/routes/pow.routes.ts';
@@ -179,6 +180,8 @@ export function createApp(deps: AppDeps): App {
     services,
     signals,
     start: async () => {
+      // The hashes (libuv's pool) yield the cores to the event loop: claims keep flowing during a wave of sign-ups.
+      await lowerThreadPoolPriority();
       // Mail and notifications are sent here only with SEND_WORKER=inline; otherwise by the send
       // worker (server/src/send-worker.ts), which main.ts forks at a lower CPU priority.
       const work = config.sendWorker.mode === 'inline';

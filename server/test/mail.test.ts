@@ -86,3 +86,57 @@ describe('durable delivery', () => {
     expect(smtp.to(email)).toHaveLength(1);
   });
 });
+
+describe('the sign-up and its verification mail', () => {
+  const count = async (app: TestApp, query: string, values: unknown[]) => (await app.orm.em.fork().execute<{ n: number }[]>(query, values))[0]!.n;
+
+  it('commit together: a sign-up whose mail job cannot be written leaves no account, session or link (500), and the address stays free', async () => {
+    const app = await started(startTestApp());
+    const api = client(app.baseUrl);
+    const email = uniqueEmail('unmailed');
+    // The queue refuses this address's job: a real failure, inside the statement that writes the account.
+    await app.orm.em.fork().execute(
+      `create function refuse_test_mail() returns trigger language plpgsql as $$
+       begin if new.data->'mail'->>'to' = '${email}' then raise exception 'the mail queue refused the job'; end if; return new; end $$`,
+    );
+    await app.orm.em.fork().execute(`create trigger refuse_test_mail before insert on pgboss.job for each row execute function refuse_test_mail()`);
+    try {
+      expect((await api('POST', '/api/auth/signup', { body: { email, password: 'a good long password' } })).status).toBe(500);
+    } finally {
+      await app.orm.em.fork().execute(`drop trigger refuse_test_mail on pgboss.job`);
+      await app.orm.em.fork().execute(`drop function refuse_test_mail()`);
+    }
+    expect(await count(app, `select count(*)::int as n from "user" where email = ?`, [email])).toBe(0);
+    expect(await count(app, `select count(*)::int as n from "email_token" where email = ?`, [email])).toBe(0);
+    expect(await jobState(app, email)).toBeUndefined();
+    // Nothing half-made blocks the address: the next attempt makes the account, and queues its mail with it.
+    const { id } = await signup(app, email);
+    expect(await count(app, `select count(*)::int as n from "session" where user_id = ?`, [id])).toBe(1);
+    expect(await jobState(app, email)).toBeDefined();
+  });
+
+  it('a sign-up refused for a taken address queues no mail (its job was written in the statement that failed)', async () => {
+    const app = await started(startTestApp({ SEND_WORKER: 'off' }));
+    const { email } = await signup(app);
+    expect(await count(app, `select count(*)::int as n from pgboss.job where name = 'mail' and data->'mail'->>'to' = ?`, [email])).toBe(1);
+    const again = await client(app.baseUrl)('POST', '/api/auth/signup', { body: { email, password: 'another long password' } });
+    expect([again.status, again.body.code]).toEqual([409, 'EMAIL_TAKEN']);
+    expect(await count(app, `select count(*)::int as n from pgboss.job where name = 'mail' and data->'mail'->>'to' = ?`, [email])).toBe(1);
+  });
+
+  it('takes a backlog in batches: mails queued while no worker ran leave in one fetch, not one per poll', async () => {
+    const enqueuer = await startTestApp({ SEND_WORKER: 'off' });
+    const emails: string[] = [];
+    try {
+      for (let i = 0; i < 5; i++) emails.push((await signup(enqueuer, uniqueEmail('backlog'))).email);
+    } finally {
+      await enqueuer.close();
+    }
+    const smtp = await started(startSmtpServer());
+    const app = await started(startTestApp({ SMTP_URL: smtp.url }));
+    await expect.poll(() => emails.filter((email) => smtp.to(email).length === 1).length, { timeout: 30_000 }).toBe(5);
+    // One fetch starts its jobs at one instant (the statement's now()).
+    const fetches = await count(app, `select count(distinct started_on)::int as n from pgboss.job where name = 'mail' and data->'mail'->>'to' like 'backlog-%'`, []);
+    expect(fetches).toBe(1);
+  });
+});

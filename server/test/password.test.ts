@@ -1,6 +1,8 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import os from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { HASH_CONCURRENCY, THREAD_POOL_SIZE, hashPassword, verifyPassword } from '../src/modules/auth/password.ts';
+import { HASH_CONCURRENCY, THREAD_POOL_NICE, THREAD_POOL_SIZE, hashPassword, lowerThreadPoolPriority, verifyPassword } from '../src/modules/auth/password.ts';
 
 describe('password hashing', () => {
   it("stores argon2id at OWASP's recommended minimum (19 MiB, 2 passes, 1 lane) and verifies only the right password", async () => {
@@ -24,5 +26,18 @@ describe('password hashing', () => {
     await Promise.all(hashes);
     // With every hash queued in the pool itself, the read waited for all but the last few.
     expect(hashedBeforeTheRead).toBeLessThan(wave - THREAD_POOL_SIZE);
+  });
+
+  it.runIf(process.platform === 'linux')('runs the pool (the hashes) below the event loop, once however often the app starts', async () => {
+    const niceOfPool = () =>
+      readdirSync('/proc/self/task')
+        .filter((tid) => readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim() === 'libuv-worker')
+        .map((tid) => os.getPriority(Number(tid)));
+    const eventLoop = os.getPriority();
+    expect(await lowerThreadPoolPriority()).toBe(THREAD_POOL_SIZE);
+    expect(await lowerThreadPoolPriority()).toBe(THREAD_POOL_SIZE);
+    expect(niceOfPool()).toEqual(Array.from({ length: THREAD_POOL_SIZE }, () => eventLoop + THREAD_POOL_NICE));
+    // The event loop itself keeps its priority.
+    expect(os.getPriority()).toBe(eventLoop);
   });
 });

@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { MikroKyselyPlugin, type InferKyselyDB } from '@mikro-orm/sql';
-import { sql, type Expression, type Kysely } from 'kysely';
+import { sql, type Expression, type Kysely, type RawBuilder } from 'kysely';
 import type { entities } from './entities.ts';
 
 /**
@@ -53,3 +53,17 @@ export const secondsInterval = (seconds: unknown) => sql<string>`make_interval(s
 
 /** An instant `seconds` (a number or an expression) after `at`. */
 export const plusSeconds = <T extends Date | null>(at: Expression<T>, seconds: unknown) => sql<T>`${at} + ${secondsInterval(seconds)}`;
+
+/**
+ * A statement written elsewhere with numbered parameters ($1, $2…: pg-boss's own SQL, see
+ * `Mailer.jobStatement`) as a fragment of ours, each `$n` bound to `values[n - 1]`: e.g. one
+ * data-modifying WITH of a larger statement (parenthesised, as a WITH body must be). Its text is that library's, passed through.
+ */
+export function numbered<O = unknown>(text: string, values: readonly unknown[]): RawBuilder<O> {
+  const parts = text.split(/\$(\d+)/);
+  // In parentheses: Kysely writes a raw WITH body as it is.
+  return sql<O>`(${sql.join(
+    parts.map((part, i) => (i % 2 === 0 ? sql.raw(part) : sql`${values[Number(part) - 1] ?? null}`)),
+    sql.raw(''),
+  )})`;
+}

@@ -14,7 +14,7 @@ import type { EmailVerificationService } from '../../modules/auth/email-verifica
 import type { PowService } from '../../modules/pow/pow.service.ts';
 import { acceptableEmail } from '../../modules/users/email-address.ts';
 
-export function authRoutes(deps: { auth: AuthService; config: Readonly<Config>; verification: Pick<EmailVerificationService, 'afterSignup'>; pow: Pick<PowService, 'redeem'> }): ApiRouter {
+export function authRoutes(deps: { auth: AuthService; config: Readonly<Config>; verification: Pick<EmailVerificationService, 'firstLink'>; pow: Pick<PowService, 'redeem'> }): ApiRouter {
   const { auth, config } = deps;
   const api = apiRouter();
   const tag = 'Auth';
@@ -46,13 +46,11 @@ export function authRoutes(deps: { auth: AuthService; config: Readonly<Config>; 
   } as const;
   api.post('/signup', signupDoc, authLimit, async (req, res) => {
     const body = parseBody(signupBodySchema, req.body);
-    acceptableEmail(body.email, { blockDisposable: config.blockDisposableEmail });
+    const emailCanonical = acceptableEmail(body.email, { blockDisposable: config.blockDisposableEmail });
     // After the cheap checks, so a typo in the address does not cost the person their solution.
     if (config.requirePowSignup) await deps.pow.redeem(body.altcha);
-    const session = await auth.signup(body, req.get('user-agent'));
-    // The account exists either way; without this first link the person asks for another (resend).
-    await deps.verification.afterSignup(session.user).catch((error: unknown) => req.log.error({ err: error }, 'could not enqueue the verification mail'));
-    sendSession(res, 201, session);
+    // The account, its session, its first verification link and that link's mail, in one statement.
+    sendSession(res, 201, await auth.signup({ ...body, emailCanonical }, req.get('user-agent'), deps.verification.firstLink));
   });
 
   const loginDoc = { tag, access: 'public', summary: 'Sign in', body: loginBodySchema, responses: { 200: authResponseSchema }, errors: ['INVALID_CREDENTIALS'], limited: true } as const;

@@ -38,28 +38,38 @@ export function createEmailVerificationService(deps: { orm: Orm; config: Readonl
   const { orm, config, mailer } = deps;
   const verifiedUsers = new LRUCache<string, true>({ max: 200_000, ttl: VERIFIED_CACHE_MS });
 
-  /**
-   * Stores a fresh link for the user's current address and enqueues its mail. One insert on its
-   * own (no unit of work, no transaction around a single statement): every sign-up comes here.
-   */
-  async function issue(user: Pick<User, 'id' | 'email'>): Promise<void> {
+  /** A fresh link for the address: its row (only the token's hash) and its mail (the token itself). */
+  function newLink(user: Pick<User, 'id' | 'email'>) {
     const token = newRefreshToken();
     const id = randomUUID();
-    await orm.em.fork().insert(EmailTokenSchema, {
+    const row = {
       id,
       user: user.id,
-      purpose: 'VERIFY_EMAIL',
+      purpose: 'VERIFY_EMAIL' as const,
       tokenHash: sha256(token),
       email: user.email,
       createdAt: new Date(),
       expiresAt: new Date(Date.now() + VERIFICATION_TTL_MS),
-    });
-    await mailer.send(`verify:${id}`, verificationMail(user.email, appUrl(config, '/verify-email', token)));
+    };
+    return { row, purpose: `verify:${id}`, mail: verificationMail(user.email, appUrl(config, '/verify-email', token)) };
   }
 
-  /** After signup: the first link, to the address the account was just created with. */
-  async function afterSignup(user: Pick<UserView, 'id' | 'email'>): Promise<void> {
-    await issue(user);
+  /** Stores a fresh link for the user's current address and enqueues its mail (resend, change of email). */
+  async function issue(user: Pick<User, 'id' | 'email'>): Promise<void> {
+    const link = newLink(user);
+    await orm.em.fork().insert(EmailTokenSchema, link.row);
+    await mailer.send(link.purpose, link.mail);
+  }
+
+  /**
+   * A new account's first link, to the address it is created with, as what the sign-up writes in
+   * its own statement: the link's row and the mail's job (pg-boss's statement, see
+   * `Mailer.jobStatement`), so the account, the link and the mail commit together or not at all.
+   * `enqueued` after the commit.
+   */
+  async function firstLink(user: Pick<UserView, 'id' | 'email'>) {
+    const link = newLink(user);
+    return { row: link.row, job: await mailer.jobStatement(link.purpose, link.mail), enqueued: mailer.enqueued };
   }
 
   /** Another link for the current address (rate-limited at the route); nothing to do once verified. */
@@ -131,5 +141,5 @@ export function createEmailVerificationService(deps: { orm: Orm; config: Readonl
     return toUserView(user);
   }
 
-  return { afterSignup, resend, verify, requireVerified, changeEmail };
+  return { firstLink, resend, verify, requireVerified, changeEmail };
 }

@@ -28,6 +28,13 @@ const QUEUE = 'mail';
 /** pg-boss keeps its tables in their own schema, beside (never inside) the app's migrations. */
 export const MAIL_QUEUE_SCHEMA = 'pgboss';
 const RETRY_LIMIT = 10;
+/**
+ * Jobs one fetch of the worker takes. A fetch that comes back full is followed by the next at once;
+ * otherwise the worker polls every POLL_SECONDS. (One job a fetch, as before, was one mail a second
+ * from a worker in another process than the one enqueueing: nothing woke it earlier.)
+ */
+const BATCH = 20;
+const POLL_SECONDS = 1;
 
 /** The job's id follows from its purpose, so enqueueing the same purpose twice adds nothing. */
 function jobId(purpose: string): string {
@@ -63,10 +70,11 @@ export function createMailer(deps: { config: Readonly<Config>; orm: Orm; logger:
   boss.on('error', (error) => logger.warn({ err: error }, 'mail queue error'));
   let workerId: string | undefined;
 
-  async function deliver({ purpose, mail }: MailJob, id: string): Promise<void> {
+  /** `recorded`: the purposes already delivered, read for a whole batch; without it, this one is looked up. */
+  async function deliver({ purpose, mail }: MailJob, id: string, recorded?: ReadonlySet<string>): Promise<void> {
     if (!mail) return;
     const em = orm.em.fork();
-    if (await em.count(MailMessageSchema, { purpose })) return;
+    if (recorded ? recorded.has(purpose) : await em.count(MailMessageSchema, { purpose })) return;
     if (transport) {
       const attachments = mail.inline?.map((a) => ({ cid: a.cid, filename: a.filename, contentType: a.contentType, content: a.content, contentDisposition: 'inline' as const }));
       await transport.sendMail({ from: config.mail.from, to: mail.to, subject: mail.subject, text: mail.text, html: mail.html, attachments });
@@ -87,29 +95,65 @@ export function createMailer(deps: { config: Readonly<Config>; orm: Orm; logger:
     await boss.start();
     await boss.createQueue(QUEUE);
     if (!options.work) return;
-    workerId = await boss.work<MailJob>(QUEUE, { batchSize: 1, pollingIntervalSeconds: 1 }, async (jobs) => {
-      for (const job of jobs) {
-        try {
-          await deliver(job.data, job.id);
-          if (job.data.mail) metrics.notification('mail', 'sent');
-        } catch (error) {
-          metrics.notification('mail', 'failed');
-          logger.warn({ err: error, purpose: job.data.purpose }, 'mail delivery failed; it will be retried');
-          throw error;
-        }
-      }
+    const id = await boss.work<MailJob>(QUEUE, { batchSize: BATCH, pollingIntervalSeconds: POLL_SECONDS }, async (jobs) => {
+      // Side by side (the transport's pool bounds the SMTP connections). A failed delivery fails
+      // its own job, retried on its own; pg-boss then completes the rest of the batch (only jobs
+      // still active are completed).
+      const failed: { id: string; error: unknown }[] = [];
+      // Which of them were already delivered (a retry after a completion was lost): one query for the batch.
+      const purposes = jobs.filter((job) => job.data.mail).map((job) => job.data.purpose);
+      const recorded = new Set(
+        purposes.length === 0 ? [] : (await db(orm.em.fork()).selectFrom('mail_message').select('purpose').where('purpose', 'in', purposes).execute()).map((row) => row.purpose),
+      );
+      await Promise.all(
+        jobs.map(async (job) => {
+          try {
+            await deliver(job.data, job.id, recorded);
+            if (job.data.mail) metrics.notification('mail', 'sent');
+          } catch (error) {
+            metrics.notification('mail', 'failed');
+            logger.warn({ err: error, purpose: job.data.purpose }, 'mail delivery failed; it will be retried');
+            failed.push({ id: job.id, error });
+          }
+        }),
+      );
+      for (const { id: jobId, error } of failed) await boss.fail(QUEUE, jobId, { message: error instanceof Error ? error.message : String(error) });
+      // A full batch: more are probably waiting, fetch again without waiting for the next poll.
+      if (jobs.length === BATCH) boss.notifyWorker(id);
     });
+    workerId = id;
   }
+
+  // Retries are set per job: a queue keeps the options it was created with, whatever the config says now.
+  const jobOptions = (purpose: string) => ({ id: jobId(purpose), retryLimit: RETRY_LIMIT, retryDelay: config.mail.retryDelaySeconds, retryBackoff: true });
 
   /** Enqueues a message (or, with `null`, the same work without one); durable once this resolves. */
   async function send(purpose: string, mail: OutgoingMail | null): Promise<void> {
-    // Retries are set per job: a queue keeps the options it was created with, whatever the config says now.
-    await boss.send(QUEUE, { purpose, mail } satisfies MailJob, {
-      id: jobId(purpose),
-      retryLimit: RETRY_LIMIT,
-      retryDelay: config.mail.retryDelaySeconds,
-      retryBackoff: true,
-    });
+    await boss.send(QUEUE, { purpose, mail } satisfies MailJob, jobOptions(purpose));
+    enqueued();
+  }
+
+  /**
+   * The statement `send` would run, pg-boss's own (its validation, its SQL, its numbered
+   * parameters), handed to a caller who runs it inside its own statement or transaction: the job
+   * then exists if and only if the caller's writes commit. Nothing is written here; call
+   * `enqueued()` once the caller has committed.
+   */
+  async function jobStatement(purpose: string, mail: OutgoingMail | null): Promise<{ text: string; values: unknown[] }> {
+    let statement: { text: string; values: unknown[] } | undefined;
+    const capture: PgBoss.Db = {
+      executeSql: async (text, values) => {
+        statement = { text, values };
+        return { rows: [{ id: jobId(purpose) }] };
+      },
+    };
+    await boss.send(QUEUE, { purpose, mail } satisfies MailJob, { ...jobOptions(purpose), db: capture });
+    if (!statement) throw new Error('pg-boss wrote no statement for the job');
+    return statement;
+  }
+
+  /** A worker in this process (SEND_WORKER=inline) looks at the queue now rather than at its next poll. */
+  function enqueued(): void {
     if (workerId) boss.notifyWorker(workerId);
   }
 
@@ -128,5 +172,5 @@ export function createMailer(deps: { config: Readonly<Config>; orm: Orm; logger:
    * The queue itself, for other durable work (notifications) that shares its schema and worker
    * pool; and delivery now, from such a worker, with the same once-per-purpose record.
    */
-  return { start, send, mailbox, stop, usesMailbox: !transport, queue: boss, deliver: (purpose: string, mail: OutgoingMail, id: string) => deliver({ purpose, mail }, id) };
+  return { start, send, jobStatement, enqueued, mailbox, stop, usesMailbox: !transport, queue: boss, deliver: (purpose: string, mail: OutgoingMail, id: string) => deliver({ purpose, mail }, id) };
 }
