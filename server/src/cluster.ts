@@ -189,12 +189,13 @@ export async function runWorker(config: Readonly<Config>, logger: Logger): Promi
   const own: Readonly<Config> = Object.freeze({ ...config, metrics: { ...config.metrics, port: metricsPort } });
 
   let stopping = false;
-  let serving: { close: () => Promise<void>; orm: Orm; inFlight: () => number; closeAll: () => void } | undefined;
+  const app: { serving?: { close: () => Promise<void>; orm: Orm; inFlight: () => number; closeAll: () => void } } = {};
   const shutdown = async (reason: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal: reason }, 'worker shutting down');
     try {
+      const { serving } = app;
       if (serving) {
         // Sockets are told and closed, the relay stops; requests in flight (a claim being committed) finish.
         await serving.close();
@@ -223,7 +224,7 @@ export async function runWorker(config: Readonly<Config>, logger: Logger): Promi
     if (message?.dropspot === 'notification') server.metrics.notification(message.channel, message.result);
   });
   await server.start();
-  serving = { close: server.close, orm, inFlight: () => inFlight, closeAll: () => server.httpServer.closeAllConnections() };
+  app.serving = { close: server.close, orm, inFlight: () => inFlight, closeAll: () => server.httpServer.closeAllConnections() };
   if (stopping) return;
   watchBusy((busy) => process.send?.({ dropspot: 'busy', busy } satisfies FromWorker));
   setupWorker(server.realtime.io as unknown as Parameters<typeof setupWorker>[0]);
