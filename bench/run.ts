@@ -91,7 +91,7 @@ async function storm(
   let done = 0;
   const deadline = Date.now() + MAX_SECONDS * 1000;
   const queue = requests;
-  const cpuBefore = { server: cpuTicks([server.pid]), postgres: cpuTicks(postgresPids()), loadGenerator: cpuTicks([process.pid]) };
+  const cpuBefore = { server: cpuTicks(server.pids()), postgres: cpuTicks(postgresPids()), loadGenerator: cpuTicks([process.pid]) };
   const started = performance.now();
   const firstCode = new Map<string, string>();
   let repeatMismatches = 0;
@@ -145,7 +145,7 @@ async function storm(
   const seconds = (performance.now() - started) / 1000;
   // Backends the pool opened during the storm count from zero; ones that exited are missed.
   const cpuPercent = {
-    server: Math.round(ticksBetween(cpuBefore.server, cpuTicks([server.pid])) / seconds),
+    server: Math.round(ticksBetween(cpuBefore.server, cpuTicks(server.pids())) / seconds),
     postgres: Math.round(ticksBetween(cpuBefore.postgres, cpuTicks(postgresPids())) / seconds),
     loadGenerator: Math.round(ticksBetween(cpuBefore.loadGenerator, cpuTicks([process.pid])) / seconds),
   };

@@ -56,7 +56,7 @@ async function leg(server: BenchServer, count: number, concurrency: number, one:
   const latencies: number[] = [];
   const byStatus: Record<string, number> = {};
   let next = 0;
-  const before = { server: cpuTicks([server.pid]), postgres: cpuTicks(postgresPids()), loadGenerator: cpuTicks([process.pid]) };
+  const before = { server: cpuTicks(server.pids()), postgres: cpuTicks(postgresPids()), loadGenerator: cpuTicks([process.pid]) };
   const started = performance.now();
   await Promise.all(
     Array.from({ length: Math.min(concurrency, count) }, async () => {
@@ -68,7 +68,7 @@ async function leg(server: BenchServer, count: number, concurrency: number, one:
     }),
   );
   const seconds = (performance.now() - started) / 1000;
-  const after = { server: cpuTicks([server.pid]), postgres: cpuTicks(postgresPids()), loadGenerator: cpuTicks([process.pid]) };
+  const after = { server: cpuTicks(server.pids()), postgres: cpuTicks(postgresPids()), loadGenerator: cpuTicks([process.pid]) };
   const ok = (byStatus[201] ?? 0) + (byStatus[200] ?? 0);
   const ticks = (name: keyof typeof before) => ticksBetween(before[name], after[name]);
   return {

@@ -62,17 +62,55 @@ export async function startDatabaseServer() {
 export interface BenchServer {
   baseUrl: string;
   pid: number;
+  /** The server's processes: the one process, or with BENCH_WORKERS=N the primary and its workers (never the send worker). */
+  pids(): number[];
+  /** Resident memory of `pids()` together. */
   rssBytes(): number;
   stop(): Promise<void>;
 }
 
+const childrenOf = (pid: number) => {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+};
+const runsMain = (pid: number) => {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('server/src/main.ts');
+  } catch {
+    return false;
+  }
+};
+const rssOf = (pid: number) => {
+  try {
+    return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
+  } catch {
+    return 0;
+  }
+};
+
 export type Engine = 'batched' | 'original' | 'ceiling';
 
-/** The app in its own process (bench/server.ts) on a free loopback port; `env` overrides the settings below (e.g. METRICS_TOKEN for the metrics on/off run). */
+/**
+ * The app in its own process (bench/server.ts) on a free loopback port; `env` overrides the settings
+ * below (e.g. METRICS_TOKEN for the metrics on/off run). BENCH_WORKERS=N (N > 1, `batched` engine
+ * only) runs the real entry point instead, `server/src/main.ts` with WORKERS=N: a primary that
+ * hands connections to N workers (server/src/cluster.ts), ready once it and its send worker say so.
+ */
 export async function startServer(databaseUrl: string, engine: Engine, env: Record<string, string> = {}): Promise<BenchServer> {
+  const workers = Number(env.BENCH_WORKERS ?? process.env.BENCH_WORKERS ?? 1);
+  if (workers > 1 && engine !== 'batched') throw new Error(`BENCH_WORKERS runs the real server: engine ${engine} needs bench/server.ts`);
+  const cluster =
+    workers > 1
+      ? // What bench/server.ts sets through createApp, here through the environment.
+        { WORKERS: String(workers), PORT: '0', HOST: '127.0.0.1', CLIENT: 'off', SOCKET_EVENTS_PER_USER_PER_SECOND: '100000', SOCKET_EVENTS_PER_IP_PER_SECOND: '100000' }
+      : undefined;
   // BENCH_PROFILE=1 writes a V8 CPU profile of the server per run into bench/results/profiles/.
   const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${path.join(ROOT, 'bench/results/profiles')}`] : [];
-  const child: ChildProcess = spawn(process.execPath, [...profile, path.join(ROOT, 'bench/server.ts')], {
+  const entry = path.join(ROOT, cluster ? 'server/src/main.ts' : 'bench/server.ts');
+  const child: ChildProcess = spawn(process.execPath, [...profile, entry], {
     cwd: ROOT,
     env: {
       ...process.env,
@@ -93,6 +131,7 @@ export async function startServer(databaseUrl: string, engine: Engine, env: Reco
       // Every simulated client connects from this machine.
       SOCKET_CONNECTIONS_PER_IP: '100000000',
       BENCH_ENGINE: engine,
+      ...cluster,
       ...env,
     },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -103,7 +142,12 @@ export async function startServer(databaseUrl: string, engine: Engine, env: Reco
     let out = '';
     const onData = (chunk: Buffer) => {
       out += chunk.toString();
-      const match = /READY (\d+)/.exec(out);
+      const sending = (env.SEND_WORKER ?? process.env.SEND_WORKER ?? 'process') === 'process';
+      const match = cluster
+        ? sending && !out.includes('"msg":"send worker ready"')
+          ? null
+          : /"url":"http:\/\/localhost:(\d+)","workers"/.exec(out)
+        : /READY (\d+)/.exec(out);
       if (match) {
         child.stdout!.off('data', onData);
         child.stdout!.resume();
@@ -113,10 +157,12 @@ export async function startServer(databaseUrl: string, engine: Engine, env: Reco
     child.stdout!.on('data', onData);
     child.once('exit', (code) => reject(new Error(`bench server exited with ${code}`)));
   });
+  const pids = () => (cluster ? [child.pid!, ...childrenOf(child.pid!).filter(runsMain)] : [child.pid!]);
   return {
     baseUrl: `http://127.0.0.1:${port}`,
     pid: child.pid!,
-    rssBytes: () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0) * 1024,
+    pids,
+    rssBytes: () => pids().reduce((sum, pid) => sum + rssOf(pid), 0),
     stop: () =>
       new Promise<void>((resolve) => {
         child.once('exit', () => resolve());
