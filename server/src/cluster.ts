@@ -32,9 +32,14 @@ import { createServices } from './services.ts';
  */
 
 /** What a worker tells the primary (beside sticky's and the adapter's own messages). */
-type FromWorker = { dropspot: 'ready' } | { dropspot: 'busy'; busy: boolean };
-/** What the primary tells a worker: a delivery of the send worker, for that worker's metrics. */
-type ToWorker = { dropspot: 'notification'; channel: 'mail' | 'push'; result: 'sent' | 'failed' | 'gone' };
+type FromWorker =
+  | { dropspot: 'ready' }
+  | { dropspot: 'busy'; busy: boolean }
+  | { dropspot: 'bye' }
+  // Sticky's own message (it routes `sid` to this worker from now on), asking for an answer.
+  | { dropspot: 'session'; type: 'sticky:connection'; data: string };
+/** What the primary tells a worker: a delivery of the send worker (for its metrics); a session it now routes there. */
+type ToWorker = { dropspot: 'notification'; channel: 'mail' | 'push'; result: 'sent' | 'failed' | 'gone' } | { dropspot: 'session-known'; sid: string };
 
 /** The primary's own connections: migrations, provisioning, maintenance. */
 const PRIMARY_POOL = 4;
@@ -101,6 +106,8 @@ export async function runPrimary(config: Readonly<Config>, logger: Logger): Prom
     const started = new Promise<void>((resolve) => (allReady = resolve));
     cluster.on('message', (worker, message: FromWorker | undefined) => {
       if (message?.dropspot === 'busy') setBusy(worker.id, message.busy);
+      // Sticky's listener (registered first) has just recorded the session: say so.
+      else if (message?.dropspot === 'session') worker.send({ dropspot: 'session-known', sid: message.data } satisfies ToWorker);
       else if (message?.dropspot === 'ready' && !ready && ++readyCount === config.workers) allReady();
     });
     cluster.on('exit', (worker, code, signal) => {
@@ -158,7 +165,8 @@ export async function runPrimary(config: Readonly<Config>, logger: Logger): Prom
 async function stopWorkers(logger: Logger): Promise<void> {
   await Promise.all(
     workers().map(async (worker) => {
-      const exited = once(worker, 'exit');
+      // Gone once it has exited and its IPC channel is read to the end (the last answers it relayed).
+      const exited = Promise.all([once(worker, 'exit'), worker.isConnected() ? once(worker, 'disconnect') : undefined]);
       // Not worker.kill(): it cuts the IPC channel first, and with it the answers still travelling through the primary.
       worker.process.kill('SIGTERM');
       const timer = setTimeout(() => {
@@ -205,6 +213,13 @@ export async function runWorker(config: Readonly<Config>, logger: Logger): Promi
         await closePool(serving.orm, log);
       }
     } finally {
+      // Answers relayed through the primary are IPC messages still queued in this process:
+      // exiting now would drop them. IPC keeps order, so once a last message is written, they are.
+      await new Promise((resolve) => {
+        setTimeout(resolve, 1000).unref();
+        if (process.connected) process.send?.({ dropspot: 'bye' } satisfies FromWorker, undefined, {}, resolve);
+        else resolve(undefined);
+      });
       process.exit(0);
     }
   };
@@ -220,9 +235,31 @@ export async function runWorker(config: Readonly<Config>, logger: Logger): Promi
     inFlight++;
     res.once('close', () => inFlight--);
   });
+  const known = new Map<string, () => void>();
   process.on('message', (message: ToWorker | undefined) => {
     if (message?.dropspot === 'notification') server.metrics.notification(message.channel, message.result);
+    else if (message?.dropspot === 'session-known') known.get(message.sid)?.();
   });
+  // Sticky tells the primary about a new session only once the handshake is answered, and the
+  // answer goes straight to the client: a long-polling client's next request could reach the
+  // primary first and be routed to another worker ("Session ID unknown"). The handshake waits
+  // until the primary has recorded the session (1 s at most).
+  const { engine } = server.realtime.io;
+  const newId = engine.generateId.bind(engine);
+  engine.generateId = async (req) => {
+    const sid = await newId(req);
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        known.delete(sid);
+        resolve();
+      };
+      const timer = setTimeout(done, 1000);
+      known.set(sid, done);
+      process.send?.({ dropspot: 'session', type: 'sticky:connection', data: sid } satisfies FromWorker);
+    });
+    return sid;
+  };
   await server.start();
   app.serving = { close: server.close, orm, inFlight: () => inFlight, closeAll: () => server.httpServer.closeAllConnections() };
   if (stopping) return;

@@ -1,3 +1,4 @@
+import pg from 'pg';
 import type { Socket } from 'socket.io-client';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { closeOrm, initOrm } from '../src/db/orm.ts';
@@ -27,7 +28,7 @@ const alive = (pid: number) => {
 };
 
 describe('WORKERS=2 on one port', () => {
-  it('serves from two workers, keeps long-polling sessions on theirs, spans rooms across them, replaces a dead one and stops with exit 0', { timeout: 240_000 }, async () => {
+  it('serves from two workers, keeps long-polling sessions on theirs, spans rooms across them, replaces a dead one, and on SIGTERM answers the claim in flight and exits 0', { timeout: 240_000 }, async () => {
     const databaseUrl = await testDatabaseUrl();
     // The test's own connection, for the fixtures (createDrop and createUser only use the ORM).
     const orm = await initOrm(databaseUrl, { pool: { min: 0, max: 2 }, logger: () => {} });
@@ -37,7 +38,7 @@ describe('WORKERS=2 on one port', () => {
     const base = `http://127.0.0.1:${port}`;
     const api = client(base);
     const workers = () => pidsOf(server.output(), 'worker ready');
-    let seen: number[] = [];
+    let seen: number[];
     try {
       // Two workers, both ready before the primary said so once; one send worker, not one per worker.
       expect(new Set(workers()).size).toBe(2);
@@ -78,12 +79,20 @@ describe('WORKERS=2 on one port', () => {
       // Which socket was on which worker shows once one worker dies: its sockets end, the others'
       // stay. The primary starts another in its place.
       const [victim] = workers();
-      const lost = sockets.map((socket) => new Promise<void>((resolve) => socket.once('disconnect', () => resolve())));
       process.kill(victim!, 'SIGKILL');
       await vi.waitFor(() => expect(workers()).toHaveLength(3), { timeout: 60_000 });
       expect(server.output()).toContain('a worker ended unexpectedly; starting another');
-      await Promise.race(lost);
-      const survivors = sockets.filter((socket) => socket.connected);
+      // A socket still answers, or ends on asking: a long-polling request that was being handed to
+      // the killed worker as it died may leave its client waiting for its ping timeout, but its
+      // next request names a session no worker holds and is refused.
+      const answers = (socket: Socket) =>
+        new Promise<boolean>((resolve) => {
+          if (!socket.connected) return resolve(false);
+          socket.once('disconnect', () => resolve(false));
+          void request(socket, 'drop:watch', { dropId: drop.id }).then((ack) => resolve(ack.ok));
+        });
+      const answered = await Promise.all(sockets.map(answers));
+      const survivors = sockets.filter((_, i) => answered[i]);
       // Both workers held watchers, so the counts above crossed from one worker to the other.
       expect(survivors.length).toBeGreaterThan(0);
       expect(survivors.length).toBeLessThan(sockets.length);
@@ -97,6 +106,29 @@ describe('WORKERS=2 on one port', () => {
       const closed = survivors.map((socket) => next(socket, 'drop:window', (e: { type: string }) => e.type === 'closed', 15_000));
       expect((await api('POST', `/api/admin/drops/${drop.id}/window`, { token: admin.token, body: { action: 'close-now' } })).status).toBeLessThan(300);
       await Promise.all(closed);
+
+      // SIGTERM while a claim is in flight (held behind a lock on its drop's row): the primary stops
+      // taking connections, each worker shuts down gracefully, and the claim is still answered.
+      const late = await createDrop(db, { totalSlots: 1 });
+      await addToWaitlist(db, late.id, [second!.id]);
+      const holder = new pg.Client({ connectionString: databaseUrl });
+      await holder.connect();
+      try {
+        await holder.query('begin');
+        await holder.query('select 1 from "drop" where id = $1 for update', [late.id]);
+        const inFlight = api('POST', `/api/drops/${late.id}/claim`, { token: second!.token });
+        // The claim waits for the lock (claims give up after 5 s of it: everything below is quicker).
+        const waiting = async () => (await db.orm.em.fork().execute<{ n: number }[]>(`select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`))[0]!.n;
+        await vi.waitFor(async () => expect(await waiting()).toBeGreaterThan(0), { timeout: 4000 });
+        const stopping = stopServer(server.child);
+        await vi.waitFor(() => expect(pidsOf(server.output(), 'worker shutting down')).toHaveLength(2), { timeout: 4000 });
+        await expect(fetch(`${base}/healthz`)).rejects.toThrow();
+        await holder.query('commit');
+        expect((await Promise.race([inFlight, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the claim in flight was never answered')), 20_000))])).status).toBe(201);
+        expect(await stopping, tail(server.output())).toBe('exit 0');
+      } finally {
+        await holder.end();
+      }
     } finally {
       seen = [...workers(), ...pidsOf(server.output(), 'send worker ready')];
       closeSockets();
