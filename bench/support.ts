@@ -76,9 +76,9 @@ const childrenOf = (pid: number) => {
     return [];
   }
 };
-const runsMain = (pid: number) => {
+const isWorker = (pid: number) => {
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('server/src/main.ts');
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('server/src/cluster-worker.cts');
   } catch {
     return false;
   }
@@ -157,7 +157,7 @@ export async function startServer(databaseUrl: string, engine: Engine, env: Reco
     child.stdout!.on('data', onData);
     child.once('exit', (code) => reject(new Error(`bench server exited with ${code}`)));
   });
-  const pids = () => (cluster ? [child.pid!, ...childrenOf(child.pid!).filter(runsMain)] : [child.pid!]);
+  const pids = () => (cluster ? [child.pid!, ...childrenOf(child.pid!).filter(isWorker)] : [child.pid!]);
   return {
     baseUrl: `http://127.0.0.1:${port}`,
     pid: child.pid!,

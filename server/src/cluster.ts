@@ -84,7 +84,7 @@ export async function runPrimary(config: Readonly<Config>, logger: Logger): Prom
     // The primary parses no HTTP: a plain TCP listener whose connections sticky hands over.
     setupMaster(server as unknown as HttpServer, { loadBalancingMethod: 'round-robin' });
     if (!config.redisUrl) setupClusterAdapter();
-    cluster.setupPrimary({ exec: path.join(import.meta.dirname, 'main.ts'), serialization: 'advanced' });
+    cluster.setupPrimary({ exec: path.join(import.meta.dirname, 'cluster-worker.cts'), serialization: 'advanced' });
 
     // Which slot (1..N) each worker fills, when it started, and how often the slot failed in a row.
     const slots = new Map<number, { slot: number; started: number }>();
@@ -179,19 +179,16 @@ async function stopWorkers(logger: Logger): Promise<void> {
   );
 }
 
-/** Sticky's messages (connections and their bytes) that arrive before the app can take them. */
-const isSticky = (message: unknown) => typeof (message as { type?: unknown } | null)?.type === 'string' && (message as { type: string }).type.startsWith('sticky:');
+/** Sticky's messages (connections and their bytes) held since the worker started (cluster-worker.cts). */
+type Held = { held: [unknown, SendHandle][]; hold: (message: unknown, handle: SendHandle) => void };
+const HELD = Symbol.for('dropspot.held-connections');
 
 export async function runWorker(config: Readonly<Config>, logger: Logger): Promise<void> {
   const slot = Number(process.env[WORKER_SLOT] ?? cluster.worker?.id ?? 1);
   const log = logger.child({ worker: slot });
-  // A worker restarted while the others serve is handed connections at once: they wait here,
-  // in order, until the app is started.
-  const early: [unknown, SendHandle][] = [];
-  const hold = (message: unknown, handle: SendHandle) => {
-    if (isSticky(message)) early.push([message, handle]);
-  };
-  process.on('message', hold);
+  // A worker restarted while the others serve is handed connections at once: they wait, in
+  // order, until the app is started (held by cluster-worker.cts from the process's first moment).
+  const { held, hold } = (globalThis as { [HELD]?: Held })[HELD] ?? { held: [], hold: () => {} };
   // With METRICS_PORT each worker serves its own metrics, on METRICS_PORT + slot - 1.
   const metricsPort = config.metrics.port ? config.metrics.port + slot - 1 : config.metrics.port;
   const own: Readonly<Config> = Object.freeze({ ...config, metrics: { ...config.metrics, port: metricsPort } });
@@ -266,7 +263,7 @@ export async function runWorker(config: Readonly<Config>, logger: Logger): Promi
   watchBusy((busy) => process.send?.({ dropspot: 'busy', busy } satisfies FromWorker));
   setupWorker(server.realtime.io as unknown as Parameters<typeof setupWorker>[0]);
   process.off('message', hold);
-  for (const [message, handle] of early.splice(0)) process.emit('message', message, handle);
+  for (const [message, handle] of held.splice(0)) process.emit('message', message, handle);
   log.info('worker ready');
   process.send?.({ dropspot: 'ready' } satisfies FromWorker);
 }
