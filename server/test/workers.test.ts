@@ -1,10 +1,12 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
 import pg from 'pg';
 import type { Socket } from 'socket.io-client';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { closeOrm, initOrm } from '../src/db/orm.ts';
 import { TEST_SECRET, addToWaitlist, client, createDrop, createUser, testDatabaseUrl, type TestApp } from './support/app.ts';
 import { freePort } from './support/global-setup.ts';
-import { killLeftovers, startServer, stopServer, tail } from './support/spawned-server.ts';
+import { killLeftovers, startServer, stopServer, tail, track } from './support/spawned-server.ts';
 import { closeSockets, connect, connected, next, request } from './support/sockets.ts';
 
 /**
@@ -27,14 +29,41 @@ const alive = (pid: number) => {
   }
 };
 
+const hasRedis = spawnSync('redis-server', ['--version']).status === 0;
+if (!hasRedis) console.warn('SKIPPED WORKERS=2 with Redis: no redis-server binary on PATH');
+
+/** A private redis-server on a free port, answering. */
+async function startRedis(): Promise<{ url: string; child: ChildProcess }> {
+  const port = await freePort();
+  const child = track(spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' }));
+  const answers = () =>
+    new Promise<boolean>((resolve) => {
+      const socket = net.connect({ host: '127.0.0.1', port }, () => socket.end(() => resolve(true)));
+      socket.once('error', () => resolve(false));
+    });
+  await vi.waitFor(async () => expect(await answers()).toBe(true), { timeout: 10_000, interval: 50 });
+  return { url: `redis://127.0.0.1:${port}`, child };
+}
+
+// Without REDIS_URL the workers share rooms through the primary (cluster adapter); with it, through Redis.
+const modes = [{ link: 'the cluster adapter', redis: false }, ...(hasRedis ? [{ link: 'Redis', redis: true }] : [])];
+
 describe('WORKERS=2 on one port', () => {
-  it('serves from two workers, keeps long-polling sessions on theirs, spans rooms across them, replaces a dead one, and on SIGTERM answers the claim in flight and exits 0', { timeout: 240_000 }, async () => {
+  it.for(modes)('serves from two workers, keeps long-polling sessions on theirs, spans rooms across them through $link, replaces a dead one, and on SIGTERM answers the claim in flight and exits 0', { timeout: 240_000 }, async ({ redis }) => {
     const databaseUrl = await testDatabaseUrl();
+    const redisServer = redis ? await startRedis() : undefined;
     // The test's own connection, for the fixtures (createDrop and createUser only use the ORM).
     const orm = await initOrm(databaseUrl, { pool: { min: 0, max: 2 }, logger: () => {} });
     const db = { orm } as TestApp;
     const port = await freePort();
-    const server = await startServer({ DATABASE_URL: databaseUrl, JWT_ACCESS_SECRET: TEST_SECRET, SEED_DEMO: 'false', PORT: String(port), WORKERS: '2' });
+    const server = await startServer({
+      DATABASE_URL: databaseUrl,
+      JWT_ACCESS_SECRET: TEST_SECRET,
+      SEED_DEMO: 'false',
+      PORT: String(port),
+      WORKERS: '2',
+      ...(redisServer ? { REDIS_URL: redisServer.url, REDIS_PREFIX: `dropspot-workers-${process.pid}` } : {}),
+    });
     const base = `http://127.0.0.1:${port}`;
     const api = client(base);
     const workers = () => pidsOf(server.output(), 'worker ready');
@@ -44,6 +73,8 @@ describe('WORKERS=2 on one port', () => {
       expect(new Set(workers()).size).toBe(2);
       expect(workers()).not.toContain(server.child.pid);
       expect(server.output().match(/DropSpot is ready/g)).toHaveLength(1);
+      const linked = redis ? 'span processes through Redis' : "span this machine's workers \\(cluster adapter\\)";
+      expect(server.output().match(new RegExp(`"worker":\\d,"component":"realtime","msg":"rooms and the event stream ${linked}`, 'g'))).toHaveLength(2);
       await vi.waitFor(() => expect(pidsOf(server.output(), 'send worker ready')).toHaveLength(1), { timeout: 60_000 });
 
       // Plain HTTP requests are spread over both (each request log line names its worker).
@@ -139,6 +170,7 @@ describe('WORKERS=2 on one port', () => {
       closeSockets();
       expect(await stopServer(server.child), tail(server.output())).toBe('exit 0');
       await closeOrm(orm);
+      redisServer?.child.kill();
     }
     // Every worker and the send worker ended with the primary, each after its graceful shutdown.
     expect(seen.filter(alive)).toEqual([]);
