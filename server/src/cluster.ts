@@ -50,6 +50,11 @@ const STOP_TIMEOUT_MS = 30_000;
 const WORKER_SLOT = 'DROPSPOT_WORKER';
 
 const workers = () => Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w && !w.isDead());
+// A message to a process whose channel just closed is dropped: without a callback, Node would
+// raise it as an 'error' event nobody listens to, and end this process.
+const ignore = () => {};
+const toWorker = (worker: Worker | undefined, message: ToWorker) => worker?.send(message, undefined, ignore);
+const toPrimary = (message: FromWorker, done: () => void = ignore) => (process.connected ? process.send?.(message, undefined, {}, done) : done());
 
 export async function runPrimary(config: Readonly<Config>, logger: Logger): Promise<void> {
   const { database, orm } = await openMigrated(config, logger, PRIMARY_POOL);
@@ -107,7 +112,7 @@ export async function runPrimary(config: Readonly<Config>, logger: Logger): Prom
     cluster.on('message', (worker, message: FromWorker | undefined) => {
       if (message?.dropspot === 'busy') setBusy(worker.id, message.busy);
       // Sticky's listener (registered first) has just recorded the session: say so.
-      else if (message?.dropspot === 'session') worker.send({ dropspot: 'session-known', sid: message.data } satisfies ToWorker);
+      else if (message?.dropspot === 'session') toWorker(worker, { dropspot: 'session-known', sid: message.data });
       else if (message?.dropspot === 'ready' && !ready && ++readyCount === config.workers) allReady();
     });
     cluster.on('exit', (worker, code, signal) => {
@@ -140,7 +145,7 @@ export async function runPrimary(config: Readonly<Config>, logger: Logger): Prom
         databaseUrl: database.url,
         logger,
         // Its deliveries are counted by a worker, where /metrics is served.
-        metrics: { notification: (channel, result) => workers()[0]?.send({ dropspot: 'notification', channel, result } satisfies ToWorker) },
+        metrics: { notification: (channel, result) => toWorker(workers()[0], { dropspot: 'notification', channel, result }) },
         busy: (changed) => {
           busyChanged = changed;
           return () => (busyChanged = () => {});
@@ -214,8 +219,7 @@ export async function runWorker(config: Readonly<Config>, logger: Logger): Promi
       // exiting now would drop them. IPC keeps order, so once a last message is written, they are.
       await new Promise((resolve) => {
         setTimeout(resolve, 1000).unref();
-        if (process.connected) process.send?.({ dropspot: 'bye' } satisfies FromWorker, undefined, {}, resolve);
-        else resolve(undefined);
+        toPrimary({ dropspot: 'bye' }, () => resolve(undefined));
       });
       process.exit(0);
     }
@@ -253,17 +257,17 @@ export async function runWorker(config: Readonly<Config>, logger: Logger): Promi
       };
       const timer = setTimeout(done, 1000);
       known.set(sid, done);
-      process.send?.({ dropspot: 'session', type: 'sticky:connection', data: sid } satisfies FromWorker);
+      toPrimary({ dropspot: 'session', type: 'sticky:connection', data: sid });
     });
     return sid;
   };
   await server.start();
   app.serving = { close: server.close, orm, inFlight: () => inFlight, closeAll: () => server.httpServer.closeAllConnections() };
   if (stopping) return;
-  watchBusy((busy) => process.send?.({ dropspot: 'busy', busy } satisfies FromWorker));
+  watchBusy((busy) => toPrimary({ dropspot: 'busy', busy }));
   setupWorker(server.realtime.io as unknown as Parameters<typeof setupWorker>[0]);
   process.off('message', hold);
   for (const [message, handle] of held.splice(0)) process.emit('message', message, handle);
   log.info('worker ready');
-  process.send?.({ dropspot: 'ready' } satisfies FromWorker);
+  toPrimary({ dropspot: 'ready' });
 }
