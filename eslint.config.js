@@ -16,7 +16,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['server/test/**', 'bench/**', 'server/src/cli/**', 'server/src/main.ts'],
+    files: ['server/test/**', 'bench/**', 'server/src/cli/**', 'server/src/main.ts', 'server/src/boot.ts'],
     rules: { 'no-console': 'off' },
   },
   {

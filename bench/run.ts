@@ -100,7 +100,7 @@ async function storm(
   let done = 0;
   let deadline = Date.now() + MAX_SECONDS * 1000;
   const queue = requests;
-  const cpuBefore = { server: cpuTicks([server.pid]), postgres: cpuTicks(postgresPids()), loadGenerator: cpuTicks([process.pid]) };
+  const cpuBefore = { server: cpuTicks(server.pids()), postgres: cpuTicks(postgresPids()), loadGenerator: cpuTicks([process.pid]) };
   if (transport === 'http') server.mark();
   let started = performance.now();
   const firstCode = new Map<string, string>();
@@ -150,7 +150,7 @@ async function storm(
     connectBar.stop();
     const ask = (socket: Socket, event: string, payload: unknown) =>
       new Promise<{ ok: boolean; code?: string; data?: { claim: { code: string }; created: boolean } }>((resolve) => socket.emit(event, payload, resolve));
-    Object.assign(cpuBefore, { server: cpuTicks([server.pid]), postgres: cpuTicks(postgresPids()), loadGenerator: cpuTicks([process.pid]) });
+    Object.assign(cpuBefore, { server: cpuTicks(server.pids()), postgres: cpuTicks(postgresPids()), loadGenerator: cpuTicks([process.pid]) });
     server.mark();
     started = performance.now();
     deadline = Date.now() + MAX_SECONDS * 1000;
@@ -174,7 +174,7 @@ async function storm(
   closeSockets();
   // Backends the pool opened during the storm count from zero; ones that exited are missed.
   const cpuPercent = {
-    server: Math.round(ticksBetween(cpuBefore.server, cpuTicks([server.pid])) / seconds),
+    server: Math.round(ticksBetween(cpuBefore.server, cpuTicks(server.pids())) / seconds),
     postgres: Math.round(ticksBetween(cpuBefore.postgres, cpuTicks(postgresPids())) / seconds),
     loadGenerator: Math.round(ticksBetween(cpuBefore.loadGenerator, cpuTicks([process.pid])) / seconds),
   };
@@ -326,7 +326,7 @@ async function fanOut(db: Awaited<ReturnType<typeof startDatabaseServer>>, watch
     let lastSuccessWall = 0;
     let done = 0;
     const queue = [...seeded];
-    const cpuBefore = { server: cpuTicks([server.pid]), postgres: cpuTicks(postgresPids()), storm: cpuTicks([process.pid]), watchers: workers.map((w) => cpuTicks([w.pid])) };
+    const cpuBefore = { server: cpuTicks(server.pids()), postgres: cpuTicks(postgresPids()), storm: cpuTicks([process.pid]), watchers: workers.map((w) => cpuTicks([w.pid])) };
     const stormStarted = performance.now();
     const pool = new Pool(server.baseUrl, { connections: 200, keepAliveTimeout: 30_000 });
     await Promise.all(
@@ -348,7 +348,7 @@ async function fanOut(db: Awaited<ReturnType<typeof startDatabaseServer>>, watch
     const window = (performance.now() - stormStarted) / 1000;
     const share = (before: Map<number, number>, pids: number[]) => Math.round(ticksBetween(before, cpuTicks(pids)) / window);
     const cpuPercent = {
-      server: share(cpuBefore.server, [server.pid]),
+      server: share(cpuBefore.server, server.pids()),
       postgres: share(cpuBefore.postgres, postgresPids()),
       stormGenerator: share(cpuBefore.storm, [process.pid]),
       watcherProcesses: workers.map((w, i) => share(cpuBefore.watchers[i]!, [w.pid])),

@@ -62,20 +62,60 @@ export async function startDatabaseServer() {
 export interface BenchServer {
   baseUrl: string;
   pid: number;
+  /** The server's processes: the one process, or with BENCH_WORKERS=N the primary and its workers (never the send worker). */
+  pids(): number[];
+  /** Resident memory of `pids()` together. */
   rssBytes(): number;
   /** With BENCH_PROFILE=storm: starts the server's CPU profile, and the next call writes it. */
   mark(): void;
   stop(): Promise<void>;
 }
 
+const childrenOf = (pid: number) => {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+};
+const isWorker = (pid: number) => {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('server/src/cluster-worker.cts');
+  } catch {
+    return false;
+  }
+};
+const rssOf = (pid: number) => {
+  try {
+    return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
+  } catch {
+    return 0;
+  }
+};
+
 export type Engine = 'batched' | 'original' | 'ceiling';
 
-/** The app in its own process (bench/server.ts) on a free loopback port; `env` overrides the settings below (e.g. METRICS_TOKEN for the metrics on/off run). */
+/**
+ * The app in its own process (bench/server.ts) on a free loopback port; `env` overrides the settings
+ * below (e.g. METRICS_TOKEN for the metrics on/off run). BENCH_WORKERS=N (N > 1, `batched` engine
+ * only) runs the real entry point instead, `server/src/main.ts` with WORKERS=N: a primary that
+ * hands connections to N workers (server/src/cluster.ts), ready once it and its send worker say so.
+ */
 export async function startServer(databaseUrl: string, engine: Engine, env: Record<string, string> = {}): Promise<BenchServer> {
+  // BENCH_WORKERS=N (1 included) runs the real entry point, `npm start`'s main.ts, with WORKERS=N.
+  const asked = env.BENCH_WORKERS ?? process.env.BENCH_WORKERS;
+  const workers = Number(asked ?? 1);
+  if (asked !== undefined && engine !== 'batched') throw new Error(`BENCH_WORKERS runs the real server: engine ${engine} needs bench/server.ts`);
+  const cluster =
+    asked !== undefined
+      ? // What bench/server.ts sets through createApp, here through the environment.
+        { WORKERS: String(workers), PORT: '0', HOST: '127.0.0.1', CLIENT: 'off', SOCKET_EVENTS_PER_USER_PER_SECOND: '100000', SOCKET_EVENTS_PER_IP_PER_SECOND: '100000' }
+      : undefined;
   // BENCH_PROFILE=1 writes a V8 CPU profile of the server per run into bench/results/profiles/;
   // BENCH_PROFILE=storm only of each storm itself (bench/server.ts profiles between two SIGUSR2).
   const profile = process.env.BENCH_PROFILE && process.env.BENCH_PROFILE !== 'storm' ? ['--cpu-prof', `--cpu-prof-dir=${path.join(ROOT, 'bench/results/profiles')}`] : [];
-  const child: ChildProcess = spawn(process.execPath, [...profile, path.join(ROOT, 'bench/server.ts')], {
+  const entry = path.join(ROOT, cluster ? 'server/src/main.ts' : 'bench/server.ts');
+  const child: ChildProcess = spawn(process.execPath, [...profile, entry], {
     cwd: ROOT,
     env: {
       ...process.env,
@@ -96,6 +136,7 @@ export async function startServer(databaseUrl: string, engine: Engine, env: Reco
       // Every simulated client connects from this machine.
       SOCKET_CONNECTIONS_PER_IP: '100000000',
       BENCH_ENGINE: engine,
+      ...cluster,
       ...env,
     },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -107,7 +148,12 @@ export async function startServer(databaseUrl: string, engine: Engine, env: Reco
     let out = '';
     const onData = (chunk: Buffer) => {
       out += chunk.toString();
-      const match = /READY (\d+)/.exec(out);
+      const sending = (env.SEND_WORKER ?? process.env.SEND_WORKER ?? 'process') === 'process';
+      const match = cluster
+        ? sending && !out.includes('"msg":"send worker ready"')
+          ? null
+          : /"url":"http:\/\/localhost:(\d+)".*"msg":"DropSpot is ready"/.exec(out)
+        : /READY (\d+)/.exec(out);
       if (match) {
         child.stdout!.off('data', onData);
         // Only the last few KiB are kept: what the log said before an unexpected exit.
@@ -124,19 +170,16 @@ export async function startServer(databaseUrl: string, engine: Engine, env: Reco
   child.once('exit', (code, signal) => {
     if (!stopping) console.error(`\nbench server exited unexpectedly (${signal ?? code}); the end of its log:\n${tail}`);
   });
+  const pids = () => (cluster && workers > 1 ? [child.pid!, ...childrenOf(child.pid!).filter(isWorker)] : [child.pid!]);
   return {
     baseUrl: `http://127.0.0.1:${port}`,
     pid: child.pid!,
+    pids,
     mark: () => {
-      if (process.env.BENCH_PROFILE === 'storm') child.kill('SIGUSR2');
+      // Only bench/server.ts profiles on SIGUSR2 (to the real main.ts it would be fatal).
+      if (process.env.BENCH_PROFILE === 'storm' && !cluster) child.kill('SIGUSR2');
     },
-    rssBytes: () => {
-      try {
-        return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
-      } catch {
-        return 0; // it has exited
-      }
-    },
+    rssBytes: () => pids().reduce((sum, pid) => sum + rssOf(pid), 0),
     stop: () =>
       new Promise<void>((resolve) => {
         stopping = true;

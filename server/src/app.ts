@@ -45,6 +45,8 @@ export interface AppDeps {
   logger: Logger;
   /** Socket limits, lowered by tests. */
   realtimeLimits?: RealtimeDeps['limits'];
+  /** A worker of WORKERS=N without REDIS_URL (see cluster.ts): rooms span the workers through the primary. */
+  clusterAdapter?: boolean;
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
@@ -164,6 +166,7 @@ export function createApp(deps: AppDeps): App {
     // The same rule as Express's `req.ip`, so a socket and an HTTP request from one client count as one address.
     clientIp: (req) => proxyaddr(req, app.get('trust proxy fn') as Parameters<typeof proxyaddr>[1]),
     limits: deps.realtimeLimits,
+    clusterAdapter: deps.clusterAdapter,
     metrics,
     // Published events are where webhook deliveries and notifications start from: wake both.
     published: () => {

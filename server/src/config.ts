@@ -1,5 +1,6 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 
@@ -28,6 +29,8 @@ const envSchema = z.object({
   DATA_DIR: z.string().default(path.join(ROOT_DIR, '.data')),
   EMBEDDED_PG_PORT: z.coerce.number().int().min(1).max(65535).default(54329),
   DB_POOL_MAX: z.coerce.number().int().min(1).max(200).default(20),
+  // Server processes behind PORT on this machine (server/src/cluster.ts); `auto`: one per CPU.
+  WORKERS: z.union([z.literal('auto'), z.coerce.number().int().min(1).max(64)]).default(1),
   JWT_ACCESS_SECRET: secret.optional(),
   ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(30).max(86_400).default(900),
   REFRESH_TOKEN_TTL_SECONDS: z.coerce.number().int().min(300).max(365 * 86_400).default(30 * 86_400),
@@ -115,6 +118,8 @@ export interface Config {
   dataDir: string;
   embeddedPgPort: number;
   dbPoolMax: number;
+  /** Server processes sharing PORT (1: this process serves alone, no cluster). */
+  workers: number;
   jwtAccessSecret: string;
   accessTokenTtlSeconds: number;
   refreshTokenTtlSeconds: number;
@@ -231,6 +236,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   if (e.METRICS_PORT !== undefined && e.METRICS_PORT !== 0 && e.METRICS_PORT === e.PORT) {
     throw new ConfigError('METRICS_PORT must differ from PORT (or use METRICS_TOKEN to serve /metrics on PORT)');
   }
+  const workers = e.WORKERS === 'auto' ? Math.min(64, os.availableParallelism()) : e.WORKERS;
+  if (workers > 1 && e.METRICS_PORT && e.PORT >= e.METRICS_PORT && e.PORT < e.METRICS_PORT + workers) {
+    throw new ConfigError(`With WORKERS=${workers} the workers serve metrics on METRICS_PORT to METRICS_PORT+${workers - 1}: PORT must be outside that range`);
+  }
+  if (workers > 1 && e.CLIENT === 'dev') {
+    throw new ConfigError('CLIENT=dev (Vite with hot reload) runs in one process: leave WORKERS unset');
+  }
   if ((e.AI_BASE_URL === undefined) !== (e.AI_MODEL === undefined)) {
     throw new ConfigError('AI_BASE_URL and AI_MODEL must be set together (or neither, which turns "Suggest a description" off)');
   }
@@ -261,6 +273,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     dataDir: path.resolve(e.DATA_DIR),
     embeddedPgPort: e.EMBEDDED_PG_PORT,
     dbPoolMax: e.DB_POOL_MAX,
+    workers,
     jwtAccessSecret: e.JWT_ACCESS_SECRET ?? developmentSecret(path.resolve(e.DATA_DIR), 'JWT_ACCESS_SECRET'),
     accessTokenTtlSeconds: e.ACCESS_TOKEN_TTL_SECONDS,
     refreshTokenTtlSeconds: e.REFRESH_TOKEN_TTL_SECONDS,

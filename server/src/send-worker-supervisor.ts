@@ -41,6 +41,25 @@ export function quietGate(maxWaitMs: number) {
   };
 }
 
+/**
+ * Samples this process's event-loop utilisation and calls `changed` when it crosses the busy
+ * share, either way; returns the stop.
+ */
+export function watchBusy(changed: (busy: boolean) => void): () => void {
+  let busy = false;
+  let last = performance.eventLoopUtilization();
+  const sampler = setInterval(() => {
+    const now = performance.eventLoopUtilization();
+    const nowBusy = performance.eventLoopUtilization(now, last).utilization > BUSY_UTILISATION;
+    last = now;
+    if (nowBusy === busy) return;
+    busy = nowBusy;
+    changed(busy);
+  }, SAMPLE_MS);
+  sampler.unref();
+  return () => clearInterval(sampler);
+}
+
 const WORKER = path.join(import.meta.dirname, 'send-worker.ts');
 /** A worker that ran this long before it ended was healthy: the next restart waits the shortest delay again. */
 const HEALTHY_MS = 30_000;
@@ -52,7 +71,13 @@ const HEALTHY_MS = 30_000;
  * told when this process's event loop is busy, and then holds its next batch for a while.
  * The queue is durable, so what a dead worker held is sent by the next one.
  */
-export function superviseSendWorker(deps: { databaseUrl: string; logger: Logger; metrics: Pick<Metrics, 'notification'> }) {
+export function superviseSendWorker(deps: {
+  databaseUrl: string;
+  logger: Logger;
+  metrics: Pick<Metrics, 'notification'>;
+  /** Where "the server is busy" comes from: this process's event loop unless given. */
+  busy?: (changed: (busy: boolean) => void) => () => void;
+}) {
   const logger = deps.logger.child({ component: 'send-worker' });
   let child: ChildProcess | undefined;
   let stopping = false;
@@ -86,19 +111,14 @@ export function superviseSendWorker(deps: { databaseUrl: string; logger: Logger;
   }
 
   // A nice value yields the CPU, but the worker's queries run in PostgreSQL at full priority and a
-  // loopback mail server competes too: while this process's event loop is busy (a storm of
-  // claims), the worker is told so and holds its next batch (see createNotifications' whenQuiet).
+  // loopback mail server competes too: while the server's event loop is busy (a storm of claims),
+  // the worker is told so and holds its next batch (see createNotifications' whenQuiet). Under
+  // WORKERS=N the busy loops are the workers' (cluster.ts hands their reports in as `busy`).
   let busy = false;
-  let last = performance.eventLoopUtilization();
-  const sampler = setInterval(() => {
-    const now = performance.eventLoopUtilization();
-    const nowBusy = performance.eventLoopUtilization(now, last).utilization > BUSY_UTILISATION;
-    last = now;
-    if (nowBusy === busy) return;
+  const stopWatching = (deps.busy ?? watchBusy)((nowBusy) => {
     busy = nowBusy;
     if (child?.connected) child.send({ type: 'busy', busy } satisfies ServerMessage, () => {});
-  }, SAMPLE_MS);
-  sampler.unref();
+  });
 
   spawnWorker();
   return {
@@ -110,7 +130,7 @@ export function superviseSendWorker(deps: { databaseUrl: string; logger: Logger;
     async stop(timeoutMs = 15_000): Promise<void> {
       stopping = true;
       clearTimeout(restart);
-      clearInterval(sampler);
+      stopWatching();
       const worker = child;
       if (!worker || worker.exitCode !== null || worker.signalCode !== null) return;
       const exited = once(worker, 'exit');

@@ -75,6 +75,18 @@ describe('config', () => {
     expect(config.rateLimits.claimPerMinute).toBe(5);
   });
 
+  it('takes WORKERS from 1 to 64 or auto (one per CPU), 1 by default, and refuses what a cluster cannot serve', () => {
+    const workers = (value?: string, env: Record<string, string> = {}) => loadConfig({ DATA_DIR: tempDir(), ...(value === undefined ? {} : { WORKERS: value }), ...env }).workers;
+    expect(workers()).toBe(1);
+    expect(workers('4')).toBe(4);
+    expect(workers('auto')).toBe(Math.min(64, os.availableParallelism()));
+    for (const bad of ['0', '65', '1.5', 'many']) expect(() => workers(bad)).toThrow(/WORKERS/);
+    expect(() => workers('2', { CLIENT: 'dev' })).toThrow(/CLIENT=dev .* leave WORKERS unset/);
+    // Worker i serves its metrics on METRICS_PORT + i - 1: PORT may not be one of them.
+    expect(() => workers('3', { METRICS_PORT: '2998', PORT: '3000' })).toThrow(/PORT must be outside that range/);
+    expect(workers('2', { METRICS_PORT: '2998', PORT: '3000' })).toBe(2);
+  });
+
   it('takes the description helper\'s settings together, or none (off)', () => {
     expect(loadConfig({ DATA_DIR: tempDir() }).ai).toMatchObject({ baseUrl: undefined, model: undefined, timeoutMs: 30_000, perMinute: 10 });
     const on = loadConfig({ DATA_DIR: tempDir(), AI_BASE_URL: 'http://127.0.0.1:11434/v1', AI_MODEL: 'llama3.2', AI_TIMEOUT_SECONDS: '5' });

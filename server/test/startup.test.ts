@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,6 +7,7 @@ import { ROOT_DIR } from '../src/config.ts';
 import { UserSchema } from '../src/modules/users/user.entity.ts';
 import { TEST_SECRET, client, startTestApp, testDatabaseUrl, uniqueEmail } from './support/app.ts';
 import { freePort } from './support/global-setup.ts';
+import { killLeftovers, startServer, stopServer, tail, track } from './support/spawned-server.ts';
 import { linkIn, startSmtpServer } from './support/smtp.ts';
 
 /**
@@ -18,62 +19,10 @@ const dataDir = mkdtempSync(path.join(os.tmpdir(), 'dropspot-start-'));
 chmodSync(dataDir, 0o755);
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
-/** Every process a test started: one still running when its test ends (a timeout on a busy machine) is killed. */
-const children = new Set<ChildProcess>();
-afterEach(() => {
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  children.clear();
-});
-
-function start(env: Record<string, string>): Promise<{ child: ChildProcess; output: () => string }> {
-  const child = spawn(process.execPath, [path.join(ROOT_DIR, 'server/src/main.ts')], {
-    cwd: ROOT_DIR,
-    // The built web client is what the browser tests start; this one checks the server and its data.
-    env: { ...process.env, NODE_ENV: 'development', DATABASE_URL: '', DATA_DIR: dataDir, LOG_LEVEL: 'info', CLIENT: 'off', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  let output = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`not ready in 60 s:\n${output}`)), 60_000);
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes('DropSpot is ready')) {
-        clearTimeout(timer);
-        resolve({ child, output: () => output });
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`exited with ${code} before ready:\n${output}`));
-    });
-  });
-}
-
-/**
- * SIGTERM, then how the process ended: `exit 0` for a graceful stop, `signal SIGSEGV` for one that
- * died of a signal. A process that already ended answers at once; one that hangs is killed after 60 s.
- */
-function stop(child: ChildProcess): Promise<string> {
-  const ended = () => (child.signalCode !== null ? `signal ${child.signalCode}` : `exit ${child.exitCode}`);
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(ended());
-  return new Promise((resolve, reject) => {
-    const hung = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error('the server did not stop within 60 s of SIGTERM'));
-    }, 60_000);
-    child.once('exit', () => {
-      clearTimeout(hung);
-      resolve(ended());
-    });
-    child.kill('SIGTERM');
-  });
-}
-
-/** What a stopped server printed last, for a failed stop's message. */
-const tail = (output: string) => output.split('\n').slice(-15).join('\n');
+afterEach(killLeftovers);
+/** `npm start` on this file's fresh data folder (its own embedded PostgreSQL unless DATABASE_URL is given). */
+const start = (env: Record<string, string>) => startServer({ DATA_DIR: dataDir, ...env });
+const stop = stopServer;
 
 /**
  * Signs up an account and verifies its address through the link mailed to it, as its owner
@@ -106,7 +55,7 @@ async function adminCreate(args: string[]): Promise<{ code: number | null; outpu
       env: { ...process.env, DATABASE_URL: databaseUrl, JWT_ACCESS_SECRET: TEST_SECRET, LOG_LEVEL: 'silent' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    children.add(child);
+    track(child);
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));

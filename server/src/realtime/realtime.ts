@@ -14,7 +14,7 @@ import { fanOut, type DropSignal, type FanOutDeps } from './fan-out.ts';
 import { createLiveNumbers } from './live-numbers.ts';
 import { createOutboxRelay } from './outbox-relay.ts';
 import { bindPublicNamespace } from './public-namespace.ts';
-import { attachRedis, type RedisLink } from './redis-link.ts';
+import { attachCluster, attachRedis, type RedisLink } from './redis-link.ts';
 import { createRoomRegistry } from './room-registry.ts';
 import { createSocketAuth, guarded, sessionEndings } from './socket-auth.ts';
 import { createHandlerFactory } from './socket-handler.ts';
@@ -39,6 +39,8 @@ export interface RealtimeDeps {
   metrics?: Metrics;
   /** Called after each batch of events is published (webhook deliveries and notifications start from there). */
   published?: () => void;
+  /** A worker of WORKERS=N without REDIS_URL: rooms and the stream span this machine's workers (cluster adapter). */
+  clusterAdapter?: boolean;
 }
 
 /**
@@ -83,14 +85,16 @@ export function createRealtime(deps: RealtimeDeps) {
   const [publicNs, adminNs, eventsNs] = [io.of('/'), io.of('/admin'), io.of('/events')];
 
   let redis: RedisLink | undefined;
+  /** What joins this process to the others: Redis, or the primary of WORKERS=N (the cluster adapter). */
+  let link: RedisLink | undefined;
   let closing = false;
   let stopScrape = () => {};
-  const spansProcesses = () => !!redis && !closing && redis.up();
+  const spansProcesses = () => !!link && !closing && link.up();
   // Room broadcasts go through the adapter to every process while Redis is up; while it is down,
   // to this process's sockets only, not into the client's offline queue to arrive stale later.
-  const rooms = () => (redis && !redis.up() ? publicNs.local : publicNs);
-  const admins = () => (redis && !redis.up() ? adminNs.local : adminNs);
-  /** Tells the other processes about a drop; nothing to tell without Redis, while it is down, or once closing. */
+  const rooms = () => (link && !link.up() ? publicNs.local : publicNs);
+  const admins = () => (link && !link.up() ? adminNs.local : adminNs);
+  /** Tells the other processes about a drop; nothing to tell alone, while Redis is down, or once closing. */
   const broadcast = (event: DropSignal, dropId: string) => {
     if (spansProcesses()) publicNs.serverSideEmit(event, dropId);
   };
@@ -193,6 +197,9 @@ export function createRealtime(deps: RealtimeDeps) {
             stream.catchUpAll();
           },
         });
+        link = redis;
+      } else if (deps.clusterAdapter) {
+        link = attachCluster(io, log);
       }
       // The last watcher here left: the room goes too if it has nothing else to do. (Attached
       // after Redis: `io.adapter()` gives every namespace a new adapter.)
@@ -237,7 +244,7 @@ export function createRealtime(deps: RealtimeDeps) {
         });
         httpServer.closeIdleConnections();
       });
-      await redis?.close();
+      await link?.close();
     },
   };
 }

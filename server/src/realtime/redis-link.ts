@@ -1,10 +1,11 @@
+import { createAdapter as clusterAdapter } from '@socket.io/cluster-adapter';
 import { createAdapter } from '@socket.io/redis-adapter';
 import type { Logger } from 'pino';
 import { createClient } from 'redis';
 import type { IoServer } from './types.ts';
 
 export interface RedisLink {
-  /** Both clients connected: rooms and the event stream span processes. */
+  /** Both clients connected (or, in a cluster, the channel to the primary open): rooms and the event stream span processes. */
   up(): boolean;
   close(): Promise<void>;
 }
@@ -74,4 +75,15 @@ export async function attachRedis(io: IoServer, deps: { url: string; prefix: str
       for (const client of [pub, sub]) if (client.isOpen) client.destroy();
     },
   };
+}
+
+/**
+ * A worker of WORKERS=N without Redis: the cluster adapter carries room broadcasts and
+ * server-side emits between this machine's workers through the primary (setupPrimary in
+ * cluster.ts). It spans the workers for as long as this process's channel to the primary is open.
+ */
+export function attachCluster(io: IoServer, logger: Logger): RedisLink {
+  io.adapter(clusterAdapter());
+  logger.info('rooms and the event stream span this machine\'s workers (cluster adapter)');
+  return { up: () => process.connected, close: async () => {} };
 }

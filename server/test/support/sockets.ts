@@ -4,10 +4,13 @@ import type { Ack } from '@dropspot/protocol';
 
 const open: Socket[] = [];
 
-/** A real socket.io-client connection; closed by `closeSockets()` after each test file. */
-export function connect(baseUrl: string, options: { namespace?: string; auth?: Record<string, unknown>; headers?: Record<string, string> } = {}): Socket {
+/** A real socket.io-client connection (WebSocket only unless `transports` says otherwise); closed by `closeSockets()` after each test file. */
+export function connect(
+  baseUrl: string,
+  options: { namespace?: string; auth?: Record<string, unknown>; headers?: Record<string, string>; transports?: ('websocket' | 'polling')[] } = {},
+): Socket {
   const socket = io(baseUrl + (options.namespace ?? '/'), {
-    transports: ['websocket'],
+    transports: options.transports ?? ['websocket'],
     forceNew: true,
     reconnection: false,
     auth: options.auth ?? {},

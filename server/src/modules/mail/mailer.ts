@@ -4,6 +4,7 @@ import PgBoss from 'pg-boss';
 import type { Logger } from 'pino';
 import { sql } from 'kysely';
 import type { Config } from '../../config.ts';
+import { isTransientConflict } from '../../db/failures.ts';
 import { db } from '../../db/kysely.ts';
 import type { Orm } from '../../db/orm.ts';
 import { MailMessageSchema, type MailMessage } from './mail-message.entity.ts';
@@ -43,6 +44,26 @@ function jobId(purpose: string): string {
 }
 
 export type Mailer = ReturnType<typeof createMailer>;
+
+/**
+ * Creates pg-boss queues that may not exist yet. pg-boss makes a new queue's partition with DDL,
+ * and processes creating the first queues of a database at once (WORKERS=N, or replicas, started
+ * together on a fresh database) deadlock: PostgreSQL aborts one, which tries again and then finds
+ * the queue made by the other (creating an existing queue changes nothing).
+ */
+export async function createQueues(boss: PgBoss, names: string[]): Promise<void> {
+  for (const name of names) {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await boss.createQueue(name);
+        break;
+      } catch (error) {
+        if (!isTransientConflict(error) || attempt >= 10) throw error;
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 50 * attempt));
+      }
+    }
+  }
+}
 
 /**
  * Durable mail: `send` writes a job to PostgreSQL (pg-boss) and returns; a worker delivers it,
@@ -93,7 +114,7 @@ export function createMailer(deps: { config: Readonly<Config>; orm: Orm; logger:
   /** Starts the queue; with `work`, this process also delivers (otherwise it only enqueues). */
   async function start(options: { work: boolean } = { work: true }): Promise<void> {
     await boss.start();
-    await boss.createQueue(QUEUE);
+    await createQueues(boss, [QUEUE]);
     if (!options.work) return;
     const id = await boss.work<MailJob>(QUEUE, { batchSize: BATCH, pollingIntervalSeconds: POLL_SECONDS }, async (jobs) => {
       // Side by side (the transport's pool bounds the SMTP connections). A failed delivery fails

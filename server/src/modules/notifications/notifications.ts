@@ -2,7 +2,7 @@ import type PgBoss from 'pg-boss';
 import type { Logger } from 'pino';
 import type { Config } from '../../config.ts';
 import type { Orm } from '../../db/orm.ts';
-import type { Mailer } from '../mail/mailer.ts';
+import { createQueues, type Mailer } from '../mail/mailer.ts';
 import { noMetrics, type Metrics } from '../../observability/metrics.ts';
 import { createPlanner, PLAN_QUEUE, SEND_QUEUE, type PlanJob, type SendJob } from './planner.ts';
 import { createNotificationPreferences } from './preferences.service.ts';
@@ -86,8 +86,7 @@ export function createNotifications(deps: {
    * server itself with SEND_WORKER=inline). Without it, nothing runs here and `poke` does nothing.
    */
   async function start(options: { work: boolean } = { work: true }): Promise<void> {
-    await boss.createQueue(SEND_QUEUE);
-    await boss.createQueue(PLAN_QUEUE);
+    await createQueues(boss, [SEND_QUEUE, PLAN_QUEUE]);
     if (!options.work) return;
     stopped = false;
     if (config.notifications.enabled) {
