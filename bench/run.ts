@@ -23,7 +23,7 @@ import { metricsOverhead } from './metrics.ts';
 import { webhooksBench } from './webhooks.ts';
 import { signupBench } from './signup.ts';
 import { notificationsBench } from './notifications.ts';
-import { pct, row, stormRows, times, type SummaryRow } from './summary.ts';
+import { pct, row, stormRows, times, workerRows, type SummaryRow } from './summary.ts';
 
 const USERS = Number(process.env.BENCH_USERS ?? 20_000);
 const SLOTS = Number(process.env.BENCH_SLOTS ?? 5_000);
@@ -36,7 +36,7 @@ const CONNECT_SECONDS = Number(process.env.BENCH_CONNECT_SECONDS ?? 120);
 const CONNECT_CONCURRENCY = Number(process.env.BENCH_CONNECT_CONCURRENCY ?? 250);
 const MAX_SECONDS = Number(process.env.BENCH_MAX_SECONDS ?? 180);
 /** Which parts to run: all of these by default; `signup`, `webhooks` and `metrics` only when named. */
-const ALL_SCENARIOS = ['storm-http', 'original', 'storm-socket', 'small-drop', 'fanout', 'database', 'notifications'];
+const ALL_SCENARIOS = ['storm-http', 'original', 'storm-socket', 'small-drop', 'workers', 'fanout', 'database', 'signup', 'notifications'];
 const SCENARIOS = new Set(process.env.BENCH_SCENARIOS?.split(',') ?? ALL_SCENARIOS);
 
 /**
@@ -50,6 +50,8 @@ async function postClaim(pool: Pool, dropId: string, token: string): Promise<{ s
 
 interface StormResult {
   name: string;
+  /** WORKERS of the real main.ts (the `workers` scenario); absent: bench/server.ts, one process. */
+  workers?: number;
   engine: Engine;
   transport: 'http' | 'socket.io';
   users: number;
@@ -83,13 +85,15 @@ async function storm(
   transport: 'http' | 'socket.io',
   concurrency = CONCURRENCY,
   size = { users: USERS, slots: SLOTS },
+  /** Run the real main.ts with this many WORKERS (the `workers` scenario) instead of bench/server.ts. */
+  workers?: number,
 ): Promise<StormResult> {
   const CONCURRENCY = concurrency;
   const { users: USERS, slots: SLOTS } = size;
   const url = await db.freshDatabase();
   const { dropId, users } = await seedStorm(url, USERS, SLOTS);
-  const name = `${engine === 'ceiling' ? 'ceiling (no database)' : `storm ${engine}`} over ${transport}, ${USERS}/${SLOTS}, ${concurrency} clients`;
-  const server = await startServer(url, engine, { BENCH_LABEL: `${engine}-${transport}-${USERS}-${SLOTS}-${concurrency}` });
+  const name = `${engine === 'ceiling' ? 'ceiling (no database)' : `storm ${engine}`} over ${transport}, ${USERS}/${SLOTS}, ${concurrency} clients${workers ? `, main.ts WORKERS=${workers}` : ''}`;
+  const server = await startServer(url, engine, { BENCH_LABEL: `${engine}-${transport}-${USERS}-${SLOTS}-${concurrency}`, ...(workers ? { BENCH_WORKERS: String(workers) } : {}) });
   // One user in ten asks twice, so repeat claims (200, the same code) and same-user batches are exercised.
   const requests = [...users, ...users.filter((_, i) => i % 10 === 0)].sort(() => Math.random() - 0.5);
   const progress = bar(name, requests.length);
@@ -195,6 +199,7 @@ async function storm(
   const sellOutSeconds = successes >= Math.min(SLOTS, USERS) ? (lastSuccessAt - started) / 1000 : null;
   return {
     name,
+    ...(workers ? { workers } : {}),
     engine,
     transport,
     users: USERS,
@@ -464,11 +469,18 @@ async function main(): Promise<boolean> {
         }
       }
     }
+    // Several processes on one machine: the real main.ts with WORKERS=1 and 2, alternating (1, 2, 2, 1).
+    const workerStorms: StormResult[] = [];
+    if (SCENARIOS.has('workers')) {
+      for (const transport of ['http', 'socket.io'] as const) {
+        for (const n of [1, 2, 2, 1]) workerStorms.push(await storm(db, 'batched', transport, 500, { users: 5_000, slots: 2_000 }, n));
+      }
+    }
     const fanOuts: FanOutResult[] = [];
     if (SCENARIOS.has('fanout')) for (const w of WATCHERS) fanOuts.push(await fanOut(db, w));
     const limit = SCENARIOS.has('database') ? await databaseLimit(db) : undefined;
     const webhooks = SCENARIOS.has('webhooks') ? await webhooksBench(db) : undefined;
-    const signups = SCENARIOS.has('signup') ? await signupBench(db, { users: USERS, slots: SLOTS, concurrency: CONCURRENCY }) : undefined;
+    const signups = SCENARIOS.has('signup') ? await signupBench(db, { users: Number(process.env.BENCH_SIGNUP_STORM_USERS ?? 5_000), slots: Number(process.env.BENCH_SIGNUP_STORM_SLOTS ?? 2_000), concurrency: 200 }) : undefined;
     const notifications = SCENARIOS.has('notifications')
       ? await notificationsBench(db, {
           users: Number(process.env.BENCH_NOTIFY_USERS ?? 4000),
@@ -484,7 +496,7 @@ async function main(): Promise<boolean> {
 
     console.log('\nClaim storms');
     console.table(
-      storms.map((s) => ({
+      [...storms, ...workerStorms].map((s) => ({
         run: s.name,
         'attempts/s': s.attemptsPerSecond,
         'claims/s': s.engine === 'ceiling' ? '-' : s.successesPerSecond,
@@ -553,13 +565,14 @@ async function main(): Promise<boolean> {
             row('claims/s during a wave of sign-ups ÷ alone', pct(signups.storm.percentDuringWave), 'claims keep flowing', signups.storm.during.claimsPerSecond > 0),
           ]
         : []),
+      ...workerRows(workerStorms),
       ...(notifications ? [row('claims/s with notifications on ÷ off', times(notifications.claimRateRatio))] : []),
       ...(webhooks ? [row('claims/s with a webhook endpoint ÷ none', times(webhooks.ratio))] : []),
       ...(metrics ? [row('claims/s with metrics on (scraped every second) ÷ off', times(metrics.ratio))] : []),
     ];
     console.log('\nRatios of this run (what holds on a drifting machine)');
     console.table(summary);
-    const results = { at: new Date().toISOString(), machine, load: os.loadavg(), summary, settings: { USERS, SLOTS, CONCURRENCY, WATCHERS }, storms, ratio, databaseLimit: limit, fanOuts, ...(webhooks ? { webhooks } : {}), ...(notifications ? { notifications } : {}), ...(signups ? { signups } : {}), ...(metrics ? { metrics } : {}) };
+    const results = { at: new Date().toISOString(), machine, load: os.loadavg(), summary, settings: { USERS, SLOTS, CONCURRENCY, WATCHERS }, storms, workerStorms, ratio, databaseLimit: limit, fanOuts, ...(webhooks ? { webhooks } : {}), ...(notifications ? { notifications } : {}), ...(signups ? { signups } : {}), ...(metrics ? { metrics } : {}) };
     const dir = path.join(ROOT, 'bench/results');
     mkdirSync(dir, { recursive: true });
     const complete = ALL_SCENARIOS.every((name) => SCENARIOS.has(name));
@@ -568,7 +581,7 @@ async function main(): Promise<boolean> {
     if (complete && limit) writeFileSync(path.join(dir, 'claims-per-second.svg'), await renderChart(storms.filter((s) => s.engine !== 'ceiling'), limit.rowsPerSecond));
     console.log(complete ? '\nresults: bench/results/latest.json, chart: bench/results/claims-per-second.svg' : '\npartial run: bench/results/partial.json');
     const failed = [
-      ...storms.map((s) => s.audit),
+      ...[...storms, ...workerStorms].map((s) => s.audit),
       ...fanOuts.map((f) => f.audit),
       ...(webhooks ? [webhooks.none.audit, webhooks.subscribed.audit] : []),
       ...(signups ? [signups.storm.alone.audit, signups.storm.during.audit] : []),

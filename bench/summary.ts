@@ -57,4 +57,20 @@ export function stormRows(storms: Storm[]): SummaryRow[] {
   return rows;
 }
 
+/** WORKERS=2 ÷ WORKERS=1 of the real main.ts, per transport (means of the alternated runs). */
+export function workerRows(storms: (Storm & { workers?: number })[]): SummaryRow[] {
+  const rows: SummaryRow[] = [];
+  for (const transport of ['http', 'socket.io']) {
+    const mean = (n: number) => {
+      const runs = storms.filter((s) => s.transport === transport && s.workers === n);
+      return runs.length === 0 ? undefined : runs.reduce((sum, s) => sum + s.successesPerSecond, 0) / runs.length;
+    };
+    const one = mean(1);
+    const two = mean(2);
+    if (one === undefined || two === undefined) continue;
+    rows.push(row(`claims/s with WORKERS=2 ÷ WORKERS=1 (npm start's main.ts, ${transport === 'http' ? 'HTTP' : 'Socket.IO'}, 5,000 people, 2,000 slots, 500 in flight)`, `${times(two / one)} (${Math.round(two)} vs ${Math.round(one)})`));
+  }
+  return rows;
+}
+
 export { pct, times };
