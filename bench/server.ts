@@ -31,12 +31,10 @@ await start();
 const sendWorker = config.sendWorker.mode === 'process' ? superviseSendWorker({ databaseUrl: config.databaseUrl!, logger, metrics }) : undefined;
 // The worker's own start-up (loading the app's modules) would otherwise land in the first storm.
 await sendWorker?.ready();
-httpServer.listen(0, '127.0.0.1');
-await once(httpServer, 'listening');
-console.log(`READY ${(httpServer.address() as AddressInfo).port}`);
 if (process.env.BENCH_PROFILE === 'storm') {
   // The load generator marks a storm's start and end with SIGUSR2: a profile of the storm alone,
-  // without the start-up, the connecting and the audit.
+  // without the start-up, the connecting and the audit. Installed before READY: the first mark may
+  // follow it at once, and SIGUSR2's default action ends the process.
   const { Session } = await import('node:inspector/promises');
   const { mkdirSync, writeFileSync } = await import('node:fs');
   const session = new Session();
@@ -54,6 +52,9 @@ if (process.env.BENCH_PROFILE === 'storm') {
     });
   });
 }
+httpServer.listen(0, '127.0.0.1');
+await once(httpServer, 'listening');
+console.log(`READY ${(httpServer.address() as AddressInfo).port}`);
 process.once('SIGTERM', () => {
   void close()
     .then(() => sendWorker?.stop())
