@@ -15,10 +15,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { Pool } from 'undici';
 import { SingleBar, Presets } from 'cli-progress';
-import { io, type Socket } from 'socket.io-client';
 import { audit, cpuTicks, openFiles, percentile, postgresPids, ticksBetween, ROOT, seedStorm, startDatabaseServer, startServer, type AuditResult, type Engine } from './support.ts';
 import { MAX_DELAY_MS, startWatcherProcess } from './watchers.ts';
 import { renderChart } from './chart.ts';
+import { connectLean, type LeanSocket } from './lean-socket.ts';
 import { metricsOverhead } from './metrics.ts';
 import { webhooksBench } from './webhooks.ts';
 import { signupBench } from './signup.ts';
@@ -140,20 +140,15 @@ async function storm(
     // handshake) before the window opens, so the storm is the claims alone, each on its owner's
     // socket. At most CONCURRENCY claims are in flight, as with the HTTP storm's clients. The
     // connecting is not timed (it happens while people wait in the room).
-    const socketOf = new Map<string, Socket>();
+    const socketOf = new Map<string, LeanSocket>();
     const connectBar = bar(`connect ${users.length} signed-in sockets`, users.length);
     for (let i = 0; i < users.length; i += 250) {
-      const batch = users.slice(i, i + 250).map((user) => {
-        const socket = io(server.baseUrl, { transports: ['websocket'], forceNew: true, reconnection: false, auth: { token: user.token } });
-        socketOf.set(user.id, socket);
-        return socket;
-      });
-      await Promise.all(batch.map((s) => new Promise<void>((resolve, reject) => s.once('connect', () => resolve()).once('connect_error', reject))));
+      const batch = await Promise.all(users.slice(i, i + 250).map(async (user) => [user.id, await connectLean(server.baseUrl, user.token)] as const));
+      for (const [id, socket] of batch) socketOf.set(id, socket);
       connectBar.update(socketOf.size);
     }
     connectBar.stop();
-    const ask = (socket: Socket, event: string, payload: unknown) =>
-      new Promise<{ ok: boolean; code?: string; data?: { claim: { code: string }; created: boolean } }>((resolve) => socket.emit(event, payload, resolve));
+    type ClaimAck = { ok: boolean; code?: string; data?: { claim: { code: string }; created: boolean } };
     Object.assign(cpuBefore, { server: cpuTicks(server.pids()), postgres: cpuTicks(postgresPids()), loadGenerator: cpuTicks([process.pid]) });
     server.mark();
     started = performance.now();
@@ -162,7 +157,7 @@ async function storm(
       Array.from({ length: CONCURRENCY }, async () => {
         for (let user = queue.pop(); user && Date.now() < deadline; user = queue.pop()) {
           const t0 = performance.now();
-          const ack = await ask(socketOf.get(user.id)!, 'drop:claim', { dropId });
+          const ack = await socketOf.get(user.id)!.ask<ClaimAck>('drop:claim', { dropId });
           const created = ack.ok && ack.data?.created;
           record(user.id, created ? 'CREATED' : ack.ok ? 'ALREADY_CLAIMED' : (ack.code ?? 'ERROR'), performance.now() - t0, ack.data?.claim.code);
         }
