@@ -574,7 +574,7 @@ async function main(): Promise<boolean> {
       ...(signups
         ? [
             row('sign-ups/s ÷ raw argon2id hashes/s (wall clock)', pct(signups.signups.percentOfRawHashRate), '≥ 80 %', signups.signups.percentOfRawHashRate >= 80),
-            row("argon2id's share of the CPU a sign-up costs the server and PostgreSQL", pct(signups.signups.percentOfHashCpu)),
+            row("argon2id's share of the CPU a sign-up costs the server, its send worker (the mail) and PostgreSQL", pct(signups.signups.percentOfHashCpu)),
             row('claims/s during a wave of sign-ups ÷ alone', pct(signups.storm.percentDuringWave), 'claims keep flowing', signups.storm.during.claimsPerSecond > 0),
           ]
         : []),
