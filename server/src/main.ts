@@ -13,8 +13,9 @@ async function main(): Promise<void> {
   // A promise some library forgot to handle (a Redis publish while Redis is down, say) is logged,
   // not allowed to take down a server that is still serving everyone else.
   process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled promise rejection'));
-  // WORKERS=N: this file is also each worker's entry point (cluster.ts forks it).
-  if (cluster.isWorker) return runWorker(config, logger);
+  // WORKERS=N: this file is also each worker's entry point (cluster.ts forks it with DROPSPOT_WORKER
+  // set). Only that: run as a cluster worker by something else (pm2's cluster mode), it serves alone.
+  if (cluster.isWorker && process.env.DROPSPOT_WORKER) return runWorker(config, logger);
   if (config.workers > 1) return runPrimary(config, logger);
 
   const { database, orm } = await openMigrated(config, logger, config.dbPoolMax);

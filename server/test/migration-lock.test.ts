@@ -44,11 +44,11 @@ describe('migrations at start', () => {
 });
 
 describe('npm run migration:up', () => {
-  it('applies every committed migration to an empty database and says which; run again, it has nothing to apply', async () => {
+  it('applies every committed migration to an empty database and says which, with nothing but DATABASE_URL (production, no secrets); run again, it has nothing to apply', async () => {
     await admin(`create database "${cliDatabase}"`);
     const url = withDatabase(inject('adminDatabaseUrl'), cliDatabase);
     const run = () =>
-      promisify(execFile)(process.execPath, [path.join(ROOT_DIR, 'server/src/cli/migrate.ts')], { cwd: ROOT_DIR, env: { ...process.env, DATABASE_URL: url, NODE_ENV: 'development' } });
+      promisify(execFile)(process.execPath, [path.join(ROOT_DIR, 'server/src/cli/migrate.ts')], { cwd: ROOT_DIR, env: { PATH: process.env.PATH, DATABASE_URL: url, NODE_ENV: 'production' } });
     const files = readdirSync(path.join(ROOT_DIR, 'migrations')).filter((file) => /^Migration\d+\.ts$/.test(file));
     const first = await run();
     expect(first.stdout).toContain(`Applied ${files.length} migrations:`);

@@ -77,6 +77,7 @@ describe('count coalescer', () => {
           // Writing to every socket of the room: 300 ms of the event loop, as at 20,000 watchers.
           vi.setSystemTime(start + 300);
           runs.push({ start, end: Date.now(), claimed });
+          return 300;
         },
         onError: () => {},
         settled: () => {},
@@ -100,6 +101,31 @@ describe('count coalescer', () => {
       await vi.advanceTimersByTimeAsync(100);
       expect(runs.at(-1)!.claimed).toBe(302);
       expect(runs.at(-1)!.start - busyUntil).toBeLessThanOrEqual(100);
+      coalescer.close();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('does not pause after a run that waited (for the database, for another process) rather than held the event loop', async () => {
+    vi.useFakeTimers();
+    try {
+      const starts: number[] = [];
+      const coalescer = createCoalescer({
+        intervalMs: 100,
+        run: async () => {
+          starts.push(Date.now());
+          await new Promise((resolve) => setTimeout(resolve, 1000)); // a slow read, the loop free meanwhile
+          return 2; // the write itself: 2 ms
+        },
+        onError: () => {},
+        settled: () => {},
+      });
+      coalescer.markDirty();
+      await vi.advanceTimersByTimeAsync(0);
+      coalescer.markDirty(); // while the slow run is in flight
+      await vi.advanceTimersByTimeAsync(1100);
+      expect(starts).toEqual([starts[0], starts[0]! + 1100]);
       coalescer.close();
     } finally {
       vi.useRealTimers();

@@ -9,8 +9,9 @@
  * unless a change that matters sooner carries it: each run reaches every socket of the room, so
  * a crowd arriving would otherwise cost a message to everyone already there at every interval.
  *
- * A run that takes longer than the interval (one message written to 20,000 sockets takes a few
- * hundred milliseconds of the event loop) is followed by a pause at least as long as it took, so
+ * A run that holds the event loop longer than the interval (one message written to 20,000 sockets
+ * takes a few hundred milliseconds; the run reports it, its waits for the database aside) is
+ * followed by a pause at least as long, so
  * messages to a huge room never hold more than half of the event loop and claims keep being
  * answered in between; the last change still goes out, one run later at most. An urgent change
  * (the sell-out) skips the pause: only the interval and the run in flight stand before it.
@@ -19,7 +20,8 @@ export function createCoalescer(deps: {
   intervalMs: number;
   /** The longest a minor change waits after the last run (default: `intervalMs`). */
   minorIntervalMs?: number;
-  run: () => Promise<void>;
+  /** Resolves with how long the run held the event loop (ms), when it knows: the pause after it. */
+  run: () => Promise<number | void>;
   onError: (error: unknown) => void;
   settled: () => void;
   /** After a run that succeeded: how long since the first change it carried that was not minor (metrics). */
@@ -27,7 +29,7 @@ export function createCoalescer(deps: {
 }) {
   const minorIntervalMs = Math.max(deps.intervalMs, deps.minorIntervalMs ?? deps.intervalMs);
   let lastRun = 0;
-  /** How long the last run took. */
+  /** How long the last run held the event loop (what it reported; waiting for the database is not counted). */
   let lastDuration = 0;
   /** When the oldest change not yet carried by a run arrived (minor ones aside). */
   let dirtySince: number | undefined;
@@ -50,11 +52,12 @@ export function createCoalescer(deps: {
     const carried = pending;
     pending = 0;
     running = true;
-    const startedAt = Date.now();
+    lastDuration = 0;
     const since = dirtySince;
     dirtySince = undefined;
     try {
-      await deps.run();
+      const held = await deps.run();
+      lastDuration = typeof held === 'number' ? held : 0;
       if (since !== undefined) deps.ran?.(Date.now() - since);
     } catch (error) {
       if (carried > 0) raise(carried as 1 | 2 | 3);
@@ -62,7 +65,6 @@ export function createCoalescer(deps: {
       deps.onError(error);
     } finally {
       lastRun = Date.now();
-      lastDuration = lastRun - startedAt;
       running = false;
     }
     if (pending > 0) schedule();

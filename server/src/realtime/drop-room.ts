@@ -12,7 +12,8 @@ export interface DropRoomDeps {
   watcherCountIntervalMs: number;
   positionIntervalMs: number;
   /** Reads the drop's counts and sends them to its watchers and the lobby. */
-  sendCounts: (dropId: string) => Promise<void>;
+  /** Sends the drop's counts; resolves with how long the write to the room held the event loop (ms). */
+  sendCounts: (dropId: string) => Promise<number>;
   /** A counts message went out, this long after the first change it carries (metrics). */
   countsSent?: (delayMs: number) => void;
   /** Pushes places in line to the room's signed-in watchers whose place moved. */

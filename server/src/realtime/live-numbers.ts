@@ -71,9 +71,13 @@ export function createLiveNumbers(deps: {
   return {
     localWatchers,
     watcherCount,
-    async sendCounts(dropId: string): Promise<void> {
+    /** Returns how long writing the message to the room took (ms): the event loop it held. */
+    async sendCounts(dropId: string): Promise<number> {
       const counts = await readCounts(dropId);
-      if (counts) deps.rooms().to(dropRoom(dropId)).to(LOBBY).emit('drop:counts', counts);
+      if (!counts) return 0;
+      const started = performance.now();
+      deps.rooms().to(dropRoom(dropId)).to(LOBBY).emit('drop:counts', counts);
+      return performance.now() - started;
     },
     /** Positions of this process's signed-in watchers of a drop, pushed to those whose rank moved. */
     async pushPositions(room: DropRoom): Promise<void> {
