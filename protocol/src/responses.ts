@@ -99,7 +99,16 @@ export const waitlistEntryViewSchema = named(
 );
 export const positionViewSchema = named(
   'Position',
-  z.object({ dropId: uuid, position: z.number().int(), waitlistCount: z.number().int(), priorityScore: z.number(), joinedAt: instant, breakdown: scoreBreakdownSchema }),
+  z.object({
+    dropId: uuid,
+    position: z.number().int(),
+    waitlistCount: z.number().int(),
+    priorityScore: z.number(),
+    joinedAt: instant,
+    breakdown: scoreBreakdownSchema,
+    /** A DRAW drop not drawn yet: `position` is the join order, which plays no part in the draw. */
+    drawPending: z.boolean(),
+  }),
 );
 export const claimViewSchema = named(
   'Claim',
@@ -285,8 +294,6 @@ export const myWaitlistsSchema = named(
       positionViewSchema.extend({
         dropTitle: z.string(),
         allocationMode: z.enum(ALLOCATION_MODES),
-        /** A DRAW drop not drawn yet: `position` is the join order, which plays no part in the draw. */
-        drawPending: z.boolean(),
       }),
     ),
   }),

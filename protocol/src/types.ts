@@ -94,14 +94,14 @@ export interface PositionView {
   priorityScore: number;
   joinedAt: string;
   breakdown: ScoreBreakdown;
+  /** A DRAW drop not drawn yet: `position` is the join order, which plays no part in the draw. */
+  drawPending: boolean;
 }
 
 /** One of the signed-in user's waitlists (GET /api/me/waitlists). */
 export interface MyWaitlistEntry extends PositionView {
   dropTitle: string;
   allocationMode: AllocationMode;
-  /** A DRAW drop not drawn yet: `position` is the join order, which plays no part in the draw. */
-  drawPending: boolean;
 }
 
 export interface ClaimView {

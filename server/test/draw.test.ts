@@ -54,6 +54,8 @@ describe('DRAW drops', () => {
     // The joiners' own lists say the draw is still to come: the join order is no place in it.
     const mineBefore = (await api('GET', '/api/me/waitlists', { token: users[1]!.token })).body as { items: MyWaitlistEntry[] };
     expect(mineBefore.items.find((i) => i.dropId === drop.id)).toMatchObject({ allocationMode: 'DRAW', drawPending: true, waitlistCount: 30 });
+    const positionBefore = await api('GET', `/api/drops/${drop.id}/position`, { token: users[1]!.token });
+    expect(positionBefore.body).toMatchObject({ drawPending: true, waitlistCount: 30 });
 
     expect((await api('POST', `/api/admin/drops/${drop.id}/window`, { token: admin.token, body: { action: 'open-now' } })).status).toBe(200);
 
@@ -82,6 +84,7 @@ describe('DRAW drops', () => {
     for (const rank of [1, 17]) {
       const mine = (await api('GET', '/api/me/waitlists', { token: at(rank).token })).body as { items: MyWaitlistEntry[] };
       expect(mine.items.find((i) => i.dropId === drop.id)).toMatchObject({ drawPending: false, position: rank });
+      expect((await api('GET', `/api/drops/${drop.id}/position`, { token: at(rank).token })).body).toMatchObject({ drawPending: false, position: rank });
     }
     const line = await app.services.reservations.adminView(drop.id);
     expect(line.items.map((i) => [i.rank, i.userId])).toEqual(drawn.map((e, i) => [i + 1, e.user.id]));

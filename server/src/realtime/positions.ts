@@ -14,6 +14,9 @@ export async function changedPositions(orm: Orm, dropId: string, userIds: string
     return [];
   }
   const q = db(orm.em.fork());
+  // A DRAW drop before its draw: the join order these positions are decides nothing (drawPending).
+  const drop = await q.selectFrom('drop').select(['allocationMode', 'rankingFrozenAt']).where('id', '=', dropId).executeTakeFirst();
+  const drawPending = drop?.allocationMode === 'DRAW' && !drop.rankingFrozenAt;
   const rows = await q
     .selectFrom(rankedWaitlist(q).where('drop', '=', dropId).as('ranked'))
     .selectAll()
@@ -34,6 +37,7 @@ export async function changedPositions(orm: Orm, dropId: string, userIds: string
         priorityScore: row.priorityScore,
         joinedAt: row.joinedAt.toISOString(),
         breakdown: row.scoreBreakdown,
+        drawPending,
       },
     });
   }

@@ -221,6 +221,7 @@ export function createWaitlistService(deps: {
       priorityScore: entry.priorityScore,
       joinedAt: entry.joinedAt.toISOString(),
       breakdown: entry.scoreBreakdown,
+      drawPending: drop.allocationMode === 'DRAW' && !drop.rankingFrozenAt,
     };
   }
 
